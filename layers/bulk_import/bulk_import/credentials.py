@@ -1,0 +1,145 @@
+"""Credentials: issued by an operator, stored as hashes, checked without a second read.
+
+Secrets are 256-bit random values, so a plain SHA-256 is a safe storage form and a safe lookup key
+(no salt or slow hash is needed against guessing). The raw secret is printed once and never stored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from bulk_import.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
+from bulk_import.model import CellName, utc_now
+
+DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
+_METEOR_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
+
+
+class Permission(StrEnum):
+    """Rocket.Chat permissions the import routes check."""
+
+    RUN_IMPORT = "run-import"
+    VIEW_IMPORT_OPERATIONS = "view-import-operations"
+
+
+def secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_secret() -> str:
+    """43 url-safe characters, the shape of a Rocket.Chat auth token."""
+    return secrets.token_urlsafe(32)
+
+
+def new_user_id() -> str:
+    """17 characters from Meteor's Random.id() alphabet, the shape of a Rocket.Chat user id."""
+    return "".join(secrets.choice(_METEOR_ID_ALPHABET) for _ in range(17))
+
+
+class CellToken(BaseModel):
+    """A Personium access token for one cell, stored under the hash of the token."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    cell: CellName
+    root: bool
+    subject: str
+    expires_at: datetime
+    # Personium's cookie authentication: the p_cookie cookie carries the token and the
+    # p_cookie_peer query parameter must match the peer issued with it.
+    cookie_peer_hash: str
+
+
+class RocketChatUser(BaseModel):
+    """A Rocket.Chat user's auth token and permissions, stored per cell under the user id."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str = Field(min_length=1)
+    cell: CellName
+    token_hash: str
+    permissions: frozenset[Permission]
+
+
+class IssuedCellToken(BaseModel):
+    """What the operator is shown once: Personium's token response fields."""
+
+    access_token: str
+    token_type: str = "Bearer"
+    expires_in: int
+    p_cookie_peer: str
+    cell: str
+    root: bool
+
+
+class IssuedRocketChatCredential(BaseModel):
+    userId: str
+    authToken: str
+    cell: str
+    permissions: list[Permission]
+
+
+def issue_cell_token(
+    cell: str, *, root: bool, subject: str = "operator", lifetime: timedelta = DEFAULT_TOKEN_LIFETIME
+) -> tuple[CellToken, IssuedCellToken]:
+    token, peer = new_secret(), new_secret()
+    stored = CellToken(
+        token_hash=secret_hash(token),
+        cell=cell,
+        root=root,
+        subject=subject,
+        expires_at=utc_now() + lifetime,
+        cookie_peer_hash=secret_hash(peer),
+    )
+    shown = IssuedCellToken(
+        access_token=token, expires_in=int(lifetime.total_seconds()), p_cookie_peer=peer, cell=cell, root=root
+    )
+    return stored, shown
+
+
+def issue_rocketchat_credential(
+    cell: str, user_id: str, permissions: list[Permission]
+) -> tuple[RocketChatUser, IssuedRocketChatCredential]:
+    token = new_secret()
+    stored = RocketChatUser(user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions))
+    shown = IssuedRocketChatCredential(userId=user_id, authToken=token, cell=cell, permissions=sorted(permissions))
+    return stored, shown
+
+
+def authorize_cell_root(
+    stored: CellToken | None, *, cell: str, cookie_peer: str | None = None, now: datetime | None = None
+) -> CellToken:
+    """Personium's ROOT privilege check for `cell`, given the record found for the presented token.
+
+    `cookie_peer` is set when the token came from the p_cookie cookie; it must match the peer
+    issued with the token.
+    """
+    if stored is None:
+        raise InvalidCredential
+    if cookie_peer is not None and not hmac.compare_digest(stored.cookie_peer_hash, secret_hash(cookie_peer)):
+        raise InvalidCredential
+    if stored.expires_at <= (now or utc_now()):
+        raise CredentialExpired
+    if stored.cell != cell or not stored.root:
+        raise PermissionDenied
+    return stored
+
+
+def authorize_rocketchat_user(
+    stored: RocketChatUser | None, *, auth_token: str | None, permission: Permission
+) -> RocketChatUser:
+    """Rocket.Chat's login check, then its permission check."""
+    if stored is None or not auth_token:
+        raise AuthenticationRequired
+    if not hmac.compare_digest(stored.token_hash, secret_hash(auth_token)):
+        raise AuthenticationRequired
+    if permission not in stored.permissions:
+        raise PermissionDenied
+    return stored

@@ -1,0 +1,172 @@
+"""The import operation and everything derived from it.
+
+One model serves every dialect: an operation stores its Rocket.Chat progress step, `valid`, times and
+counts; the Rocket.Chat `state` and the Personium `status`/`progress` are derived here, once.
+Nothing in this module knows about HTTP or DynamoDB.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+
+CellName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-_]{0,127}$")]
+
+
+class ProgressStep(StrEnum):
+    """Rocket.Chat's ProgressStep values, in the order an import walks through them."""
+
+    NEW = "importer_new"
+    UPLOADING = "importer_uploading"
+    DOWNLOADING_FILE = "importer_downloading_file"
+    FILE_LOADED = "importer_file_loaded"
+    PREPARING_STARTED = "importer_preparing_started"
+    PREPARING_USERS = "importer_preparing_users"
+    PREPARING_CHANNELS = "importer_preparing_channels"
+    PREPARING_MESSAGES = "importer_preparing_messages"
+    PREPARING_CONTACTS = "importer_preparing_contacts"
+    USER_SELECTION = "importer_user_selection"
+    IMPORTING_STARTED = "importer_importing_started"
+    IMPORTING_USERS = "importer_importing_users"
+    IMPORTING_CHANNELS = "importer_importing_channels"
+    IMPORTING_MESSAGES = "importer_importing_messages"
+    IMPORTING_CONTACTS = "importer_importing_contacts"
+    IMPORTING_FILES = "importer_importing_files"
+    FINISHING = "importer_finishing"
+    DONE = "importer_done"
+    IMPORT_FAILED = "importer_import_failed"
+    IMPORT_CANCELLED = "importer_import_cancelled"
+
+
+class ImportState(StrEnum):
+    """Rocket.Chat's operation state (service.ts getStateOfOperation)."""
+
+    NONE = "none"
+    NEW = "new"
+    LOADING = "loading"
+    READY = "ready"
+    IMPORTING = "importing"
+    ERROR = "error"
+    CANCELED = "canceled"
+    DONE = "done"
+
+
+_STATE_OF_STEP: dict[ProgressStep, ImportState] = {
+    ProgressStep.NEW: ImportState.NEW,
+    ProgressStep.UPLOADING: ImportState.LOADING,
+    ProgressStep.DOWNLOADING_FILE: ImportState.LOADING,
+    ProgressStep.FILE_LOADED: ImportState.LOADING,
+    ProgressStep.PREPARING_STARTED: ImportState.LOADING,
+    ProgressStep.PREPARING_USERS: ImportState.LOADING,
+    ProgressStep.PREPARING_CHANNELS: ImportState.LOADING,
+    ProgressStep.PREPARING_MESSAGES: ImportState.LOADING,
+    ProgressStep.PREPARING_CONTACTS: ImportState.LOADING,
+    ProgressStep.USER_SELECTION: ImportState.READY,
+    ProgressStep.IMPORTING_STARTED: ImportState.IMPORTING,
+    ProgressStep.IMPORTING_USERS: ImportState.IMPORTING,
+    ProgressStep.IMPORTING_CHANNELS: ImportState.IMPORTING,
+    ProgressStep.IMPORTING_MESSAGES: ImportState.IMPORTING,
+    ProgressStep.IMPORTING_CONTACTS: ImportState.IMPORTING,
+    ProgressStep.IMPORTING_FILES: ImportState.IMPORTING,
+    ProgressStep.FINISHING: ImportState.IMPORTING,
+    ProgressStep.DONE: ImportState.DONE,
+    ProgressStep.IMPORT_FAILED: ImportState.ERROR,
+    ProgressStep.IMPORT_CANCELLED: ImportState.CANCELED,
+}
+
+#: States in which an operation is working and no other may start on its cell.
+ACTIVE_STATES = frozenset({ImportState.LOADING, ImportState.IMPORTING})
+
+
+class PersoniumStatus(StrEnum):
+    READY = "ready"
+    IN_PROGRESS = "importation in progress"
+    FAILED = "import failed"
+
+
+class Counts(BaseModel):
+    """Rocket.Chat's operation.count: per-type totals and the processed records."""
+
+    total: NonNegativeInt = 0
+    users: NonNegativeInt = 0
+    messages: NonNegativeInt = 0
+    channels: NonNegativeInt = 0
+    completed: NonNegativeInt = 0
+    error: NonNegativeInt = 0
+
+    @property
+    def processed(self) -> int:
+        return self.completed + self.error
+
+    @property
+    def percent(self) -> int:
+        """Whole percent of records processed, rounded down as Personium does; 0 when empty."""
+        return self.processed * 100 // self.total if self.total else 0
+
+
+class Failure(BaseModel):
+    """Why an operation failed: a Personium-style code (PRxxx-XX-nnnn) and an English message."""
+
+    code: str = Field(pattern=r"^PR\d{3}-\w{2}-\d{4}$")
+    message: str
+
+
+class ImportOperation(BaseModel):
+    """An import operation of a cell; the one stored fact from which every view is derived."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    cell: CellName
+    type: str
+    importer_key: str
+    importation_name: str | None = None
+    step: ProgressStep = ProgressStep.NEW
+    valid: bool = True
+    started_at: datetime
+    updated_at: datetime
+    user: str
+    count: Counts = Field(default_factory=Counts)
+    failure: Failure | None = None
+
+    @property
+    def state(self) -> ImportState:
+        # Rocket.Chat checks `valid` first: an invalidated operation is an error unless it finished.
+        if not self.valid and self.step != ProgressStep.DONE:
+            return ImportState.ERROR
+        return _STATE_OF_STEP[self.step]
+
+    @property
+    def is_active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def personium_status(self) -> PersoniumStatus:
+        if self.is_active:
+            return PersoniumStatus.IN_PROGRESS
+        if self.step == ProgressStep.IMPORT_FAILED:
+            return PersoniumStatus.FAILED
+        # Nothing runs: success, cancel, clear and not-yet-started all accept a new import.
+        return PersoniumStatus.READY
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso_millis(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a Z, the form both dialects print (2017-02-13T09:00:00.000Z)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_operation_id() -> str:
+    """24 hex digits, time-ordered like a Mongo ObjectId (48-bit milliseconds + 48 random bits).
+
+    Sorting ids sorts operations by creation time, which the history listing relies on.
+    """
+    return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"

@@ -1,0 +1,60 @@
+"""Status reads: authorize and fetch, one store request each (the history listing takes two)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bulk_import.credentials import (
+    Permission,
+    authorize_cell_root,
+    authorize_rocketchat_user,
+    secret_hash,
+)
+from bulk_import.errors import AuthenticationRequired, CellNotFound
+from bulk_import.model import ImportOperation
+from bulk_import.storage import CellStatusRead, RocketChatStatusRead
+
+#: Rocket.Chat's getLatestImportOperations returns at most this many operations.
+LATEST_OPERATIONS_LIMIT = 20
+
+
+class StatusStore(Protocol):
+    def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead: ...
+    def read_rocketchat_status(self, cell: str, user_id: str) -> RocketChatStatusRead: ...
+    def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
+
+
+def cell_import_status(
+    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
+) -> ImportOperation | None:
+    """The cell's latest operation, for a caller holding a root token of that cell.
+
+    As in Personium, an unknown cell is reported before authentication.
+    """
+    read = store.read_cell_status(cell, secret_hash(token) if token else None)
+    if not read.cell_exists:
+        raise CellNotFound(cell)
+    if token is None:
+        raise AuthenticationRequired
+    authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer)
+    return read.latest
+
+
+def rocketchat_import_status(
+    store: StatusStore, cell: str, user_id: str | None, auth_token: str | None, permission: Permission
+) -> ImportOperation | None:
+    """The cell's latest operation, for a logged-in Rocket.Chat user with `permission`."""
+    if not user_id or not auth_token:
+        raise AuthenticationRequired
+    read = store.read_rocketchat_status(cell, user_id)
+    authorize_rocketchat_user(read.user, auth_token=auth_token, permission=permission)
+    return read.latest
+
+
+def rocketchat_latest_operations(
+    store: StatusStore, cell: str, user_id: str | None, auth_token: str | None
+) -> list[ImportOperation]:
+    """Up to 20 operations, newest `_updatedAt` first, for a user with view-import-operations."""
+    rocketchat_import_status(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
+    operations = store.latest_operations(cell, LATEST_OPERATIONS_LIMIT)
+    return sorted(operations, key=lambda operation: operation.updated_at, reverse=True)
