@@ -1,0 +1,30 @@
+"""GET /{CellName}/__import - Personium's cell import status."""
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api import personium
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.settings import get_settings
+from bulk_import.status import cell_import_status
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+personium.install_error_handlers(app)
+
+
+@app.get("/<CellName>/__import", summary="Get cell import status", tags=["Personium"])
+def get_cell_import_status(CellName: str) -> personium.CellImportStatus:
+    credential = personium.PersoniumCredential.of(app.current_event)
+    operation = cell_import_status(default_store(), CellName, credential.token, credential.cookie_peer)
+    metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
+    return personium.cell_import_status_view(operation)
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return personium.resolve(app, event, context, get_settings().personium_version)

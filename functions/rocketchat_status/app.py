@@ -1,0 +1,49 @@
+"""Rocket.Chat's import status routes: import.status, getCurrentImportOperation, getLatestImportOperations."""
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api import rocketchat
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.credentials import Permission
+from bulk_import.settings import get_settings
+from bulk_import.status import rocketchat_import_status, rocketchat_latest_operations
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+rocketchat.install_error_handlers(app)
+
+
+def _latest_operation():
+    login = rocketchat.RocketChatLogin.of(app.current_event)
+    cell = get_settings().rocketchat_cell
+    operation = rocketchat_import_status(default_store(), cell, login.user_id, login.auth_token, Permission.RUN_IMPORT)
+    metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
+    return operation
+
+
+@app.get("/api/v1/import.status", summary="Status of the current import operation", tags=["Rocket.Chat"])
+def import_status() -> rocketchat.ImportStatusResponse:
+    return rocketchat.import_status_view(_latest_operation())
+
+
+@app.get("/api/v1/getCurrentImportOperation", summary="The newest import operation", tags=["Rocket.Chat"])
+def get_current_import_operation() -> rocketchat.CurrentOperationResponse:
+    return rocketchat.current_operation_view(_latest_operation())
+
+
+@app.get("/api/v1/getLatestImportOperations", summary="Up to 20 newest import operations", tags=["Rocket.Chat"])
+def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
+    login = rocketchat.RocketChatLogin.of(app.current_event)
+    cell = get_settings().rocketchat_cell
+    operations = rocketchat_latest_operations(default_store(), cell, login.user_id, login.auth_token)
+    return [rocketchat.RocketChatOperation.of(operation) for operation in operations]
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

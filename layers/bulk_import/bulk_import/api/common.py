@@ -1,0 +1,30 @@
+"""Pieces both dialects' HTTP adapters share."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, model_serializer
+
+
+class WireModel(BaseModel):
+    """A response body: fields that are None are absent from the JSON, never null.
+
+    Both dialects leave out what does not apply (Personium's started_at while ready, Rocket.Chat's
+    operation when there is none), and Powertools serialises return values through this.
+    """
+
+    model_config = ConfigDict(populate_by_name=True, frozen=True)
+
+    @model_serializer(mode="wrap")
+    def _drop_absent(self, handler: Any) -> dict[str, Any]:
+        return {name: value for name, value in handler(self).items() if value is not None}
+
+
+def set_response_headers(response: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+    """Adds headers to a Lambda proxy response, in whichever header form it already uses."""
+    if "multiValueHeaders" in response:
+        response["multiValueHeaders"] = {**(response["multiValueHeaders"] or {}), **{k: [v] for k, v in headers.items()}}
+    else:
+        response["headers"] = {**(response.get("headers") or {}), **headers}
+    return response

@@ -1,0 +1,201 @@
+"""Personium's HTTP dialect: request headers, error codes, the cell import status body.
+
+Follows personium-core: X-Override rewrites request headers before anything reads them, the
+request key is validated (or generated) and echoed, and every response, errors included, carries
+Access-Control-Allow-Origin, X-Personium-Version and Content-Type.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import uuid
+from dataclasses import dataclass
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from bulk_import.api.common import WireModel, set_response_headers
+from bulk_import.api.observability import logger
+from bulk_import.errors import (
+    AuthenticationRequired,
+    BulkImportError,
+    CellNotFound,
+    CredentialExpired,
+    InvalidCredential,
+    PermissionDenied,
+)
+from bulk_import.model import ImportOperation, PersoniumStatus, iso_millis
+
+REQUEST_KEY_HEADER = "X-Personium-RequestKey"
+# Java's \p{Alpha} and \p{Digit} are ASCII-only, so this is Personium's pattern exactly.
+_REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+
+
+@dataclass(frozen=True)
+class PersoniumCode:
+    """An entry of personium-messages.properties; the HTTP status is the code's three digits."""
+
+    code: str
+    message: str
+
+    @property
+    def status(self) -> int:
+        return int(self.code[2:5])
+
+
+AUTHORIZATION_REQUIRED = PersoniumCode("PR401-AU-0001", "Authorization required.")
+ACCESS_TOKEN_EXPIRED = PersoniumCode("PR401-AU-0002", "Access token expired.")
+INVALID_AUTHENTICATION_SCHEME = PersoniumCode("PR401-AU-0003", "Invalid authentication scheme.")
+TOKEN_PARSE_ERROR = PersoniumCode("PR401-AU-0006", "Token parse error.")
+PRIVILEGE_LACKING = PersoniumCode("PR403-AU-0002", "Necessary privilege is lacking.")
+CELL_NOT_FOUND = PersoniumCode("PR404-DV-0003", "Cell not found.")
+URI_NOT_RECOGNIZED = PersoniumCode("PR404-MC-0001", "URI is not recognized.")
+INVALID_REQUEST_KEY = PersoniumCode("PR400-EV-0002", "Request header is invalid [X-Personium-RequestKey].")
+UNKNOWN_ERROR = PersoniumCode("PR500-SV-0000", "Unknown error.")
+
+class InvalidAuthenticationScheme(BulkImportError):
+    """An Authorization header that is not a Bearer token."""
+
+
+_CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
+    InvalidAuthenticationScheme: INVALID_AUTHENTICATION_SCHEME,
+    CellNotFound: CELL_NOT_FOUND,
+    AuthenticationRequired: AUTHORIZATION_REQUIRED,
+    InvalidCredential: TOKEN_PARSE_ERROR,
+    CredentialExpired: ACCESS_TOKEN_EXPIRED,
+    PermissionDenied: PRIVILEGE_LACKING,
+}
+
+
+class LocalizedText(WireModel):
+    lang: str = "en"
+    value: str
+
+
+class PersoniumMessage(WireModel):
+    """Personium's message format, used for errors and for a failed import's cause."""
+
+    code: str
+    message: LocalizedText
+
+    @classmethod
+    def of(cls, code: str, text: str) -> PersoniumMessage:
+        return cls(code=code, message=LocalizedText(value=text))
+
+
+class CellImportStatus(WireModel):
+    status: PersoniumStatus
+    started_at: str | None = None
+    progress: str | None = None
+    importation_name: str | None = None
+    message: PersoniumMessage | None = None
+
+
+def cell_import_status_view(operation: ImportOperation | None) -> CellImportStatus:
+    if operation is None or operation.personium_status is PersoniumStatus.READY:
+        return CellImportStatus(status=PersoniumStatus.READY)
+    failure = operation.failure if operation.personium_status is PersoniumStatus.FAILED else None
+    return CellImportStatus(
+        status=operation.personium_status,
+        started_at=iso_millis(operation.started_at),
+        progress=f"{operation.count.percent}%",
+        importation_name=operation.importation_name,
+        message=PersoniumMessage.of(failure.code, failure.message) if failure else None,
+    )
+
+
+@dataclass(frozen=True)
+class PersoniumCredential:
+    """The token a request presents: a Bearer header, or the p_cookie cookie with p_cookie_peer."""
+
+    token: str | None
+    cookie_peer: str | None = None
+
+    @classmethod
+    def of(cls, event: APIGatewayProxyEvent) -> PersoniumCredential:
+        authorization = event.headers.get("Authorization")
+        if authorization is not None:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() != "bearer":
+                raise InvalidAuthenticationScheme
+            return cls(token=token.strip() or None)
+        peer = event.query_string_parameters.get("p_cookie_peer")
+        if peer is None:
+            return cls(token=None)
+        try:
+            cookie = SimpleCookie(event.headers.get("Cookie", "")).get("p_cookie")
+        except CookieError:
+            cookie = None
+        return cls(token=cookie.value if cookie else None, cookie_peer=peer)
+
+
+def error_body(code: PersoniumCode) -> str:
+    return PersoniumMessage.of(code.code, code.message).model_dump_json()
+
+
+def error_response(code: PersoniumCode) -> Response:
+    return Response(status_code=code.status, content_type=content_types.APPLICATION_JSON, body=error_body(code))
+
+
+def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(BulkImportError)
+    def known_error(error: BulkImportError) -> Response:
+        return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR))
+
+    @app.exception_handler(NotFoundError)
+    def unknown_route(_: NotFoundError) -> Response:
+        return error_response(URI_NOT_RECOGNIZED)
+
+    @app.exception_handler(Exception)
+    def unexpected_error(error: Exception) -> Response:
+        logger.exception("Unexpected error")
+        return error_response(UNKNOWN_ERROR)
+
+
+def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
+    """X-Override: `Name: Value` replaces header Name (several X-Override headers may be sent)."""
+    overrides = [
+        value
+        for name, values in (event.get("multiValueHeaders") or {}).items()
+        if name.lower() == "x-override"
+        for value in values
+    ] or [value for name, value in (event.get("headers") or {}).items() if name.lower() == "x-override"]
+    if not overrides:
+        return event
+    event = copy.deepcopy(event)
+    headers = event.get("headers") or {}
+    multi = event.get("multiValueHeaders") or {}
+    for override in overrides:
+        name, separator, value = override.partition(":")
+        if not separator or not name.strip():
+            continue
+        name, value = name.strip(), value.strip()
+        for mapping in (headers, multi):
+            for existing in [key for key in mapping if key.lower() == name.lower()]:
+                del mapping[existing]
+        headers[name] = value
+        multi[name] = [value]
+    event["headers"], event["multiValueHeaders"] = headers, multi
+    return event
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, personium_version: str) -> dict:
+    """Runs the resolver the way Personium's filters wrap every resource."""
+    event = apply_header_overrides(event)
+    request_key = APIGatewayProxyEvent(event).headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())
+    headers = {"Access-Control-Allow-Origin": "*", "X-Personium-Version": personium_version}
+    if not _REQUEST_KEY.match(request_key):
+        logger.info("Rejected request key", extra={"request_key": request_key[:256]})
+        rejected = {
+            "statusCode": INVALID_REQUEST_KEY.status,
+            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+            "body": error_body(INVALID_REQUEST_KEY),
+            "isBase64Encoded": False,
+        }
+        return set_response_headers(rejected, headers)
+    logger.append_keys(request_key=request_key)
+    return set_response_headers(app.resolve(event, context), headers | {REQUEST_KEY_HEADER: request_key})
