@@ -14,7 +14,7 @@ class WireModel(BaseModel):
     operation when there is none), and Powertools serialises return values through this.
     """
 
-    model_config = ConfigDict(populate_by_name=True, frozen=True)
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, frozen=True)
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: Any) -> dict[str, Any]:

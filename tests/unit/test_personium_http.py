@@ -1,0 +1,66 @@
+"""Personium request handling: X-Override, credentials from header or cookie."""
+
+import pytest
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+
+from bulk_import.api.personium import InvalidAuthenticationScheme, PersoniumCredential, apply_header_overrides
+
+
+def event(headers=None, multi=None, query=None):
+    return {"headers": headers, "multiValueHeaders": multi, "queryStringParameters": query}
+
+
+def test_override_replaces_a_header_whatever_its_case():
+    overridden = apply_header_overrides(
+        event({"authorization": "Bearer old", "X-Override": "Authorization: Bearer new"},
+              {"authorization": ["Bearer old"], "X-Override": ["Authorization: Bearer new"]})
+    )
+    assert APIGatewayProxyEvent(overridden).headers["Authorization"] == "Bearer new"
+    assert "authorization" not in overridden["multiValueHeaders"]
+
+
+def test_several_overrides_each_apply():
+    overridden = apply_header_overrides(
+        event({"X-Override": "B: 2"}, {"X-Override": ["A: 1", "B: 2"]})
+    )
+    assert overridden["headers"]["A"] == "1" and overridden["headers"]["B"] == "2"
+
+
+def test_override_without_a_colon_is_ignored():
+    original = event({"X-Override": "nonsense"}, {"X-Override": ["nonsense"]})
+    assert apply_header_overrides(original)["headers"] == {"X-Override": "nonsense"}
+
+
+def test_override_value_may_contain_colons():
+    overridden = apply_header_overrides(event({"X-Override": "Origin: https://a.example:8443"}, None))
+    assert overridden["headers"]["Origin"] == "https://a.example:8443"
+
+
+def test_event_without_override_is_returned_unchanged():
+    original = event({"Authorization": "Bearer t"}, {"Authorization": ["Bearer t"]})
+    assert apply_header_overrides(original) is original
+
+
+def test_bearer_token_is_read_from_authorization():
+    credential = PersoniumCredential.of(APIGatewayProxyEvent(event({"Authorization": "Bearer abc"})))
+    assert credential == PersoniumCredential(token="abc")
+
+
+def test_other_schemes_are_refused():
+    with pytest.raises(InvalidAuthenticationScheme):
+        PersoniumCredential.of(APIGatewayProxyEvent(event({"Authorization": "Basic dXNlcjpwdw=="})))
+
+
+def test_cookie_token_is_used_with_p_cookie_peer_when_no_authorization():
+    request = event({"Cookie": "a=1; p_cookie=tok"}, None, {"p_cookie_peer": "peer"})
+    assert PersoniumCredential.of(APIGatewayProxyEvent(request)) == PersoniumCredential(token="tok", cookie_peer="peer")
+
+
+def test_cookie_is_ignored_without_p_cookie_peer():
+    request = event({"Cookie": "p_cookie=tok"}, None, None)
+    assert PersoniumCredential.of(APIGatewayProxyEvent(request)) == PersoniumCredential(token=None)
+
+
+def test_authorization_wins_over_cookie():
+    request = event({"Authorization": "Bearer hdr", "Cookie": "p_cookie=tok"}, None, {"p_cookie_peer": "peer"})
+    assert PersoniumCredential.of(APIGatewayProxyEvent(request)).token == "hdr"
