@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bulk_import.credentials import (
     IssuedCellToken,
     IssuedRocketChatCredential,
@@ -12,17 +14,18 @@ from bulk_import.credentials import (
 from bulk_import.storage import ImportStore
 
 
-def create_cell_token(store: ImportStore, cell: str, *, root: bool) -> IssuedCellToken:
-    stored, shown = issue_cell_token(cell, root=root)
+def create_cell_token(store: ImportStore, cell: str, *, root: bool, **options: Any) -> IssuedCellToken:
+    """Issues a cell token; `options` are issue_cell_token's (lifetime, fixed demo secrets)."""
+    stored, shown = issue_cell_token(cell, root=root, **options)
     store.put_cell(cell)
     store.put_cell_token(stored)
     return shown
 
 
 def create_rocketchat_credential(
-    store: ImportStore, cell: str, user_id: str, permissions: list[Permission]
+    store: ImportStore, cell: str, user_id: str, permissions: list[Permission], token: str | None = None
 ) -> IssuedRocketChatCredential:
-    stored, shown = issue_rocketchat_credential(cell, user_id, permissions)
+    stored, shown = issue_rocketchat_credential(cell, user_id, permissions, token)
     store.put_cell(cell)
     store.put_rocketchat_user(stored)
     return shown

@@ -87,9 +87,16 @@ class IssuedRocketChatCredential(BaseModel):
 
 
 def issue_cell_token(
-    cell: str, *, root: bool, subject: str = "operator", lifetime: timedelta = DEFAULT_TOKEN_LIFETIME
+    cell: str,
+    *,
+    root: bool,
+    subject: str = "operator",
+    lifetime: timedelta = DEFAULT_TOKEN_LIFETIME,
+    token: str | None = None,
+    peer: str | None = None,
 ) -> tuple[CellToken, IssuedCellToken]:
-    token, peer = new_secret(), new_secret()
+    """Issues a token; `token`/`peer` fix the secrets instead of drawing them (demo data only)."""
+    token, peer = token or new_secret(), peer or new_secret()
     stored = CellToken(
         token_hash=secret_hash(token),
         cell=cell,
@@ -105,9 +112,9 @@ def issue_cell_token(
 
 
 def issue_rocketchat_credential(
-    cell: str, user_id: str, permissions: list[Permission]
+    cell: str, user_id: str, permissions: list[Permission], token: str | None = None
 ) -> tuple[RocketChatUser, IssuedRocketChatCredential]:
-    token = new_secret()
+    token = token or new_secret()
     stored = RocketChatUser(user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions))
     shown = IssuedRocketChatCredential(userId=user_id, authToken=token, cell=cell, permissions=sorted(permissions))
     return stored, shown

@@ -1,0 +1,62 @@
+"""Demo data with well-known secrets, so events/ and the README's curl calls work as they are.
+
+For the local stack and a dev stack only: anyone can read these secrets in the repository.
+The Rocket.Chat credential is the one in Rocket.Chat's own import.status example.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bulk_import.admin import create_cell_token, create_rocketchat_credential
+from bulk_import.credentials import Permission
+from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.storage import ImportStore
+
+DEMO_CELL = "demo"
+OTHER_CELL = "elsewhere"
+ROOT_TOKEN = "DemoRootToken-local-only-000000000000000000"
+ROOT_COOKIE_PEER = "DemoCookiePeer-local-only-00000000000000000"
+READER_TOKEN = "DemoReaderToken-local-only-0000000000000000"
+OTHER_CELL_ROOT_TOKEN = "ElsewhereRootToken-local-only-0000000000000"
+ROCKETCHAT_USER_ID = "aobEdbYhXfu5hkeqG"
+ROCKETCHAT_AUTH_TOKEN = "9HqLlyZOugoStsXCUfD_0YdwnNnunAJF8V47U3QHXSq"
+ROCKETCHAT_VIEWER_ID = "NoRunImport000001"
+ROCKETCHAT_VIEWER_TOKEN = "DemoViewerToken-local-only-0000000000000000"
+ROCKETCHAT_RUNNER_ID = "OnlyRunImport0001"
+ROCKETCHAT_RUNNER_TOKEN = "DemoRunnerToken-local-only-0000000000000000"
+# Long enough that a dev stack seeded once keeps answering the console test events.
+DEMO_TOKEN_LIFETIME = timedelta(days=365)
+
+
+def seed_demo(store: ImportStore, rocketchat_cell: str) -> None:
+    """Creates the demo credentials and one sample operation per cell, as an import would leave them."""
+    create_cell_token(store, DEMO_CELL, root=True, token=ROOT_TOKEN, peer=ROOT_COOKIE_PEER, lifetime=DEMO_TOKEN_LIFETIME)
+    create_cell_token(store, DEMO_CELL, root=False, token=READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
+    create_cell_token(store, OTHER_CELL, root=True, token=OTHER_CELL_ROOT_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
+    create_rocketchat_credential(
+        store, rocketchat_cell, ROCKETCHAT_USER_ID,
+        [Permission.RUN_IMPORT, Permission.VIEW_IMPORT_OPERATIONS], token=ROCKETCHAT_AUTH_TOKEN,
+    )
+    create_rocketchat_credential(
+        store, rocketchat_cell, ROCKETCHAT_VIEWER_ID, [Permission.VIEW_IMPORT_OPERATIONS], token=ROCKETCHAT_VIEWER_TOKEN
+    )
+    create_rocketchat_credential(
+        store, rocketchat_cell, ROCKETCHAT_RUNNER_ID, [Permission.RUN_IMPORT], token=ROCKETCHAT_RUNNER_TOKEN
+    )
+    now = utc_now()
+    samples = [
+        ImportOperation(
+            id=new_operation_id(), cell=DEMO_CELL, type="personium", importer_key="personium",
+            importation_name="CellExport_2017_01", step=ProgressStep.IMPORTING_USERS, started_at=now,
+            updated_at=now, user="operator", count=Counts(total=1000, users=1000, completed=800, error=10),
+        ),
+        ImportOperation(
+            id=new_operation_id(), cell=rocketchat_cell, type="api", importer_key="api",
+            step=ProgressStep.USER_SELECTION, started_at=now, updated_at=now, user=ROCKETCHAT_USER_ID,
+            count=Counts(total=8000, users=8000),
+        ),
+    ]
+    for sample in samples:
+        latest = store.latest_operations(sample.cell, 1)
+        store.start_operation(sample, latest[0] if latest else None)
