@@ -1,0 +1,91 @@
+"""template.yaml: the resources the issue asks for, scoped IAM, and a lint-clean SAM template."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).resolve().parents[2]
+STATUS_FUNCTIONS = ["PersoniumStatusFunction", "RocketChatStatusFunction"]
+READ_ONLY_ACTIONS = {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}
+
+
+@pytest.fixture(scope="module")
+def template():
+    decoded, problems = decode(str(ROOT / "template.yaml"))
+    assert not problems
+    return decoded
+
+
+def resources_of_type(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_one_table_with_on_demand_billing_pitr_ttl_and_encryption(template):
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    assert list(tables) == ["ImportTable"]
+    properties = tables["ImportTable"]["Properties"]
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": "expiresAt", "Enabled": True}
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert [k["AttributeName"] for k in properties["KeySchema"]] == ["PK", "SK"]
+
+
+def test_functions_run_python313_on_arm64_with_tracing(template):
+    function_globals = template["Globals"]["Function"]
+    assert function_globals["Runtime"] == "python3.13"
+    assert function_globals["Architectures"] == ["arm64"]
+    assert function_globals["Tracing"] == "Active"
+
+
+@pytest.mark.parametrize("function", STATUS_FUNCTIONS)
+def test_status_functions_only_read_the_table(template, function):
+    policies = template["Resources"][function]["Properties"]["Policies"]
+    statements = [statement for policy in policies for statement in policy["Statement"]]
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert set(actions) <= READ_ONLY_ACTIONS
+        assert statement["Resource"] == {"Fn::GetAtt": ["ImportTable", "Arn"]}
+
+
+def test_every_route_of_both_dialects_is_served_by_the_rest_api(template):
+    routes = {
+        (event["Properties"]["Method"], event["Properties"]["Path"]): name
+        for name, function in resources_of_type(template, "AWS::Serverless::Function").items()
+        for event in function["Properties"].get("Events", {}).values()
+        if event["Type"] == "Api" and event["Properties"]["RestApiId"] == {"Ref": "ImportApi"}
+    }
+    assert routes == {
+        ("GET", "/{CellName}/__import"): "PersoniumStatusFunction",
+        ("GET", "/api/v1/import.status"): "RocketChatStatusFunction",
+        ("GET", "/api/v1/getCurrentImportOperation"): "RocketChatStatusFunction",
+        ("GET", "/api/v1/getLatestImportOperations"): "RocketChatStatusFunction",
+    }
+
+
+def test_api_stage_is_throttled_and_traced(template):
+    api = template["Resources"]["ImportApi"]["Properties"]
+    assert api["TracingEnabled"] is True
+    (setting,) = api["MethodSettings"]
+    assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
+    assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}
+
+
+def test_every_handler_exists(template):
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        module, _, attribute = function["Properties"]["Handler"].rpartition(".")
+        source = ROOT / function["Properties"]["CodeUri"] / f"{module}.py"
+        assert f"def {attribute}(" in source.read_text(), name
+
+
+def test_sam_validate_lint_passes():
+    sam = Path(sys.executable).with_name("sam")
+    result = subprocess.run(
+        [str(sam), "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
+        capture_output=True, text=True, cwd=ROOT, env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"}, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
