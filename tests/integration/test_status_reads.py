@@ -1,0 +1,174 @@
+"""Status reads through the handlers on moto: requests made, headers, ordering, edge cases."""
+
+from datetime import timedelta
+
+import pytest
+
+from bulk_import.admin import create_cell_token, create_rocketchat_credential
+from bulk_import.credentials import Permission
+from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import_cli import demo
+from tests.conftest import load_event
+
+PERSONIUM_OK = "PersoniumStatusFunction/status-in-progress.json"
+RC_STATUS = "RocketChatStatusFunction/import-status.json"
+
+
+@pytest.fixture
+def seeded(store, function_environment):
+    demo.seed_demo(store, function_environment["ROCKETCHAT_CELL"])
+    return store
+
+
+def start(store, cell, step=ProgressStep.IMPORTING_USERS, **changes):
+    latest = store.latest_operations(cell, 1)
+    now = utc_now()
+    operation = ImportOperation(
+        **{"id": new_operation_id(), "cell": cell, "type": "api", "importer_key": "api", "step": step,
+           "started_at": now, "updated_at": now, "user": "u"} | changes
+    )
+    store.start_operation(operation, latest[0] if latest else None)
+    return operation
+
+
+@pytest.mark.parametrize(
+    "event_file",
+    [
+        PERSONIUM_OK,
+        "PersoniumStatusFunction/status-forbidden-other-cell.json",
+        "PersoniumStatusFunction/status-no-authorization.json",
+        "PersoniumStatusFunction/status-unknown-cell.json",
+        RC_STATUS,
+        "RocketChatStatusFunction/get-current-import-operation.json",
+        "RocketChatStatusFunction/import-status-forbidden.json",
+    ],
+)
+def test_a_status_read_is_one_dynamodb_request_auth_included(seeded, dynamodb_requests, invoke, event_file):
+    dynamodb_requests.clear()
+    invoke(event_file.split("/")[0], load_event(event_file))
+    assert dynamodb_requests == {"BatchGetItem": 1}
+
+
+def test_rocketchat_without_credentials_makes_no_request(seeded, dynamodb_requests, invoke):
+    dynamodb_requests.clear()
+    result = invoke("RocketChatStatusFunction", load_event("RocketChatStatusFunction/import-status-not-logged-in.json"))
+    assert result.status == 401 and sum(dynamodb_requests.values()) == 0
+
+
+def test_latest_operations_is_the_credential_read_and_one_query(seeded, dynamodb_requests, invoke):
+    dynamodb_requests.clear()
+    invoke("RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json"))
+    assert dynamodb_requests == {"BatchGetItem": 1, "Query": 1}
+
+
+@pytest.mark.parametrize("event_file", [PERSONIUM_OK, "PersoniumStatusFunction/status-unknown-cell.json",
+                                        "PersoniumStatusFunction/status-invalid-request-key.json"])
+def test_every_personium_response_carries_the_required_headers(seeded, invoke, event_file):
+    result = invoke("PersoniumStatusFunction", load_event(event_file))
+    assert result.headers["Access-Control-Allow-Origin"] == ["*"]
+    assert result.headers["X-Personium-Version"] == ["1.7.22"]
+    assert result.headers["Content-Type"] == ["application/json"]
+
+
+def test_personium_request_key_is_echoed(seeded, invoke):
+    result = invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
+    assert result.headers["X-Personium-RequestKey"] == ["console-test-1"]
+
+
+def test_personium_request_key_is_generated_when_absent(seeded, invoke):
+    event = load_event("PersoniumStatusFunction/status-x-override-authorization.json")
+    first = invoke("PersoniumStatusFunction", event).headers["X-Personium-RequestKey"][0]
+    second = invoke("PersoniumStatusFunction", event).headers["X-Personium-RequestKey"][0]
+    assert first != second and len(first) <= 128
+
+
+@pytest.mark.parametrize("key", ["a" * 129, "with space", "semi;colon", "ü"])
+def test_personium_rejects_malformed_request_keys(seeded, invoke, key):
+    event = load_event(PERSONIUM_OK)
+    event["headers"]["X-Personium-RequestKey"] = key
+    event["multiValueHeaders"]["X-Personium-RequestKey"] = [key]
+    result = invoke("PersoniumStatusFunction", event)
+    assert result.status == 400 and result.body["code"] == "PR400-EV-0002"
+
+
+def test_personium_accepts_a_128_character_request_key(seeded, invoke):
+    event = load_event(PERSONIUM_OK)
+    event["headers"]["X-Personium-RequestKey"] = event["multiValueHeaders"]["X-Personium-RequestKey"] = "k" * 128
+    event["multiValueHeaders"]["X-Personium-RequestKey"] = ["k" * 128]
+    assert invoke("PersoniumStatusFunction", event).status == 200
+
+
+def test_personium_ready_for_a_cell_that_never_imported(store, invoke):
+    token = create_cell_token(store, "fresh", root=True)
+    event = load_event(PERSONIUM_OK)
+    event["pathParameters"] = {"CellName": "fresh"}
+    event["path"] = "/fresh/__import"
+    event["headers"]["Authorization"] = f"Bearer {token.access_token}"
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {token.access_token}"]
+    result = invoke("PersoniumStatusFunction", event)
+    assert (result.status, result.body) == (200, {"status": "ready"})
+
+
+def test_personium_expired_token_is_401_access_token_expired(store, invoke):
+    token = create_cell_token(store, "demo", root=True, lifetime=timedelta(seconds=-1))
+    event = load_event(PERSONIUM_OK)
+    event["headers"]["Authorization"] = f"Bearer {token.access_token}"
+    event["multiValueHeaders"]["Authorization"] = [f"Bearer {token.access_token}"]
+    result = invoke("PersoniumStatusFunction", event)
+    assert (result.status, result.body["code"]) == (401, "PR401-AU-0002")
+
+
+def test_personium_basic_auth_is_an_invalid_scheme(seeded, invoke):
+    event = load_event(PERSONIUM_OK)
+    event["headers"]["Authorization"] = "Basic dXNlcjpwYXNz"
+    event["multiValueHeaders"]["Authorization"] = ["Basic dXNlcjpwYXNz"]
+    result = invoke("PersoniumStatusFunction", event)
+    assert (result.status, result.body["code"]) == (401, "PR401-AU-0003")
+
+
+def test_personium_cookie_with_a_wrong_peer_is_refused(seeded, invoke):
+    event = load_event("PersoniumStatusFunction/status-cookie-auth.json")
+    event["queryStringParameters"]["p_cookie_peer"] = "wrong"
+    event["multiValueQueryStringParameters"]["p_cookie_peer"] = ["wrong"]
+    result = invoke("PersoniumStatusFunction", event)
+    assert (result.status, result.body["code"]) == (401, "PR401-AU-0006")
+
+
+def test_personium_failed_import_shows_its_message(seeded, invoke):
+    from bulk_import.model import Failure
+
+    running = seeded.latest_operations("demo", 1)[0]
+    failed = running.model_copy(update={
+        "step": ProgressStep.IMPORT_FAILED, "updated_at": utc_now(),
+        "failure": Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."),
+    })
+    seeded.put_latest_operation(failed)
+    result = invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
+    assert result.body["status"] == "import failed"
+    assert result.body["message"] == {
+        "code": "PR400-MC-0004", "message": {"lang": "en", "value": "The snapshot file is not a zip file."}
+    }
+
+
+def test_rocketchat_state_none_before_any_operation(store, invoke, function_environment):
+    create_rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"], demo.ROCKETCHAT_USER_ID,
+                                 [Permission.RUN_IMPORT], token=demo.ROCKETCHAT_AUTH_TOKEN)
+    result = invoke("RocketChatStatusFunction", load_event(RC_STATUS))
+    assert (result.status, result.body) == (200, {"success": True, "state": "none"})
+
+
+def test_rocketchat_reads_the_newest_operation(seeded, invoke, function_environment):
+    newest = start(seeded, function_environment["ROCKETCHAT_CELL"], count=Counts(total=100, users=100, completed=50))
+    result = invoke("RocketChatStatusFunction", load_event(RC_STATUS))
+    assert result.body["state"] == "importing"
+    assert result.body["operation"]["_id"] == newest.id
+    assert result.body["operation"]["count"]["completed"] == 50
+
+
+def test_latest_operations_are_newest_first_and_at_most_twenty(seeded, invoke, function_environment):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    started = [start(seeded, cell, step=ProgressStep.DONE) for _ in range(24)]
+    result = invoke("RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json"))
+    assert [operation["_id"] for operation in result.body] == [operation.id for operation in reversed(started)][:20]
+    updated = [operation["_updatedAt"] for operation in result.body]
+    assert updated == sorted(updated, reverse=True)
