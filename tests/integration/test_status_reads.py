@@ -1,5 +1,8 @@
 """Status reads through the handlers on moto: requests made, headers, ordering, edge cases."""
 
+import io
+import json
+import logging
 from datetime import timedelta
 
 import pytest
@@ -172,3 +175,19 @@ def test_latest_operations_are_newest_first_and_at_most_twenty(seeded, invoke, f
     assert [operation["_id"] for operation in result.body] == [operation.id for operation in reversed(started)][:20]
     updated = [operation["_updatedAt"] for operation in result.body]
     assert updated == sorted(updated, reverse=True)
+
+
+def test_personium_request_key_is_logged(seeded, invoke):
+    from bulk_import.api.observability import logger
+
+    captured = io.StringIO()
+    handler = logging.StreamHandler(captured)
+    handler.setFormatter(logger.registered_formatter)
+    logger.addHandler(handler)
+    try:
+        invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
+    finally:
+        logger.removeHandler(handler)
+    logged = [json.loads(line) for line in captured.getvalue().splitlines()]
+    assert any(entry.get("request_key") == "console-test-1" and entry["message"] == "Personium request"
+               for entry in logged)

@@ -198,4 +198,5 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, pe
         }
         return set_response_headers(rejected, headers)
     logger.append_keys(request_key=request_key)
+    logger.info("Personium request", extra={"method": event.get("httpMethod"), "path": event.get("path")})
     return set_response_headers(app.resolve(event, context), headers | {REQUEST_KEY_HEADER: request_key})
