@@ -27,10 +27,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
+import boto3  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-import boto3  # noqa: E402
-from tests.conftest import TABLE_NAME, LambdaContext, _function_environment, _load_template  # noqa: E402
+from bulk_import_cli.functions_host import FunctionsHost  # noqa: E402
+from bulk_import_cli.local_stack import LOCAL_PARAMETERS  # noqa: E402
+from bulk_import_cli.sam_template import SamTemplate  # noqa: E402
 
 ROUTES = {
     "Personium GET /{cell}/__import": ("PersoniumStatusFunction", "status-in-progress.json"),
@@ -51,8 +53,7 @@ def cold_import_seconds(statement: str, runs: int, env: dict[str, str]) -> float
     return statistics.median(samples)
 
 
-def handler_import_statement(code_uri: str) -> str:
-    path = ROOT / code_uri / "app.py"
+def handler_import_statement(path: Path) -> str:
     return (f"import importlib.util as u; s = u.spec_from_file_location('app', {str(path)!r}); "
             "m = u.module_from_spec(s); s.loader.exec_module(m)")
 
@@ -73,61 +74,55 @@ def main() -> None:
     args = parser.parse_args()
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
-    template = _load_template()
+    template = SamTemplate(ROOT / "template.yaml", LOCAL_PARAMETERS)
+    functions = FunctionsHost(template.functions())
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    env = os.environ | _function_environment(template) | {
+    env = os.environ | functions.environment() | {
         "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_LOG_LEVEL": "WARNING",
     }
     os.environ.update(env)
     try:
-        report(template, env, args)
+        report(template, functions, env, args)
     finally:
         server.stop()
 
 
-def report(template: dict, env: dict[str, str], args: argparse.Namespace) -> None:
+def report(template: SamTemplate, functions: FunctionsHost, env: dict[str, str], args: argparse.Namespace) -> None:
     from bulk_import.storage import cell_key, default_store
     from bulk_import_cli.demo import seed_demo
     from tests.conftest import load_event
 
-    properties = template["Resources"]["ImportTable"]["Properties"]
     client = boto3.client("dynamodb")
-    client.create_table(TableName=TABLE_NAME, KeySchema=properties["KeySchema"],
-                        AttributeDefinitions=properties["AttributeDefinitions"], BillingMode="PAY_PER_REQUEST")
+    for name, arguments in template.tables().items():
+        client.create_table(TableName=name, **arguments)
     store = default_store()
     seed_demo(store, env["ROCKETCHAT_CELL"])
     requests: Counter = Counter()
     store.client.meta.events.register("before-call.dynamodb", lambda model, **_: requests.update([model.name]))
 
     baseline_import = cold_import_seconds(BASELINE_IMPORT, args.imports, env)
-    bare_get = median_seconds(lambda: client.get_item(TableName=TABLE_NAME, Key={
+    bare_get = median_seconds(lambda: client.get_item(TableName=env["TABLE_NAME"], Key={
         name: {"S": value} for name, value in cell_key("demo").items()}), args.requests)
     print(f"baseline: import boto3 + DynamoDB client {baseline_import * 1000:.1f} ms (median of {args.imports}); "
           f"bare GetItem {bare_get * 1000:.2f} ms (median of {args.requests})")
     print(f"{'route':42} {'DynamoDB requests':24} {'import ratio':>12} {'warm ratio':>10}")
 
-    import importlib.util
-
-    resources = template["Resources"]
     for route, (function, event_file) in ROUTES.items():
-        code_uri = resources[function]["Properties"]["CodeUri"]
-        spec = importlib.util.spec_from_file_location(f"bench_{function}", ROOT / code_uri / "app.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
         event = load_event(f"{function}/{event_file}")
         # The handlers print their metrics (EMF) to stdout, as in Lambda; keep them out of the report.
         with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
-            response = module.lambda_handler(event, LambdaContext())
+            response = functions.invoke(function, event)
             assert response["statusCode"] == 200, response
             requests.clear()
-            module.lambda_handler(event, LambdaContext())
+            functions.invoke(function, event)
             per_read = dict(requests)
-            warm = median_seconds(lambda: module.lambda_handler(event, LambdaContext()), args.requests)
-        handler_import = cold_import_seconds(handler_import_statement(code_uri), args.imports, env)
+            warm = median_seconds(lambda: functions.invoke(function, event), args.requests)
+        source = functions.functions[function].code_dir / "app.py"
+        handler_import = cold_import_seconds(handler_import_statement(source), args.imports, env)
         print(f"{route:42} {json.dumps(per_read):24} {handler_import / baseline_import:12.2f} {warm / bare_get:10.2f}")
 
 

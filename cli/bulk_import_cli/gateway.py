@@ -1,0 +1,100 @@
+"""The template's API routes on a local HTTP server, like `sam local start-api`: each request
+becomes the REST API proxy event API Gateway would send, handled by the function in-process."""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from bulk_import_cli.functions_host import FunctionsHost
+from bulk_import_cli.sam_template import ACCOUNT, Route
+
+# Request bodies of these types reach the function base64-encoded (the template's BinaryMediaTypes).
+BINARY_TYPES = ("application/zip", "application/octet-stream")
+
+
+def proxy_event(route: Route, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
+                stage: str, path_parameters: dict[str, str], source_ip: str) -> dict[str, Any]:
+    """The REST API (payload 1.0) proxy event for one request."""
+    url = urlsplit(target)
+    query = parse_qsl(url.query, keep_blank_values=True)
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        multi_headers.setdefault(name, []).append(value)
+    multi_query: dict[str, list[str]] = {}
+    for name, value in query:
+        multi_query.setdefault(name, []).append(value)
+    content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
+    binary = content_type.split(";")[0].strip() in BINARY_TYPES
+    now = time.time()
+    return {
+        "resource": route.path,
+        "path": url.path,
+        "httpMethod": method,
+        "headers": {name: values[-1] for name, values in multi_headers.items()} or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {name: values[-1] for name, values in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": path_parameters or None,
+        "stageVariables": None,
+        "requestContext": {
+            "accountId": ACCOUNT, "resourceId": "local", "stage": stage, "requestId": str(uuid.uuid4()),
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "requestTimeEpoch": int(now * 1000), "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent")},
+            "path": f"/{stage}{url.path}", "resourcePath": route.path, "httpMethod": method,
+            "apiId": "local", "protocol": "HTTP/1.1", "domainName": dict(headers).get("Host", "127.0.0.1"),
+        },
+        "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
+        "isBase64Encoded": bool(body) and binary,
+    }
+
+
+def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int) -> ThreadingHTTPServer:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            path = urlsplit(self.path).path
+            matched = next(((route, params) for route in routes
+                            if (params := route.match(self.command, path)) is not None), None)
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            if matched is None:  # what API Gateway answers for a path or method it does not know
+                self._reply(403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}')
+                return
+            route, params = matched
+            event = proxy_event(route, self.command, self.path, list(self.headers.items()), body, stage, params,
+                                self.client_address[0])
+            try:
+                response = host.invoke(route.function, event)
+            except Exception:
+                traceback.print_exc(file=sys.stderr)
+                self._reply(502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}')
+                return
+            headers = {name: [value] for name, value in (response.get("headers") or {}).items()}
+            headers.update(response.get("multiValueHeaders") or {})
+            raw = response.get("body") or ""
+            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+            self._reply(response["statusCode"], headers, payload)
+
+        def _reply(self, status: int, headers: dict[str, list[str]], payload: bytes) -> None:
+            self.send_response(status)
+            for name, values in headers.items():
+                for value in values:
+                    self.send_header(name, value)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:
+            sys.stderr.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+
+    return ThreadingHTTPServer(("127.0.0.1", port), Handler)

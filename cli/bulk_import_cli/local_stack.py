@@ -1,0 +1,131 @@
+"""The local stack: moto in server mode standing in for DynamoDB, S3, Lambda and Step Functions,
+holding what template.yaml declares, with the API routes served on a local port.
+
+Only for running and testing the real template, ASL and handlers on one machine; production is
+AWS itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import threading
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from bulk_import.storage import ImportStore
+from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
+from bulk_import_cli.gateway import make_server
+from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Template parameters the local stack overrides, like `sam local --parameter-overrides`.
+LOCAL_PARAMETERS: dict[str, str] = {}
+_ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
+
+
+def state_file() -> Path:
+    """Where a running local stack tells CLI commands how to reach it (tests point it elsewhere)."""
+    return Path(os.environ.get("BULK_IMPORT_STATE_FILE", REPO_ROOT / ".local-stack.json"))
+
+
+@dataclass(frozen=True)
+class StackInfo:
+    """What a CLI command needs to talk to a running local stack (saved in .local-stack.json)."""
+
+    endpoint: str
+    api_url: str
+    region: str
+    parameters: dict[str, str]
+
+    def save(self) -> None:
+        state_file().write_text(json.dumps(self.__dict__, indent=2))
+
+    @classmethod
+    def load(cls) -> StackInfo | None:
+        path = state_file()
+        return cls(**json.loads(path.read_text())) if path.exists() else None
+
+
+class LocalStack:
+    def __init__(self, template_path: Path = REPO_ROOT / "template.yaml", moto_port: int = 0, api_port: int = 3000):
+        self.template = SamTemplate(template_path, LOCAL_PARAMETERS)
+        self.host = FunctionsHost(self.template.functions())
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
+        self._api_port = api_port
+        self._undo_seam = None
+        self._api = None
+
+    def start(self) -> LocalStack:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint = f"http://{host}:{port}"
+        # The interpreter's own calls (Lambda tasks, the S3 ItemReader) go to localhost:$MOTO_PORT.
+        os.environ.update({"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
+                           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                           "POWERTOOLS_TRACE_DISABLED": "true"})
+        os.environ.update(self.host.environment())
+        requests.post(f"{self.endpoint}/moto-api/config",
+                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        self._undo_seam = install_lambda_seam(self.host)
+        self._create_resources()
+        self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
+        threading.Thread(target=self._api.serve_forever, daemon=True).start()
+        self.api_url = f"http://127.0.0.1:{self._api.server_address[1]}"
+        return self
+
+    def stop(self) -> None:
+        if self._api is not None:
+            self._api.shutdown()
+            self._api.server_close()
+        if self._undo_seam is not None:
+            self._undo_seam()
+        self._moto.stop()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    @property
+    def info(self) -> StackInfo:
+        return StackInfo(endpoint=self.endpoint, api_url=self.api_url, region=REGION,
+                         parameters=self.template.parameters)
+
+    @property
+    def store(self) -> ImportStore:
+        return ImportStore(os.environ["TABLE_NAME"], boto3.client("dynamodb"))
+
+    def _create_resources(self) -> None:
+        dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
+        for name, arguments in self.template.tables().items():
+            dynamodb.create_table(TableName=name, **arguments)
+        for name in self.template.buckets():
+            s3.create_bucket(Bucket=name)
+        # State machines (and `aws lambda invoke`) call functions by name: moto needs them to exist;
+        # the seam runs their handlers.
+        lambda_client = boto3.client("lambda")
+        boto3.client("iam").create_role(RoleName="bulk-import-local", AssumeRolePolicyDocument="{}")
+        for function in self.host.functions.values():
+            lambda_client.create_function(FunctionName=function.name, Runtime="python3.12", Role=_ROLE,
+                                          Handler=f"{function.module}.{function.attribute}",
+                                          Code={"ZipFile": _empty_zip()})
+        stepfunctions = boto3.client("stepfunctions")
+        for name, definition in self.template.state_machines().items():
+            stepfunctions.create_state_machine(name=name, definition=definition, roleArn=_ROLE)
+
+
+def _empty_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("app.py", "")
+    return buffer.getvalue()

@@ -1,0 +1,193 @@
+"""bulk-import: the operator's CLI and the local stack.
+
+Commands other than `serve` print only JSON on stdout; messages go to stderr. From the repo root
+while `bulk-import serve` runs they talk to the local stack (found through .local-stack.json);
+otherwise to the deployed stack named by --stack-name or BULK_IMPORT_STACK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from bulk_import.admin import create_cell_token, create_rocketchat_credential
+from bulk_import.credentials import Permission
+from bulk_import.storage import ImportStore
+from bulk_import_cli import demo
+from bulk_import_cli.local_stack import REPO_ROOT, LocalStack, StackInfo, state_file
+from bulk_import_cli.functions_host import FunctionsHost
+from bulk_import_cli.sam_template import SamTemplate
+
+
+class UsageError(Exception):
+    pass
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+# -- targets -------------------------------------------------------------------------------------
+
+
+def _use_local_stack() -> bool:
+    """Points this process at the running local stack, if there is one."""
+    info = StackInfo.load()
+    if info is None:
+        return False
+    os.environ.update({"AWS_ENDPOINT_URL": info.endpoint, "AWS_DEFAULT_REGION": info.region,
+                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                       "POWERTOOLS_TRACE_DISABLED": "true"})
+    os.environ.update(_functions_host(info.parameters).environment())
+    return True
+
+
+def _functions_host(parameters: dict[str, str]) -> FunctionsHost:
+    return FunctionsHost(SamTemplate(REPO_ROOT / "template.yaml", parameters).functions())
+
+
+def _stack_outputs(stack_name: str | None) -> dict[str, str]:
+    if not stack_name:
+        raise UsageError("no local stack is running here (start `bulk-import serve` in the repo root), "
+                         "and no deployed stack was named: pass --stack-name or set BULK_IMPORT_STACK")
+    (stack,) = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def _store(args: argparse.Namespace) -> ImportStore:
+    if _use_local_stack():
+        return ImportStore(os.environ["TABLE_NAME"], boto3.client("dynamodb"))
+    return ImportStore(_stack_outputs(args.stack_name)["TableName"], boto3.client("dynamodb"))
+
+
+def _rocketchat_cell(args: argparse.Namespace) -> str:
+    info = StackInfo.load()
+    parameters = info.parameters if info else SamTemplate(REPO_ROOT / "template.yaml").parameters
+    return args.cell or parameters["RocketChatCell"]
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def serve(args: argparse.Namespace) -> None:
+    if StackInfo.load() is not None:
+        raise UsageError(f"{state_file()} exists: another local stack runs here (or it died: delete the file)")
+    stack = LocalStack(api_port=args.port).start()
+    try:
+        demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"])
+        stack.info.save()
+        print(_banner(stack), flush=True)
+        stopped = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+        signal.signal(signal.SIGINT, lambda *_: stopped.set())
+        stopped.wait()
+    finally:
+        state_file().unlink(missing_ok=True)
+        stack.stop()
+        print("local stack stopped", file=sys.stderr)
+
+
+def _banner(stack: LocalStack) -> str:
+    url = stack.api_url
+    return f"""
+bulk-import local stack
+  API          {url}   (every route of template.yaml; moto at {stack.endpoint})
+  Personium    cell "{demo.DEMO_CELL}", root token {demo.ROOT_TOKEN}
+  Rocket.Chat  cell "{stack.template.parameters['RocketChatCell']}", X-User-Id {demo.ROCKETCHAT_USER_ID}, X-Auth-Token {demo.ROCKETCHAT_AUTH_TOKEN}
+
+Try:
+  curl -i {url}/{demo.DEMO_CELL}/__import -H 'Authorization: Bearer {demo.ROOT_TOKEN}'
+  curl -i {url}/api/v1/import.status -H 'X-User-Id: {demo.ROCKETCHAT_USER_ID}' -H 'X-Auth-Token: {demo.ROCKETCHAT_AUTH_TOKEN}'
+  curl -i {url}/api/v1/getLatestImportOperations -H 'X-User-Id: {demo.ROCKETCHAT_USER_ID}' -H 'X-Auth-Token: {demo.ROCKETCHAT_AUTH_TOKEN}'
+  .venv/bin/bulk-import invoke PersoniumStatusFunction -e events/PersoniumStatusFunction/status-in-progress.json
+
+Ctrl-C stops it.
+"""
+
+
+def token_create(args: argparse.Namespace) -> None:
+    if bool(args.cell_token) == bool(args.user):
+        raise UsageError("token create takes either --cell CELL [--root] or --user USER_ID --permission P ...")
+    store = _store(args)
+    if args.cell_token:
+        _print_json(create_cell_token(store, args.cell_token, root=args.root).model_dump(mode="json"))
+        return
+    if not args.permission:
+        raise UsageError("--user needs at least one --permission (run-import, view-import-operations)")
+    issued = create_rocketchat_credential(store, _rocketchat_cell(args), args.user, args.permission)
+    _print_json(issued.model_dump(mode="json"))
+
+
+def invoke(args: argparse.Namespace) -> None:
+    """What `sam local invoke` does, in-process against the running local stack."""
+    if not _use_local_stack():
+        raise UsageError("invoke runs against the local stack: start `bulk-import serve` in the repo root first")
+    event = json.loads(Path(args.event).read_text())
+    host = _functions_host(StackInfo.load().parameters)
+    if args.function not in host.functions:
+        raise UsageError(f"no function {args.function} in template.yaml (there are: {', '.join(host.functions)})")
+    # Handlers log and emit metrics on stdout, as in Lambda; here stdout is for the result alone.
+    with contextlib.redirect_stdout(sys.stderr):
+        result = host.invoke(args.function, event)
+    _print_json(result)
+
+
+def demo_seed(args: argparse.Namespace) -> None:
+    store = _store(args)
+    demo.seed_demo(store, _rocketchat_cell(args))
+    _print_json({"seeded": True, "cell": demo.DEMO_CELL, "rocketchatCell": _rocketchat_cell(args)})
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="bulk-import", description=__doc__.splitlines()[0])
+    root.add_argument("--stack-name", default=os.environ.get("BULK_IMPORT_STACK"),
+                      help="deployed stack to talk to when no local stack runs here (default: $BULK_IMPORT_STACK)")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    serve_command = commands.add_parser("serve", help="run the local stack")
+    serve_command.add_argument("--port", type=int, default=3000)
+    serve_command.set_defaults(run=serve)
+
+    token = commands.add_parser("token", help="credentials").add_subparsers(dest="token_command", required=True)
+    create = token.add_parser("create", help="issue a Personium cell token or a Rocket.Chat credential")
+    create.add_argument("--cell", dest="cell_token", help="Personium: the cell the token is for (created if new)")
+    create.add_argument("--root", action="store_true", help="Personium: grant root privilege on the cell")
+    create.add_argument("--user", help="Rocket.Chat: the user id")
+    create.add_argument("--permission", action="append", type=Permission, choices=list(Permission),
+                        help="Rocket.Chat: a permission to grant (repeatable)")
+    create.add_argument("--rocketchat-cell", dest="cell", help="Rocket.Chat: the cell (default: the template's)")
+    create.set_defaults(run=token_create)
+
+    invoke_command = commands.add_parser("invoke", help="run a template function's handler on an event file")
+    invoke_command.add_argument("function", help="the function's logical id in template.yaml")
+    invoke_command.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")
+    invoke_command.set_defaults(run=invoke)
+
+    demo_command = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
+    seed = demo_command.add_parser("seed", help="create the demo credentials and sample operations (dev only)")
+    seed.add_argument("--rocketchat-cell", dest="cell")
+    seed.set_defaults(run=demo_seed)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except UsageError as exc:
+        print(f"bulk-import: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""template.yaml as the local stack needs it: functions, routes, resources, with intrinsics resolved.
+
+Nothing is copied by hand from the template: the local stack and the tests read it through this.
+Only the intrinsics the template uses are resolved (Ref, Fn::GetAtt, Fn::Sub).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cfnlint.decode import decode
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+STACK_NAME = "bulk-import-local"
+
+
+@dataclass(frozen=True)
+class Function:
+    logical_id: str
+    code_dir: Path
+    module: str
+    attribute: str
+    environment: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return f"{STACK_NAME}-{self.logical_id}"
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{self.name}"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str  # as in the template: /{CellName}/__import
+    function: str  # logical id
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if this route serves the request, else None."""
+        if method.upper() != self.method.upper():
+            return None
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
+        pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", pattern)
+        found = re.fullmatch(pattern, path)
+        return found.groupdict() if found else None
+
+
+class SamTemplate:
+    def __init__(self, path: Path, parameter_overrides: dict[str, str] | None = None) -> None:
+        decoded, problems = decode(str(path))
+        if problems:
+            raise ValueError(f"{path}: {problems}")
+        self.root = path.parent
+        self.raw: dict[str, Any] = decoded
+        self.parameters = {
+            name: str(definition.get("Default", "")) for name, definition in decoded.get("Parameters", {}).items()
+        } | (parameter_overrides or {})
+
+    def resources(self, kind: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.raw["Resources"].items() if r["Type"] == kind}
+
+    # -- physical names, as CloudFormation would make them (deterministic here) --------------------
+
+    def physical_name(self, logical_id: str) -> str:
+        kind = self.raw["Resources"][logical_id]["Type"]
+        if kind == "AWS::S3::Bucket":
+            return f"{STACK_NAME}-{logical_id}".lower()
+        if kind == "AWS::Serverless::StateMachine":
+            return self.resolve(self.raw["Resources"][logical_id]["Properties"].get("Name")) or f"{STACK_NAME}-{logical_id}"
+        return f"{STACK_NAME}-{logical_id}"
+
+    def ref(self, name: str) -> str:
+        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK_NAME}
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        kind = self.raw["Resources"][name]["Type"]
+        if kind == "AWS::Serverless::StateMachine":
+            return self.state_machine_arn(name)
+        return self.physical_name(name)
+
+    def get_att(self, name: str, attribute: str) -> str:
+        kind = self.raw["Resources"][name]["Type"]
+        physical = self.physical_name(name)
+        if attribute == "Name":
+            return physical
+        if kind == "AWS::Serverless::Function":
+            return f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{physical}"
+        if kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{physical}"
+        if kind == "AWS::S3::Bucket":
+            return f"arn:aws:s3:::{physical}"
+        raise ValueError(f"Fn::GetAtt {name}.{attribute} is not supported locally")
+
+    def state_machine_arn(self, name: str) -> str:
+        return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.physical_name(name)}"
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            (function, argument), = value.items()
+            if function == "Ref":
+                return self.ref(argument)
+            if function == "Fn::GetAtt":
+                return self.get_att(*argument)
+            if function == "Fn::Sub":
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self._sub(m.group(1)), argument)
+        if isinstance(value, dict):
+            return {key: self.resolve(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self.resolve(item) for item in value]
+        return value
+
+    def _sub(self, expression: str) -> str:
+        name, _, attribute = expression.partition(".")
+        return self.get_att(name, attribute) if attribute else self.ref(name)
+
+    # -- what the local stack serves and creates --------------------------------------------------
+
+    def functions(self) -> dict[str, Function]:
+        shared = self.raw.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        functions = {}
+        for logical_id, resource in self.resources("AWS::Serverless::Function").items():
+            properties = resource["Properties"]
+            own = properties.get("Environment", {}).get("Variables", {})
+            module, _, attribute = properties["Handler"].rpartition(".")
+            functions[logical_id] = Function(
+                logical_id=logical_id,
+                code_dir=self.root / properties["CodeUri"],
+                module=module,
+                attribute=attribute,
+                environment={name: str(self.resolve(value)) for name, value in (shared | own).items()},
+            )
+        return functions
+
+    def routes(self) -> list[Route]:
+        return [
+            Route(method=event["Properties"]["Method"], path=event["Properties"]["Path"], function=logical_id)
+            for logical_id, resource in self.resources("AWS::Serverless::Function").items()
+            for event in resource["Properties"].get("Events", {}).values()
+            if event["Type"] == "Api"
+        ]
+
+    def api_stage(self) -> str:
+        (api,) = self.resources("AWS::Serverless::Api").values()
+        return self.resolve(api["Properties"]["StageName"])
+
+    def tables(self) -> dict[str, dict[str, Any]]:
+        """create_table arguments per table, from the template's own KeySchema and attributes."""
+        tables = {}
+        for logical_id, resource in self.resources("AWS::DynamoDB::Table").items():
+            properties = resource["Properties"]
+            arguments = {key: properties[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
+            if "GlobalSecondaryIndexes" in properties:
+                arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+            tables[self.physical_name(logical_id)] = arguments
+        return tables
+
+    def buckets(self) -> list[str]:
+        return [self.physical_name(logical_id) for logical_id in self.resources("AWS::S3::Bucket")]
+
+    def state_machines(self) -> dict[str, str]:
+        """Physical name -> definition, with DefinitionSubstitutions applied."""
+        machines = {}
+        for logical_id, resource in self.resources("AWS::Serverless::StateMachine").items():
+            properties = resource["Properties"]
+            definition = (self.root / properties["DefinitionUri"]).read_text()
+            for name, value in self.resolve(properties.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + name + "}", str(value))
+            json.loads(definition)  # fail here, not inside moto, if a substitution broke it
+            machines[self.physical_name(logical_id)] = definition
+        return machines

@@ -1,0 +1,124 @@
+"""The local stack serves template.yaml's routes over HTTP and runs Lambda through moto in-process."""
+
+import base64
+import http.client
+import inspect
+import json
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+import requests
+from moto.awslambda.models import LambdaFunction
+
+from bulk_import_cli import demo
+from bulk_import_cli.gateway import proxy_event
+from bulk_import_cli.sam_template import Route
+from tests.conftest import TEMPLATE, load_event
+
+ROOT_AUTH = {"Authorization": f"Bearer {demo.ROOT_TOKEN}"}
+RC_LOGIN = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
+
+
+def test_every_route_of_the_template_is_served(local_stack):
+    for route in TEMPLATE.routes():
+        path = route.path.replace("{CellName}", "demo").replace("{Name}", "x.zip")
+        response = requests.request(route.method, local_stack.api_url + path, timeout=10)
+        assert response.status_code != 403 or "Missing Authentication Token" not in response.text, route
+
+
+def test_personium_status_over_http(local_stack):
+    response = requests.get(f"{local_stack.api_url}/demo/__import", headers=ROOT_AUTH, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["status"] == "importation in progress"
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
+    assert response.headers["X-Personium-Version"] == "1.7.22"
+    assert response.headers["X-Personium-RequestKey"]
+
+
+def test_rocketchat_status_over_http(local_stack):
+    response = requests.get(f"{local_stack.api_url}/api/v1/import.status", headers=RC_LOGIN, timeout=10)
+    assert response.status_code == 200
+    assert response.json()["state"] == "ready"
+
+
+def test_unknown_path_answers_like_api_gateway(local_stack):
+    response = requests.get(f"{local_stack.api_url}/no/such/route/here", timeout=10)
+    assert (response.status_code, response.json()) == (403, {"message": "Missing Authentication Token"})
+
+
+def test_wrong_method_answers_like_api_gateway(local_stack):
+    response = requests.delete(f"{local_stack.api_url}/api/v1/import.status", timeout=10)
+    assert response.status_code == 403
+
+
+def test_repeated_headers_reach_the_handler_separately(local_stack):
+    # Both X-Override headers must arrive: the first one carries the credential.
+    url = urlsplit(local_stack.api_url)
+    client = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    client.putrequest("GET", "/demo/__import")
+    client.putheader("X-Override", f"Authorization: Bearer {demo.ROOT_TOKEN}")
+    client.putheader("X-Override", "Accept: application/json")
+    client.endheaders()
+    response = client.getresponse()
+    assert response.status == 200, response.read()
+
+
+def test_query_strings_reach_the_handler(local_stack):
+    response = requests.get(
+        f"{local_stack.api_url}/demo/__import",
+        params={"p_cookie_peer": demo.ROOT_COOKIE_PEER},
+        cookies={"p_cookie": demo.ROOT_TOKEN},
+        timeout=10,
+    )
+    assert response.status_code == 200
+
+
+def test_proxy_event_has_the_shape_api_gateway_sends():
+    route = Route(method="GET", path="/{CellName}/__import", function="PersoniumStatusFunction")
+    event = proxy_event(route, "GET", "/demo/__import?a=1&a=2", [("X-A", "1"), ("X-A", "2")], b"", "dev",
+                        {"CellName": "demo"}, "127.0.0.1")
+    reference = load_event("PersoniumStatusFunction/status-in-progress.json")
+    assert set(event) == set(reference)
+    assert set(event["requestContext"]) >= {"requestId", "resourcePath", "httpMethod", "stage", "path", "identity"}
+    assert event["multiValueHeaders"]["X-A"] == ["1", "2"] and event["headers"]["X-A"] == "2"
+    assert event["multiValueQueryStringParameters"] == {"a": ["1", "2"]}
+    assert event["requestContext"]["path"] == "/dev/demo/__import"
+    assert event["body"] is None and event["queryStringParameters"] == {"a": "2"}
+
+
+def test_binary_bodies_arrive_base64_encoded():
+    route = Route(method="PUT", path="/{CellName}/__snapshot/{Name}", function="PersoniumImportFunction")
+    event = proxy_event(route, "PUT", "/demo/__snapshot/s.zip", [("Content-Type", "application/zip")],
+                        b"PK\x03\x04\xff", "dev", {"CellName": "demo", "Name": "s.zip"}, "127.0.0.1")
+    assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"PK\x03\x04\xff"
+
+
+def test_the_lambda_seam_is_where_moto_calls_it():
+    # moto's internal API: if this fails, moto moved the seam (functions_host.install_lambda_seam).
+    assert list(inspect.signature(LambdaFunction.invoke).parameters) == [
+        "self", "body", "request_headers", "response_headers"
+    ]
+
+
+def test_moto_lambda_invoke_runs_the_handler_in_process(local_stack):
+    function = local_stack.host.functions["PersoniumStatusFunction"]
+    response = boto3.client("lambda").invoke(
+        FunctionName=function.name,
+        Payload=json.dumps(load_event("PersoniumStatusFunction/status-in-progress.json")),
+    )
+    result = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response
+    assert result["statusCode"] == 200 and json.loads(result["body"])["progress"] == "81%"
+
+
+def test_a_handler_exception_reaches_moto_as_a_function_error(local_stack):
+    function = local_stack.host.functions["PersoniumStatusFunction"]
+    response = boto3.client("lambda").invoke(FunctionName=function.name, Payload=json.dumps({"not": "an event"}))
+    assert response["FunctionError"] == "Unhandled"
+    assert json.loads(response["Payload"].read())["errorType"]
+
+
+@pytest.mark.parametrize("route", [r for r in TEMPLATE.routes()], ids=lambda r: f"{r.method} {r.path}")
+def test_routes_are_read_from_the_template(route):
+    assert route.function in TEMPLATE.functions()
