@@ -13,7 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bulk_import.settings import get_settings
+from bulk_import.executions import default_executions
+from bulk_import.files import default_files
+from bulk_import.settings import get_import_settings, get_settings
 from bulk_import.storage import ImportStore, default_store
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.local_stack import LOCAL_PARAMETERS
@@ -25,11 +27,12 @@ FUNCTIONS = FunctionsHost(TEMPLATE.functions())
 # As in Lambda, the environment exists before any handler module (and its Powertools singletons) loads.
 os.environ.update(FUNCTIONS.environment() | {"POWERTOOLS_TRACE_DISABLED": "true"})
 TABLE_NAME = os.environ["TABLE_NAME"]
+BUCKET_NAME = os.environ["IMPORT_BUCKET"]
 
 
 def clear_cached_clients() -> None:
     """Forgets the per-process settings and clients, which point at one AWS (moto) at a time."""
-    for cached in (get_settings, default_store):
+    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions):
         cached.cache_clear()
 
 
@@ -54,8 +57,15 @@ def aws(monkeypatch, function_environment):
 
 @pytest.fixture
 def store(aws) -> ImportStore:
+    """The template's table, bucket and state machine on in-process moto (executions are recorded,
+    not run: tests/local runs them)."""
     for name, arguments in TEMPLATE.tables().items():
         boto3.client("dynamodb").create_table(TableName=name, **arguments)
+    for name in TEMPLATE.buckets():
+        boto3.client("s3").create_bucket(Bucket=name)
+    for name, definition in TEMPLATE.state_machines().items():
+        boto3.client("stepfunctions").create_state_machine(
+            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-test")
     return default_store()
 
 
@@ -83,7 +93,7 @@ def invoke() -> Callable[[str, dict], HttpResult]:
     def call(function: str, event: dict) -> HttpResult:
         response = FUNCTIONS.invoke(function, event)
         headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
-        return HttpResult(response["statusCode"], headers, json.loads(response["body"]))
+        return HttpResult(response["statusCode"], headers, json.loads(response["body"]) if response["body"] else None)
 
     return call
 

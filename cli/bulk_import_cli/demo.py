@@ -6,10 +6,13 @@ The Rocket.Chat credential is the one in Rocket.Chat's own import.status example
 
 from __future__ import annotations
 
+import io
+import zipfile
 from datetime import timedelta
 
 from bulk_import.admin import create_cell_token, create_rocketchat_credential
 from bulk_import.credentials import Permission
+from bulk_import.files import ImportFiles, snapshot_key
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.storage import ImportStore
 
@@ -27,10 +30,28 @@ ROCKETCHAT_RUNNER_ID = "OnlyRunImport0001"
 ROCKETCHAT_RUNNER_TOKEN = "DemoRunnerToken-local-only-0000000000000000"
 # Long enough that a dev stack seeded once keeps answering the console test events.
 DEMO_TOKEN_LIFETIME = timedelta(days=365)
+#: A small snapshot on the idle cell, so that events/ can start a real import.
+SAMPLE_SNAPSHOT = "demo-snapshot"
 
 
-def seed_demo(store: ImportStore, rocketchat_cell: str) -> None:
-    """Creates the demo credentials and one sample operation per cell, as an import would leave them."""
+def demo_users_zip(count: int, invalid_every: int = 20) -> bytes:
+    """Rocket.Chat's CSV importer layout: users.csv, channels.csv and a channel's messages.csv;
+    every `invalid_every`-th user has no email, so that some records fail as they would in life."""
+    users = "".join(
+        f"user{n},{'' if invalid_every and n % invalid_every == 7 else f'user{n}@example.com'},User {n}\n"
+        for n in range(count)
+    )
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        zipped.writestr("users.csv", "username,email,name\n" + users)
+        zipped.writestr("channels.csv", "name,creator,private,members\ngeneral,user0,false,user0;user1\n")
+        zipped.writestr("general/messages.csv", "username,timestamp,text\nuser0,1700000000000,Hello\n")
+    return archive.getvalue()
+
+
+def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | None = None) -> None:
+    """Creates the demo credentials, one sample operation per cell as an import would leave them,
+    and (given the bucket) a sample snapshot on the idle cell."""
     create_cell_token(store, DEMO_CELL, root=True, token=ROOT_TOKEN, peer=ROOT_COOKIE_PEER, lifetime=DEMO_TOKEN_LIFETIME)
     create_cell_token(store, DEMO_CELL, root=False, token=READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
     create_cell_token(store, OTHER_CELL, root=True, token=OTHER_CELL_ROOT_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
@@ -60,3 +81,5 @@ def seed_demo(store: ImportStore, rocketchat_cell: str) -> None:
     for sample in samples:
         latest = store.latest_operations(sample.cell, 1)
         store.start_operation(sample, latest[0] if latest else None)
+    if files is not None:
+        files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))

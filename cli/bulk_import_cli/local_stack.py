@@ -26,8 +26,11 @@ from bulk_import_cli.gateway import make_server
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Template parameters the local stack overrides, like `sam local --parameter-overrides`.
-LOCAL_PARAMETERS: dict[str, str] = {}
+#: Template parameters the local stack overrides, like `sam local --parameter-overrides`:
+#: moto's interpreter runs only STANDARD children in a Distributed Map, and moto's DynamoDB is
+#: not safe for concurrent transactions (a failed one restores a copy of the table taken before,
+#: undoing other threads' writes), so batches run one at a time. See docs/capacity.md.
+LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "1"}
 _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
 
 

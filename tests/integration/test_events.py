@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from bulk_import.files import default_files
 from bulk_import_cli.demo import seed_demo
 from tests.conftest import ROOT, load_event
 
@@ -50,6 +51,31 @@ EXPECTED = {
         200, lambda body: [operation["importerKey"] for operation in body] == ["api"]
     ),
 }
+NOT_LOGGED_IN_OR_FORBIDDEN = {
+    "RocketChatImportFunction/import-new-not-logged-in.json": (401, NOT_LOGGED_IN),
+    "RocketChatImportFunction/import-new-forbidden.json": (403, FORBIDDEN),
+    "RocketChatImportFunction/import-run-forbidden.json": (403, FORBIDDEN),
+}
+EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
+    "RocketChatImportFunction/import-new.json": (
+        200, lambda body: body["success"] and body["operation"]["status"] == "importer_new"
+    ),
+    "RocketChatImportFunction/import-add-users.json": (200, lambda body: body == {"success": True}),
+    "RocketChatImportFunction/import-add-users-missing-data.json": (400, rocketchat_error("Users are missing required data.")),
+    "RocketChatImportFunction/import-add-users-invalid-params.json": (
+        400, lambda body: body["success"] is False and body["errorType"] == "invalid-params"
+    ),
+    "RocketChatImportFunction/import-run.json": (200, lambda body: body == {"success": True}),
+    "RocketChatImportFunction/import-clear.json": (200, lambda body: body == {"success": True}),
+    "PersoniumImportFunction/start-import.json": (202, lambda body: body is None),
+    "PersoniumImportFunction/start-import-busy.json": (409, personium_error("PR409-MC-0001")),
+    "PersoniumImportFunction/start-import-no-authorization.json": (401, personium_error("PR401-AU-0001")),
+    "PersoniumImportFunction/start-import-missing-name.json": (400, personium_error("PR400-CM-0001")),
+    "PersoniumImportFunction/start-import-bad-name.json": (400, personium_error("PR400-CM-0002")),
+    "PersoniumImportFunction/start-import-bad-json.json": (400, personium_error("PR400-CM-0004")),
+    "PersoniumImportFunction/start-import-snapshot-not-found.json": (404, personium_error("PR404-DV-0001")),
+    "PersoniumImportFunction/put-snapshot.json": (201, lambda body: body is None),
+}
 for slug in ["import-status", "get-current-import-operation", "get-latest-import-operations"]:
     EXPECTED[f"RocketChatStatusFunction/{slug}-not-logged-in.json"] = (401, NOT_LOGGED_IN)
     EXPECTED[f"RocketChatStatusFunction/{slug}-wrong-token.json"] = (401, NOT_LOGGED_IN)
@@ -64,7 +90,7 @@ def test_every_event_file_has_an_expectation():
 
 @pytest.mark.parametrize("event_file", EVENT_FILES)
 def test_event_file_through_its_handler(event_file, store, invoke, function_environment):
-    seed_demo(store, function_environment["ROCKETCHAT_CELL"])
+    seed_demo(store, function_environment["ROCKETCHAT_CELL"], default_files())
     function = Path(event_file).parts[0]
     status, check = EXPECTED[event_file]
 
@@ -72,4 +98,5 @@ def test_event_file_through_its_handler(event_file, store, invoke, function_envi
 
     assert result.status == status, result.body
     assert check(result.body), result.body
-    assert result.headers["Content-Type"] == ["application/json"]
+    if result.body is not None:
+        assert result.headers["Content-Type"] == ["application/json"]

@@ -1,6 +1,8 @@
 """template.yaml: the resources the issue asks for, scoped IAM, and a lint-clean SAM template."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -64,6 +66,12 @@ def test_every_route_of_both_dialects_is_served_by_the_rest_api(template):
         ("GET", "/api/v1/import.status"): "RocketChatStatusFunction",
         ("GET", "/api/v1/getCurrentImportOperation"): "RocketChatStatusFunction",
         ("GET", "/api/v1/getLatestImportOperations"): "RocketChatStatusFunction",
+        ("POST", "/api/v1/import.new"): "RocketChatImportFunction",
+        ("POST", "/api/v1/import.addUsers"): "RocketChatImportFunction",
+        ("POST", "/api/v1/import.run"): "RocketChatImportFunction",
+        ("POST", "/api/v1/import.clear"): "RocketChatImportFunction",
+        ("POST", "/{CellName}/__import"): "PersoniumImportFunction",
+        ("PUT", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
     }
 
 
@@ -89,3 +97,61 @@ def test_sam_validate_lint_passes():
         capture_output=True, text=True, cwd=ROOT, env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"}, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
+                         "Lambda.TooManyRequestsException"}
+
+
+@pytest.fixture(scope="module")
+def state_machine(template):
+    resource = template["Resources"]["ImportStateMachine"]["Properties"]
+    definition = (ROOT / resource["DefinitionUri"]).read_text()
+    return resource, json.loads(definition), definition
+
+
+def tasks(states):
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            yield name, state
+        if state["Type"] == "Map":
+            yield from tasks(state["ItemProcessor"]["States"])
+
+
+def test_every_substitution_of_the_asl_is_provided(state_machine):
+    resource, _, text = state_machine
+    assert set(re.findall(r"\$\{(\w+)\}", text)) == set(resource["DefinitionSubstitutions"])
+
+
+def test_every_task_retries_lambda_service_errors_with_backoff_and_jitter(state_machine):
+    _, definition, _ = state_machine
+    for name, state in tasks(definition["States"]):
+        retriers = [r for r in state["Retry"] if LAMBDA_SERVICE_ERRORS <= set(r["ErrorEquals"])]
+        assert retriers, name
+        assert retriers[0]["BackoffRate"] >= 2 and retriers[0]["JitterStrategy"] == "FULL", name
+
+
+def test_every_step_of_the_import_catches_into_the_failure_handler(state_machine):
+    _, definition, _ = state_machine
+    for name, state in definition["States"].items():
+        if state["Type"] in ("Task", "Map") and name != "Failed":
+            assert any("States.ALL" in c["ErrorEquals"] and c["Next"] == "Failed" for c in state["Catch"]), name
+
+
+def test_batch_maps_read_manifests_with_an_s3_item_reader(state_machine):
+    _, definition, _ = state_machine
+    maps = [s for s in definition["States"].values() if s["Type"] == "Map"]
+    assert len(maps) == 3
+    for state in maps:
+        assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+        assert state["ItemProcessor"]["ProcessorConfig"]["Mode"] == "DISTRIBUTED"
+        assert "ItemBatcher" not in state  # moto's interpreter rejects it
+
+
+@pytest.mark.parametrize("function", ["ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction"])
+def test_worker_functions_get_no_wildcard_actions(template, function):
+    statements = [st for policy in template["Resources"][function]["Properties"]["Policies"]
+                  for st in policy["Statement"]]
+    for statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert not any(action.endswith("*") for action in actions), function

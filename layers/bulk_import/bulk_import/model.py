@@ -81,6 +81,10 @@ _STATE_OF_STEP: dict[ProgressStep, ImportState] = {
 
 #: States in which an operation is working and no other may start on its cell.
 ACTIVE_STATES = frozenset({ImportState.LOADING, ImportState.IMPORTING})
+ACTIVE_STEPS = frozenset(step for step, state in _STATE_OF_STEP.items() if state in ACTIVE_STATES)
+
+#: Records are imported, counted and reported in batches of this many (Rocket.Chat's batch size).
+BATCH_SIZE = 50
 
 
 class PersoniumStatus(StrEnum):
@@ -133,6 +137,10 @@ class ImportOperation(BaseModel):
     user: str
     count: Counts = Field(default_factory=Counts)
     failure: Failure | None = None
+    #: The input file (an S3 key) for file imports; None when records arrive through the API.
+    source_key: str | None = None
+    #: The worker's Step Functions execution, once started.
+    execution_arn: str | None = None
 
     @property
     def state(self) -> ImportState:

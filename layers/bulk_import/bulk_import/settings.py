@@ -11,9 +11,22 @@ from bulk_import.model import CellName
 
 
 class Settings(BaseModel):
+    """What every function has."""
+
     table_name: str
     rocketchat_cell: CellName
     personium_version: str
+
+
+class ImportSettings(Settings):
+    """What the functions that start, run or stop imports have as well."""
+
+    import_bucket: str
+    # Only the API functions start and stop the worker; the worker's own functions cannot name
+    # the state machine that names them (CloudFormation would see a cycle).
+    state_machine_arn: str | None = None
+    # Only the stage function sets it: it writes it into the manifest the batch map reads.
+    batch_concurrency: int = 10
 
 
 @lru_cache(maxsize=1)
@@ -22,4 +35,14 @@ def get_settings() -> Settings:
         table_name=os.environ["TABLE_NAME"],
         rocketchat_cell=os.environ["ROCKETCHAT_CELL"],
         personium_version=os.environ["PERSONIUM_VERSION"],
+    )
+
+
+@lru_cache(maxsize=1)
+def get_import_settings() -> ImportSettings:
+    return ImportSettings(
+        **get_settings().model_dump(),
+        import_bucket=os.environ["IMPORT_BUCKET"],
+        state_machine_arn=os.environ.get("STATE_MACHINE_ARN"),
+        batch_concurrency=os.environ.get("BATCH_CONCURRENCY", 10),
     )

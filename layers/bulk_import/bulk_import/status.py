@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bulk_import.credentials import (
+    CellToken,
     Permission,
     authorize_cell_root,
     authorize_rocketchat_user,
@@ -24,20 +25,28 @@ class StatusStore(Protocol):
     def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
 
 
-def cell_import_status(
-    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
-) -> ImportOperation | None:
-    """The cell's latest operation, for a caller holding a root token of that cell.
-
-    As in Personium, an unknown cell is reported before authentication.
-    """
+def _read_as_root(store: StatusStore, cell: str, token: str | None, cookie_peer: str | None) -> tuple[CellToken, CellStatusRead]:
+    # As in Personium, an unknown cell is reported before authentication.
     read = store.read_cell_status(cell, secret_hash(token) if token else None)
     if not read.cell_exists:
         raise CellNotFound(cell)
     if token is None:
         raise AuthenticationRequired
-    authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer)
-    return read.latest
+    return authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer), read
+
+
+def cell_import_status(
+    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
+) -> ImportOperation | None:
+    """The cell's latest operation, for a caller holding a root token of that cell."""
+    return _read_as_root(store, cell, token, cookie_peer)[1].latest
+
+
+def authorize_cell_root_request(
+    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
+) -> CellToken:
+    """The caller's token, if it holds root on the cell (the same single request as a status read)."""
+    return _read_as_root(store, cell, token, cookie_peer)[0]
 
 
 def rocketchat_import_status(

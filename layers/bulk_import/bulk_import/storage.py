@@ -9,6 +9,11 @@ Key schema (docs/data-model.md):
 | an earlier operation         | CELL#<cell>        | IMPORT#<operation id>  (ids sort by time) |
 | Rocket.Chat user credential  | CELL#<cell>        | RCUSER#<user id>    |
 | Personium cell token         | TOKEN#<sha256>     | TOKEN               |
+| staged record                | STAGE#<op>#<type>#<batch> | <seq, 10 digits> |
+| batch counted marker         | STAGE#<op>#<type>#<batch> | ~counted         |
+| imported user                | USER#<cell>#<username>    | USER             |
+| imported channel             | CHANNEL#<cell>#<name>     | CHANNEL          |
+| imported message             | MESSAGE#<cell>#<channel>#<ts>#<op>#<seq> | MESSAGE |
 
 The latest operation sits at a fixed key so that a status read is one BatchGetItem of fixed keys
 (credential, cell, latest operation). Starting an operation moves the previous latest one to
@@ -18,7 +23,9 @@ The latest operation sits at a fixed key so that a status read is one BatchGetIt
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from enum import Enum
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
@@ -28,16 +35,45 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from bulk_import.credentials import CellToken, RocketChatUser
-from bulk_import.model import Counts, Failure, ImportOperation, utc_now
+from bulk_import.model import BATCH_SIZE, Counts, Failure, ImportOperation, ProgressStep, utc_now
 from bulk_import.settings import get_settings
 
 LATEST = "IMPORT#~latest"
+# Created once per process: starting threads per call cost more than the writes they sped up.
+_WRITERS = ThreadPoolExecutor(max_workers=8)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
 class OperationConflict(Exception):
     """A conditional write lost: another operation is active, or the latest one changed meanwhile."""
+
+
+class BatchCount(Enum):
+    """What recording a batch's counts did."""
+
+    COUNTED = "counted"
+    ALREADY_COUNTED = "already counted"  # a retry of a batch whose counts were recorded before
+    STOPPED = "stopped"  # the operation is no longer in this batch's phase (canceled, cleared, failed)
+
+
+@dataclass(frozen=True)
+class StagedRecord:
+    """A record waiting in the staging area; `error` is set once it failed to import."""
+
+    type: str
+    seq: int
+    data: dict[str, Any]
+    source: str
+    error: str | None = None
+
+    @property
+    def batch(self) -> int:
+        return self.seq // BATCH_SIZE
+
+    def reference(self, operation_id: str) -> str:
+        """What an imported entry remembers of the record that created it, to recognise a retry."""
+        return f"{operation_id}#{self.type}#{self.seq}"
 
 
 def cell_key(cell: str) -> dict[str, str]:
@@ -58,6 +94,24 @@ def rocketchat_user_key(cell: str, user_id: str) -> dict[str, str]:
 
 def cell_token_key(token_hash: str) -> dict[str, str]:
     return {"PK": f"TOKEN#{token_hash}", "SK": "TOKEN"}
+
+
+def _staged_partition(operation_id: str, record_type: str, batch: int) -> str:
+    # One partition per batch: a batch is one Query, and staging 10M records spreads over 200k keys.
+    return f"STAGE#{operation_id}#{record_type}#{batch:08d}"
+
+
+def staged_record_key(operation_id: str, record: StagedRecord) -> dict[str, str]:
+    return {"PK": _staged_partition(operation_id, record.type, record.batch), "SK": f"{record.seq:010d}"}
+
+
+def batch_marker_key(operation_id: str, record_type: str, batch: int) -> dict[str, str]:
+    return {"PK": _staged_partition(operation_id, record_type, batch), "SK": "~counted"}
+
+
+def directory_key(cell: str, kind: str, identity: str) -> dict[str, str]:
+    """Where an imported user, channel or message lives; identity is unique per cell and kind."""
+    return {"PK": f"{kind.upper()}#{cell}#{identity}", "SK": kind.upper()}
 
 
 def _epoch(moment: datetime) -> int:
@@ -81,6 +135,10 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         item["importationName"] = operation.importation_name
     if operation.failure is not None:
         item["failure"] = operation.failure.model_dump()
+    if operation.source_key is not None:
+        item["sourceKey"] = operation.source_key
+    if operation.execution_arn is not None:
+        item["executionArn"] = operation.execution_arn
     return item
 
 
@@ -98,6 +156,8 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         user=item["user"],
         count=Counts(**{name: int(value) for name, value in item["count"].items()}),
         failure=Failure(**item["failure"]) if "failure" in item else None,
+        source_key=item.get("sourceKey"),
+        execution_arn=item.get("executionArn"),
     )
 
 
@@ -280,6 +340,214 @@ class ImportStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise OperationConflict(operation.cell) from exc
             raise
+
+    # -- the worker ------------------------------------------------------------------------------
+
+    def latest_operation(self, cell: str) -> ImportOperation | None:
+        response = self.client.get_item(
+            TableName=self.table_name, Key=_marshal(latest_operation_key(cell)), ConsistentRead=True
+        )
+        return operation_from_item(_unmarshal(response["Item"])) if "Item" in response else None
+
+    def stage_records(self, operation_id: str, records: list[StagedRecord]) -> None:
+        """Writes records to the staging area, 25 per BatchWriteItem; rewriting one is harmless."""
+        requests = [{"PutRequest": {"Item": _marshal(_staged_item(operation_id, record))}} for record in records]
+        self._batch_write(requests)
+
+    def staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
+        """The records of one batch still in the staging area (one Query)."""
+        response = self.client.query(
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND SK < :marker",
+            ExpressionAttributeValues=_marshal(
+                {":pk": _staged_partition(operation_id, record_type, batch), ":marker": "~"}
+            ),
+            ConsistentRead=True,
+        )
+        return [_staged_record_from_item(_unmarshal(raw)) for raw in response["Items"]]
+
+    def read_batch_context(
+        self, cell: str, operation_id: str, record_type: str, batch: int
+    ) -> tuple[ImportOperation | None, bool]:
+        """The cell's latest operation and whether this batch was counted already (one BatchGetItem)."""
+        marker = batch_marker_key(operation_id, record_type, batch)
+        found = self._batch_get([latest_operation_key(cell), marker])
+        latest_item = found.get(tuple(latest_operation_key(cell).values()))
+        return (operation_from_item(latest_item) if latest_item else None), tuple(marker.values()) in found
+
+    def put_directory_entry(self, cell: str, kind: str, identity: str, data: dict[str, Any], reference: str) -> bool:
+        """Creates an imported entry; False if it exists already, unless this same record created it."""
+        item = {**directory_key(cell, kind, identity), "data": data, "importedFrom": reference}
+        try:
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_marshal(item),
+                ConditionExpression="attribute_not_exists(PK) OR importedFrom = :reference",
+                ExpressionAttributeValues=_marshal({":reference": reference}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
+        """Undoes put_directory_entry for an entry this record created; leaves anyone else's alone."""
+        try:
+            self.client.delete_item(
+                TableName=self.table_name,
+                Key=_marshal(directory_key(cell, kind, identity)),
+                ConditionExpression="importedFrom = :reference",
+                ExpressionAttributeValues=_marshal({":reference": reference}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def count_batch(
+        self, operation: ImportOperation, record_type: str, batch: int, completed: int, error: int
+    ) -> BatchCount:
+        """Adds a batch's outcome to the counts exactly once: one transaction of the count update and
+        the batch's marker, conditional on the operation still being in `operation.step`."""
+        update = self._latest_operation_update(
+            operation.cell,
+            "SET #count.#completed = #count.#completed + :completed, #count.#error = #count.#error + :error, "
+            "updatedAt = :now",
+            "id = :id AND #step = :step AND valid = :valid",
+            {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"},
+            {":completed": completed, ":error": error, ":now": utc_now().isoformat(), ":id": operation.id,
+             ":step": operation.step.value, ":valid": True},
+        )
+        marker = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _marshal(
+                    {**batch_marker_key(operation.id, record_type, batch), "completed": completed, "error": error}
+                ),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
+        try:
+            self.client.transact_write_items(TransactItems=[update, marker])
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [reason.get("Code") for reason in exc.response.get("CancellationReasons", [])]
+            if reasons[1:2] == ["ConditionalCheckFailed"]:
+                return BatchCount.ALREADY_COUNTED
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                return BatchCount.STOPPED
+            raise
+        return BatchCount.COUNTED
+
+    def settle_batch(self, operation_id: str, imported: list[StagedRecord], failed: list[StagedRecord]) -> None:
+        """Imported records leave the staging area; failed ones stay, with their error."""
+        requests = [{"DeleteRequest": {"Key": _marshal(staged_record_key(operation_id, r))}} for r in imported]
+        requests += [{"PutRequest": {"Item": _marshal(_staged_item(operation_id, r))}} for r in failed]
+        self._batch_write(requests)
+
+    def update_operation(
+        self,
+        operation: ImportOperation,
+        *,
+        from_steps: frozenset[ProgressStep],
+        step: ProgressStep | None = None,
+        counts: dict[str, int] | None = None,
+        failure: Failure | None = None,
+        valid: bool | None = None,
+        execution_arn: str | None = None,
+        settle_unprocessed: bool = False,
+    ) -> ImportOperation:
+        """Changes the cell's latest operation in place if it is still this valid operation in one of
+        `from_steps`, else OperationConflict. One UpdateItem, computed by DynamoDB, so counts that
+        batches add meanwhile are never overwritten.
+
+        `settle_unprocessed` counts every record not yet processed as an error, which keeps
+        completed + error == total when an operation ends early (cancel, clear, failure).
+        """
+        assignments = {"updatedAt": utc_now().isoformat(), "step": step and step.value, "valid": valid,
+                       "executionArn": execution_arn, "failure": failure and failure.model_dump()}
+        values = {f":{name}": value for name, value in assignments.items() if value is not None}
+        expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
+        names = {f"#{name}": name for name, value in assignments.items() if value is not None}
+        for field, value in (counts or {}).items():
+            expressions.append(f"#count.#{field} = :count_{field}")
+            names |= {"#count": "count", f"#{field}": field}
+            values[f":count_{field}"] = value
+        if settle_unprocessed:
+            expressions.append("#count.#error = #count.#total - #count.#completed")
+            names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
+        steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
+        try:
+            response = self.client.update_item(
+                TableName=self.table_name,
+                Key=_marshal(latest_operation_key(operation.cell)),
+                UpdateExpression="SET " + ", ".join(expressions),
+                ConditionExpression=f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})",
+                ExpressionAttributeNames=names | {"#id": "id", "#valid_now": "valid", "#step_now": "step"},
+                ExpressionAttributeValues=_marshal(values | steps | {":id": operation.id, ":true": True}),
+                ReturnValues="ALL_NEW",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise OperationConflict(operation.cell) from exc
+            raise
+        return operation_from_item(_unmarshal(response["Attributes"]))
+
+    def stage_api_records(self, operation: ImportOperation, records: list[StagedRecord], kind: str) -> ImportOperation:
+        """Stages records sent through the API and adds them to the counts, atomically: one
+        transaction per 99 records, conditional on the counts the records were numbered from."""
+        for start in range(0, len(records), 99):
+            chunk = records[start : start + 99]
+            update = self._latest_operation_update(
+                operation.cell,
+                "SET #count.#total = #count.#total + :n, #count.#kind = #count.#kind + :n, #step = :ready, "
+                "updatedAt = :now",
+                "id = :id AND valid = :true AND #count.#kind = :before",
+                {"#count": "count", "#total": "total", "#kind": kind, "#step": "step"},
+                {":n": len(chunk), ":ready": ProgressStep.USER_SELECTION.value, ":now": utc_now().isoformat(),
+                 ":id": operation.id, ":true": True, ":before": chunk[0].seq},
+            )
+            puts = [{"Put": {"TableName": self.table_name, "Item": _marshal(_staged_item(operation.id, record))}}
+                    for record in chunk]
+            try:
+                self.client.transact_write_items(TransactItems=[update, *puts])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                    raise OperationConflict(operation.cell) from exc
+                raise
+        return self.latest_operation(operation.cell) or operation
+
+    def _latest_operation_update(self, cell: str, expression: str, condition: str, names: dict[str, str],
+                                 values: dict[str, Any]) -> dict[str, Any]:
+        """A TransactWriteItems update of the cell's latest operation."""
+        return {"Update": {"TableName": self.table_name, "Key": _marshal(latest_operation_key(cell)),
+                           "UpdateExpression": expression, "ConditionExpression": condition,
+                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": _marshal(values)}}
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """BatchWriteItem, 25 requests each, several at once (the client is thread-safe); items
+        DynamoDB leaves unprocessed (throttling) are sent again."""
+
+        def write(chunk: list[dict[str, Any]]) -> None:
+            pending = {self.table_name: chunk}
+            while pending:
+                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+
+        list(_WRITERS.map(write, [requests[start : start + 25] for start in range(0, len(requests), 25)]))
+
+
+def _staged_item(operation_id: str, record: StagedRecord) -> dict[str, Any]:
+    item = {**staged_record_key(operation_id, record), "type": record.type, "seq": record.seq,
+            "data": record.data, "source": record.source}
+    if record.error is not None:
+        item["error"] = record.error
+    return item
+
+
+def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
+    return StagedRecord(type=item["type"], seq=int(item["seq"]), data=item["data"], source=item["source"],
+                        error=item.get("error"))
 
 
 def _marshal(values: dict[str, Any]) -> dict[str, Any]:

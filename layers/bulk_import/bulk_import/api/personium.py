@@ -12,11 +12,12 @@ import re
 import uuid
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
-from typing import Any
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from pydantic import BaseModel, Field, ValidationError
 
 from bulk_import.api.common import WireModel, set_response_headers
 from bulk_import.api.observability import logger
@@ -28,6 +29,7 @@ from bulk_import.errors import (
     InvalidCredential,
     PermissionDenied,
 )
+from bulk_import.imports import OperationBusy, SnapshotNotFound
 from bulk_import.model import ImportOperation, PersoniumStatus, iso_millis
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
@@ -37,7 +39,8 @@ _REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
 @dataclass(frozen=True)
 class PersoniumCode:
-    """An entry of personium-messages.properties; the HTTP status is the code's three digits."""
+    """An entry of personium-messages.properties; the HTTP status is the code's three digits.
+    `{0}`, `{1}` in the message are filled from the error's arguments, as Personium does."""
 
     code: str
     message: str
@@ -45,6 +48,9 @@ class PersoniumCode:
     @property
     def status(self) -> int:
         return int(self.code[2:5])
+
+    def text(self, *arguments: str) -> str:
+        return self.message.format(*arguments)
 
 
 AUTHORIZATION_REQUIRED = PersoniumCode("PR401-AU-0001", "Authorization required.")
@@ -56,12 +62,28 @@ CELL_NOT_FOUND = PersoniumCode("PR404-DV-0003", "Cell not found.")
 URI_NOT_RECOGNIZED = PersoniumCode("PR404-MC-0001", "URI is not recognized.")
 INVALID_REQUEST_KEY = PersoniumCode("PR400-EV-0002", "Request header is invalid [X-Personium-RequestKey].")
 UNKNOWN_ERROR = PersoniumCode("PR500-SV-0000", "Unknown error.")
+REQUIRED_KEY_MISSING = PersoniumCode("PR400-CM-0001", "Required key [{0}] missing.")
+FIELD_FORMAT_ERROR = PersoniumCode("PR400-CM-0002", "Field [{0}] format error. Must be [{1}].")
+JSON_PARSE_ERROR = PersoniumCode("PR400-CM-0004", "JSON parse error. [{0}].")
+RESOURCE_NOT_FOUND = PersoniumCode("PR404-DV-0001", "Resource not found. [{0}].")
+CELL_BUSY = PersoniumCode("PR409-MC-0001", "Cell to be processed is being accessed by other requests.")
 
 class InvalidAuthenticationScheme(BulkImportError):
     """An Authorization header that is not a Bearer token."""
 
 
+class PersoniumRequestError(BulkImportError):
+    """A request Personium refuses with `code`, its message filled from `arguments`."""
+
+    def __init__(self, code: PersoniumCode, *arguments: str) -> None:
+        super().__init__(code.text(*arguments))
+        self.code = code
+        self.arguments = arguments
+
+
 _CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
+    OperationBusy: CELL_BUSY,
+    SnapshotNotFound: RESOURCE_NOT_FOUND,
     InvalidAuthenticationScheme: INVALID_AUTHENTICATION_SCHEME,
     CellNotFound: CELL_NOT_FOUND,
     AuthenticationRequired: AUTHORIZATION_REQUIRED,
@@ -69,6 +91,43 @@ _CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
     CredentialExpired: ACCESS_TOKEN_EXPIRED,
     PermissionDenied: PRIVILEGE_LACKING,
 }
+
+
+SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_]{1,192}$"
+
+
+class CellImportRequest(BaseModel):
+    """POST /{CellName}/__import body."""
+
+    Name: Annotated[str, Field(pattern=SNAPSHOT_NAME_PATTERN, strict=True)]
+
+
+def parse_cell_import_request(body: str | None) -> CellImportRequest:
+    """The body, or the Personium error its first problem deserves."""
+    try:
+        return CellImportRequest.model_validate_json(body or "")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        if error["type"] == "missing":
+            raise PersoniumRequestError(REQUIRED_KEY_MISSING, "Name") from exc
+        if error["loc"] == ("Name",):
+            raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN) from exc
+        raise PersoniumRequestError(JSON_PARSE_ERROR, error["msg"]) from exc
+
+
+def snapshot_name(file_name: str) -> str:
+    """`<Name>.zip` of a __snapshot path, validated like an import's Name."""
+    name, dot, extension = file_name.rpartition(".")
+    if dot != "." or extension != "zip" or not re.match(SNAPSHOT_NAME_PATTERN, name):
+        raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN[:-1] + r"\.zip$")
+    return name
+
+
+def request_url(event: APIGatewayProxyEvent) -> str:
+    """The URL the client called, for Location headers (behind a custom domain, its own host)."""
+    host = event.headers.get("Host") or event.request_context.domain_name
+    scheme = event.headers.get("X-Forwarded-Proto", "https")
+    return f"{scheme}://{host}{event.request_context.path or event.path}"
 
 
 class LocalizedText(WireModel):
@@ -133,18 +192,23 @@ class PersoniumCredential:
         return cls(token=cookie.value if cookie else None, cookie_peer=peer)
 
 
-def error_body(code: PersoniumCode) -> str:
-    return PersoniumMessage.of(code.code, code.message).model_dump_json()
+def error_body(code: PersoniumCode, *arguments: str) -> str:
+    return PersoniumMessage.of(code.code, code.text(*arguments)).model_dump_json()
 
 
-def error_response(code: PersoniumCode) -> Response:
-    return Response(status_code=code.status, content_type=content_types.APPLICATION_JSON, body=error_body(code))
+def error_response(code: PersoniumCode, *arguments: str) -> Response:
+    body = error_body(code, *arguments)
+    return Response(status_code=code.status, content_type=content_types.APPLICATION_JSON, body=body)
 
 
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    @app.exception_handler(PersoniumRequestError)
+    def refused_request(error: PersoniumRequestError) -> Response:
+        return error_response(error.code, *error.arguments)
+
     @app.exception_handler(BulkImportError)
     def known_error(error: BulkImportError) -> Response:
-        return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR))
+        return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR), *error.args)
 
     @app.exception_handler(NotFoundError)
     def unknown_route(_: NotFoundError) -> Response:

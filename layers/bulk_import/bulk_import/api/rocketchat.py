@@ -7,11 +7,14 @@ from dataclasses import dataclass
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import Field
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError
 
 from bulk_import.api.common import WireModel
 from bulk_import.api.observability import logger
-from bulk_import.errors import AuthenticationRequired, PermissionDenied
+from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
+from bulk_import.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
 from bulk_import.model import Counts, ImportOperation, ImportState, iso_millis
 
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -64,6 +67,7 @@ class CurrentOperationResponse(WireModel):
 class RocketChatError(WireModel):
     success: bool = False
     error: str
+    errorType: str | None = None
     status: str | None = None
     message: str | None = None
 
@@ -101,6 +105,18 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def not_permitted(_: PermissionDenied) -> Response:
         return _error(403, RocketChatError(error=NOT_PERMITTED))
 
+    @app.exception_handler(ImportServiceError)
+    def refused(error: ImportServiceError) -> Response:
+        return _error(400, RocketChatError(error=str(error)))
+
+    @app.exception_handler(OperationBusy)
+    def busy(_: OperationBusy) -> Response:
+        return _error(400, RocketChatError(error=CANNOT_RECEIVE))
+
+    @app.exception_handler(InvalidParams)
+    def invalid_params(error: InvalidParams) -> Response:
+        return _error(400, RocketChatError(error=str(error), errorType="invalid-params"))
+
     @app.exception_handler(NotFoundError)
     def unknown_route(_: NotFoundError) -> Response:
         return _error(404, RocketChatError(error="Not found"))
@@ -109,3 +125,31 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def unexpected_error(error: Exception) -> Response:
         logger.exception("Unexpected error")
         return _error(500, RocketChatError(error=INTERNAL_ERROR))
+
+
+class NewOperationResponse(WireModel):
+    operation: RocketChatOperation
+    success: bool = True
+
+
+class SuccessResponse(WireModel):
+    success: bool = True
+
+
+class AddUsersRequest(BaseModel):
+    """import.addUsers body; the users' fields are checked by Rocket.Chat's rules when imported."""
+
+    users: list[dict[str, Any]]
+
+
+class InvalidParams(BulkImportError):
+    """A body that fails Rocket.Chat's request schema check."""
+
+
+def parse_add_users_request(body: str | None) -> AddUsersRequest:
+    try:
+        return AddUsersRequest.model_validate_json(body or "")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        location = ".".join(str(part) for part in error["loc"])
+        raise InvalidParams(f"{error['msg']}{' in ' + location if location else ''} [invalid-params]") from exc

@@ -1,0 +1,22 @@
+"""Worker task: import one batch of at most 50 staged records, counted exactly once."""
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.storage import default_store
+from bulk_import.worker import BatchTask, import_batch
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+@event_parser(model=BatchTask)
+def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
+    batch = task.batch
+    logger.append_keys(operation_id=batch.operationId, cell=batch.cell, record_type=batch.type, batch=batch.batch)
+    outcome = import_batch(default_store(), batch.cell, batch.operationId, batch.type, batch.batch)
+    metrics.add_metric(name="RecordsImported", unit=MetricUnit.Count, value=outcome["completed"])
+    metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=outcome["error"])
+    return outcome

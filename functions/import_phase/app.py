@@ -1,0 +1,21 @@
+"""Worker task: move an import to its next phase, finish it, or record why it failed."""
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api.observability import logger, tracer
+from bulk_import.files import default_files
+from bulk_import.storage import default_store
+from bulk_import.worker import PhaseTask, advance_phase, fail_operation
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=PhaseTask)
+def lambda_handler(task: PhaseTask, context: LambdaContext) -> dict:
+    operation = task.operation
+    logger.append_keys(operation_id=operation.id, cell=operation.cell, phase=task.phase)
+    if task.phase == "failed":
+        logger.warning("Import failed", extra={"error": task.error})
+        return fail_operation(default_store(), operation.cell, operation.id, task.error or {})
+    return advance_phase(default_store(), default_files(), operation.cell, operation.id, task.phase)

@@ -1,0 +1,25 @@
+"""Worker task: stage the input from its cursor, within this invocation's time budget."""
+
+from aws_lambda_powertools.utilities.parser import event_parser
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api.observability import logger, tracer
+from bulk_import.files import default_files
+from bulk_import.settings import get_import_settings
+from bulk_import.storage import default_store
+from bulk_import.worker import StageTask, stage_input
+
+# Stop reading this long before the Lambda timeout, leaving time to save the cursor.
+SAFETY_MARGIN_MS = 60_000
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@event_parser(model=StageTask)
+def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
+    logger.append_keys(operation_id=task.operation.id, cell=task.operation.cell)
+    return stage_input(
+        default_store(), default_files(), task.operation.cell, task.operation.id, task.cursor,
+        out_of_time=lambda: context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS,
+        concurrency=get_import_settings().batch_concurrency,
+    )

@@ -1,0 +1,57 @@
+"""POST /{CellName}/__import and PUT /{CellName}/__snapshot/{Name} - Personium's cell import."""
+
+import base64
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api import personium
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.executions import default_executions
+from bulk_import.files import default_files, snapshot_key
+from bulk_import.imports import start_snapshot_import
+from bulk_import.settings import get_settings
+from bulk_import.status import authorize_cell_root_request
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+personium.install_error_handlers(app)
+
+
+def _authorize_root(cell: str) -> str:
+    """Checks the caller has root on the cell (one request); returns the token's subject."""
+    credential = personium.PersoniumCredential.of(app.current_event)
+    return authorize_cell_root_request(default_store(), cell, credential.token, credential.cookie_peer).subject
+
+
+@app.post("/<CellName>/__import", summary="Start a cell import from a snapshot", tags=["Personium"],
+          responses={202: {"description": "Import accepted; Location is the status URL"}})
+def start_cell_import(CellName: str):
+    user = _authorize_root(CellName)
+    request = personium.parse_cell_import_request(app.current_event.body)
+    operation = start_snapshot_import(
+        default_store(), default_files(), default_executions(), CellName, request.Name, user
+    )
+    logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": request.Name})
+    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
+    return Response(status_code=202, headers={"Location": personium.request_url(app.current_event)})
+
+
+@app.put("/<CellName>/__snapshot/<Name>", summary="Store a snapshot file", tags=["Personium"],
+         responses={201: {"description": "Snapshot stored"}})
+def put_snapshot(CellName: str, Name: str):
+    _authorize_root(CellName)
+    name = personium.snapshot_name(Name)
+    event = app.current_event
+    body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
+    default_files().put(snapshot_key(CellName, name), body)
+    return Response(status_code=201, headers={"Location": personium.request_url(event)})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return personium.resolve(app, event, context, get_settings().personium_version)

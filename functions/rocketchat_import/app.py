@@ -1,0 +1,65 @@
+"""Rocket.Chat's API importer: import.new, import.addUsers, import.run, import.clear."""
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api import rocketchat
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.credentials import Permission
+from bulk_import.executions import default_executions
+from bulk_import.imports import rocketchat_add_users, rocketchat_new, rocketchat_run, stop
+from bulk_import.settings import get_settings
+from bulk_import.status import rocketchat_import_status
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+rocketchat.install_error_handlers(app)
+
+
+def _authorize() -> str:
+    """Checks the caller may run imports (one request); returns the user id."""
+    login = rocketchat.RocketChatLogin.of(app.current_event)
+    rocketchat_import_status(default_store(), get_settings().rocketchat_cell, login.user_id, login.auth_token,
+                             Permission.RUN_IMPORT)
+    return login.user_id
+
+
+@app.post("/api/v1/import.new", summary="Create an API import operation", tags=["Rocket.Chat"])
+def import_new() -> rocketchat.NewOperationResponse:
+    user = _authorize()
+    operation = rocketchat_new(default_store(), default_executions(), get_settings().rocketchat_cell, user)
+    return rocketchat.NewOperationResponse(operation=rocketchat.RocketChatOperation.of(operation))
+
+
+@app.post("/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
+def import_add_users() -> rocketchat.SuccessResponse:
+    _authorize()
+    request = rocketchat.parse_add_users_request(app.current_event.body)
+    rocketchat_add_users(default_store(), get_settings().rocketchat_cell, request.users)
+    metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(request.users))
+    return rocketchat.SuccessResponse()
+
+
+@app.post("/api/v1/import.run", summary="Run the API import; returns at once", tags=["Rocket.Chat"])
+def import_run() -> rocketchat.SuccessResponse:
+    _authorize()
+    operation = rocketchat_run(default_store(), default_executions(), get_settings().rocketchat_cell)
+    logger.info("Import started", extra={"operation_id": operation.id})
+    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
+    return rocketchat.SuccessResponse()
+
+
+@app.post("/api/v1/import.clear", summary="Invalidate the current operation and stop it", tags=["Rocket.Chat"])
+def import_clear() -> rocketchat.SuccessResponse:
+    _authorize()
+    stop(default_store(), default_executions(), get_settings().rocketchat_cell, clear=True)
+    return rocketchat.SuccessResponse()
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

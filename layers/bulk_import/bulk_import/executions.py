@@ -1,0 +1,38 @@
+"""Step Functions: starting and stopping the import worker. Knows nothing of HTTP."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+import boto3
+
+from bulk_import.settings import get_import_settings
+
+
+class WorkerExecutions:
+    def __init__(self, state_machine_arn: str, client: Any) -> None:
+        self.state_machine_arn = state_machine_arn
+        self.client = client
+
+    def start(self, cell: str, operation_id: str) -> str:
+        """Starts the worker; the execution is named after the operation, so a repeated start of
+        the same operation cannot run it twice (Step Functions refuses a reused name)."""
+        response = self.client.start_execution(
+            stateMachineArn=self.state_machine_arn,
+            name=operation_id,
+            input=json.dumps({"operation": {"cell": cell, "id": operation_id}, "cursor": None}),
+        )
+        return response["executionArn"]
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        self.client.stop_execution(executionArn=execution_arn, error="OperationStopped", cause=cause)
+
+
+@lru_cache(maxsize=1)
+def default_executions() -> WorkerExecutions:
+    state_machine_arn = get_import_settings().state_machine_arn
+    if state_machine_arn is None:
+        raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
+    return WorkerExecutions(state_machine_arn, boto3.client("stepfunctions"))

@@ -1,0 +1,174 @@
+"""Starting, feeding and stopping imports: what the write endpoints of both dialects and the CLI do.
+
+"One active operation per cell" is decided by the store's conditional writes, never by the read
+that precedes them: two concurrent starts both read an idle cell, one transaction wins, the other
+gets OperationBusy.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from bulk_import.errors import BulkImportError
+from bulk_import.files import ImportFiles, snapshot_key
+from bulk_import.model import (
+    ACTIVE_STEPS,
+    ImportOperation,
+    ImportState,
+    ProgressStep,
+    new_operation_id,
+    utc_now,
+)
+from bulk_import.storage import ImportStore, OperationConflict, StagedRecord
+
+ALL_STEPS = frozenset(ProgressStep)
+
+
+class OperationBusy(BulkImportError):
+    """Another operation of the cell is loading or importing."""
+
+
+class SnapshotNotFound(BulkImportError):
+    pass
+
+
+class ImportServiceError(BulkImportError):
+    """Rocket.Chat ImportService's refusals; the message is Rocket.Chat's own text."""
+
+
+NOT_INITIALIZED = "Import operation not initialized."
+CANNOT_RECEIVE = "The current import operation can not receive new data."
+ALREADY_FINISHED = "The current import operation is already finished."
+MISSING_REQUIRED_DATA = "Users are missing required data."
+OPERATION_NOT_FOUND = "error-operation-not-found"
+INVALID_OPERATION_STATUS = "error-invalid-operation-status"
+
+
+class Executions(Protocol):
+    def start(self, cell: str, operation_id: str) -> str: ...
+    def stop(self, execution_arn: str, cause: str) -> None: ...
+
+
+def _new_operation(cell: str, user: str, kind: str, step: ProgressStep, **fields: Any) -> ImportOperation:
+    now = utc_now()
+    return ImportOperation(id=new_operation_id(), cell=cell, type=kind, importer_key=kind, step=step,
+                           started_at=now, updated_at=now, user=user, **fields)
+
+
+def _idle_latest(store: ImportStore, cell: str) -> ImportOperation | None:
+    """The cell's latest operation, if none is active (a hint: the conditional write decides)."""
+    latest = store.latest_operation(cell)
+    if latest is not None and latest.is_active:
+        raise OperationBusy(cell)
+    return latest
+
+
+def _replace_latest(store: ImportStore, operation: ImportOperation,
+                    latest: ImportOperation | None) -> ImportOperation:
+    try:
+        store.start_operation(operation, latest)
+    except OperationConflict as exc:
+        raise OperationBusy(operation.cell) from exc
+    return operation
+
+
+def _run(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
+    """Starts the worker for an operation that is now active, recording the execution."""
+    try:
+        execution_arn = executions.start(operation.cell, operation.id)
+    except Exception:
+        store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
+                               settle_unprocessed=True)
+        raise
+    try:
+        return store.update_operation(operation, from_steps=ACTIVE_STEPS, execution_arn=execution_arn)
+    except OperationConflict:
+        return operation  # the worker already moved on or it was stopped; the execution ran anyway
+
+
+def start_file_import(
+    store: ImportStore, files: ImportFiles, executions: Executions, cell: str, key: str, name: str, user: str,
+    kind: str = "personium",
+) -> ImportOperation:
+    """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI)."""
+    latest = _idle_latest(store, cell)
+    if not files.exists(key):
+        raise SnapshotNotFound(key.rpartition("/")[2])
+    operation = _replace_latest(store, _new_operation(cell, user, kind, ProgressStep.PREPARING_STARTED,
+                                                      importation_name=name, source_key=key), latest)
+    return _run(store, executions, operation)
+
+
+def start_snapshot_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str,
+                          user: str) -> ImportOperation:
+    return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user)
+
+
+def stop(store: ImportStore, executions: Executions, cell: str, *, clear: bool) -> ImportOperation | None:
+    """Stops the cell's latest operation within one batch: the conditional update makes every batch
+    that finishes afterwards uncountable, and StopExecution ends the state machine.
+
+    A cancel ends it as canceled; a clear (Rocket.Chat's) only invalidates it, which Rocket.Chat
+    reports as error. Either way its unprocessed records count as errors.
+    """
+    latest = store.latest_operation(cell)
+    if latest is None or not latest.valid:
+        return latest
+    changes = {"valid": False} if clear else {"step": ProgressStep.IMPORT_CANCELLED}
+    try:
+        stopped = store.update_operation(latest, from_steps=ALL_STEPS if clear else ACTIVE_STEPS,
+                                         settle_unprocessed=True, **changes)
+    except OperationConflict:
+        return store.latest_operation(cell)
+    if latest.execution_arn is not None and latest.is_active:
+        executions.stop(latest.execution_arn, "canceled" if not clear else "cleared")
+    return stopped
+
+
+def rocketchat_new(store: ImportStore, executions: Executions, cell: str, user: str) -> ImportOperation:
+    """import.new: Rocket.Chat clears (and so stops) whatever runs, then creates an API operation."""
+    stop(store, executions, cell, clear=True)
+    latest = _idle_latest(store, cell)
+    return _replace_latest(store, _new_operation(cell, user, "api", ProgressStep.NEW), latest)
+
+
+def rocketchat_add_users(store: ImportStore, cell: str, users: list[dict[str, Any]]) -> None:
+    """import.addUsers: stages users (validated when imported) and adds them to the counts."""
+    if not users:
+        return
+    operation = _writable(store.latest_operation(cell))
+    if any(not any(user.get("emails") or []) or not any(user.get("importIds") or []) for user in users):
+        raise ImportServiceError(MISSING_REQUIRED_DATA)
+    first = operation.count.users
+    records = [StagedRecord(type="user", seq=first + index, data=user, source=f"import.addUsers:{first + index + 1}")
+               for index, user in enumerate(users)]
+    try:
+        store.stage_api_records(operation, records, "users")
+    except OperationConflict as exc:
+        _writable(store.latest_operation(cell))  # explains a state change; a concurrent add is a retry
+        raise ImportServiceError(CANNOT_RECEIVE) from exc
+
+
+def _writable(operation: ImportOperation | None) -> ImportOperation:
+    if operation is None or not operation.valid:
+        raise ImportServiceError(NOT_INITIALIZED)
+    if operation.state in (ImportState.LOADING, ImportState.IMPORTING):
+        raise ImportServiceError(CANNOT_RECEIVE)
+    if operation.state in (ImportState.DONE, ImportState.ERROR, ImportState.CANCELED):
+        raise ImportServiceError(ALREADY_FINISHED)
+    return operation
+
+
+def rocketchat_run(store: ImportStore, executions: Executions, cell: str) -> ImportOperation:
+    """import.run: starts importing what addUsers staged; returns at once."""
+    operation = store.latest_operation(cell)
+    if operation is None or not operation.valid:
+        raise ImportServiceError(OPERATION_NOT_FOUND)
+    if operation.step != ProgressStep.USER_SELECTION:
+        raise ImportServiceError(INVALID_OPERATION_STATUS)
+    try:
+        operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.USER_SELECTION}),
+                                           step=ProgressStep.IMPORTING_STARTED)
+    except OperationConflict as exc:
+        raise ImportServiceError(INVALID_OPERATION_STATUS) from exc
+    return _run(store, executions, operation)

@@ -1,0 +1,104 @@
+"""The records an import carries, with Rocket.Chat's field names and rules.
+
+A record that breaks a rule is a record error: it is counted as failed and stays in the staging
+area with the message RecordInvalid carries. (A file that cannot be read is another matter:
+inputs.MalformedInput fails the whole operation.)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+
+from bulk_import.errors import BulkImportError
+
+_NAME = r"^[A-Za-z0-9._-]{1,64}$"
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+
+class RecordType(StrEnum):
+    USER = "user"
+    CHANNEL = "channel"
+    MESSAGE = "message"
+
+
+class RecordInvalid(BulkImportError):
+    """A record that breaks a rule; the message names the field."""
+
+
+def _listed(value: Any) -> Any:
+    """CSV gives lists as `a;b`; JSON gives them as arrays."""
+    return [part for part in value.split(";") if part] if isinstance(value, str) else value
+
+
+def _boolean(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in ("true", "1", "yes", "false", "0", "no", ""):
+        return value.strip().lower() in ("true", "1", "yes")
+    return value
+
+
+class ImportRecord(BaseModel):
+    # Rocket.Chat ignores fields it does not know.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class UserRecord(ImportRecord):
+    username: Annotated[str, Field(pattern=_NAME)]
+    emails: Annotated[list[Annotated[str, Field(pattern=_EMAIL)]], BeforeValidator(_listed), Field(min_length=1)]
+    importIds: Annotated[list[str], BeforeValidator(_listed)] = []
+    name: Annotated[str, Field(max_length=256)] | None = None
+    utcOffset: float | None = None
+    avatarUrl: str | None = None
+    deleted: Annotated[bool, BeforeValidator(_boolean)] = False
+    statusText: str | None = None
+    roles: Annotated[list[str], BeforeValidator(_listed)] = []
+    type: str | None = None
+    bio: str | None = None
+
+    @field_validator("emails")
+    @classmethod
+    def _lower_case(cls, emails: list[str]) -> list[str]:
+        return [email.lower() for email in emails]
+
+
+class ChannelRecord(ImportRecord):
+    name: Annotated[str, Field(pattern=_NAME)]
+    creator: Annotated[str, Field(pattern=_NAME)]
+    private: Annotated[bool, BeforeValidator(_boolean)] = False
+    members: Annotated[list[Annotated[str, Field(pattern=_NAME)]], BeforeValidator(_listed)] = []
+
+
+class MessageRecord(ImportRecord):
+    channel: Annotated[str, Field(pattern=_NAME)]
+    username: Annotated[str, Field(pattern=_NAME)]
+    # Milliseconds since the epoch (CSV, Rocket.Chat) or an ISO 8601 time.
+    timestamp: datetime
+    text: Annotated[str, Field(max_length=5000)]
+
+
+_MODEL_OF_TYPE: dict[RecordType, type[ImportRecord]] = {
+    RecordType.USER: UserRecord,
+    RecordType.CHANNEL: ChannelRecord,
+    RecordType.MESSAGE: MessageRecord,
+}
+_RULE_OF_ERROR = {
+    "missing": "is required",
+    "string_pattern_mismatch": "invalid format",
+    "too_short": "at least one is required",
+    "string_too_long": "too long",
+}
+
+
+def parse_record(record_type: str, data: dict[str, Any]) -> UserRecord | ChannelRecord | MessageRecord:
+    """The record, or RecordInvalid with a short message such as 'emails: at least one is required'."""
+    try:
+        return _MODEL_OF_TYPE[RecordType(record_type)].model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            field = ".".join(str(part) for part in error["loc"] if not isinstance(part, int)) or "record"
+            problems.append(f"{field}: {_RULE_OF_ERROR.get(error['type'], 'invalid value')}")
+        raise RecordInvalid("; ".join(dict.fromkeys(problems))) from exc

@@ -1,0 +1,257 @@
+"""The import worker's steps, as the state machine (statemachine/import.asl.json) calls them.
+
+Stage: read the input from its cursor and write it to the staging area, resumable, within a time
+budget. Batch: import one batch of at most 50 staged records and count it exactly once. Phase: move
+the operation to its next step, or record why it failed. Nothing here knows of HTTP or boto3.
+
+Exactness, whatever is retried or crashes:
+- a record is numbered (type, seq) when staged; staging it again overwrites the same item;
+- an imported user, channel or message remembers the record that created it, so a retry of that
+  record finds it and succeeds instead of creating a duplicate or failing as one;
+- a batch's counts are added in one transaction with the batch's marker, so a retried batch is
+  never counted twice, and only while the operation is still in the batch's phase, so nothing is
+  counted after a cancel; a batch stopped that way undoes what it created;
+- an operation that ends early counts its unprocessed records as errors, so at the end
+  completed + error == total.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from typing import Any, Callable, Literal
+
+from pydantic import BaseModel, NonNegativeInt
+
+from bulk_import.errors import BulkImportError
+from bulk_import.files import ImportFiles
+from bulk_import.inputs import MalformedInput, read_records
+from bulk_import.model import ACTIVE_STEPS, BATCH_SIZE, CellName, Failure, ImportOperation, ProgressStep
+from bulk_import.records import ChannelRecord, MessageRecord, RecordInvalid, RecordType, UserRecord, parse_record
+from bulk_import.storage import BatchCount, ImportStore, OperationConflict, StagedRecord
+
+#: Records staged per write round; the cursor and counts are saved after each.
+STAGE_CHUNK = 500
+#: Records of one batch are imported concurrently (independent conditional puts), by threads
+#: created once per process and kept across warm invocations.
+_RECORD_WORKERS = ThreadPoolExecutor(max_workers=10)
+
+IMPORTING_STEP = {
+    RecordType.USER: ProgressStep.IMPORTING_USERS,
+    RecordType.CHANNEL: ProgressStep.IMPORTING_CHANNELS,
+    RecordType.MESSAGE: ProgressStep.IMPORTING_MESSAGES,
+}
+PREPARING_STEP = {
+    RecordType.USER: ProgressStep.PREPARING_USERS,
+    RecordType.CHANNEL: ProgressStep.PREPARING_CHANNELS,
+    RecordType.MESSAGE: ProgressStep.PREPARING_MESSAGES,
+}
+COUNT_FIELD = {RecordType.USER: "users", RecordType.CHANNEL: "channels", RecordType.MESSAGE: "messages"}
+STAGING_STEPS = frozenset({ProgressStep.PREPARING_STARTED, ProgressStep.IMPORTING_STARTED, *PREPARING_STEP.values()})
+NEXT_PHASE = {
+    "channels": (ProgressStep.IMPORTING_USERS, ProgressStep.IMPORTING_CHANNELS),
+    "messages": (ProgressStep.IMPORTING_CHANNELS, ProgressStep.IMPORTING_MESSAGES),
+}
+
+NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file.")
+UNKNOWN_FAILURE = "PR500-SV-0000"
+MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
+
+
+class OperationReference(BaseModel):
+    cell: CellName
+    id: str
+
+
+class StageTask(BaseModel):
+    operation: OperationReference
+    cursor: dict[str, Any] | None = None
+
+
+class BatchDescriptor(BaseModel):
+    """One item of a manifest: which batch of which operation to import."""
+
+    cell: CellName
+    operationId: str
+    type: RecordType
+    batch: NonNegativeInt
+
+
+class BatchTask(BaseModel):
+    batch: BatchDescriptor
+
+
+class PhaseTask(BaseModel):
+    operation: OperationReference
+    phase: Literal["channels", "messages", "done", "failed"]
+    error: dict[str, str] | None = None
+
+
+class OperationStopped(BulkImportError):
+    """The operation was canceled, cleared or replaced: the worker stops without failing it."""
+
+
+class NotAZip(BulkImportError):
+    """A Personium snapshot must be a zip file."""
+
+
+def _current(store: ImportStore, cell: str, operation_id: str) -> ImportOperation:
+    operation = store.latest_operation(cell)
+    if operation is None or operation.id != operation_id or not operation.valid or not operation.is_active:
+        raise OperationStopped(operation_id)
+    return operation
+
+
+def stage_input(
+    store: ImportStore, files: ImportFiles, cell: str, operation_id: str, cursor: dict | None,
+    out_of_time: Callable[[], bool], concurrency: int,
+) -> dict[str, Any]:
+    """Stages records from `cursor` until the input ends or `out_of_time()`; then, once the input
+    is all staged, writes the batch manifests and moves the operation to importing users."""
+    operation = _current(store, cell, operation_id)
+    counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
+    if operation.source_key is not None:
+        opener = files.opener(operation.source_key)
+        if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
+            raise NotAZip(operation.source_key)
+        chunk: list[StagedRecord] = []
+        file_name = operation.source_key.rpartition("/")[2]
+        for record in read_records(opener, cursor and cursor["position"], name=file_name):
+            field = COUNT_FIELD[record.type]
+            chunk.append(StagedRecord(type=record.type.value, seq=counts[field], data=record.data, source=record.source))
+            counts[field] += 1
+            if len(chunk) == STAGE_CHUNK:
+                operation = _save_staged(store, operation, chunk, counts)
+                chunk = []
+                if out_of_time():
+                    return {"operation": _reference(operation), "staged": False,
+                            "cursor": {"position": record.cursor, "counts": counts}}
+        operation = _save_staged(store, operation, chunk, counts)
+    manifest = {"bucket": files.bucket, "concurrency": concurrency} | {
+        record_type.value: files.write_manifest(operation.id, record_type.value, _descriptors(operation, record_type, counts))
+        for record_type in RecordType
+    }
+    try:
+        operation = store.update_operation(operation, from_steps=STAGING_STEPS, step=ProgressStep.IMPORTING_USERS)
+    except OperationConflict as exc:
+        raise OperationStopped(operation_id) from exc
+    return {"operation": _reference(operation), "staged": True, "cursor": None, "manifest": manifest}
+
+
+def _is_zip(opener: Callable) -> bool:
+    with opener() as file:
+        return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+
+
+def _save_staged(store: ImportStore, operation: ImportOperation, chunk: list[StagedRecord],
+                 counts: dict[str, int]) -> ImportOperation:
+    if chunk:
+        store.stage_records(operation.id, chunk)
+    step = PREPARING_STEP[RecordType(chunk[-1].type)] if chunk else operation.step
+    try:
+        return store.update_operation(operation, from_steps=STAGING_STEPS, step=step,
+                                      counts=counts | {"total": sum(counts.values())})
+    except OperationConflict as exc:
+        raise OperationStopped(operation.id) from exc
+
+
+def _descriptors(operation: ImportOperation, record_type: RecordType, counts: dict[str, int]):
+    batches = math.ceil(counts[COUNT_FIELD[record_type]] / BATCH_SIZE)
+    return ({"cell": operation.cell, "operationId": operation.id, "type": record_type.value, "batch": batch}
+            for batch in range(batches))
+
+
+def _reference(operation: ImportOperation) -> dict[str, str]:
+    return {"cell": operation.cell, "id": operation.id}
+
+
+def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: RecordType, batch: int) -> dict:
+    operation, counted = store.read_batch_context(cell, operation_id, record_type.value, batch)
+    if operation is None or operation.id != operation_id or not operation.valid \
+            or operation.step != IMPORTING_STEP[record_type]:
+        raise OperationStopped(operation_id)
+    records = store.staged_batch(operation_id, record_type.value, batch)
+    errors = list(_RECORD_WORKERS.map(lambda record: import_record(store, operation, record), records))
+    imported = [record for record, error in zip(records, errors) if error is None]
+    failed = [replace(record, error=error) for record, error in zip(records, errors) if error is not None]
+    if not counted and store.count_batch(operation, record_type.value, batch, len(imported), len(failed)) \
+            is BatchCount.STOPPED:
+        for record in imported:
+            store.delete_directory_entry(cell, *_directory_entry(operation, record, parse_record(record.type, record.data)))
+        raise OperationStopped(operation_id)
+    store.settle_batch(operation_id, imported, failed)
+    return {"type": record_type.value, "batch": batch, "completed": len(imported), "error": len(failed)}
+
+
+def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> str | None:
+    """Imports one staged record; the error message when it cannot be imported, None on success."""
+    try:
+        parsed = parse_record(record.type, record.data)
+    except RecordInvalid as exc:
+        return str(exc)
+    kind, identity, reference = _directory_entry(operation, record, parsed)
+    if store.put_directory_entry(operation.cell, kind, identity, parsed.model_dump(mode="json"), reference):
+        return None
+    return f"{kind} {identity} already exists"
+
+
+def _directory_entry(operation: ImportOperation, record: StagedRecord,
+                     parsed: UserRecord | ChannelRecord | MessageRecord) -> tuple[str, str, str]:
+    reference = record.reference(operation.id)
+    if isinstance(parsed, UserRecord):
+        return "user", parsed.username.lower(), reference
+    if isinstance(parsed, ChannelRecord):
+        return "channel", parsed.name.lower(), reference
+    return "message", f"{parsed.channel}#{reference}", reference
+
+
+def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, phase: str) -> dict:
+    """Moves the operation from one import phase to the next, or finishes it."""
+    operation = _current(store, cell, operation_id)
+    try:
+        if phase in NEXT_PHASE:
+            from_step, to_step = NEXT_PHASE[phase]
+            operation = store.update_operation(operation, from_steps=frozenset({from_step}), step=to_step)
+        else:
+            operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.IMPORTING_MESSAGES}),
+                                               step=ProgressStep.FINISHING)
+            if operation.count.processed != operation.count.total:
+                raise RuntimeError(f"counts do not add up: {operation.count}")
+            files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
+            operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.FINISHING}),
+                                               step=ProgressStep.DONE)
+    except OperationConflict as exc:
+        raise OperationStopped(operation_id) from exc
+    return {"operation": _reference(operation)}
+
+
+def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict[str, str]) -> dict:
+    """Records why the worker failed (the state machine's Catch output: Error and Cause)."""
+    operation = store.latest_operation(cell)
+    if operation is None or operation.id != operation_id:
+        return {"operation": {"cell": cell, "id": operation_id}}
+    try:
+        store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
+                               failure=failure_of(error), settle_unprocessed=True)
+    except OperationConflict:
+        pass  # it ended meanwhile (canceled or cleared): that end stands
+    return {"operation": _reference(operation)}
+
+
+def failure_of(error: dict[str, str]) -> Failure:
+    """The operation's failure message for a Step Functions error (Error name, Cause JSON text)."""
+    name, cause = error.get("Error", ""), error.get("Cause", "")
+    if name == NotAZip.__name__:
+        return NOT_A_ZIP
+    if name == MalformedInput.__name__:
+        return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
+    return Failure(code=UNKNOWN_FAILURE, message=f"Unknown error. ({name})")
+
+
+def _error_message(cause: str) -> str:
+    try:
+        return json.loads(cause)["errorMessage"]
+    except (ValueError, KeyError, TypeError):
+        return cause

@@ -1,0 +1,360 @@
+"""The worker's steps on moto, driven the way the state machine drives them, with faults injected.
+
+The state machine itself runs in tests/local (through moto's interpreter); here each step is
+called directly so that a crash can be placed exactly between two writes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from dataclasses import dataclass, field
+
+import boto3
+import pytest
+
+from bulk_import.files import ImportFiles, snapshot_key
+from bulk_import.imports import (
+    ALREADY_FINISHED,
+    CANNOT_RECEIVE,
+    MISSING_REQUIRED_DATA,
+    ImportServiceError,
+    OperationBusy,
+    SnapshotNotFound,
+    rocketchat_add_users,
+    rocketchat_new,
+    rocketchat_run,
+    start_snapshot_import,
+    stop,
+)
+from bulk_import.model import BATCH_SIZE, ImportState, ProgressStep
+from bulk_import.records import RecordType
+from bulk_import.storage import ImportStore, directory_key
+from bulk_import.worker import (
+    OperationStopped,
+    advance_phase,
+    fail_operation,
+    import_batch,
+    stage_input,
+)
+from tests.conftest import BUCKET_NAME
+
+CELL = "acme"
+
+
+@dataclass
+class RecordedExecutions:
+    """The Step Functions port, recording what the domain asks of it (the state machine itself
+    is exercised in tests/local)."""
+
+    started: list[tuple[str, str]] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+
+    def start(self, cell: str, operation_id: str) -> str:
+        self.started.append((cell, operation_id))
+        return f"arn:aws:states:us-east-1:123456789012:execution:import:{operation_id}"
+
+    def stop(self, execution_arn: str, cause: str) -> None:
+        self.stopped.append(execution_arn)
+
+
+@pytest.fixture
+def files(store) -> ImportFiles:
+    boto3.client("s3").create_bucket(Bucket=BUCKET_NAME)
+    return ImportFiles(BUCKET_NAME, boto3.client("s3"))
+
+
+@pytest.fixture
+def executions() -> RecordedExecutions:
+    return RecordedExecutions()
+
+
+def user(number: int, **changes) -> dict:
+    return {"username": f"user{number}", "emails": [f"user{number}@example.com"], "importIds": [f"id{number}"],
+            "name": f"User {number}"} | changes
+
+
+def users_jsonl(count: int, invalid_every: int = 0) -> bytes:
+    lines = []
+    for number in range(count):
+        record = {"type": "user", **user(number)}
+        if invalid_every and number % invalid_every == 0:
+            record["emails"] = ["not-an-email"]
+        lines.append(json.dumps(record))
+    return ("\n".join(lines) + "\n").encode()
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
+    """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
+    every type, the phase changes between them, and the finish."""
+    task = {"cursor": None, "staged": False}
+    while not task["staged"]:
+        task = stage_input(store, files, CELL, operation_id, task["cursor"], out_of_time=lambda: True, concurrency=10)
+    for record_type, next_phase in [(RecordType.USER, "channels"), (RecordType.CHANNEL, "messages"),
+                                    (RecordType.MESSAGE, "done")]:
+        key = task["manifest"][record_type.value]
+        descriptors = json.loads(files.client.get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read())
+        for descriptor in descriptors:
+            if on_batch:
+                on_batch(descriptor)
+            import_batch(store, CELL, operation_id, RecordType(descriptor["type"]), descriptor["batch"])
+        advance_phase(store, files, CELL, operation_id, next_phase)
+    return task
+
+
+def staged_errors(store: ImportStore, operation_id: str, total_batches: int) -> list:
+    return [record for batch in range(total_batches)
+            for record in store.staged_batch(operation_id, "user", batch)]
+
+
+def upload(files: ImportFiles, name: str, content: bytes) -> None:
+    files.put(snapshot_key(CELL, name), content)
+
+
+# -- full runs ---------------------------------------------------------------------------------
+
+
+def test_rocketchat_api_import_counts_every_user_once_and_keeps_failures_staged(store, files, executions):
+    operation = rocketchat_new(store, executions, CELL, "admin")
+    users = [user(n) for n in range(120)]
+    users[7]["emails"] = ["nope"]  # invalid: stays staged with its error
+    users[99]["username"] = "user3"  # duplicate of user3: the later one fails
+    rocketchat_add_users(store, CELL, users)
+    assert store.latest_operation(CELL).state is ImportState.READY
+    rocketchat_run(store, executions, CELL)
+    assert executions.started == [(CELL, operation.id)]
+
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    assert final.step is ProgressStep.DONE
+    assert (final.count.total, final.count.users, final.count.completed, final.count.error) == (120, 120, 118, 2)
+    remaining = staged_errors(store, operation.id, 3)
+    assert sorted(record.seq for record in remaining) == [7, 99]
+    assert all(record.error for record in remaining)
+    assert "already exists" in next(r.error for r in remaining if r.seq == 99)
+
+
+def test_personium_snapshot_import_of_a_csv_zip(store, files, executions):
+    users_csv = "username,email,name\n" + "".join(f"u{n},u{n}@example.com,U {n}\n" for n in range(75))
+    channels_csv = "name,creator,private,members\ngeneral,u0,false,u0;u1\n"
+    messages_csv = "username,timestamp,text\nu0,1700000000000,hello\nu1,1700000001000,hi\n"
+    upload(files, "snap1", zipped({"users.csv": users_csv.encode(), "channels.csv": channels_csv.encode(),
+                                    "general/messages.csv": messages_csv.encode()}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap1", "operator")
+
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    assert final.step is ProgressStep.DONE
+    assert (final.count.users, final.count.channels, final.count.messages) == (75, 1, 2)
+    assert final.count.completed == final.count.total == 78
+    item = store.client.get_item(TableName=store.table_name,
+                                 Key={k: {"S": v} for k, v in directory_key(CELL, "user", "u74").items()})
+    assert "Item" in item
+
+
+def test_counts_move_in_multiples_of_fifty_during_the_user_phase(store, files, executions):
+    upload(files, "big", zipped({"users.jsonl": users_jsonl(260)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "big", "operator")
+    seen = []
+    run_worker(store, files, operation.id, on_batch=lambda _: seen.append(store.latest_operation(CELL).count.processed))
+    users_phase = seen[: 6]
+    assert users_phase == [0, 50, 100, 150, 200, 250]
+    assert store.latest_operation(CELL).count.processed == 260
+
+
+# -- faults ------------------------------------------------------------------------------------
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    ("crash_point", "crashing_call"),
+    [
+        ("put_directory_entry", 20),  # mid-batch: 19 users created, the rest not
+        ("count_batch", 1),  # every user created, nothing counted
+        ("settle_batch", 1),  # counted, staging not yet settled
+    ],
+)
+def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_duplicate(
+    store, files, executions, monkeypatch, crash_point, crashing_call
+):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(100, invalid_every=10)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    real = getattr(ImportStore, crash_point)
+    calls = {"n": 0}
+
+    def crash_once(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == crashing_call:
+            raise Crash(crash_point)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportStore, crash_point, crash_once)
+    crashed = []
+    task = {"cursor": None, "staged": False}
+    while not task["staged"]:
+        task = stage_input(store, files, CELL, operation.id, task["cursor"], out_of_time=lambda: False, concurrency=1)
+    for batch in range(2):
+        for attempt in range(3):  # the state machine's Retry on States.TaskFailed
+            try:
+                import_batch(store, CELL, operation.id, RecordType.USER, batch)
+                break
+            except Crash:
+                crashed.append(batch)
+    monkeypatch.setattr(ImportStore, crash_point, real)
+    for phase in ["channels", "messages", "done"]:
+        advance_phase(store, files, CELL, operation.id, phase)
+
+    assert crashed, "the fault was not injected"
+    final = store.latest_operation(CELL)
+    assert (final.count.completed, final.count.error, final.count.total) == (90, 10, 100)
+    assert final.step is ProgressStep.DONE
+    assert len(staged_errors(store, operation.id, 2)) == 10
+
+
+# -- cancel and clear --------------------------------------------------------------------------
+
+
+def test_cancel_mid_run_stops_within_one_batch_and_settles_the_counts(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(300)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    done = []
+
+    def cancel_after_two(descriptor):
+        if len(done) == 2:
+            stop(store, executions, CELL, clear=False)
+        done.append(descriptor["batch"])
+
+    with pytest.raises(OperationStopped):
+        run_worker(store, files, operation.id, on_batch=cancel_after_two)
+
+    final = store.latest_operation(CELL)
+    assert final.state is ImportState.CANCELED and final.step is ProgressStep.IMPORT_CANCELLED
+    assert (final.count.completed, final.count.error, final.count.total) == (100, 200, 300)
+    assert executions.stopped == [final.execution_arn]
+
+
+def test_a_batch_in_flight_when_canceled_undoes_its_users(store, files, executions, monkeypatch):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(50)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    task = {"cursor": None, "staged": False}
+    while not task["staged"]:
+        task = stage_input(store, files, CELL, operation.id, task["cursor"], out_of_time=lambda: False, concurrency=1)
+    real = ImportStore.count_batch
+
+    def cancel_first(self, *args, **kwargs):
+        stop(store, executions, CELL, clear=False)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportStore, "count_batch", cancel_first)
+    with pytest.raises(OperationStopped):
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+
+    final = store.latest_operation(CELL)
+    assert (final.count.completed, final.count.error) == (0, 50)
+    user0 = store.client.get_item(TableName=store.table_name,
+                                  Key={k: {"S": v} for k, v in directory_key(CELL, "user", "user0").items()})
+    assert "Item" not in user0
+
+
+def test_rocketchat_clear_while_importing_reads_as_error_with_settled_counts(store, files, executions):
+    rocketchat_new(store, executions, CELL, "admin")
+    rocketchat_add_users(store, CELL, [user(n) for n in range(60)])
+    operation = rocketchat_run(store, executions, CELL)
+    stop(store, executions, CELL, clear=True)
+    final = store.latest_operation(CELL)
+    assert final.state is ImportState.ERROR and not final.valid
+    assert final.count.completed + final.count.error == final.count.total == 60
+    with pytest.raises(OperationStopped):
+        stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+
+
+# -- starts and refusals -----------------------------------------------------------------------
+
+
+def test_two_concurrent_starts_let_exactly_one_win(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(10)}))
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def start():
+        barrier.wait()
+        try:
+            outcomes.append(start_snapshot_import(store, files, executions, CELL, "snap", "operator").id)
+        except OperationBusy:
+            outcomes.append("busy")
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcome == "busy" for outcome in outcomes) == [False, True]
+
+
+def test_a_start_while_one_is_importing_is_refused(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(10)}))
+    start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    with pytest.raises(OperationBusy):
+        start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+
+
+def test_missing_snapshot_is_refused_before_anything_is_written(store, files, executions):
+    with pytest.raises(SnapshotNotFound):
+        start_snapshot_import(store, files, executions, CELL, "absent", "operator")
+    assert store.latest_operation(CELL) is None
+
+
+def test_add_users_refusals_use_rocketchat_messages(store, files, executions):
+    rocketchat_new(store, executions, CELL, "admin")
+    with pytest.raises(ImportServiceError, match=MISSING_REQUIRED_DATA):
+        rocketchat_add_users(store, CELL, [user(1, emails=[])])
+    rocketchat_add_users(store, CELL, [user(1)])
+    rocketchat_run(store, executions, CELL)
+    with pytest.raises(ImportServiceError, match=CANNOT_RECEIVE):
+        rocketchat_add_users(store, CELL, [user(2)])
+    stop(store, executions, CELL, clear=False)
+    with pytest.raises(ImportServiceError, match=ALREADY_FINISHED):
+        rocketchat_add_users(store, CELL, [user(2)])
+
+
+# -- malformed input ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("content", "expected_code", "expected_text"),
+    [
+        (b"this is not a zip", "PR400-MC-0004", "not a zip"),
+        (zipped({"users.csv": b"username,email,name\nok,ok@example.com,Ok\nbroken\n"}), "PR400-BI-0006",
+         "users.csv line 3"),
+        (zipped({"users.jsonl": b'{"type":"user","username":"a","emails":["a@example.com"]}\n{oops\n'}),
+         "PR400-BI-0006", "users.jsonl"),
+    ],
+)
+def test_malformed_input_fails_the_operation_naming_the_file(store, files, executions, content, expected_code,
+                                                            expected_text):
+    upload(files, "bad", content)
+    operation = start_snapshot_import(store, files, executions, CELL, "bad", "operator")
+    with pytest.raises(Exception) as raised:
+        stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+    error = {"Error": type(raised.value).__name__, "Cause": json.dumps({"errorMessage": str(raised.value)})}
+    fail_operation(store, CELL, operation.id, error)
+
+    final = store.latest_operation(CELL)
+    assert final.step is ProgressStep.IMPORT_FAILED
+    assert final.failure.code == expected_code and expected_text in final.failure.message
+    assert final.count.completed + final.count.error == final.count.total
