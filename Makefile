@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml layers/bulk_import/requirements.txt
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(VENV)/bin/bulk-import serve
+	$(VENV)/bin/bulk-import serve --demo-users 10000
 
 test: $(STAMP)
 	$(VENV)/bin/python -m pytest

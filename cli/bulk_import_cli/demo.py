@@ -49,9 +49,10 @@ def demo_users_zip(count: int, invalid_every: int = 20) -> bytes:
     return archive.getvalue()
 
 
-def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | None = None) -> None:
-    """Creates the demo credentials, one sample operation per cell as an import would leave them,
-    and (given the bucket) a sample snapshot on the idle cell."""
+def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | None = None,
+              sample_operations: bool = True) -> None:
+    """Creates the demo credentials, one sample operation per cell as an import would leave them
+    (what events/ expect), and (given the bucket) a sample snapshot on the idle cell."""
     create_cell_token(store, DEMO_CELL, root=True, token=ROOT_TOKEN, peer=ROOT_COOKIE_PEER, lifetime=DEMO_TOKEN_LIFETIME)
     create_cell_token(store, DEMO_CELL, root=False, token=READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
     create_cell_token(store, OTHER_CELL, root=True, token=OTHER_CELL_ROOT_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
@@ -65,6 +66,10 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
     create_rocketchat_credential(
         store, rocketchat_cell, ROCKETCHAT_RUNNER_ID, [Permission.RUN_IMPORT], token=ROCKETCHAT_RUNNER_TOKEN
     )
+    if files is not None:
+        files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))
+    if not sample_operations:
+        return
     now = utc_now()
     samples = [
         ImportOperation(
@@ -81,5 +86,3 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
     for sample in samples:
         latest = store.latest_operations(sample.cell, 1)
         store.start_operation(sample, latest[0] if latest else None)
-    if files is not None:
-        files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))

@@ -47,7 +47,8 @@ def proxy_event(route: Route, method: str, target: str, headers: list[tuple[str,
             "accountId": ACCOUNT, "resourceId": "local", "stage": stage, "requestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
             "requestTimeEpoch": int(now * 1000), "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent")},
-            "path": f"/{stage}{url.path}", "resourcePath": route.path, "httpMethod": method,
+            # The path the client called: locally there is no stage prefix in the URL.
+            "path": url.path, "resourcePath": route.path, "httpMethod": method,
             "apiId": "local", "protocol": "HTTP/1.1", "domainName": dict(headers).get("Host", "127.0.0.1"),
         },
         "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
@@ -69,8 +70,9 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
                 self._reply(403, {"Content-Type": ["application/json"]}, b'{"message":"Missing Authentication Token"}')
                 return
             route, params = matched
-            event = proxy_event(route, self.command, self.path, list(self.headers.items()), body, stage, params,
-                                self.client_address[0])
+            # API Gateway tells the function the client's scheme; this server speaks plain HTTP.
+            headers = [*self.headers.items(), ("X-Forwarded-Proto", "http")]
+            event = proxy_event(route, self.command, self.path, headers, body, stage, params, self.client_address[0])
             try:
                 response = host.invoke(route.function, event)
             except Exception:
@@ -95,6 +97,6 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
-            sys.stderr.write(f"{self.command} {self.path} -> {args[1] if len(args) > 1 else ''}\n")
+            sys.stderr.write(f"{format % args}\n")
 
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)

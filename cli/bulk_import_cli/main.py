@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,11 +22,15 @@ import boto3
 
 from bulk_import.admin import create_cell_token, create_rocketchat_credential
 from bulk_import.credentials import Permission
+from bulk_import.executions import WorkerExecutions, default_executions
+from bulk_import.files import ImportFiles, default_files, snapshot_key
+from bulk_import.imports import OperationBusy, start_file_import, start_snapshot_import, stop
 from bulk_import.storage import ImportStore
 from bulk_import_cli import demo
 from bulk_import_cli.local_stack import REPO_ROOT, LocalStack, StackInfo, state_file
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_cli.watch import watch
 
 
 class UsageError(Exception):
@@ -83,9 +88,12 @@ def serve(args: argparse.Namespace) -> None:
         raise UsageError(f"{state_file()} exists: another local stack runs here (or it died: delete the file)")
     stack = LocalStack(api_port=args.port).start()
     try:
-        demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"])
+        demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"], default_files(),
+                       sample_operations=not args.demo_users)
         stack.info.save()
         print(_banner(stack), flush=True)
+        if args.demo_users:
+            _demo_import(stack, args.demo_users)
         stopped = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stopped.set())
         signal.signal(signal.SIGINT, lambda *_: stopped.set())
@@ -112,6 +120,68 @@ Try:
 
 Ctrl-C stops it.
 """
+
+
+def _demo_import(stack: LocalStack, users: int) -> None:
+    """Imports generated users (every 20th without an email) into the demo cell, watched over HTTP."""
+    name = f"demo-{users}-users"
+    default_files().put(snapshot_key(demo.DEMO_CELL, name), demo.demo_users_zip(users))
+    start_snapshot_import(stack.store, default_files(), default_executions(), demo.DEMO_CELL, name, "demo")
+    print(f"Demo: importing {users:,} generated users into cell '{demo.DEMO_CELL}' "
+          f"(bulk-import import watch --cell {demo.DEMO_CELL}):", flush=True)
+    final = watch(f"{stack.api_url}/{demo.DEMO_CELL}/__import", demo.ROOT_TOKEN, out=sys.stdout)
+    operation = stack.store.latest_operation(demo.DEMO_CELL)
+    print(f"Demo import {operation.state.value}: {operation.count.completed:,} imported, {operation.count.error:,} "
+          f"failed (they stay staged with their errors), of {operation.count.total:,}. Status: {json.dumps(final)}",
+          flush=True)
+
+
+def _api_url(args: argparse.Namespace) -> str:
+    info = StackInfo.load()
+    return info.api_url if info else _stack_outputs(args.stack_name)["ApiUrl"]
+
+
+def _files(args: argparse.Namespace) -> ImportFiles:
+    if _use_local_stack():
+        return default_files()
+    return ImportFiles(_stack_outputs(args.stack_name)["ImportBucketName"], boto3.client("s3"))
+
+
+def _executions(args: argparse.Namespace) -> WorkerExecutions:
+    if _use_local_stack():
+        return default_executions()
+    return WorkerExecutions(_stack_outputs(args.stack_name)["ImportStateMachineArn"], boto3.client("stepfunctions"))
+
+
+def import_start(args: argparse.Namespace) -> None:
+    path = Path(args.file)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such file")
+    store, files = _store(args), _files(args)
+    key = f"cells/{args.cell}/uploads/{path.name}"
+    with path.open("rb") as file:
+        files.put(key, file)  # multipart upload: any size, never whole in memory
+    store.put_cell(args.cell)
+    try:
+        operation = start_file_import(store, files, _executions(args), args.cell, key, path.stem, "cli", kind="file")
+    except OperationBusy:
+        raise UsageError(f"cell {args.cell} has an import loading or importing; wait for it or cancel it")
+    _print_json({"operationId": operation.id, "cell": args.cell, "file": path.name,
+                 "status": f"{_api_url(args)}/{args.cell}/__import"})
+
+
+def import_watch(args: argparse.Namespace) -> int:
+    token = create_cell_token(_store(args), args.cell, root=True, lifetime=timedelta(hours=1)).access_token
+    final = watch(f"{_api_url(args)}/{args.cell}/__import", token, interval=args.interval)
+    _print_json(final)
+    return 1 if final["status"] == "import failed" else 0
+
+
+def import_cancel(args: argparse.Namespace) -> None:
+    operation = stop(_store(args), _executions(args), args.cell, clear=False)
+    if operation is None:
+        raise UsageError(f"cell {args.cell} has no import")
+    _print_json({"operationId": operation.id, "state": operation.state.value, "count": operation.count.model_dump()})
 
 
 def token_create(args: argparse.Namespace) -> None:
@@ -155,7 +225,22 @@ def parser() -> argparse.ArgumentParser:
 
     serve_command = commands.add_parser("serve", help="run the local stack")
     serve_command.add_argument("--port", type=int, default=3000)
+    serve_command.add_argument("--demo-users", type=int, default=0, metavar="N",
+                               help="import N generated users into the demo cell and watch it (make run: 10000)")
     serve_command.set_defaults(run=serve)
+
+    imports = commands.add_parser("import", help="imports").add_subparsers(dest="import_command", required=True)
+    start = imports.add_parser("start", help="import a file (CSV zip or JSON Lines) from disk into a cell")
+    start.add_argument("file")
+    start.add_argument("--cell", required=True)
+    start.set_defaults(run=import_start)
+    watch_command = imports.add_parser("watch", help="a live progress bar of the cell's import, until it ends")
+    watch_command.add_argument("--cell", required=True)
+    watch_command.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
+    watch_command.set_defaults(run=import_watch)
+    cancel = imports.add_parser("cancel", help="cancel the cell's running import (within one batch)")
+    cancel.add_argument("--cell", required=True)
+    cancel.set_defaults(run=import_cancel)
 
     token = commands.add_parser("token", help="credentials").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="issue a Personium cell token or a Rocket.Chat credential")
@@ -182,11 +267,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        args.run(args)
+        return args.run(args) or 0
     except UsageError as exc:
         print(f"bulk-import: {exc}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,175 @@
+"""Whole imports through the local stack: HTTP in both dialects, the real ASL run by moto's
+interpreter, the Lambda tasks dispatched in-process."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import boto3
+import pytest
+import requests
+
+from bulk_import.admin import create_cell_token
+from bulk_import.model import ImportState, ProgressStep
+from bulk_import.storage import ImportStore
+from bulk_import_cli import demo
+
+RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
+
+
+def user(number: int, **changes) -> dict:
+    return {"username": f"flow{number}", "emails": [f"flow{number}@example.com"], "importIds": [f"f{number}"]} | changes
+
+
+def rc_post(stack, route: str, body=None) -> requests.Response:
+    return requests.post(f"{stack.api_url}/api/v1/{route}", json=body, headers=RC, timeout=30)
+
+
+def rc_status(stack) -> dict:
+    return requests.get(f"{stack.api_url}/api/v1/import.status", headers=RC, timeout=30).json()
+
+
+def wait_until(predicate, seconds: float = 120):
+    deadline = time.monotonic() + seconds
+    while not (value := predicate()):
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+    return value
+
+
+@pytest.fixture
+def cell_token(local_stack):
+    def issue(cell: str) -> dict:
+        token = create_cell_token(local_stack.store, cell, root=True).access_token
+        return {"Authorization": f"Bearer {token}"}
+
+    return issue
+
+
+def test_rocketchat_api_import_reports_counts_per_batch_and_ends_done(local_stack):
+    assert rc_post(local_stack, "import.new").json()["operation"]["status"] == "importer_new"
+    users = [user(n) for n in range(260)]
+    users[3]["emails"] = ["invalid"]
+    assert rc_post(local_stack, "import.addUsers", {"users": users[:200]}).json() == {"success": True}
+    assert rc_post(local_stack, "import.addUsers", {"users": users[200:]}).json() == {"success": True}
+    ready = rc_status(local_stack)
+    assert ready["state"] == "ready" and ready["operation"]["count"]["total"] == 260
+
+    assert rc_post(local_stack, "import.run").json() == {"success": True}
+    seen = []
+
+    def finished():
+        status = rc_status(local_stack)
+        if status["operation"]["status"] == "importer_importing_users":
+            count = status["operation"]["count"]
+            seen.append(count["completed"] + count["error"])
+        return status if status["state"] not in ("importing", "loading") else None
+
+    final = wait_until(finished)
+    assert final["state"] == "done"
+    count = final["operation"]["count"]
+    assert (count["completed"], count["error"], count["total"]) == (259, 1, 260)
+    assert seen and all(processed % 50 == 0 or processed == 260 for processed in seen)
+    assert rc_post(local_stack, "import.addUsers", {"users": [user(999)]}).json() == {
+        "success": False, "error": "The current import operation is already finished."}
+
+
+def test_personium_snapshot_import_over_http(local_stack, cell_token):
+    auth = cell_token("flowcell")
+    put = requests.put(f"{local_stack.api_url}/flowcell/__snapshot/snap.zip", data=demo.demo_users_zip(150),
+                       headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+    assert put.status_code == 201
+    started = requests.post(f"{local_stack.api_url}/flowcell/__import", json={"Name": "snap"}, headers=auth, timeout=30)
+    assert started.status_code == 202
+    assert started.headers["Location"].endswith("/flowcell/__import")
+
+    assert started.headers["Location"] == f"{local_stack.api_url}/flowcell/__import"
+    final = wait_until(lambda: (s := requests.get(started.headers["Location"], headers=auth, timeout=30).json())[
+        "status"] != "importation in progress" and s)
+    assert final == {"status": "ready"}
+    operation = local_stack.store.latest_operation("flowcell")
+    assert operation.step is ProgressStep.DONE
+    assert (operation.count.users, operation.count.channels, operation.count.messages) == (150, 1, 1)
+    assert operation.count.completed + operation.count.error == operation.count.total == 152
+
+
+def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(local_stack, cell_token):
+    auth = cell_token("badzip")
+    requests.put(f"{local_stack.api_url}/badzip/__snapshot/bad.zip", data=b"plain text",
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+    assert requests.post(f"{local_stack.api_url}/badzip/__import", json={"Name": "bad"}, headers=auth,
+                         timeout=30).status_code == 202
+    final = wait_until(lambda: (s := requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth,
+                                                  timeout=30).json())["status"] != "importation in progress" and s)
+    assert final["status"] == "import failed"
+    assert final["message"]["code"] == "PR400-MC-0004"
+
+
+def test_two_concurrent_starts_one_accepted_one_409(local_stack, cell_token):
+    auth = cell_token("race")
+    requests.put(f"{local_stack.api_url}/race/__snapshot/s.zip", data=demo.demo_users_zip(100),
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+    barrier = threading.Barrier(2)
+    codes = []
+
+    def start():
+        barrier.wait()
+        codes.append(requests.post(f"{local_stack.api_url}/race/__import", json={"Name": "s"}, headers=auth,
+                                   timeout=30).status_code)
+
+    threads = [threading.Thread(target=start) for _ in range(2)]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert sorted(codes) == [202, 409]
+    wait_until(lambda: not local_stack.store.latest_operation("race").is_active)
+
+
+def test_clear_while_importing_stops_the_worker_and_settles_counts(local_stack):
+    rc_post(local_stack, "import.new")
+    rc_post(local_stack, "import.addUsers", {"users": [user(n, username=f"clear{n}") for n in range(500)]})
+    rc_post(local_stack, "import.run")
+    wait_until(lambda: rc_status(local_stack)["operation"]["count"]["completed"] >= 50)
+    assert rc_post(local_stack, "import.clear").json() == {"success": True}
+
+    final = rc_status(local_stack)
+    count = final["operation"]["count"]
+    assert final["state"] == "error" and final["operation"]["valid"] is False
+    assert count["completed"] + count["error"] == count["total"] == 500
+    assert count["completed"] < 500
+    operation = local_stack.store.latest_operation(local_stack.template.parameters["RocketChatCell"])
+    execution = wait_until(lambda: (e := boto3.client("stepfunctions").describe_execution(
+        executionArn=operation.execution_arn))["status"] != "RUNNING" and e)
+    assert execution["status"] == "ABORTED"
+    time.sleep(1.5)  # a batch that was running when cleared must not count afterwards
+    assert local_stack.store.latest_operation(operation.cell).count == operation.count
+
+
+class Crash(Exception):
+    pass
+
+
+@pytest.mark.parametrize("crash_point", ["put_directory_entry", "count_batch", "settle_batch"])
+def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(local_stack, cell_token,
+                                                                          monkeypatch, crash_point):
+    cell = f"crash{crash_point.replace('_', '')}"
+    auth = cell_token(cell)
+    real = getattr(ImportStore, crash_point)
+    crashes = []
+
+    def crash_once(self, *args, **kwargs):
+        if not crashes:
+            crashes.append(crash_point)
+            raise Crash(crash_point)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportStore, crash_point, crash_once)
+    requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(120),
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+    requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=30)
+    operation = wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active and o)
+
+    assert crashes == [crash_point]
+    assert operation.state is ImportState.DONE
+    assert operation.count.completed + operation.count.error == operation.count.total == 122
+    assert operation.count.error == 6  # demo_users_zip: every 20th user has no email
