@@ -358,3 +358,25 @@ def test_malformed_input_fails_the_operation_naming_the_file(store, files, execu
     assert final.step is ProgressStep.IMPORT_FAILED
     assert final.failure.code == expected_code and expected_text in final.failure.message
     assert final.count.completed + final.count.error == final.count.total
+
+
+def test_run_refusals_use_rocketchat_error_codes(store, files, executions):
+    from bulk_import.imports import INVALID_OPERATION_STATUS, OPERATION_NOT_FOUND
+
+    with pytest.raises(ImportServiceError, match=OPERATION_NOT_FOUND):
+        rocketchat_run(store, executions, CELL)
+    rocketchat_new(store, executions, CELL, "admin")
+    with pytest.raises(ImportServiceError, match=INVALID_OPERATION_STATUS):
+        rocketchat_run(store, executions, CELL)  # nothing added yet: still importer_new
+    assert executions.started == []
+
+
+def test_import_new_clears_a_running_import_first(store, files, executions):
+    rocketchat_new(store, executions, CELL, "admin")
+    rocketchat_add_users(store, CELL, [user(n) for n in range(10)])
+    running = rocketchat_run(store, executions, CELL)
+    replacement = rocketchat_new(store, executions, CELL, "admin")
+    assert executions.stopped == [running.execution_arn]
+    history = store.latest_operations(CELL, 5)
+    assert [operation.id for operation in history] == [replacement.id, running.id]
+    assert history[1].state is ImportState.ERROR and history[1].count.processed == 10
