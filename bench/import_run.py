@@ -140,10 +140,11 @@ def main() -> None:
 
     counter = RequestCounter()
     with LocalStack(api_port=0) as stack:
-        results = [run(stack, counter, users) for users in args.users]
-    for result in results:
-        report(result)
-    cost_per_million(results[-1])
+        for users in args.users:
+            result = run(stack, counter, users)
+            report(result)
+            cost_per_million(result)
+            sys.stdout.flush()
 
 
 if __name__ == "__main__":

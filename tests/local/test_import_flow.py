@@ -16,6 +16,9 @@ from bulk_import.storage import ImportStore
 from bulk_import_cli import demo
 
 RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
+# moto copies the whole table for every item of a transaction, so writes slow down as the shared
+# local stack fills up; generous timeouts keep a loaded CI machine from failing on that alone.
+TIMEOUT = 120
 
 
 def user(number: int, **changes) -> dict:
@@ -23,14 +26,14 @@ def user(number: int, **changes) -> dict:
 
 
 def rc_post(stack, route: str, body=None) -> requests.Response:
-    return requests.post(f"{stack.api_url}/api/v1/{route}", json=body, headers=RC, timeout=30)
+    return requests.post(f"{stack.api_url}/api/v1/{route}", json=body, headers=RC, timeout=TIMEOUT)
 
 
 def rc_status(stack) -> dict:
-    return requests.get(f"{stack.api_url}/api/v1/import.status", headers=RC, timeout=30).json()
+    return requests.get(f"{stack.api_url}/api/v1/import.status", headers=RC, timeout=TIMEOUT).json()
 
 
-def wait_until(predicate, seconds: float = 120):
+def wait_until(predicate, seconds: float = 300):
     deadline = time.monotonic() + seconds
     while not (value := predicate()):
         assert time.monotonic() < deadline, "timed out"
@@ -78,14 +81,14 @@ def test_rocketchat_api_import_reports_counts_per_batch_and_ends_done(local_stac
 def test_personium_snapshot_import_over_http(local_stack, cell_token):
     auth = cell_token("flowcell")
     put = requests.put(f"{local_stack.api_url}/flowcell/__snapshot/snap.zip", data=demo.demo_users_zip(150),
-                       headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+                       headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
     assert put.status_code == 201
-    started = requests.post(f"{local_stack.api_url}/flowcell/__import", json={"Name": "snap"}, headers=auth, timeout=30)
+    started = requests.post(f"{local_stack.api_url}/flowcell/__import", json={"Name": "snap"}, headers=auth, timeout=TIMEOUT)
     assert started.status_code == 202
     assert started.headers["Location"].endswith("/flowcell/__import")
 
     assert started.headers["Location"] == f"{local_stack.api_url}/flowcell/__import"
-    final = wait_until(lambda: (s := requests.get(started.headers["Location"], headers=auth, timeout=30).json())[
+    final = wait_until(lambda: (s := requests.get(started.headers["Location"], headers=auth, timeout=TIMEOUT).json())[
         "status"] != "importation in progress" and s)
     assert final == {"status": "ready"}
     operation = local_stack.store.latest_operation("flowcell")
@@ -97,11 +100,11 @@ def test_personium_snapshot_import_over_http(local_stack, cell_token):
 def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(local_stack, cell_token):
     auth = cell_token("badzip")
     requests.put(f"{local_stack.api_url}/badzip/__snapshot/bad.zip", data=b"plain text",
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
     assert requests.post(f"{local_stack.api_url}/badzip/__import", json={"Name": "bad"}, headers=auth,
-                         timeout=30).status_code == 202
+                         timeout=TIMEOUT).status_code == 202
     final = wait_until(lambda: (s := requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth,
-                                                  timeout=30).json())["status"] != "importation in progress" and s)
+                                                  timeout=TIMEOUT).json())["status"] != "importation in progress" and s)
     assert final["status"] == "import failed"
     assert final["message"]["code"] == "PR400-MC-0004"
 
@@ -109,14 +112,14 @@ def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(lo
 def test_two_concurrent_starts_one_accepted_one_409(local_stack, cell_token):
     auth = cell_token("race")
     requests.put(f"{local_stack.api_url}/race/__snapshot/s.zip", data=demo.demo_users_zip(100),
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
     barrier = threading.Barrier(2)
     codes = []
 
     def start():
         barrier.wait()
         codes.append(requests.post(f"{local_stack.api_url}/race/__import", json={"Name": "s"}, headers=auth,
-                                   timeout=30).status_code)
+                                   timeout=TIMEOUT).status_code)
 
     threads = [threading.Thread(target=start) for _ in range(2)]
     [thread.start() for thread in threads]
@@ -127,7 +130,7 @@ def test_two_concurrent_starts_one_accepted_one_409(local_stack, cell_token):
 
 def test_clear_while_importing_stops_the_worker_and_settles_counts(local_stack):
     rc_post(local_stack, "import.new")
-    rc_post(local_stack, "import.addUsers", {"users": [user(n, username=f"clear{n}") for n in range(500)]})
+    rc_post(local_stack, "import.addUsers", {"users": [user(n, username=f"clear{n}") for n in range(200)]})
     rc_post(local_stack, "import.run")
     wait_until(lambda: rc_status(local_stack)["operation"]["count"]["completed"] >= 50)
     assert rc_post(local_stack, "import.clear").json() == {"success": True}
@@ -135,8 +138,8 @@ def test_clear_while_importing_stops_the_worker_and_settles_counts(local_stack):
     final = rc_status(local_stack)
     count = final["operation"]["count"]
     assert final["state"] == "error" and final["operation"]["valid"] is False
-    assert count["completed"] + count["error"] == count["total"] == 500
-    assert count["completed"] < 500
+    assert count["completed"] + count["error"] == count["total"] == 200
+    assert count["completed"] < 200
     operation = local_stack.store.latest_operation(local_stack.template.parameters["RocketChatCell"])
     execution = wait_until(lambda: (e := boto3.client("stepfunctions").describe_execution(
         executionArn=operation.execution_arn))["status"] != "RUNNING" and e)
@@ -165,8 +168,8 @@ def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(loca
 
     monkeypatch.setattr(ImportStore, crash_point, crash_once)
     requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(120),
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=30)
-    requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=30)
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT)
     operation = wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active and o)
 
     assert crashes == [crash_point]
