@@ -21,16 +21,16 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from bulk_import.storage import ImportStore
+from bulk_import_cli import moto_transactions
 from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
 from bulk_import_cli.gateway import make_server
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-#: Template parameters the local stack overrides, like `sam local --parameter-overrides`:
-#: moto's interpreter runs only STANDARD children in a Distributed Map, and moto's DynamoDB is
-#: not safe for concurrent transactions (a failed one restores a copy of the table taken before,
-#: undoing other threads' writes), so batches run one at a time. See docs/capacity.md.
-LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "1"}
+#: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
+#: interpreter runs only STANDARD children in a Distributed Map, and one process gains nothing from
+#: more than a few concurrent batches (docs/capacity.md).
+LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "4"}
 _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
 
 
@@ -63,7 +63,7 @@ class LocalStack:
         self.host = FunctionsHost(self.template.functions())
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._api_port = api_port
-        self._undo_seam = None
+        self._undo_patches: list = []
         self._api = None
 
     def start(self) -> LocalStack:
@@ -78,7 +78,7 @@ class LocalStack:
         os.environ.update(self.host.environment())
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
-        self._undo_seam = install_lambda_seam(self.host)
+        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install()]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -89,8 +89,8 @@ class LocalStack:
         if self._api is not None:
             self._api.shutdown()
             self._api.server_close()
-        if self._undo_seam is not None:
-            self._undo_seam()
+        for undo in self._undo_patches:
+            undo()
         self._moto.stop()
 
     def __enter__(self) -> LocalStack:

@@ -126,3 +126,31 @@ def test_a_handler_exception_reaches_moto_as_a_function_error(local_stack):
 @pytest.mark.parametrize("route", [r for r in TEMPLATE.routes()], ids=lambda r: f"{r.method} {r.path}")
 def test_routes_are_read_from_the_template(route):
     assert route.function in TEMPLATE.functions()
+
+
+def test_moto_transaction_seam_is_where_the_patch_expects_it():
+    # moto's internal API: if this fails, moto moved what moto_transactions.py patches.
+    from moto.dynamodb import models
+
+    assert list(inspect.signature(models.DynamoDBBackend.transact_write_items).parameters) == [
+        "self", "transact_items"
+    ]
+    assert hasattr(models, "copy") and hasattr(models.copy, "deepcopy")
+
+
+def test_a_failed_transaction_undoes_only_its_own_items(local_stack):
+    client = boto3.client("dynamodb")
+    table = local_stack.store.table_name
+    client.put_item(TableName=table, Item={"PK": {"S": "tx-a"}, "SK": {"S": "x"}, "n": {"N": "1"}})
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": {"PK": {"S": "tx-a"}, "SK": {"S": "x"}},
+                        "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": table, "Item": {"PK": {"S": "tx-a"}, "SK": {"S": "y"}},
+                     "ConditionExpression": "attribute_exists(PK)"}},
+        ])
+    item = client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "x"}})["Item"]
+    assert item["n"] == {"N": "1"}
+    assert "Item" not in client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "y"}})
+    # The rollback restored the touched items only: the rest of the table is still there.
+    assert "Item" in client.get_item(TableName=table, Key={"PK": {"S": "CELL#demo"}, "SK": {"S": "CELL"}})
