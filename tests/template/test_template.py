@@ -155,3 +155,21 @@ def test_worker_functions_get_no_wildcard_actions(template, function):
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any(action.endswith("*") for action in actions), function
+
+
+def test_sam_build_packages_the_layer_for_python313_on_arm64(tmp_path):
+    # Without Docker, sam build needs the runtime's Python on PATH: pyenv provides it on this machine kind.
+    python313 = Path.home() / ".pyenv/versions/3.13.0/bin"
+    assert (python313 / "python3.13").exists(), "the machine's pyenv Python 3.13 is needed to build for Lambda"
+    sam = Path(sys.executable).with_name("sam")
+    result = subprocess.run(
+        [str(sam), "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir", str(tmp_path / "build"),
+         "--cache-dir", str(tmp_path / "cache")],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{python313}:{os.environ['PATH']}",
+                          "SAM_CLI_TELEMETRY": "0"},
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    layer = tmp_path / "build" / "BulkImportLayer" / "python"
+    assert (layer / "bulk_import" / "worker.py").exists()
+    assert list((layer / "pydantic_core").glob("*cpython-313-aarch64-linux-gnu.so"))
