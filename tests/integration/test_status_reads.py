@@ -141,11 +141,8 @@ def test_personium_failed_import_shows_its_message(seeded, invoke):
     from bulk_import.model import Failure
 
     running = seeded.latest_operations("demo", 1)[0]
-    failed = running.model_copy(update={
-        "step": ProgressStep.IMPORT_FAILED, "updated_at": utc_now(),
-        "failure": Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."),
-    })
-    seeded.put_latest_operation(failed)
+    seeded.update_operation(running, from_steps=frozenset({running.step}), step=ProgressStep.IMPORT_FAILED,
+                            failure=Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."))
     result = invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
     assert result.body["status"] == "import failed"
     assert result.body["message"] == {

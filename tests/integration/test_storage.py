@@ -2,7 +2,7 @@
 
 import pytest
 
-from bulk_import.model import ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.storage import OperationConflict
 
 
@@ -35,7 +35,8 @@ def test_two_first_starts_on_one_cell_let_only_one_win(store):
 def test_a_start_based_on_a_stale_read_loses(store):
     first = operation(step=ProgressStep.USER_SELECTION)
     store.start_operation(first, None)
-    store.put_latest_operation(first.model_copy(update={"step": ProgressStep.IMPORTING_USERS, "updated_at": utc_now()}))
+    store.update_operation(first, from_steps=frozenset({ProgressStep.USER_SELECTION}),
+                           step=ProgressStep.IMPORTING_USERS)
     with pytest.raises(OperationConflict):
         store.start_operation(operation(), first)
     assert store.latest_operations("demo", 5)[0].step is ProgressStep.IMPORTING_USERS
@@ -46,7 +47,17 @@ def test_updating_an_operation_that_is_no_longer_the_latest_fails(store):
     store.start_operation(first, None)
     store.start_operation(second, first)
     with pytest.raises(OperationConflict):
-        store.put_latest_operation(first)
+        store.update_operation(first, from_steps=frozenset(ProgressStep), step=ProgressStep.IMPORT_FAILED)
+    assert store.latest_operation("demo") == second
+
+
+def test_update_operation_settles_unprocessed_records_as_errors(store):
+    running = operation(step=ProgressStep.IMPORTING_USERS).model_copy(
+        update={"count": Counts(total=120, users=120, completed=50, error=3)})
+    store.start_operation(running, None)
+    stopped = store.update_operation(running, from_steps=frozenset({ProgressStep.IMPORTING_USERS}),
+                                     step=ProgressStep.IMPORT_CANCELLED, settle_unprocessed=True)
+    assert (stopped.count.completed, stopped.count.error, stopped.count.total) == (50, 70, 120)
 
 
 def test_put_cell_reports_whether_it_created_the_cell(store):

@@ -10,7 +10,6 @@ from bulk_import.credentials import (
     authorize_rocketchat_user,
     issue_cell_token,
     issue_rocketchat_credential,
-    new_user_id,
     secret_hash,
 )
 from bulk_import.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
@@ -81,8 +80,3 @@ def test_rocketchat_user_without_permission_is_denied():
     stored, shown = issue_rocketchat_credential("rc", "u", [Permission.RUN_IMPORT])
     with pytest.raises(PermissionDenied):
         authorize_rocketchat_user(stored, auth_token=shown.authToken, permission=Permission.VIEW_IMPORT_OPERATIONS)
-
-
-def test_user_ids_look_like_meteor_ids():
-    user_id = new_user_id()
-    assert len(user_id) == 17 and user_id.isalnum()

@@ -18,7 +18,6 @@ from bulk_import.errors import AuthenticationRequired, CredentialExpired, Invali
 from bulk_import.model import CellName, utc_now
 
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
-_METEOR_ID_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTWXYZabcdefghijkmnopqrstuvwxyz"
 
 
 class Permission(StrEnum):
@@ -35,11 +34,6 @@ def secret_hash(secret: str) -> str:
 def new_secret() -> str:
     """43 url-safe characters, the shape of a Rocket.Chat auth token."""
     return secrets.token_urlsafe(32)
-
-
-def new_user_id() -> str:
-    """17 characters from Meteor's Random.id() alphabet, the shape of a Rocket.Chat user id."""
-    return "".join(secrets.choice(_METEOR_ID_ALPHABET) for _ in range(17))
 
 
 class CellToken(BaseModel):

@@ -327,20 +327,6 @@ class ImportStore:
                 raise OperationConflict(operation.cell) from exc
             raise
 
-    def put_latest_operation(self, operation: ImportOperation) -> None:
-        """Replaces the latest operation's record, provided it is still this operation."""
-        try:
-            self.client.put_item(
-                TableName=self.table_name,
-                Item=_marshal({**latest_operation_key(operation.cell), **operation_to_item(operation)}),
-                ConditionExpression="id = :id",
-                ExpressionAttributeValues=_marshal({":id": operation.id}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise OperationConflict(operation.cell) from exc
-            raise
-
     # -- the worker ------------------------------------------------------------------------------
 
     def latest_operation(self, cell: str) -> ImportOperation | None:
