@@ -213,7 +213,7 @@ def invoke(args: argparse.Namespace) -> None:
 
 def demo_seed(args: argparse.Namespace) -> None:
     store = _store(args)
-    demo.seed_demo(store, _rocketchat_cell(args))
+    demo.seed_demo(store, _rocketchat_cell(args), _files(args))
     _print_json({"seeded": True, "cell": demo.DEMO_CELL, "rocketchatCell": _rocketchat_cell(args)})
 
 

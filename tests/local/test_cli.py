@@ -99,3 +99,12 @@ def test_serve_runs_the_stack_until_terminated(tmp_path):
     assert process.returncode == 0
     assert not state.exists()
     assert "curl" in out and api_url in out
+
+
+def test_demo_seed_stores_what_the_console_events_need(cli, local_stack):
+    from bulk_import.files import default_files, snapshot_key
+    from bulk_import_cli.demo import OTHER_CELL, SAMPLE_SNAPSHOT
+
+    code, out = cli("demo", "seed")
+    assert code == 0 and json.loads(out)["seeded"] is True
+    assert default_files().exists(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT))
