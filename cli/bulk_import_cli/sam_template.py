@@ -160,6 +160,8 @@ class SamTemplate:
             arguments = {key: properties[key] for key in ("KeySchema", "AttributeDefinitions", "BillingMode")}
             if "GlobalSecondaryIndexes" in properties:
                 arguments["GlobalSecondaryIndexes"] = properties["GlobalSecondaryIndexes"]
+            if "StreamSpecification" in properties:
+                arguments["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
             tables[self.physical_name(logical_id)] = arguments
         return tables
 

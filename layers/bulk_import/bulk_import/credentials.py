@@ -36,6 +36,38 @@ def new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+class ApiPermission(StrEnum):
+    """What a /v1 credential may do in its cell."""
+
+    READ = "imports:read"
+    WRITE = "imports:write"
+
+
+class ApiCredential(BaseModel):
+    """A /v1 bearer credential: scoped to one cell, with permissions, stored under its hash."""
+
+    model_config = ConfigDict(frozen=True)
+
+    token_hash: str
+    cell: CellName
+    permissions: frozenset[ApiPermission]
+    name: str
+    expires_at: datetime
+
+
+class IssuedApiCredential(BaseModel):
+    token: str
+    cell: str
+    permissions: list[ApiPermission]
+    name: str
+    expires_at: datetime
+
+
+#: /v1 tokens start with this, so a leaked one is recognisable (secret scanners, logs).
+API_TOKEN_PREFIX = "bi_"
+DEFAULT_API_CREDENTIAL_LIFETIME = timedelta(days=90)
+
+
 class CellToken(BaseModel):
     """A Personium access token for one cell, stored under the hash of the token."""
 
@@ -112,6 +144,32 @@ def issue_rocketchat_credential(
     stored = RocketChatUser(user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions))
     shown = IssuedRocketChatCredential(userId=user_id, authToken=token, cell=cell, permissions=sorted(permissions))
     return stored, shown
+
+
+def issue_api_credential(
+    cell: str, permissions: list[ApiPermission], *, name: str = "operator",
+    lifetime: timedelta = DEFAULT_API_CREDENTIAL_LIFETIME, token: str | None = None,
+) -> tuple[ApiCredential, IssuedApiCredential]:
+    token = token or API_TOKEN_PREFIX + new_secret()
+    expires_at = utc_now() + lifetime
+    stored = ApiCredential(token_hash=secret_hash(token), cell=cell, permissions=frozenset(permissions), name=name,
+                           expires_at=expires_at)
+    shown = IssuedApiCredential(token=token, cell=cell, permissions=sorted(permissions), name=name,
+                                expires_at=expires_at)
+    return stored, shown
+
+
+def authorize_api(
+    stored: ApiCredential | None, *, cell: str, permission: ApiPermission, now: datetime | None = None
+) -> ApiCredential:
+    """A /v1 request's check: a known, unexpired credential of this cell with `permission`."""
+    if stored is None:
+        raise InvalidCredential
+    if stored.expires_at <= (now or utc_now()):
+        raise CredentialExpired
+    if stored.cell != cell or permission not in stored.permissions:
+        raise PermissionDenied
+    return stored
 
 
 def authorize_cell_root(

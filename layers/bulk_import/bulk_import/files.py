@@ -20,6 +20,20 @@ def snapshot_key(cell: str, name: str) -> str:
     return f"cells/{cell}/snapshots/{name}.zip"
 
 
+def upload_prefix(cell: str, upload_id: str) -> str:
+    """Where an upload's file lands: cells/<cell>/uploads/<upload id>/<file name>."""
+    return f"cells/{cell}/uploads/{upload_id}/"
+
+
+def corrections_key(cell: str, operation_id: str) -> str:
+    """The corrected records a retry operation imports instead of its parent's failed ones."""
+    return f"cells/{cell}/retries/{operation_id}.json"
+
+
+def errors_export_key(cell: str, operation_id: str, export_id: str) -> str:
+    return f"cells/{cell}/exports/{operation_id}/{export_id}-errors.csv"
+
+
 def manifest_key(operation_id: str, record_type: str) -> str:
     return f"manifests/{operation_id}/{record_type}.json"
 
@@ -77,6 +91,42 @@ class ImportFiles:
 
     def put(self, key: str, body: bytes | BinaryIO) -> None:
         self.client.upload_fileobj(io.BytesIO(body) if isinstance(body, bytes) else body, self.bucket, key)
+
+    def read_json(self, key: str) -> Any:
+        return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
+
+    def first_key(self, prefix: str) -> str | None:
+        """The first object under `prefix` (one ListObjectsV2), None if there is none."""
+        listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
+        return listing["Contents"][0]["Key"] if listing.get("KeyCount") else None
+
+    def presigned_put(self, key: str, expires_in: int) -> str:
+        return self.client.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": key},
+                                                  ExpiresIn=expires_in)
+
+    def presigned_get(self, key: str, expires_in: int, download_name: str) -> str:
+        return self.client.generate_presigned_url(
+            "get_object", ExpiresIn=expires_in,
+            Params={"Bucket": self.bucket, "Key": key,
+                    "ResponseContentDisposition": f'attachment; filename="{download_name}"'})
+
+    def start_multipart(self, key: str) -> str:
+        return self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
+
+    def presigned_part(self, key: str, multipart_id: str, part_number: int, expires_in: int) -> str:
+        return self.client.generate_presigned_url(
+            "upload_part", ExpiresIn=expires_in,
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": part_number})
+
+    def pending_multipart(self, prefix: str) -> tuple[str, str] | None:
+        """(key, multipart upload id) of an unfinished multipart upload under `prefix`."""
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=prefix).get("Uploads", [])
+        return (uploads[0]["Key"], uploads[0]["UploadId"]) if uploads else None
+
+    def complete_multipart(self, key: str, multipart_id: str, etags: list[str]) -> None:
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, start=1)]
+        self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id,
+                                              MultipartUpload={"Parts": parts})
 
     def write_manifest(self, operation_id: str, record_type: str, descriptors: Iterable[dict[str, Any]]) -> str:
         """A JSON array of batch descriptors, the Distributed Map's item source (JSONL and ItemBatcher

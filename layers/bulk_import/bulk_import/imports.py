@@ -52,7 +52,7 @@ class Executions(Protocol):
 def _new_operation(cell: str, user: str, kind: str, step: ProgressStep, **fields: Any) -> ImportOperation:
     now = utc_now()
     return ImportOperation(id=new_operation_id(), cell=cell, type=kind, importer_key=kind, step=step,
-                           started_at=now, updated_at=now, user=user, **fields)
+                           started_at=now, updated_at=now, heartbeat_at=now, user=user, **fields)
 
 
 def _idle_latest(store: ImportStore, cell: str) -> ImportOperation | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Annotated
 
@@ -82,6 +82,8 @@ _STATE_OF_STEP: dict[ProgressStep, ImportState] = {
 #: States in which an operation is working and no other may start on its cell.
 ACTIVE_STATES = frozenset({ImportState.LOADING, ImportState.IMPORTING})
 ACTIVE_STEPS = frozenset(step for step, state in _STATE_OF_STEP.items() if state in ACTIVE_STATES)
+#: Steps an operation ends in; it is finished there (or when cleared).
+FINISHED_STEPS = frozenset({ProgressStep.DONE, ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED})
 
 #: Records are imported, counted and reported in batches of this many (Rocket.Chat's batch size).
 BATCH_SIZE = 50
@@ -113,6 +115,19 @@ class Counts(BaseModel):
         return self.processed * 100 // self.total if self.total else 0
 
 
+class ProgressMark(BaseModel):
+    """How many records were processed at a moment; two marks give the recent rate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    processed: NonNegativeInt
+
+
+#: The worker moves the progress mark once it is this old, so the rate covers the last 30-60 s.
+RATE_WINDOW = timedelta(seconds=30)
+
+
 class Failure(BaseModel):
     """Why an operation failed: a Personium-style code (PRxxx-XX-nnnn) and an English message."""
 
@@ -141,6 +156,17 @@ class ImportOperation(BaseModel):
     source_key: str | None = None
     #: The worker's Step Functions execution, once started.
     execution_arn: str | None = None
+    #: The operation whose failed records this one retries.
+    parent_id: str | None = None
+    #: Last time the worker showed progress (staged a chunk, counted a batch, changed phase).
+    heartbeat_at: datetime | None = None
+    #: When it reached done, failed or canceled, or was cleared.
+    finished_at: datetime | None = None
+    #: When the operation and its records expire (DynamoDB TTL); set when it finishes.
+    expires_at: datetime | None = None
+    #: The newest and the previous progress marks (the recent window of the rate).
+    mark: ProgressMark | None = None
+    previous_mark: ProgressMark | None = None
 
     @property
     def state(self) -> ImportState:
@@ -152,6 +178,40 @@ class ImportOperation(BaseModel):
     @property
     def is_active(self) -> bool:
         return self.state in ACTIVE_STATES
+
+    @property
+    def last_heartbeat(self) -> datetime:
+        return self.heartbeat_at or self.updated_at
+
+    def is_stalled(self, now: datetime, stalled_after: timedelta) -> bool:
+        """Active, but the worker has shown no progress for `stalled_after`."""
+        return self.is_active and now - self.last_heartbeat > stalled_after
+
+    def needs_new_mark(self, now: datetime) -> bool:
+        return self.mark is None or now - self.mark.at >= RATE_WINDOW
+
+    @property
+    def rate(self) -> float | None:
+        """Records processed per second, from the oldest progress mark kept to the last heartbeat;
+        None before the worker counted anything. 0.0 once nothing moves."""
+        since = self.previous_mark or self.mark
+        if since is None:
+            return None
+        seconds = (self.last_heartbeat - since.at).total_seconds()
+        if seconds <= 0:
+            return None
+        return max(self.count.processed - since.processed, 0) / seconds
+
+    @property
+    def eta_seconds(self) -> int | None:
+        """Seconds left at the current rate; None when unknown, 0 when nothing is left."""
+        if not self.is_active:
+            return None
+        remaining = self.count.total - self.count.processed
+        rate = self.rate
+        if remaining <= 0:
+            return 0
+        return round(remaining / rate) if rate else None
 
     @property
     def personium_status(self) -> PersoniumStatus:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from bulk_import.model import CellName
 
@@ -16,6 +16,8 @@ class Settings(BaseModel):
     table_name: str
     rocketchat_cell: CellName
     personium_version: str
+    #: Days a finished operation and its records are kept before DynamoDB's TTL deletes them.
+    retention_days: int = Field(default=90, ge=1)
 
 
 class ImportSettings(Settings):
@@ -35,6 +37,7 @@ def get_settings() -> Settings:
         table_name=os.environ["TABLE_NAME"],
         rocketchat_cell=os.environ["ROCKETCHAT_CELL"],
         personium_version=os.environ["PERSONIUM_VERSION"],
+        retention_days=os.environ.get("RETENTION_DAYS", 90),
     )
 
 

@@ -14,6 +14,15 @@ Key schema (docs/data-model.md):
 | imported user                | USER#<cell>#<username>    | USER             |
 | imported channel             | CHANNEL#<cell>#<name>     | CHANNEL          |
 | imported message             | MESSAGE#<cell>#<channel>#<ts>#<op>#<seq> | MESSAGE |
+| /v1 API credential           | TOKEN#<sha256>     | API                 |
+
+Two sparse global secondary indexes:
+- `ActiveOperations` (activeShard, heartbeatAt): only operations that are loading or importing carry
+  `activeShard`, so the stalled-import sweeper reads just those, oldest heartbeat first;
+- `FailedRecords` (failedOf, failedKey): only staged records that failed carry `failedOf` (their
+  operation id), so an operation's errors are one paginated Query, in type and line order.
+
+Finished operations, staged records and batch markers carry `expiresAt` (the table's TTL).
 
 The latest operation sits at a fixed key so that a status read is one BatchGetItem of fixed keys
 (credential, cell, latest operation). Starting an operation moves the previous latest one to
@@ -26,19 +35,37 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, Generic, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from bulk_import.credentials import CellToken, RocketChatUser
-from bulk_import.model import BATCH_SIZE, Counts, Failure, ImportOperation, ProgressStep, utc_now
+from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
+from bulk_import.model import (
+    ACTIVE_STEPS,
+    BATCH_SIZE,
+    FINISHED_STEPS,
+    Counts,
+    Failure,
+    ImportOperation,
+    ProgressMark,
+    ProgressStep,
+    utc_now,
+)
 from bulk_import.settings import get_settings
 
 LATEST = "IMPORT#~latest"
+ACTIVE_INDEX = "ActiveOperations"
+FAILED_INDEX = "FailedRecords"
+_ACTIVE_SHARD = "ACTIVE"
+#: Staged records expire this long after the retention period counted from staging, so that the
+#: errors of an import that runs for up to this long outlive its operation record.
+STAGING_GRACE = timedelta(days=30)
+#: Record types in the order they are imported; the failed-records index sorts by it.
+_TYPE_ORDER = {"user": 0, "channel": 1, "message": 2}
 # Created once per process: starting threads per call cost more than the writes they sped up.
 _WRITERS = ThreadPoolExecutor(max_workers=8)
 _serializer = TypeSerializer()
@@ -66,6 +93,8 @@ class StagedRecord:
     data: dict[str, Any]
     source: str
     error: str | None = None
+    #: A stable code for the error (RecordError in worker.py).
+    error_code: str | None = None
 
     @property
     def batch(self) -> int:
@@ -74,6 +103,22 @@ class StagedRecord:
     def reference(self, operation_id: str) -> str:
         """What an imported entry remembers of the record that created it, to recognise a retry."""
         return f"{operation_id}#{self.type}#{self.seq}"
+
+    @property
+    def record_id(self) -> str:
+        """The record's name within its operation (`user:12`), shown with its error."""
+        return f"{self.type}:{self.seq}"
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    """One page of a listing; `next_key` is where the next page starts (None after the last)."""
+
+    items: list[T]
+    next_key: dict[str, Any] | None
 
 
 def cell_key(cell: str) -> dict[str, str]:
@@ -109,6 +154,10 @@ def batch_marker_key(operation_id: str, record_type: str, batch: int) -> dict[st
     return {"PK": _staged_partition(operation_id, record_type, batch), "SK": "~counted"}
 
 
+def api_credential_key(token_hash: str) -> dict[str, str]:
+    return {"PK": f"TOKEN#{token_hash}", "SK": "API"}
+
+
 def directory_key(cell: str, kind: str, identity: str) -> dict[str, str]:
     """Where an imported user, channel or message lives; identity is unique per cell and kind."""
     return {"PK": f"{kind.upper()}#{cell}#{identity}", "SK": kind.upper()}
@@ -116,6 +165,10 @@ def directory_key(cell: str, kind: str, identity: str) -> dict[str, str]:
 
 def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
+
+
+def _optional_time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
 
 
 def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
@@ -131,6 +184,20 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         "user": operation.user,
         "count": operation.count.model_dump(),
     }
+    if operation.is_active:
+        item["activeShard"] = _ACTIVE_SHARD
+    for name, moment in (("heartbeatAt", operation.heartbeat_at), ("finishedAt", operation.finished_at), ("markAt", operation.mark and operation.mark.at),
+                         ("previousMarkAt", operation.previous_mark and operation.previous_mark.at)):
+        if moment is not None:
+            item[name] = moment.isoformat()
+    if operation.mark is not None:
+        item["markProcessed"] = operation.mark.processed
+    if operation.previous_mark is not None:
+        item["previousMarkProcessed"] = operation.previous_mark.processed
+    if operation.expires_at is not None:
+        item["expiresAt"] = _epoch(operation.expires_at)
+    if operation.parent_id is not None:
+        item["parentId"] = operation.parent_id
     if operation.importation_name is not None:
         item["importationName"] = operation.importation_name
     if operation.failure is not None:
@@ -158,7 +225,19 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         failure=Failure(**item["failure"]) if "failure" in item else None,
         source_key=item.get("sourceKey"),
         execution_arn=item.get("executionArn"),
+        parent_id=item.get("parentId"),
+        heartbeat_at=_optional_time(item.get("heartbeatAt")),
+        finished_at=_optional_time(item.get("finishedAt")),
+        expires_at=datetime.fromtimestamp(int(item["expiresAt"]), timezone.utc) if "expiresAt" in item else None,
+        mark=_mark(item, "markAt", "markProcessed"),
+        previous_mark=_mark(item, "previousMarkAt", "previousMarkProcessed"),
     )
+
+
+def _mark(item: dict[str, Any], at: str, processed: str) -> ProgressMark | None:
+    if at not in item:
+        return None
+    return ProgressMark(at=datetime.fromisoformat(item[at]), processed=int(item[processed]))
 
 
 def cell_token_to_item(token: CellToken) -> dict[str, Any]:
@@ -182,6 +261,16 @@ def cell_token_from_item(token_hash: str, item: dict[str, Any]) -> CellToken:
     )
 
 
+def api_credential_to_item(credential: ApiCredential) -> dict[str, Any]:
+    return {"cell": credential.cell, "permissions": sorted(credential.permissions), "name": credential.name,
+            "expiresAt": _epoch(credential.expires_at)}
+
+
+def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCredential:
+    return ApiCredential(token_hash=token_hash, cell=item["cell"], permissions=frozenset(item["permissions"]),
+                         name=item["name"], expires_at=datetime.fromtimestamp(int(item["expiresAt"]), timezone.utc))
+
+
 def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
     return {"tokenHash": user.token_hash, "permissions": sorted(user.permissions)}
 
@@ -202,6 +291,14 @@ class CellStatusRead:
 
 
 @dataclass(frozen=True)
+class OperationRead:
+    """Everything a /v1 read of one operation needs, fetched in one request."""
+
+    credential: ApiCredential | None
+    operation: ImportOperation | None
+
+
+@dataclass(frozen=True)
 class RocketChatStatusRead:
     """Everything a Rocket.Chat status read needs, fetched in one request."""
 
@@ -212,9 +309,11 @@ class RocketChatStatusRead:
 class ImportStore:
     """The table, named by intent. One method, one DynamoDB request unless its docstring says otherwise."""
 
-    def __init__(self, table_name: str, client: Any) -> None:
+    def __init__(self, table_name: str, client: Any, retention: timedelta = timedelta(days=90)) -> None:
         self.table_name = table_name
         self.client = client
+        #: How long finished operations and their records are kept (then DynamoDB's TTL deletes them).
+        self.retention = retention
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -254,15 +353,88 @@ class ImportStore:
 
     def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]:
         """The cell's operations, newest first: the latest, then earlier ones by descending id."""
-        response = self.client.query(
-            TableName=self.table_name,
-            KeyConditionExpression="PK = :pk AND begins_with(SK, :prefix)",
-            ExpressionAttributeValues=_marshal({":pk": f"CELL#{cell}", ":prefix": "IMPORT#"}),
-            ScanIndexForward=False,
-            Limit=limit,
-            ConsistentRead=True,
+        return self.operations(cell, limit).items
+
+    def operations(self, cell: str, limit: int, start_key: dict[str, Any] | None = None,
+                   steps: frozenset[ProgressStep] | None = None, valid: bool | None = None) -> Page[ImportOperation]:
+        """A page of the cell's operations, newest first, optionally only those in `steps` and with
+        `valid`. One Query, more only while a filter leaves the page short."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table_name,
+            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "ScanIndexForward": False,
+            "ConsistentRead": True,
+        }
+        values: dict[str, Any] = {":pk": f"CELL#{cell}", ":prefix": "IMPORT#"}
+        filters = []
+        if steps is not None:
+            names = {f":step{i}": step.value for i, step in enumerate(sorted(steps))}
+            filters.append(f"#step IN ({', '.join(names)})")
+            values |= names
+        if valid is not None:
+            filters.append("valid = :valid")
+            values[":valid"] = valid
+        if filters:
+            arguments["FilterExpression"] = " AND ".join(filters)
+            if steps is not None:
+                arguments["ExpressionAttributeNames"] = {"#step": "step"}
+        arguments["ExpressionAttributeValues"] = _marshal(values)
+        return self._page(arguments, limit, start_key, operation_from_item)
+
+    def read_operation(self, cell: str, operation_id: str, token_hash: str) -> OperationRead:
+        """A /v1 credential and one operation of the cell, wherever it is stored (one BatchGetItem)."""
+        keys = [api_credential_key(token_hash), latest_operation_key(cell), earlier_operation_key(cell, operation_id)]
+        found = self._batch_get(keys)
+        credential_item = found.get(tuple(api_credential_key(token_hash).values()))
+        operation = next((operation_from_item(item) for key, item in found.items()
+                          if key[0] == f"CELL#{cell}" and item.get("id") == operation_id), None)
+        return OperationRead(
+            credential=api_credential_from_item(token_hash, credential_item) if credential_item else None,
+            operation=operation,
         )
-        return [operation_from_item(_unmarshal(raw)) for raw in response["Items"]]
+
+    def read_api_credential(self, token_hash: str) -> ApiCredential | None:
+        found = self._batch_get([api_credential_key(token_hash)])
+        item = found.get(tuple(api_credential_key(token_hash).values()))
+        return api_credential_from_item(token_hash, item) if item else None
+
+    def failed_records(self, operation_id: str, limit: int,
+                       start_key: dict[str, Any] | None = None) -> Page[StagedRecord]:
+        """A page of the records of an operation that failed, users first, in line order (one Query
+        of the FailedRecords index)."""
+        arguments = {
+            "TableName": self.table_name,
+            "IndexName": FAILED_INDEX,
+            "KeyConditionExpression": "failedOf = :operation",
+            "ExpressionAttributeValues": _marshal({":operation": operation_id}),
+        }
+        return self._page(arguments, limit, start_key, _staged_record_from_item)
+
+    def stalled_operations(self, heartbeat_before: datetime, limit: int = 100) -> list[ImportOperation]:
+        """Active operations whose last heartbeat is older than `heartbeat_before`, oldest first."""
+        arguments = {
+            "TableName": self.table_name,
+            "IndexName": ACTIVE_INDEX,
+            "KeyConditionExpression": "activeShard = :active AND heartbeatAt < :before",
+            "ExpressionAttributeValues": _marshal({":active": _ACTIVE_SHARD,
+                                                   ":before": heartbeat_before.isoformat()}),
+        }
+        return self._page(arguments, limit, None, operation_from_item).items
+
+    def _page(self, arguments: dict[str, Any], limit: int, start_key: dict[str, Any] | None,
+              parse: Callable[[dict[str, Any]], T]) -> Page[T]:
+        """Queries until `limit` items are found or the results end; a filter may need several."""
+        items: list[T] = []
+        key = start_key
+        while True:
+            request = arguments | {"Limit": limit - len(items)}
+            if key:
+                request["ExclusiveStartKey"] = _marshal(key)
+            response = self.client.query(**request)
+            items += [parse(_unmarshal(raw)) for raw in response["Items"]]
+            key = _unmarshal(response["LastEvaluatedKey"]) if "LastEvaluatedKey" in response else None
+            if key is None or len(items) >= limit:
+                return Page(items=items, next_key=key)
 
     # -- writes ----------------------------------------------------------------------------------
 
@@ -282,6 +454,10 @@ class ImportStore:
 
     def put_cell_token(self, token: CellToken) -> None:
         item = {**cell_token_key(token.token_hash), **cell_token_to_item(token)}
+        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
+
+    def put_api_credential(self, credential: ApiCredential) -> None:
+        item = {**api_credential_key(credential.token_hash), **api_credential_to_item(credential)}
         self.client.put_item(TableName=self.table_name, Item=_marshal(item))
 
     def put_rocketchat_user(self, user: RocketChatUser) -> None:
@@ -337,7 +513,7 @@ class ImportStore:
 
     def stage_records(self, operation_id: str, records: list[StagedRecord]) -> None:
         """Writes records to the staging area, 25 per BatchWriteItem; rewriting one is harmless."""
-        requests = [{"PutRequest": {"Item": _marshal(_staged_item(operation_id, record))}} for record in records]
+        requests = [{"PutRequest": {"Item": _marshal(self._staged_item(operation_id, record))}} for record in records]
         self._batch_write(requests)
 
     def staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
@@ -398,7 +574,7 @@ class ImportStore:
         update = self._latest_operation_update(
             operation.cell,
             "SET #count.#completed = #count.#completed + :completed, #count.#error = #count.#error + :error, "
-            "updatedAt = :now",
+            "updatedAt = :now, heartbeatAt = :now",
             "id = :id AND #step = :step AND valid = :valid",
             {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"},
             {":completed": completed, ":error": error, ":now": utc_now().isoformat(), ":id": operation.id,
@@ -408,7 +584,8 @@ class ImportStore:
             "Put": {
                 "TableName": self.table_name,
                 "Item": _marshal(
-                    {**batch_marker_key(operation.id, record_type, batch), "completed": completed, "error": error}
+                    {**batch_marker_key(operation.id, record_type, batch), "completed": completed, "error": error,
+                     "expiresAt": self._staged_expiry()}
                 ),
                 "ConditionExpression": "attribute_not_exists(PK)",
             }
@@ -429,7 +606,7 @@ class ImportStore:
     def settle_batch(self, operation_id: str, imported: list[StagedRecord], failed: list[StagedRecord]) -> None:
         """Imported records leave the staging area; failed ones stay, with their error."""
         requests = [{"DeleteRequest": {"Key": _marshal(staged_record_key(operation_id, r))}} for r in imported]
-        requests += [{"PutRequest": {"Item": _marshal(_staged_item(operation_id, r))}} for r in failed]
+        requests += [{"PutRequest": {"Item": _marshal(self._staged_item(operation_id, r))}} for r in failed]
         self._batch_write(requests)
 
     def update_operation(
@@ -443,6 +620,7 @@ class ImportStore:
         valid: bool | None = None,
         execution_arn: str | None = None,
         settle_unprocessed: bool = False,
+        heartbeat: bool = False,
     ) -> ImportOperation:
         """Changes the cell's latest operation in place if it is still this valid operation in one of
         `from_steps`, else OperationConflict. One UpdateItem, computed by DynamoDB, so counts that
@@ -450,9 +628,17 @@ class ImportStore:
 
         `settle_unprocessed` counts every record not yet processed as an error, which keeps
         completed + error == total when an operation ends early (cancel, clear, failure).
+        `heartbeat` records that the worker made progress. An operation that finishes gets its
+        finish time and expiry and leaves the ActiveOperations index; one that becomes active joins it.
         """
-        assignments = {"updatedAt": utc_now().isoformat(), "step": step and step.value, "valid": valid,
-                       "executionArn": execution_arn, "failure": failure and failure.model_dump()}
+        now = utc_now()
+        finishing = step in FINISHED_STEPS or valid is False
+        assignments = {"updatedAt": now.isoformat(), "step": step and step.value, "valid": valid,
+                       "executionArn": execution_arn, "failure": failure and failure.model_dump(),
+                       "heartbeatAt": now.isoformat() if heartbeat else None,
+                       "finishedAt": now.isoformat() if finishing else None,
+                       "expiresAt": _epoch(now + self.retention) if finishing else None,
+                       "activeShard": _ACTIVE_SHARD if step in ACTIVE_STEPS and not finishing else None}
         values = {f":{name}": value for name, value in assignments.items() if value is not None}
         expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
         names = {f"#{name}": name for name, value in assignments.items() if value is not None}
@@ -463,12 +649,13 @@ class ImportStore:
         if settle_unprocessed:
             expressions.append("#count.#error = #count.#total - #count.#completed")
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
+        removals = " REMOVE activeShard" if finishing else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
         try:
             response = self.client.update_item(
                 TableName=self.table_name,
                 Key=_marshal(latest_operation_key(operation.cell)),
-                UpdateExpression="SET " + ", ".join(expressions),
+                UpdateExpression="SET " + ", ".join(expressions) + removals,
                 ConditionExpression=f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})",
                 ExpressionAttributeNames=names | {"#id": "id", "#valid_now": "valid", "#step_now": "step"},
                 ExpressionAttributeValues=_marshal(values | steps | {":id": operation.id, ":true": True}),
@@ -479,6 +666,33 @@ class ImportStore:
                 raise OperationConflict(operation.cell) from exc
             raise
         return operation_from_item(_unmarshal(response["Attributes"]))
+
+    def mark_progress(self, operation: ImportOperation) -> bool:
+        """Moves the operation's progress mark to now, keeping the one before: the rate's window.
+        Conditional on the mark being the one `operation` was read with, so of several batches that
+        see an old mark, one moves it. One UpdateItem; False if another batch moved it first."""
+        values: dict[str, Any] = {":now": utc_now().isoformat(), ":id": operation.id}
+        move = "markAt = :now, markProcessed = #count.#completed + #count.#error"
+        condition = "id = :id AND attribute_not_exists(markAt)"
+        if operation.mark is not None:
+            # Right-hand sides read the item before the update: the old mark becomes the previous.
+            move = "previousMarkAt = markAt, previousMarkProcessed = markProcessed, " + move
+            condition = "id = :id AND markAt = :seen"
+            values[":seen"] = operation.mark.at.isoformat()
+        try:
+            self.client.update_item(
+                TableName=self.table_name,
+                Key=_marshal(latest_operation_key(operation.cell)),
+                UpdateExpression="SET " + move,
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#count": "count", "#completed": "completed", "#error": "error"},
+                ExpressionAttributeValues=_marshal(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def stage_api_records(self, operation: ImportOperation, records: list[StagedRecord], kind: str) -> ImportOperation:
         """Stages records sent through the API and adds them to the counts, atomically: one
@@ -494,7 +708,7 @@ class ImportStore:
                 {":n": len(chunk), ":ready": ProgressStep.USER_SELECTION.value, ":now": utc_now().isoformat(),
                  ":id": operation.id, ":true": True, ":before": chunk[0].seq},
             )
-            puts = [{"Put": {"TableName": self.table_name, "Item": _marshal(_staged_item(operation.id, record))}}
+            puts = [{"Put": {"TableName": self.table_name, "Item": _marshal(self._staged_item(operation.id, record))}}
                     for record in chunk]
             try:
                 self.client.transact_write_items(TransactItems=[update, *puts])
@@ -503,6 +717,18 @@ class ImportStore:
                     raise OperationConflict(operation.cell) from exc
                 raise
         return self.latest_operation(operation.cell) or operation
+
+    def _staged_expiry(self) -> int:
+        return _epoch(utc_now() + self.retention + STAGING_GRACE)
+
+    def _staged_item(self, operation_id: str, record: StagedRecord) -> dict[str, Any]:
+        item = {**staged_record_key(operation_id, record), "type": record.type, "seq": record.seq,
+                "data": record.data, "source": record.source, "expiresAt": self._staged_expiry()}
+        if record.error is not None:
+            # The sparse FailedRecords index lists exactly the records that carry these.
+            item |= {"error": record.error, "errorCode": record.error_code or "record-failed",
+                     "failedOf": operation_id, "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}"}
+        return item
 
     def _latest_operation_update(self, cell: str, expression: str, condition: str, names: dict[str, str],
                                  values: dict[str, Any]) -> dict[str, Any]:
@@ -523,17 +749,9 @@ class ImportStore:
         list(_WRITERS.map(write, [requests[start : start + 25] for start in range(0, len(requests), 25)]))
 
 
-def _staged_item(operation_id: str, record: StagedRecord) -> dict[str, Any]:
-    item = {**staged_record_key(operation_id, record), "type": record.type, "seq": record.seq,
-            "data": record.data, "source": record.source}
-    if record.error is not None:
-        item["error"] = record.error
-    return item
-
-
 def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
     return StagedRecord(type=item["type"], seq=int(item["seq"]), data=item["data"], source=item["source"],
-                        error=item.get("error"))
+                        error=item.get("error"), error_code=item.get("errorCode"))
 
 
 def _marshal(values: dict[str, Any]) -> dict[str, Any]:
@@ -550,4 +768,5 @@ def default_store() -> ImportStore:
 
     The endpoint comes from boto3's own configuration (AWS_ENDPOINT_URL in the local stack).
     """
-    return ImportStore(get_settings().table_name, boto3.client("dynamodb"))
+    settings = get_settings()
+    return ImportStore(settings.table_name, boto3.client("dynamodb"), timedelta(days=settings.retention_days))

@@ -21,6 +21,8 @@ import json
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Callable, Literal
 
 from pydantic import BaseModel, NonNegativeInt
@@ -28,7 +30,16 @@ from pydantic import BaseModel, NonNegativeInt
 from bulk_import.errors import BulkImportError
 from bulk_import.files import ImportFiles
 from bulk_import.inputs import MalformedInput, read_records
-from bulk_import.model import ACTIVE_STEPS, BATCH_SIZE, CellName, Failure, ImportOperation, ProgressStep
+from bulk_import.model import (
+    ACTIVE_STEPS,
+    BATCH_SIZE,
+    CellName,
+    Failure,
+    ImportOperation,
+    ProgressStep,
+    iso_millis,
+    utc_now,
+)
 from bulk_import.records import ChannelRecord, MessageRecord, RecordInvalid, RecordType, UserRecord, parse_record
 from bulk_import.storage import BatchCount, ImportStore, OperationConflict, StagedRecord
 
@@ -58,6 +69,14 @@ NEXT_PHASE = {
 NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file.")
 UNKNOWN_FAILURE = "PR500-SV-0000"
 MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
+STALLED = "PR500-BI-0007"
+
+
+class RecordError(StrEnum):
+    """Why a record failed to import: the stable `code` of each failed record."""
+
+    INVALID = "invalid-record"
+    ALREADY_EXISTS = "already-exists"
 
 
 class OperationReference(BaseModel):
@@ -112,7 +131,25 @@ def stage_input(
     is all staged, writes the batch manifests and moves the operation to importing users."""
     operation = _current(store, cell, operation_id)
     counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
-    if operation.source_key is not None:
+    if operation.parent_id is not None:
+        after = cursor["after"] if cursor else None
+        corrections = files.read_json(operation.source_key) if operation.source_key else {}
+        while True:
+            page = store.failed_records(operation.parent_id, STAGE_CHUNK, after)
+            chunk = []
+            for failed in page.items:
+                field = COUNT_FIELD[RecordType(failed.type)]
+                chunk.append(StagedRecord(type=failed.type, seq=counts[field], source=failed.source,
+                                          data=corrections.get(failed.record_id, failed.data)))
+                counts[field] += 1
+            operation = _save_staged(store, operation, chunk, counts)
+            after = page.next_key
+            if after is None:
+                break
+            if out_of_time():
+                return {"operation": _reference(operation), "staged": False,
+                        "cursor": {"after": after, "counts": counts}}
+    elif operation.source_key is not None:
         opener = files.opener(operation.source_key)
         if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
             raise NotAZip(operation.source_key)
@@ -134,7 +171,8 @@ def stage_input(
         for record_type in RecordType
     }
     try:
-        operation = store.update_operation(operation, from_steps=STAGING_STEPS, step=ProgressStep.IMPORTING_USERS)
+        operation = store.update_operation(operation, from_steps=STAGING_STEPS, step=ProgressStep.IMPORTING_USERS,
+                                           heartbeat=True)
     except OperationConflict as exc:
         raise OperationStopped(operation_id) from exc
     return {"operation": _reference(operation), "staged": True, "cursor": None, "manifest": manifest}
@@ -151,7 +189,7 @@ def _save_staged(store: ImportStore, operation: ImportOperation, chunk: list[Sta
         store.stage_records(operation.id, chunk)
     step = PREPARING_STEP[RecordType(chunk[-1].type)] if chunk else operation.step
     try:
-        return store.update_operation(operation, from_steps=STAGING_STEPS, step=step,
+        return store.update_operation(operation, from_steps=STAGING_STEPS, step=step, heartbeat=True,
                                       counts=counts | {"total": sum(counts.values())})
     except OperationConflict as exc:
         raise OperationStopped(operation.id) from exc
@@ -175,26 +213,30 @@ def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: 
     records = store.staged_batch(operation_id, record_type.value, batch)
     errors = list(_RECORD_WORKERS.map(lambda record: import_record(store, operation, record), records))
     imported = [record for record, error in zip(records, errors) if error is None]
-    failed = [replace(record, error=error) for record, error in zip(records, errors) if error is not None]
-    if not counted and store.count_batch(operation, record_type.value, batch, len(imported), len(failed)) \
-            is BatchCount.STOPPED:
-        for record in imported:
-            store.delete_directory_entry(cell, *_directory_entry(operation, record, parse_record(record.type, record.data)))
-        raise OperationStopped(operation_id)
+    failed = [replace(record, error_code=error[0], error=error[1])
+              for record, error in zip(records, errors) if error is not None]
+    if not counted:
+        if store.count_batch(operation, record_type.value, batch, len(imported), len(failed)) is BatchCount.STOPPED:
+            for record in imported:
+                store.delete_directory_entry(
+                    cell, *_directory_entry(operation, record, parse_record(record.type, record.data)))
+            raise OperationStopped(operation_id)
+        if operation.needs_new_mark(utc_now()):
+            store.mark_progress(operation)
     store.settle_batch(operation_id, imported, failed)
     return {"type": record_type.value, "batch": batch, "completed": len(imported), "error": len(failed)}
 
 
-def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> str | None:
-    """Imports one staged record; the error message when it cannot be imported, None on success."""
+def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> tuple[RecordError, str] | None:
+    """Imports one staged record; why it cannot be imported (code, message), None on success."""
     try:
         parsed = parse_record(record.type, record.data)
     except RecordInvalid as exc:
-        return str(exc)
+        return RecordError.INVALID, str(exc)
     kind, identity, reference = _directory_entry(operation, record, parsed)
     if store.put_directory_entry(operation.cell, kind, identity, parsed.model_dump(mode="json"), reference):
         return None
-    return f"{kind} {identity} already exists"
+    return RecordError.ALREADY_EXISTS, f"{kind} {identity} already exists"
 
 
 def _directory_entry(operation: ImportOperation, record: StagedRecord,
@@ -213,10 +255,11 @@ def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_i
     try:
         if phase in NEXT_PHASE:
             from_step, to_step = NEXT_PHASE[phase]
-            operation = store.update_operation(operation, from_steps=frozenset({from_step}), step=to_step)
+            operation = store.update_operation(operation, from_steps=frozenset({from_step}), step=to_step,
+                                               heartbeat=True)
         else:
             operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.IMPORTING_MESSAGES}),
-                                               step=ProgressStep.FINISHING)
+                                               step=ProgressStep.FINISHING, heartbeat=True)
             if operation.count.processed != operation.count.total:
                 raise RuntimeError(f"counts do not add up: {operation.count}")
             files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
@@ -238,6 +281,24 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
     except OperationConflict:
         pass  # it ended meanwhile (canceled or cleared): that end stands
     return {"operation": _reference(operation)}
+
+
+def fail_stalled(store: ImportStore, executions: Any, now: datetime, fail_after: timedelta) -> list[ImportOperation]:
+    """The scheduled sweeper: fails every active operation whose worker has shown no progress for
+    `fail_after`, counting its unprocessed records as errors, and stops its execution."""
+    failed = []
+    for operation in store.stalled_operations(now - fail_after):
+        minutes = int(fail_after.total_seconds() // 60)
+        failure = Failure(code=STALLED, message=f"The import stalled: no progress since "
+                          f"{iso_millis(operation.last_heartbeat)} (limit {minutes} minutes).")
+        try:
+            failed.append(store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
+                                                 failure=failure, settle_unprocessed=True))
+        except OperationConflict:
+            continue  # it moved on or ended since the index was read
+        if operation.execution_arn is not None:
+            executions.stop(operation.execution_arn, "stalled")
+    return failed
 
 
 def failure_of(error: dict[str, str]) -> Failure:
