@@ -41,7 +41,7 @@ class FunctionsHost:
 
     def __init__(self, functions: dict[str, Function]) -> None:
         self.functions = functions
-        self._handlers: dict[str, Callable] = {}
+        self._modules: dict[str, ModuleType] = {}
 
     def environment(self) -> dict[str, str]:
         """Every function's variables together: in one process, module-level configuration is
@@ -53,15 +53,18 @@ class FunctionsHost:
                     raise ValueError(f"{name} differs between functions; they cannot share one process")
         return merged
 
-    def handler(self, logical_id: str) -> Callable:
-        if logical_id not in self._handlers:
+    def module(self, logical_id: str) -> ModuleType:
+        if logical_id not in self._modules:
             function = self.functions[logical_id]
             path = function.code_dir / f"{function.module}.py"
             spec = importlib.util.spec_from_file_location(f"functions.{logical_id}.{function.module}", path)
-            module: ModuleType = importlib.util.module_from_spec(spec)
+            module = importlib.util.module_from_spec(spec)
             spec.loader.exec_module(module)
-            self._handlers[logical_id] = getattr(module, function.attribute)
-        return self._handlers[logical_id]
+            self._modules[logical_id] = module
+        return self._modules[logical_id]
+
+    def handler(self, logical_id: str) -> Callable:
+        return getattr(self.module(logical_id), self.functions[logical_id].attribute)
 
     def invoke(self, logical_id: str, event: Any) -> Any:
         function = self.functions[logical_id]

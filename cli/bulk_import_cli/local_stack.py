@@ -122,6 +122,16 @@ class LocalStack:
             lambda_client.create_function(FunctionName=function.name, Runtime="python3.12", Role=_ROLE,
                                           Handler=f"{function.module}.{function.attribute}",
                                           Code={"ZipFile": _empty_zip()})
+        # Lambda reads the table's stream: moto calls the function on every write, in the writer's
+        # request (AWS would batch and filter first; the handler skips what the filter would drop).
+        for logical_id, table, properties in self.template.stream_subscriptions():
+            stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+            lambda_client.create_event_source_mapping(EventSourceArn=stream_arn,
+                                                      FunctionName=self.host.functions[logical_id].name,
+                                                      StartingPosition=properties["StartingPosition"])
+        events = boto3.client("events")
+        for name in self.template.event_buses():
+            events.create_event_bus(Name=name)
         stepfunctions = boto3.client("stepfunctions")
         for name, definition in self.template.state_machines().items():
             stepfunctions.create_state_machine(name=name, definition=definition, roleArn=_ROLE)

@@ -72,7 +72,7 @@ class SamTemplate:
         kind = self.raw["Resources"][logical_id]["Type"]
         if kind == "AWS::S3::Bucket":
             return f"{STACK_NAME}-{logical_id}".lower()
-        if kind == "AWS::Serverless::StateMachine":
+        if kind in ("AWS::Serverless::StateMachine", "AWS::Events::EventBus"):
             return self.resolve(self.raw["Resources"][logical_id]["Properties"].get("Name")) or f"{STACK_NAME}-{logical_id}"
         return f"{STACK_NAME}-{logical_id}"
 
@@ -164,6 +164,18 @@ class SamTemplate:
                 arguments["StreamSpecification"] = {"StreamEnabled": True, **properties["StreamSpecification"]}
             tables[self.physical_name(logical_id)] = arguments
         return tables
+
+    def event_buses(self) -> list[str]:
+        return [self.physical_name(logical_id) for logical_id in self.resources("AWS::Events::EventBus")]
+
+    def stream_subscriptions(self) -> list[tuple[str, str, dict[str, Any]]]:
+        """(function logical id, table physical name, event properties) of each DynamoDB stream event."""
+        return [
+            (logical_id, self.physical_name(event["Properties"]["Stream"]["Fn::GetAtt"][0]), event["Properties"])
+            for logical_id, resource in self.resources("AWS::Serverless::Function").items()
+            for event in resource["Properties"].get("Events", {}).values()
+            if event["Type"] == "DynamoDB"
+        ]
 
     def buckets(self) -> list[str]:
         return [self.physical_name(logical_id) for logical_id in self.resources("AWS::S3::Bucket")]

@@ -54,7 +54,7 @@ def test_status_functions_only_read_the_table(template, function):
         assert statement["Resource"] == {"Fn::GetAtt": ["ImportTable", "Arn"]}
 
 
-def test_every_route_of_both_dialects_is_served_by_the_rest_api(template):
+def test_every_route_of_the_three_apis_is_served_by_the_rest_api(template):
     routes = {
         (event["Properties"]["Method"], event["Properties"]["Path"]): name
         for name, function in resources_of_type(template, "AWS::Serverless::Function").items()
@@ -72,6 +72,16 @@ def test_every_route_of_both_dialects_is_served_by_the_rest_api(template):
         ("POST", "/api/v1/import.clear"): "RocketChatImportFunction",
         ("POST", "/{CellName}/__import"): "PersoniumImportFunction",
         ("PUT", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
+        ("GET", "/v1/cells/{cell}/imports"): "NativeReadFunction",
+        ("GET", "/v1/cells/{cell}/imports/{operationId}"): "NativeReadFunction",
+        ("GET", "/v1/cells/{cell}/imports/{operationId}/errors"): "NativeReadFunction",
+        ("POST", "/v1/cells/{cell}/uploads"): "NativeWriteFunction",
+        ("POST", "/v1/cells/{cell}/uploads/{uploadId}/complete"): "NativeWriteFunction",
+        ("POST", "/v1/cells/{cell}/imports"): "NativeWriteFunction",
+        ("POST", "/v1/cells/{cell}/imports/{operationId}/cancel"): "NativeWriteFunction",
+        ("POST", "/v1/cells/{cell}/imports/{operationId}/retry"): "NativeWriteFunction",
+        ("GET", "/openapi.json"): "ApiDocsFunction",
+        ("GET", "/docs"): "ApiDocsFunction",
     }
 
 

@@ -23,3 +23,11 @@ class CredentialExpired(BulkImportError):
 
 class PermissionDenied(BulkImportError):
     """The caller is authenticated but lacks the privilege or permission the action needs."""
+
+
+class OperationNotFound(BulkImportError):
+    pass
+
+
+class InvalidCursor(BulkImportError):
+    """A pagination cursor that this listing did not hand out."""

@@ -21,17 +21,17 @@ def snapshot_key(cell: str, name: str) -> str:
 
 
 def upload_prefix(cell: str, upload_id: str) -> str:
-    """Where an upload's file lands: cells/<cell>/uploads/<upload id>/<file name>."""
-    return f"cells/{cell}/uploads/{upload_id}/"
+    """Where an upload's file lands: uploads/<cell>/<upload id>/<file name> (expires, template.yaml)."""
+    return f"uploads/{cell}/{upload_id}/"
 
 
 def corrections_key(cell: str, operation_id: str) -> str:
     """The corrected records a retry operation imports instead of its parent's failed ones."""
-    return f"cells/{cell}/retries/{operation_id}.json"
+    return f"retries/{cell}/{operation_id}.json"
 
 
 def errors_export_key(cell: str, operation_id: str, export_id: str) -> str:
-    return f"cells/{cell}/exports/{operation_id}/{export_id}-errors.csv"
+    return f"exports/{cell}/{operation_id}/{export_id}-errors.csv"
 
 
 def manifest_key(operation_id: str, record_type: str) -> str:

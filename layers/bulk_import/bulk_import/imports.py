@@ -7,10 +7,13 @@ gets OperationBusy.
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, Protocol
 
 from bulk_import.errors import BulkImportError
-from bulk_import.files import ImportFiles, snapshot_key
+from bulk_import.files import ImportFiles, corrections_key, snapshot_key, upload_prefix
+from bulk_import.records import RecordInvalid, parse_record
 from bulk_import.model import (
     ACTIVE_STEPS,
     ImportOperation,
@@ -30,6 +33,24 @@ class OperationBusy(BulkImportError):
 
 class SnapshotNotFound(BulkImportError):
     pass
+
+
+class UploadNotFound(BulkImportError):
+    """No file was uploaded under this upload id (or it was never completed)."""
+
+
+class NotCancelable(BulkImportError):
+    """Only a loading or importing operation can be canceled."""
+
+
+class NotRetryable(BulkImportError):
+    """Why this operation's failed records cannot be retried now."""
+
+
+class InvalidCorrections(BulkImportError):
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 class ImportServiceError(BulkImportError):
@@ -97,6 +118,84 @@ def start_file_import(
     operation = _replace_latest(store, _new_operation(cell, user, kind, ProgressStep.PREPARING_STARTED,
                                                       importation_name=name, source_key=key), latest)
     return _run(store, executions, operation)
+
+
+def new_upload_id() -> str:
+    return os.urandom(12).hex()
+
+
+def start_upload_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, upload_id: str,
+                        name: str | None, user: str) -> ImportOperation:
+    """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
+    key = files.first_key(upload_prefix(cell, upload_id))
+    if key is None:
+        raise UploadNotFound(upload_id)
+    return start_file_import(store, files, executions, cell, key, name or key.rpartition("/")[2], user, kind="v1")
+
+
+def start_records_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str,
+                         records: list[dict[str, Any]], name: str | None, user: str) -> ImportOperation:
+    """Imports records sent inline: they are written as a JSON Lines upload, then imported as one,
+    so inline records and files take the same path (and report errors by line)."""
+    _idle_latest(store, cell)
+    key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
+    files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
+    return start_file_import(store, files, executions, cell, key, name or "records.jsonl", user, kind="v1")
+
+
+def cancel(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
+    """Cancels `operation` if it is still loading or importing (/v1 cancel)."""
+    if not operation.is_active:
+        raise NotCancelable(f"The import is {operation.state.value}; only a loading or importing one can be canceled.")
+    stopped = stop(store, executions, operation.cell, clear=False)
+    if stopped is None or stopped.id != operation.id or stopped.step != ProgressStep.IMPORT_CANCELLED:
+        raise NotCancelable("The import ended before it could be canceled.")
+    return stopped
+
+
+def retry(store: ImportStore, files: ImportFiles, executions: Executions, parent: ImportOperation,
+          corrections: dict[str, dict[str, Any]], user: str) -> ImportOperation:
+    """Starts a new operation, linked to `parent`, that imports only the records `parent` failed
+    to import, replacing those named in `corrections` (`user:12` -> fixed record).
+
+    Only the cell's latest operation, once done, can be retried: then every record it counted as
+    an error is a failed record it kept, so parent.completed + child.total == parent.total, and a
+    failed record is never retried twice.
+    """
+    if parent.step != ProgressStep.DONE or not parent.valid:
+        raise NotRetryable(f"The import is {parent.state.value}; only a done import can be retried "
+                           "(start a failed or canceled one again instead).")
+    if parent.count.error == 0:
+        raise NotRetryable("No record of this import failed.")
+    latest = _idle_latest(store, parent.cell)
+    if latest is None or latest.id != parent.id:
+        raise NotRetryable("A newer import of this cell exists; only the latest one can be retried.")
+    _check_corrections(store, parent, corrections)
+    child = _new_operation(parent.cell, user, parent.type, ProgressStep.PREPARING_STARTED,
+                           importation_name=parent.importation_name, parent_id=parent.id)
+    if corrections:
+        child = child.model_copy(update={"source_key": corrections_key(parent.cell, child.id)})
+        files.put(child.source_key, json.dumps(corrections).encode())
+    return _run(store, executions, _replace_latest(store, child, latest))
+
+
+def _check_corrections(store: ImportStore, parent: ImportOperation, corrections: dict[str, dict[str, Any]]) -> None:
+    problems = []
+    named: list[tuple[str, int]] = []
+    for record_id, data in corrections.items():
+        record_type, _, seq = record_id.partition(":")
+        if record_type not in ("user", "channel", "message") or not seq.isdigit():
+            problems.append(f"{record_id}: not a record id (such as user:12)")
+            continue
+        named.append((record_type, int(seq)))
+        try:
+            parse_record(record_type, data)
+        except RecordInvalid as exc:
+            problems.append(f"{record_id}: {exc}")
+    problems += [f"{record_type}:{seq}: not a failed record of {parent.id}"
+                 for record_type, seq in store.missing_staged_records(parent.id, named)]
+    if problems:
+        raise InvalidCorrections(problems)
 
 
 def start_snapshot_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str,

@@ -85,6 +85,11 @@ ACTIVE_STEPS = frozenset(step for step, state in _STATE_OF_STEP.items() if state
 #: Steps an operation ends in; it is finished there (or when cleared).
 FINISHED_STEPS = frozenset({ProgressStep.DONE, ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED})
 
+def steps_in_state(state: ImportState) -> frozenset[ProgressStep]:
+    """The steps a valid operation is in when it is in `state` (an invalid one is in ERROR too)."""
+    return frozenset(step for step, of_step in _STATE_OF_STEP.items() if of_step == state)
+
+
 #: Records are imported, counted and reported in batches of this many (Rocket.Chat's batch size).
 BATCH_SIZE = 50
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from functools import lru_cache
 
 from pydantic import BaseModel, Field
@@ -18,6 +19,18 @@ class Settings(BaseModel):
     personium_version: str
     #: Days a finished operation and its records are kept before DynamoDB's TTL deletes them.
     retention_days: int = Field(default=90, ge=1)
+    #: An active import whose worker showed no progress for this long is shown as stalled ...
+    stalled_after_minutes: int = Field(default=10, ge=1)
+    #: ... and for this long is failed by the sweeper.
+    fail_stalled_after_minutes: int = Field(default=60, ge=1)
+
+    @property
+    def stalled_after(self) -> timedelta:
+        return timedelta(minutes=self.stalled_after_minutes)
+
+    @property
+    def fail_stalled_after(self) -> timedelta:
+        return timedelta(minutes=self.fail_stalled_after_minutes)
 
 
 class ImportSettings(Settings):
@@ -38,6 +51,8 @@ def get_settings() -> Settings:
         rocketchat_cell=os.environ["ROCKETCHAT_CELL"],
         personium_version=os.environ["PERSONIUM_VERSION"],
         retention_days=os.environ.get("RETENTION_DAYS", 90),
+        stalled_after_minutes=os.environ.get("STALLED_AFTER_MINUTES", 10),
+        fail_stalled_after_minutes=os.environ.get("FAIL_STALLED_AFTER_MINUTES", 60),
     )
 
 

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from bulk_import.credentials import (
+    ApiCredential,
+    ApiPermission,
     CellToken,
     Permission,
+    authorize_api,
     authorize_cell_root,
     authorize_rocketchat_user,
     secret_hash,
 )
-from bulk_import.errors import AuthenticationRequired, CellNotFound
-from bulk_import.model import ImportOperation
-from bulk_import.storage import CellStatusRead, RocketChatStatusRead
+from bulk_import.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
+from bulk_import.model import ImportOperation, ImportState
+from bulk_import.storage import CellStatusRead, ImportStore, Page, RocketChatStatusRead, StagedRecord
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
 LATEST_OPERATIONS_LIMIT = 20
@@ -67,3 +70,47 @@ def rocketchat_latest_operations(
     rocketchat_import_status(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
     operations = store.latest_operations(cell, LATEST_OPERATIONS_LIMIT)
     return sorted(operations, key=lambda operation: operation.updated_at, reverse=True)
+
+
+# -- the native /v1 API -----------------------------------------------------------------------------
+
+
+def api_credential(store: ImportStore, cell: str, token: str | None, permission: ApiPermission) -> ApiCredential:
+    """The caller's /v1 credential, if it may do `permission` in `cell` (one request)."""
+    if not token:
+        raise AuthenticationRequired
+    return authorize_api(store.read_api_credential(secret_hash(token)), cell=cell, permission=permission)
+
+
+def api_operation(store: ImportStore, cell: str, operation_id: str, token: str | None,
+                  permission: ApiPermission = ApiPermission.READ) -> tuple[ApiCredential, ImportOperation]:
+    """The caller's credential and one operation of the cell, if the caller may do `permission`
+    there (one request, auth included)."""
+    if not token:
+        raise AuthenticationRequired
+    read = store.read_operation(cell, operation_id, secret_hash(token))
+    credential = authorize_api(read.credential, cell=cell, permission=permission)
+    if read.operation is None:
+        raise OperationNotFound(operation_id)
+    return credential, read.operation
+
+
+def api_operations(store: ImportStore, cell: str, token: str | None, limit: int, after: dict[str, Any] | None,
+                   state: ImportState | None) -> Page[ImportOperation]:
+    """A page of the cell's history, newest first (two requests: the credential, the Query)."""
+    api_credential(store, cell, token, ApiPermission.READ)
+    return store.operations(cell, limit, _owned(after, PK=f"CELL#{cell}"), state)
+
+
+def api_failed_records(store: ImportStore, cell: str, operation_id: str, token: str | None, limit: int,
+                       after: dict[str, Any] | None) -> tuple[ImportOperation, Page[StagedRecord]]:
+    """The operation and a page of its failed records (two requests)."""
+    _, operation = api_operation(store, cell, operation_id, token)
+    return operation, store.failed_records(operation_id, limit, _owned(after, failedOf=operation_id))
+
+
+def _owned(after: dict[str, Any] | None, **expected: str) -> dict[str, Any] | None:
+    """A cursor's start key, if it belongs to this listing: a key of another would read elsewhere."""
+    if after is not None and any(after.get(name) != value for name, value in expected.items()):
+        raise InvalidCursor
+    return after

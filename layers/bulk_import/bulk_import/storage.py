@@ -51,8 +51,10 @@ from bulk_import.model import (
     Counts,
     Failure,
     ImportOperation,
+    ImportState,
     ProgressMark,
     ProgressStep,
+    steps_in_state,
     utc_now,
 )
 from bulk_import.settings import get_settings
@@ -356,9 +358,9 @@ class ImportStore:
         return self.operations(cell, limit).items
 
     def operations(self, cell: str, limit: int, start_key: dict[str, Any] | None = None,
-                   steps: frozenset[ProgressStep] | None = None, valid: bool | None = None) -> Page[ImportOperation]:
-        """A page of the cell's operations, newest first, optionally only those in `steps` and with
-        `valid`. One Query, more only while a filter leaves the page short."""
+                   state: ImportState | None = None) -> Page[ImportOperation]:
+        """A page of the cell's operations, newest first, optionally only those in `state`. One
+        Query, more only while the filter leaves the page short."""
         arguments: dict[str, Any] = {
             "TableName": self.table_name,
             "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
@@ -366,18 +368,20 @@ class ImportStore:
             "ConsistentRead": True,
         }
         values: dict[str, Any] = {":pk": f"CELL#{cell}", ":prefix": "IMPORT#"}
-        filters = []
-        if steps is not None:
-            names = {f":step{i}": step.value for i, step in enumerate(sorted(steps))}
-            filters.append(f"#step IN ({', '.join(names)})")
-            values |= names
-        if valid is not None:
-            filters.append("valid = :valid")
-            values[":valid"] = valid
-        if filters:
-            arguments["FilterExpression"] = " AND ".join(filters)
-            if steps is not None:
-                arguments["ExpressionAttributeNames"] = {"#step": "step"}
+        if state is not None:
+            steps = {f":step{i}": step.value for i, step in enumerate(sorted(steps_in_state(state)))}
+            # The state is derived (model.ImportOperation.state): `valid` decides first.
+            in_steps = f"#step IN ({', '.join(steps)})" if steps else "attribute_not_exists(#step)"
+            if state == ImportState.ERROR:
+                arguments["FilterExpression"] = f"{in_steps} OR (valid = :false AND #step <> :done)"
+                values |= {":false": False, ":done": ProgressStep.DONE.value}
+            elif state == ImportState.DONE:
+                arguments["FilterExpression"] = in_steps
+            else:
+                arguments["FilterExpression"] = f"{in_steps} AND valid = :true"
+                values[":true"] = True
+            arguments["ExpressionAttributeNames"] = {"#step": "step"}
+            values |= steps
         arguments["ExpressionAttributeValues"] = _marshal(values)
         return self._page(arguments, limit, start_key, operation_from_item)
 
@@ -397,6 +401,16 @@ class ImportStore:
         found = self._batch_get([api_credential_key(token_hash)])
         item = found.get(tuple(api_credential_key(token_hash).values()))
         return api_credential_from_item(token_hash, item) if item else None
+
+    def missing_staged_records(self, operation_id: str, records: list[tuple[str, int]]) -> list[tuple[str, int]]:
+        """Which of (type, seq) are not in the operation's staging area (BatchGetItem, 100 keys each)."""
+        keys = {(record_type, seq): staged_record_key(operation_id, StagedRecord(record_type, seq, {}, ""))
+                for record_type, seq in records}
+        found: set[tuple[str, str]] = set()
+        listed = list(keys.values())
+        for start in range(0, len(listed), 100):
+            found |= set(self._batch_get(listed[start : start + 100]))
+        return [record for record, key in keys.items() if tuple(key.values()) not in found]
 
     def failed_records(self, operation_id: str, limit: int,
                        start_key: dict[str, Any] | None = None) -> Page[StagedRecord]:

@@ -1,0 +1,78 @@
+"""The OpenAPI 3.1 document of all three APIs, generated from the handlers' own routes and models.
+
+Each API function's Powertools resolver describes its routes; this merges them, adds the three
+ways to authenticate and the /v1 problem responses, and writes functions/api_docs/openapi.json,
+which ApiDocsFunction serves.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from bulk_import.api.native import PROBLEM_JSON, Problem
+from bulk_import_cli.functions_host import FunctionsHost
+from bulk_import_cli.sam_template import SamTemplate
+
+DOCS_FUNCTION = "ApiDocsFunction"
+TITLE = "bulk-import"
+DESCRIPTION = (
+    "Bulk imports of users, channels and messages. Three surfaces over one model: Personium's "
+    "cell import (`/{CellName}/__import`), Rocket.Chat's importer (`/api/v1/import.*`) and the native "
+    "imports API (`/v1`). Errors of the native API are RFC 9457 problem details."
+)
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer", "description": "A /v1 credential (bulk-import token create --api)"},
+    "personiumToken": {"type": "http", "scheme": "bearer", "description": "A Personium cell root token"},
+    "rocketChatUserId": {"type": "apiKey", "in": "header", "name": "X-User-Id"},
+    "rocketChatAuthToken": {"type": "apiKey", "in": "header", "name": "X-Auth-Token"},
+}
+SECURITY_OF_TAG = {
+    "Imports": [{"bearer": []}],
+    "Uploads": [{"bearer": []}],
+    "Personium": [{"personiumToken": []}],
+    "Rocket.Chat": [{"rocketChatUserId": [], "rocketChatAuthToken": []}],
+}
+NATIVE_TAGS = {"Imports", "Uploads"}
+
+
+def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
+    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": TITLE, "version": _version(template.root),
+                                                            "description": DESCRIPTION},
+                                "paths": {}, "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES}}
+    api_functions = sorted({route.function for route in template.routes()} - {DOCS_FUNCTION})
+    for logical_id in api_functions:
+        part = json.loads(host.module(logical_id).app.get_openapi_json_schema(title=TITLE))
+        for path, operations in part.get("paths", {}).items():
+            document["paths"].setdefault(path, {}).update(operations)
+        for name, schema in part.get("components", {}).get("schemas", {}).items():
+            if document["components"]["schemas"].setdefault(name, schema) != schema:
+                raise ValueError(f"two functions define the schema {name} differently")
+    document["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            tag = operation.get("tags", [""])[0]
+            operation["security"] = SECURITY_OF_TAG[tag]
+            if tag in NATIVE_TAGS:
+                operation["responses"]["default"] = {
+                    "description": "A problem (RFC 9457); its type names the error",
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+                }
+    document["paths"] = dict(sorted(document["paths"].items()))
+    return document
+
+
+def render(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+def document_path(template: SamTemplate) -> Path:
+    return template.functions()[DOCS_FUNCTION].code_dir / "openapi.json"
+
+
+def _version(root: Path) -> str:
+    for line in (root / "pyproject.toml").read_text().splitlines():
+        if line.startswith("version"):
+            return line.split("=", 1)[1].strip().strip('"')
+    raise ValueError("pyproject.toml has no version")

@@ -1,0 +1,37 @@
+"""GET /openapi.json and GET /docs: the OpenAPI 3.1 document of all three APIs, and Swagger UI.
+
+openapi.json is generated from the handlers' routes and models (`bulk-import openapi`);
+tests/template/test_openapi.py fails if the committed copy differs from what the code generates.
+"""
+
+from pathlib import Path
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api.observability import logger
+
+DOCUMENT = (Path(__file__).parent / "openapi.json").read_text()
+_ASSETS = Path(swagger_ui.__file__).parent
+# Swagger UI's script and style are inlined from Powertools' own copy: no CDN at run time.
+PAGE = generate_swagger_html(DOCUMENT, (_ASSETS / "swagger-ui-bundle.min.js").read_text(),
+                             (_ASSETS / "swagger-ui.min.css").read_text(), "", None)
+
+app = APIGatewayRestResolver()
+
+
+@app.get("/openapi.json")
+def openapi_document() -> Response:
+    return Response(status_code=200, content_type="application/json", body=DOCUMENT)
+
+
+@app.get("/docs")
+def swagger() -> Response:
+    return Response(status_code=200, content_type="text/html; charset=utf-8", body=PAGE)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,42 @@
+"""The table's stream -> EventBridge: an event on every import state change and every 10% of progress."""
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.events import EventType as ImportEventType
+from bulk_import.events import events_between
+from bulk_import.model import ImportState
+from bulk_import.notifications import default_publisher
+from bulk_import.storage import LATEST, operation_from_item
+
+processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+#: Metrics per state an import reaches; the alarms in template.yaml watch ImportsFailed.
+STATE_METRICS = {ImportState.ERROR: "ImportsFailed", ImportState.DONE: "ImportsDone",
+                 ImportState.CANCELED: "ImportsCanceled"}
+
+
+def publish_changes(record: DynamoDBRecord) -> None:
+    change = record.dynamodb
+    # The filter in template.yaml sends only these; other items may still arrive (the local stack).
+    if change.keys.get("SK") != LATEST or not change.new_image:
+        return
+    old = operation_from_item(change.old_image) if change.old_image else None
+    events = events_between(old, operation_from_item(change.new_image))
+    default_publisher().publish(events)
+    for event in events:
+        metric = STATE_METRICS.get(event.detail.state)
+        if event.type is ImportEventType.STATE_CHANGED and metric:
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        logger.info(event.type.value, extra={"operation_id": event.detail.id, "state": event.detail.state,
+                                             "percent": event.detail.percent})
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return process_partial_response(event=event, record_handler=publish_changes, processor=processor,
+                                    context=context)

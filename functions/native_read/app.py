@@ -1,0 +1,97 @@
+"""The native API's reads: the import history, one import, its failed records (JSON or CSV)."""
+
+import csv
+import io
+import tempfile
+from typing import Annotated
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from bulk_import.api import native
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.files import default_files, errors_export_key
+from bulk_import.imports import new_upload_id
+from bulk_import.model import ImportState, utc_now
+from bulk_import.settings import get_settings
+from bulk_import.status import api_failed_records, api_operation, api_operations
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+native.install_error_handlers(app)
+
+PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page")]
+Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
+#: Failed records read per Query while writing a CSV download.
+CSV_PAGE = 1000
+DOWNLOAD_LINK_SECONDS = 900
+
+
+def _view(operation) -> native.ImportView:
+    return native.ImportView.of(operation, utc_now(), get_settings().stalled_after)
+
+
+@app.get("/v1/cells/<cell>/imports", summary="The cell's imports, newest first", tags=["Imports"])
+def list_imports(cell: str, limit: PageSize = 20, cursor: Cursor = None,
+                 state: Annotated[ImportState | None, Query(description="Only imports in this state")] = None,
+                 ) -> native.ImportList:
+    page = api_operations(default_store(), cell, native.bearer_token(app.current_event), limit,
+                          native.decode_cursor(cursor), state)
+    return native.ImportList(items=[_view(operation) for operation in page.items],
+                             nextCursor=native.encode_cursor(page.next_key))
+
+
+@app.get("/v1/cells/<cell>/imports/<operationId>", summary="One import: state, counts, rate, ETA", tags=["Imports"])
+def get_import(cell: str, operationId: str) -> native.ImportView:
+    _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event))
+    return _view(operation)
+
+
+@app.get("/v1/cells/<cell>/imports/<operationId>/errors", tags=["Imports"],
+         summary="The import's failed records; Accept: text/csv redirects to a CSV of them all",
+         responses={303: {"description": "text/csv requested: Location is the CSV download (15 minutes)"}})
+def list_failed_records(cell: str, operationId: str, limit: PageSize = 100,
+                        cursor: Cursor = None) -> native.FailedRecordList:
+    token = native.bearer_token(app.current_event)
+    if "text/csv" in (app.current_event.headers.get("Accept") or ""):
+        return _csv_download(cell, operationId, token)
+    _, page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
+    return native.FailedRecordList(items=[native.FailedRecordView.of(record) for record in page.items],
+                                   nextCursor=native.encode_cursor(page.next_key))
+
+
+def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
+    """Writes every failed record to a CSV in S3 page by page and redirects to it: a Lambda
+    response is capped at 6 MB, an S3 download is not. Memory stays at one page (the file spills
+    to /tmp)."""
+    api_operation(default_store(), cell, operation_id, token)
+    files = default_files()
+    key = errors_export_key(cell, operation_id, new_upload_id())
+    with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="")
+        writer = csv.writer(text)
+        writer.writerow(native.CSV_COLUMNS)
+        after, rows = None, 0
+        while True:
+            page = default_store().failed_records(operation_id, CSV_PAGE, after)
+            writer.writerows(native.csv_row(native.FailedRecordView.of(record)) for record in page.items)
+            rows += len(page.items)
+            after = page.next_key
+            if after is None:
+                break
+        text.flush()
+        spool.seek(0)
+        files.put(key, spool)
+        text.detach()
+    logger.info("Failed records exported", extra={"operation_id": operation_id, "rows": rows})
+    url = files.presigned_get(key, DOWNLOAD_LINK_SECONDS, f"{operation_id}-errors.csv")
+    return Response(status_code=303, headers={"Location": url}, body="")
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    return app.resolve(event, context)

@@ -1,0 +1,158 @@
+"""The native API's writes: uploads, starting (idempotently), canceling and retrying imports."""
+
+import math
+from datetime import timedelta
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel
+from typing import Annotated
+
+from bulk_import.api import native
+from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.credentials import ApiCredential, ApiPermission
+from bulk_import.executions import default_executions
+from bulk_import.files import default_files, upload_prefix
+from bulk_import.imports import (
+    UploadNotFound,
+    cancel,
+    new_upload_id,
+    retry,
+    start_records_import,
+    start_upload_import,
+)
+from bulk_import.model import iso_millis, utc_now
+from bulk_import.settings import get_settings
+from bulk_import.status import api_credential, api_operation
+from bulk_import.storage import default_store
+
+app = APIGatewayRestResolver(enable_validation=True)
+native.install_error_handlers(app)
+
+#: Above this, an upload is multipart (S3 takes at most 5 GiB in one PUT).
+SINGLE_UPLOAD_LIMIT = 5 * 1024**3
+#: Multipart parts are at least this big, and few enough (at most 1,000) to list in one response.
+MIN_PART_SIZE = 64 * 1024**2
+MAX_LISTED_PARTS = 1000
+UPLOAD_LINK_SECONDS = 3600
+# Idempotency records share the table (PK fixed, SK the key's hash) and expire by its TTL.
+IDEMPOTENCY = DynamoDBPersistenceLayer(table_name=get_settings().table_name, key_attr="PK", sort_key_attr="SK",
+                                       static_pk_value="IDEMPOTENCY#start-import", expiry_attr="expiresAt")
+IDEMPOTENCY_CONFIG = IdempotencyConfig(event_key_jmespath="[cell, key]", payload_validation_jmespath="request",
+                                       expires_after_seconds=24 * 3600)
+
+
+def _authorize(cell: str) -> ApiCredential:
+    return api_credential(default_store(), cell, native.bearer_token(app.current_event), ApiPermission.WRITE)
+
+
+def _import_location(cell: str, operation_id: str) -> dict[str, str]:
+    return {"Location": f"{app.current_event.path.split('/v1/')[0]}/v1/cells/{cell}/imports/{operation_id}"}
+
+
+@app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size",
+          tags=["Uploads"])
+def create_upload(cell: str, request: native.UploadRequest) -> native.UploadView:
+    _authorize(cell)
+    files, upload_id = default_files(), new_upload_id()
+    key = upload_prefix(cell, upload_id) + request.filename
+    expires = iso_millis(utc_now() + timedelta(seconds=UPLOAD_LINK_SECONDS))
+    if request.size is None or request.size <= SINGLE_UPLOAD_LIMIT:
+        return native.UploadView(uploadId=upload_id, url=files.presigned_put(key, UPLOAD_LINK_SECONDS),
+                                 expiresAt=expires)
+    part_size = max(MIN_PART_SIZE, math.ceil(request.size / MAX_LISTED_PARTS / 1024**2) * 1024**2)
+    multipart_id = files.start_multipart(key)
+    parts = [native.UploadPart(partNumber=number, url=files.presigned_part(key, multipart_id, number,
+                                                                          UPLOAD_LINK_SECONDS))
+             for number in range(1, math.ceil(request.size / part_size) + 1)]
+    return native.UploadView(uploadId=upload_id, partSize=part_size, parts=parts, expiresAt=expires)
+
+
+@app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
+def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequest) -> native.UploadView:
+    _authorize(cell)
+    files = default_files()
+    pending = files.pending_multipart(upload_prefix(cell, uploadId))
+    if pending is None:
+        raise UploadNotFound(uploadId)
+    key, multipart_id = pending
+    files.complete_multipart(key, multipart_id, request.etags)
+    return native.UploadView(uploadId=uploadId, method="NONE", expiresAt=iso_millis(utc_now()))
+
+
+class StartCommand(BaseModel):
+    """What an idempotent start is keyed and checked on: the cell, the key and the request."""
+
+    cell: str
+    key: str
+    user: str
+    request: native.StartImportRequest
+
+
+@idempotent_function(data_keyword_argument="command", persistence_store=IDEMPOTENCY, config=IDEMPOTENCY_CONFIG,
+                     output_serializer=PydanticSerializer)
+def start_once(command: StartCommand) -> native.ImportView:
+    return _start(command)
+
+
+def _start(command: StartCommand) -> native.ImportView:
+    request = command.request
+    if request.uploadId is not None:
+        operation = start_upload_import(default_store(), default_files(), default_executions(), command.cell,
+                                        request.uploadId, request.name, command.user)
+    else:
+        records = [record.model_dump(mode="json") for record in request.records]
+        operation = start_records_import(default_store(), default_files(), default_executions(), command.cell,
+                                         records, request.name, command.user)
+    logger.info("Import started", extra={"operation_id": operation.id})
+    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
+    return native.ImportView.of(operation, utc_now(), get_settings().stalled_after)
+
+
+@app.post("/v1/cells/<cell>/imports", summary="Start an import of an upload or of inline records",
+          tags=["Imports"], responses={202: {"description": "Started; Location is the import"}})
+def start_import(cell: str, request: native.StartImportRequest) -> Response[native.ImportView]:
+    credential = _authorize(cell)
+    key = app.current_event.headers.get("Idempotency-Key")
+    command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
+    view = start_once(command=command) if key else _start(command)
+    return Response(status_code=202, body=view, headers=_import_location(cell, view.id))
+
+
+@app.post("/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import",
+          tags=["Imports"])
+def cancel_import(cell: str, operationId: str) -> native.ImportView:
+    _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
+                                 ApiPermission.WRITE)
+    stopped = cancel(default_store(), default_executions(), operation)
+    return native.ImportView.of(stopped, utc_now(), get_settings().stalled_after)
+
+
+@app.post("/v1/cells/<cell>/imports/<operationId>/retry", tags=["Imports"],
+          summary="Start a new import of this import's failed records only (optionally corrected)",
+          responses={202: {"description": "Started; Location is the new import"}})
+def retry_import(cell: str, operationId: str,
+                 request: Annotated[native.RetryRequest | None, Body()] = None) -> Response[native.ImportView]:
+    credential, parent = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
+                                       ApiPermission.WRITE)
+    child = retry(default_store(), default_files(), default_executions(), parent,
+                  (request or native.RetryRequest()).corrections, credential.name)
+    view = native.ImportView.of(child, utc_now(), get_settings().stalled_after)
+    return Response(status_code=202, body=view, headers=_import_location(cell, child.id))
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict, context: LambdaContext) -> dict:
+    IDEMPOTENCY_CONFIG.register_lambda_context(context)
+    return app.resolve(event, context)
