@@ -15,6 +15,7 @@ from moto import mock_aws
 
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
+from bulk_import.notifications import default_publisher
 from bulk_import.settings import get_import_settings, get_settings
 from bulk_import.storage import ImportStore, default_store
 from bulk_import_cli.functions_host import FunctionsHost
@@ -32,7 +33,8 @@ BUCKET_NAME = os.environ["IMPORT_BUCKET"]
 
 def clear_cached_clients() -> None:
     """Forgets the per-process settings and clients, which point at one AWS (moto) at a time."""
-    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions):
+    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions,
+                   default_publisher):
         cached.cache_clear()
 
 
@@ -63,6 +65,8 @@ def store(aws) -> ImportStore:
         boto3.client("dynamodb").create_table(TableName=name, **arguments)
     for name in TEMPLATE.buckets():
         boto3.client("s3").create_bucket(Bucket=name)
+    for name in TEMPLATE.event_buses():
+        boto3.client("events").create_event_bus(Name=name)
     for name, definition in TEMPLATE.state_machines().items():
         boto3.client("stepfunctions").create_state_machine(
             name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-test")
@@ -93,7 +97,9 @@ def invoke() -> Callable[[str, dict], HttpResult]:
     def call(function: str, event: dict) -> HttpResult:
         response = FUNCTIONS.invoke(function, event)
         headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
-        return HttpResult(response["statusCode"], headers, json.loads(response["body"]) if response["body"] else None)
+        content_type = (headers.get("Content-Type") or [""])[0]
+        body = response["body"] or None
+        return HttpResult(response["statusCode"], headers, json.loads(body) if body and "json" in content_type else body)
 
     return call
 

@@ -10,11 +10,11 @@ import io
 import zipfile
 from datetime import timedelta
 
-from bulk_import.admin import create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import Permission
-from bulk_import.files import ImportFiles, snapshot_key
+from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
+from bulk_import.credentials import ApiPermission, Permission
+from bulk_import.files import ImportFiles, snapshot_key, upload_prefix
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage import ImportStore
+from bulk_import.storage import ImportStore, StagedRecord
 
 DEMO_CELL = "demo"
 OTHER_CELL = "elsewhere"
@@ -28,6 +28,15 @@ ROCKETCHAT_VIEWER_ID = "NoRunImport000001"
 ROCKETCHAT_VIEWER_TOKEN = "DemoViewerToken-local-only-0000000000000000"
 ROCKETCHAT_RUNNER_ID = "OnlyRunImport0001"
 ROCKETCHAT_RUNNER_TOKEN = "DemoRunnerToken-local-only-0000000000000000"
+API_TOKEN = "bi_DemoApiToken-local-only-000000000000000000"
+API_READER_TOKEN = "bi_DemoApiReader-local-only-00000000000000000"
+OTHER_CELL_API_TOKEN = "bi_ElsewhereApiToken-local-only-0000000000000"
+#: Sample imports at fixed ids, so that events/ can name them: the demo cell's is importing, the
+#: other cell's is done with two failed records.
+ACTIVE_OPERATION_ID = "019a0000000000000000a001"
+DONE_OPERATION_ID = "019a0000000000000000d001"
+#: An uploaded file on the idle cell, so that events/ can start a /v1 import of it.
+SAMPLE_UPLOAD_ID = "0000000000000000000e0001"
 # Long enough that a dev stack seeded once keeps answering the console test events.
 DEMO_TOKEN_LIFETIME = timedelta(days=365)
 #: A small snapshot on the idle cell, so that events/ can start a real import.
@@ -66,14 +75,25 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
     create_rocketchat_credential(
         store, rocketchat_cell, ROCKETCHAT_RUNNER_ID, [Permission.RUN_IMPORT], token=ROCKETCHAT_RUNNER_TOKEN
     )
+    for cell, token in ((DEMO_CELL, API_TOKEN), (OTHER_CELL, OTHER_CELL_API_TOKEN)):
+        create_api_credential(store, cell, [ApiPermission.READ, ApiPermission.WRITE], name="demo-operator",
+                              token=token, lifetime=DEMO_TOKEN_LIFETIME)
+    create_api_credential(store, DEMO_CELL, [ApiPermission.READ], name="demo-reader", token=API_READER_TOKEN,
+                          lifetime=DEMO_TOKEN_LIFETIME)
     if files is not None:
         files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))
+        files.put(upload_prefix(OTHER_CELL, SAMPLE_UPLOAD_ID) + "users.zip", demo_users_zip(120))
     if not sample_operations:
         return
     now = utc_now()
     samples = [
         ImportOperation(
-            id=new_operation_id(), cell=DEMO_CELL, type="personium", importer_key="personium",
+            id=DONE_OPERATION_ID, cell=OTHER_CELL, type="v1", importer_key="v1", importation_name="users.jsonl",
+            step=ProgressStep.DONE, started_at=now, updated_at=now, finished_at=now, user="demo-operator",
+            count=Counts(total=5, users=5, completed=3, error=2),
+        ),
+        ImportOperation(
+            id=ACTIVE_OPERATION_ID, cell=DEMO_CELL, type="personium", importer_key="personium",
             importation_name="CellExport_2017_01", step=ProgressStep.IMPORTING_USERS, started_at=now,
             updated_at=now, user="operator", count=Counts(total=1000, users=1000, completed=800, error=10),
         ),
@@ -84,5 +104,13 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
         ),
     ]
     for sample in samples:
+        if sample.id in {operation.id for operation in store.latest_operations(sample.cell, 20)}:
+            continue  # seeded before (the fixed ids)
         latest = store.latest_operations(sample.cell, 1)
         store.start_operation(sample, latest[0] if latest else None)
+    store.stage_records(DONE_OPERATION_ID, [
+        StagedRecord(type="user", seq=1, data={"username": "carol", "emails": []}, source="users.jsonl:2",
+                     error="emails: at least one is required", error_code="invalid-record"),
+        StagedRecord(type="user", seq=4, data={"username": "dave", "emails": ["dave@example.com"]},
+                     source="users.jsonl:5", error="user dave already exists", error_code="already-exists"),
+    ])

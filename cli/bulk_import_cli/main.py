@@ -20,16 +20,16 @@ from typing import Any
 
 import boto3
 
-from bulk_import.admin import create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import Permission
+from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
+from bulk_import.credentials import ApiPermission, Permission
 from bulk_import.executions import WorkerExecutions, default_executions
 from bulk_import.files import ImportFiles, default_files, snapshot_key
 from bulk_import.imports import OperationBusy, start_file_import, start_snapshot_import, stop
 from bulk_import.storage import ImportStore
-from bulk_import_cli import demo
-from bulk_import_cli.local_stack import REPO_ROOT, LocalStack, StackInfo, state_file
+from bulk_import_cli import demo, openapi
+from bulk_import_cli.local_stack import LOCAL_PARAMETERS, REPO_ROOT, LocalStack, StackInfo, state_file
 from bulk_import_cli.functions_host import FunctionsHost
-from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_cli.sam_template import REGION, SamTemplate
 from bulk_import_cli.watch import watch
 
 
@@ -186,8 +186,14 @@ def import_cancel(args: argparse.Namespace) -> None:
 
 def token_create(args: argparse.Namespace) -> None:
     if bool(args.cell_token) == bool(args.user):
-        raise UsageError("token create takes either --cell CELL [--root] or --user USER_ID --permission P ...")
+        raise UsageError("token create takes either --cell CELL [--root | --api] or --user USER_ID --permission P ...")
     store = _store(args)
+    if args.api:
+        if not args.cell_token:
+            raise UsageError("--api needs --cell CELL")
+        permissions = args.api_permission or [ApiPermission.READ, ApiPermission.WRITE]
+        _print_json(create_api_credential(store, args.cell_token, permissions, name=args.name).model_dump(mode="json"))
+        return
     if args.cell_token:
         _print_json(create_cell_token(store, args.cell_token, root=args.root).model_dump(mode="json"))
         return
@@ -209,6 +215,23 @@ def invoke(args: argparse.Namespace) -> None:
     with contextlib.redirect_stdout(sys.stderr):
         result = host.invoke(args.function, event)
     _print_json(result)
+
+
+def openapi_command(args: argparse.Namespace) -> int:
+    """Writes (or with --check, compares) the committed OpenAPI document to what the code generates."""
+    template = SamTemplate(REPO_ROOT / "template.yaml", LOCAL_PARAMETERS)
+    host = FunctionsHost(template.functions())
+    os.environ.update({"AWS_DEFAULT_REGION": REGION, **host.environment()} | dict(os.environ))
+    generated = openapi.render(openapi.generate(template, host))
+    path = openapi.document_path(template)
+    if args.check:
+        if path.read_text() != generated:
+            print(f"{path.relative_to(REPO_ROOT)} differs from the code: run `bulk-import openapi`", file=sys.stderr)
+            return 1
+        return 0
+    path.write_text(generated)
+    print(path.relative_to(REPO_ROOT))
+    return 0
 
 
 def demo_seed(args: argparse.Namespace) -> None:
@@ -250,12 +273,20 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--permission", action="append", type=Permission, choices=list(Permission),
                         help="Rocket.Chat: a permission to grant (repeatable)")
     create.add_argument("--rocketchat-cell", dest="cell", help="Rocket.Chat: the cell (default: the template's)")
+    create.add_argument("--api", action="store_true", help="/v1: issue a bearer credential for --cell")
+    create.add_argument("--api-permission", action="append", type=ApiPermission, choices=list(ApiPermission),
+                        help="/v1: a permission to grant (repeatable; default both)")
+    create.add_argument("--name", default="operator", help="/v1: who holds it (recorded as the imports' user)")
     create.set_defaults(run=token_create)
 
     invoke_command = commands.add_parser("invoke", help="run a template function's handler on an event file")
     invoke_command.add_argument("function", help="the function's logical id in template.yaml")
     invoke_command.add_argument("-e", "--event", required=True, help="event JSON file (see events/)")
     invoke_command.set_defaults(run=invoke)
+
+    openapi_parser = commands.add_parser("openapi", help="regenerate functions/api_docs/openapi.json from the code")
+    openapi_parser.add_argument("--check", action="store_true", help="only report whether it is up to date")
+    openapi_parser.set_defaults(run=openapi_command)
 
     demo_command = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     seed = demo_command.add_parser("seed", help="create the demo credentials and sample operations (dev only)")

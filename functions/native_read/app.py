@@ -51,15 +51,18 @@ def get_import(cell: str, operationId: str) -> native.ImportView:
 
 @app.get("/v1/cells/<cell>/imports/<operationId>/errors", tags=["Imports"],
          summary="The import's failed records; Accept: text/csv redirects to a CSV of them all",
-         responses={303: {"description": "text/csv requested: Location is the CSV download (15 minutes)"}})
-def list_failed_records(cell: str, operationId: str, limit: PageSize = 100,
-                        cursor: Cursor = None) -> native.FailedRecordList:
+         responses={
+             200: {"description": "A page of failed records",
+                   "content": {"application/json": {"model": native.FailedRecordList}}},
+             303: {"description": "Accept: text/csv: Location is a CSV of them all (valid 15 minutes)"}})
+def list_failed_records(cell: str, operationId: str, limit: PageSize = 100, cursor: Cursor = None):
     token = native.bearer_token(app.current_event)
     if "text/csv" in (app.current_event.headers.get("Accept") or ""):
         return _csv_download(cell, operationId, token)
     _, page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
-    return native.FailedRecordList(items=[native.FailedRecordView.of(record) for record in page.items],
+    body = native.FailedRecordList(items=[native.FailedRecordView.of(record) for record in page.items],
                                    nextCursor=native.encode_cursor(page.next_key))
+    return Response(status_code=200, content_type="application/json", body=body.model_dump_json())
 
 
 def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
@@ -81,10 +84,9 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
             after = page.next_key
             if after is None:
                 break
-        text.flush()
+        text.detach()  # flushes; the spool stays open for the upload
         spool.seek(0)
         files.put(key, spool)
-        text.detach()
     logger.info("Failed records exported", extra={"operation_id": operation_id, "rows": rows})
     url = files.presigned_get(key, DOWNLOAD_LINK_SECONDS, f"{operation_id}-errors.csv")
     return Response(status_code=303, headers={"Location": url}, body="")

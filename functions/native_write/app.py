@@ -125,7 +125,8 @@ def start_import(cell: str, request: native.StartImportRequest) -> Response[nati
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
     view = start_once(command=command) if key else _start(command)
-    return Response(status_code=202, body=view, headers=_import_location(cell, view.id))
+    return Response(status_code=202, content_type="application/json", body=view,
+                    headers=_import_location(cell, view.id))
 
 
 @app.post("/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import",
@@ -147,7 +148,8 @@ def retry_import(cell: str, operationId: str,
     child = retry(default_store(), default_files(), default_executions(), parent,
                   (request or native.RetryRequest()).corrections, credential.name)
     view = native.ImportView.of(child, utc_now(), get_settings().stalled_after)
-    return Response(status_code=202, body=view, headers=_import_location(cell, child.id))
+    return Response(status_code=202, content_type="application/json", body=view,
+                    headers=_import_location(cell, child.id))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

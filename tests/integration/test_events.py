@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from bulk_import.files import default_files
-from bulk_import_cli.demo import seed_demo
+from bulk_import_cli.demo import ACTIVE_OPERATION_ID, DONE_OPERATION_ID, seed_demo
 from tests.conftest import ROOT, load_event
 
 PERSONIUM_ERROR = {"code", "message"}
@@ -81,6 +81,59 @@ for slug in ["import-status", "get-current-import-operation", "get-latest-import
     EXPECTED[f"RocketChatStatusFunction/{slug}-wrong-token.json"] = (401, NOT_LOGGED_IN)
     EXPECTED[f"RocketChatStatusFunction/{slug}-forbidden.json"] = (403, FORBIDDEN)
 
+
+
+def problem(slug):
+    return lambda body: body["type"] == f"urn:bulk-import:problem:{slug}" and body["status"] and body["title"]
+
+
+def import_view(**expected):
+    return lambda body: {name: body[name] for name in expected} == expected and body["startedAt"].endswith("Z")
+
+
+NATIVE = {
+    "NativeReadFunction/list-imports.json": (200, lambda body: [i["id"] for i in body["items"]] == [ACTIVE_OPERATION_ID]),
+    "NativeReadFunction/list-imports-done.json": (
+        200, lambda body: [(i["id"], i["state"]) for i in body["items"]] == [(DONE_OPERATION_ID, "done")]),
+    "NativeReadFunction/list-imports-bad-cursor.json": (400, problem("invalid-cursor")),
+    "NativeReadFunction/list-imports-bad-state.json": (422, problem("invalid-request")),
+    "NativeReadFunction/list-imports-no-authorization.json": (401, problem("unauthenticated")),
+    "NativeReadFunction/get-import.json": (
+        200, import_view(id=ACTIVE_OPERATION_ID, state="importing", percent=81, stalled=False)),
+    "NativeReadFunction/get-import-done.json": (
+        200, import_view(id=DONE_OPERATION_ID, state="done", counts={"total": 5, "users": 5, "messages": 0,
+                                                                      "channels": 0, "completed": 3, "error": 2})),
+    "NativeReadFunction/get-import-not-found.json": (404, problem("operation-not-found")),
+    "NativeReadFunction/get-import-other-cell.json": (403, problem("forbidden")),
+    "NativeReadFunction/get-import-invalid-token.json": (401, problem("invalid-credential")),
+    "NativeReadFunction/list-errors.json": (
+        200, lambda body: [(i["record"], i["code"], i["source"]) for i in body["items"]]
+        == [("user:1", "invalid-record", "users.jsonl:2"), ("user:4", "already-exists", "users.jsonl:5")]),
+    "NativeReadFunction/list-errors-csv.json": (303, lambda body: body is None),
+    "NativeWriteFunction/create-upload.json": (200, lambda body: body["method"] == "PUT" and "users.zip" in body["url"]),
+    "NativeWriteFunction/create-upload-multipart.json": (
+        200, lambda body: "url" not in body and len(body["parts"]) == 192 and body["partSize"] == 64 * 1024**2),
+    "NativeWriteFunction/create-upload-reader-forbidden.json": (403, problem("forbidden")),
+    "NativeWriteFunction/create-upload-bad-filename.json": (422, problem("invalid-request")),
+    "NativeWriteFunction/start-import-upload.json": (202, import_view(state="loading", name="users.zip")),
+    "NativeWriteFunction/start-import-records.json": (202, import_view(state="loading", name="two users")),
+    "NativeWriteFunction/start-import-busy.json": (409, problem("import-in-progress")),
+    "NativeWriteFunction/start-import-two-sources.json": (422, problem("invalid-request")),
+    "NativeWriteFunction/start-import-upload-not-found.json": (404, problem("upload-not-found")),
+    "NativeWriteFunction/start-import-bad-json.json": (422, problem("invalid-request")),
+    "NativeWriteFunction/cancel-import.json": (200, import_view(id=ACTIVE_OPERATION_ID, state="canceled")),
+    "NativeWriteFunction/cancel-import-not-cancelable.json": (409, problem("not-cancelable")),
+    "NativeWriteFunction/retry-import.json": (202, import_view(state="loading", parentId=DONE_OPERATION_ID)),
+    "NativeWriteFunction/retry-import-invalid-corrections.json": (
+        422, lambda body: problem("invalid-corrections")(body) and len(body["errors"]) == 2),
+    "NativeWriteFunction/retry-import-not-retryable.json": (409, problem("not-retryable")),
+    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 16),
+    "ApiDocsFunction/docs.json": (200, lambda body: "swagger-ui" in body and '"openapi": "3.1.0"' in body),
+}
+EXPECTED |= NATIVE
+#: What each response's Content-Type is, by the start of the file name; JSON when none matches.
+CONTENT_TYPES = {"ApiDocsFunction/docs": "text/html; charset=utf-8", "NativeReadFunction/list-errors-csv": None}
+
 EVENT_FILES = sorted(str(path.relative_to(ROOT / "events")) for path in (ROOT / "events").rglob("*.json"))
 
 
@@ -99,4 +152,7 @@ def test_event_file_through_its_handler(event_file, store, invoke, function_envi
     assert result.status == status, result.body
     assert check(result.body), result.body
     if result.body is not None:
-        assert result.headers["Content-Type"] == ["application/json"]
+        expected = next((kind for prefix, kind in CONTENT_TYPES.items() if event_file.startswith(prefix)),
+                        "application/problem+json" if status >= 400 and function.startswith("Native")
+                        else "application/json")
+        assert result.headers["Content-Type"] == [expected]

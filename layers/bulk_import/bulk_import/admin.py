@@ -5,9 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from bulk_import.credentials import (
+    ApiPermission,
+    IssuedApiCredential,
     IssuedCellToken,
     IssuedRocketChatCredential,
     Permission,
+    issue_api_credential,
     issue_cell_token,
     issue_rocketchat_credential,
 )
@@ -28,4 +31,13 @@ def create_rocketchat_credential(
     stored, shown = issue_rocketchat_credential(cell, user_id, permissions, token)
     store.put_cell(cell)
     store.put_rocketchat_user(stored)
+    return shown
+
+
+def create_api_credential(store: ImportStore, cell: str, permissions: list[ApiPermission],
+                          **options: Any) -> IssuedApiCredential:
+    """Issues a /v1 credential; `options` are issue_api_credential's (name, lifetime, fixed demo token)."""
+    stored, shown = issue_api_credential(cell, permissions, **options)
+    store.put_cell(cell)
+    store.put_api_credential(stored)
     return shown
