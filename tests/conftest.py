@@ -27,6 +27,7 @@ TEMPLATE = SamTemplate(ROOT / "template.yaml", LOCAL_PARAMETERS)
 FUNCTIONS = FunctionsHost(TEMPLATE.functions())
 # As in Lambda, the environment exists before any handler module (and its Powertools singletons) loads.
 os.environ.update(FUNCTIONS.environment() | {"POWERTOOLS_TRACE_DISABLED": "true"})
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # Lambda always sets it
 TABLE_NAME = os.environ["TABLE_NAME"]
 BUCKET_NAME = os.environ["IMPORT_BUCKET"]
 
@@ -106,3 +107,17 @@ def invoke() -> Callable[[str, dict], HttpResult]:
 
 def load_event(relative_path: str) -> dict:
     return json.loads((ROOT / "events" / relative_path).read_text())
+
+
+def api_event(method: str, path: str, token: str | None = None, body: Any = None, query: dict | None = None,
+              headers: dict[str, str] | None = None) -> dict:
+    """A REST API proxy event for `method path`, shaped like the files in events/ (one of which it
+    starts from), for tests that vary what events/ fixes."""
+    event = load_event("NativeReadFunction/list-imports.json")
+    all_headers = {"Accept": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {}) \
+        | ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
+    event.update(path=path, httpMethod=method, headers=all_headers,
+                 multiValueHeaders={name: [value] for name, value in all_headers.items()},
+                 queryStringParameters=query, multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
+                 body=json.dumps(body) if body is not None else None)
+    return event

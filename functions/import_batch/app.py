@@ -1,5 +1,7 @@
 """Worker task: import one batch of at most 50 staged records, counted exactly once."""
 
+import time
+
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,7 +18,10 @@ from bulk_import.worker import BatchTask, import_batch
 def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
     batch = task.batch
     logger.append_keys(operation_id=batch.operationId, cell=batch.cell, record_type=batch.type, batch=batch.batch)
+    started = time.perf_counter()
     outcome = import_batch(default_store(), batch.cell, batch.operationId, batch.type, batch.batch)
+    metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds,
+                       value=round((time.perf_counter() - started) * 1000, 1))
     metrics.add_metric(name="RecordsImported", unit=MetricUnit.Count, value=outcome["completed"])
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=outcome["error"])
     return outcome

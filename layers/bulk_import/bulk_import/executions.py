@@ -27,7 +27,10 @@ class WorkerExecutions:
         return response["executionArn"]
 
     def stop(self, execution_arn: str, cause: str) -> None:
-        self.client.stop_execution(executionArn=execution_arn, error="OperationStopped", cause=cause)
+        try:
+            self.client.stop_execution(executionArn=execution_arn, error="OperationStopped", cause=cause)
+        except self.client.exceptions.ExecutionDoesNotExist:
+            pass  # gone already (history expired, or never started): nothing left to stop
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,222 @@
+"""The native /v1 API through its handlers on moto: pages and cursors, the idempotent start, the
+CSV download, one request per read, the import events and the sweeper."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from bulk_import.admin import create_api_credential
+from bulk_import.credentials import ApiPermission
+from bulk_import.files import default_files
+from bulk_import.imports import start_records_import
+from bulk_import.model import ProgressStep, utc_now
+from bulk_import.storage import _marshal, latest_operation_key, operation_to_item
+from tests.conftest import BUCKET_NAME, api_event
+from tests.integration.test_worker import RecordedExecutions, run_worker, user
+
+CELL = "acme"  # run_worker drives this cell
+
+
+@pytest.fixture
+def token(store) -> str:
+    return create_api_credential(store, CELL, [ApiPermission.READ, ApiPermission.WRITE]).token
+
+
+@pytest.fixture
+def bucket(store):
+    return default_files()
+
+
+def imported(store, files, records) -> str:
+    operation = start_records_import(store, files, RecordedExecutions(), CELL, records, None, "op")
+    run_worker(store, files, operation.id)
+    return operation.id
+
+
+def people(count: int, invalid: set[int] = frozenset()) -> list[dict]:
+    return [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(count)]
+
+
+def test_the_history_is_paged_by_cursor_newest_first(store, bucket, token, invoke):
+    ids = [imported(store, bucket, people(1)) for _ in range(5)]
+    seen, query = [], {"limit": "2"}
+    while True:
+        result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token, query=query))
+        assert result.status == 200 and len(result.body["items"]) <= 2
+        seen += [item["id"] for item in result.body["items"]]
+        if "nextCursor" not in result.body:
+            break
+        query = {"limit": "2", "cursor": result.body["nextCursor"]}
+    assert seen == ids[::-1]
+
+
+def test_a_cursor_of_another_listing_is_a_400(store, bucket, token, invoke):
+    parent = imported(store, bucket, people(4, invalid={0, 1, 2}))
+    page = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
+                                                  query={"limit": "1"}))
+    foreign = page.body["nextCursor"]
+    result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token,
+                                                    query={"cursor": foreign}))
+    assert (result.status, result.body["type"]) == (400, "urn:bulk-import:problem:invalid-cursor")
+
+
+def test_failed_records_page_through_http_and_download_as_csv(store, bucket, token, invoke):
+    parent = imported(store, bucket, people(20, invalid={2, 7, 11, 19}))
+    seen, query = [], {"limit": "3"}
+    while True:
+        result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
+                                                        query=query))
+        seen += [(item["record"], item["source"], item["code"]) for item in result.body["items"]]
+        if "nextCursor" not in result.body:
+            break
+        query = {"limit": "3", "cursor": result.body["nextCursor"]}
+    assert seen == [(f"user:{n}", f"records.jsonl:{n + 1}", "invalid-record") for n in (2, 7, 11, 19)]
+
+    download = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
+                                                      headers={"Accept": "text/csv"}))
+    assert download.status == 303
+    location = urlsplit(download.headers["Location"][0])
+    key = location.path.lstrip("/").removeprefix(f"{BUCKET_NAME}/")
+    assert "Signature" in location.query or "X-Amz-Signature" in location.query
+    body = boto3.client("s3").get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read().decode()
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0] == ["record", "type", "source", "code", "message", "data"]
+    assert [row[0] for row in rows[1:]] == ["user:2", "user:7", "user:11", "user:19"]
+    assert json.loads(rows[1][5])["username"] == "user2"
+
+
+def test_a_repeated_start_with_the_same_idempotency_key_returns_the_same_import(store, bucket, token, invoke):
+    body = {"records": people(2), "name": "twice"}
+    first = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
+                                                    headers={"Idempotency-Key": "k-1"}))
+    again = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
+                                                    headers={"Idempotency-Key": "k-1"}))
+    assert (first.status, again.status) == (202, 202)
+    assert again.body["id"] == first.body["id"]
+    assert first.headers["Location"] == [f"/v1/cells/{CELL}/imports/{first.body['id']}"]
+    assert [o.id for o in store.latest_operations(CELL, 10)] == [first.body["id"]]
+
+    other_body = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
+                                                         {"records": people(3)}, headers={"Idempotency-Key": "k-1"}))
+    assert (other_body.status, other_body.body["type"]) == (422, "urn:bulk-import:problem:idempotency-key-reused")
+    without_key = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body))
+    assert (without_key.status, without_key.body["type"]) == (409, "urn:bulk-import:problem:import-in-progress")
+
+
+def test_reading_one_import_is_one_dynamodb_request_auth_included(store, bucket, token, invoke, dynamodb_requests):
+    operation = imported(store, bucket, people(2))
+    dynamodb_requests.clear()
+    result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{operation}", token))
+    assert result.status == 200 and result.body["state"] == "done"
+    assert dict(dynamodb_requests) == {"BatchGetItem": 1}
+
+
+def test_a_read_only_credential_cannot_start_and_an_expired_one_cannot_read(store, bucket, invoke):
+    reader = create_api_credential(store, CELL, [ApiPermission.READ]).token
+    refused = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", reader,
+                                                      {"records": people(1)}))
+    assert (refused.status, refused.body["type"]) == (403, "urn:bulk-import:problem:forbidden")
+    expired = create_api_credential(store, CELL, [ApiPermission.READ], lifetime=timedelta(seconds=-1)).token
+    result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", expired))
+    assert (result.status, result.body["type"]) == (401, "urn:bulk-import:problem:credential-expired")
+    scheme = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports",
+                                                    headers={"Authorization": "Basic dXNlcjpwdw=="}))
+    assert (scheme.status, scheme.body["type"]) == (401, "urn:bulk-import:problem:invalid-credential")
+
+
+def test_an_unknown_route_is_a_problem_404(store, token, invoke):
+    result = invoke("NativeReadFunction", api_event("GET", "/v1/nowhere", token))
+    assert (result.status, result.body["type"]) == (404, "urn:bulk-import:problem:not-found")
+
+
+def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, invoke):
+    created = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads", token,
+                                                      {"filename": "big.jsonl", "size": 6 * 1024**3}))
+    assert created.status == 200 and len(created.body["parts"]) == 96
+    upload_id = created.body["uploadId"]
+    key, multipart_id = bucket.pending_multipart(f"uploads/{CELL}/{upload_id}/")
+    content = b"".join(json.dumps(record).encode() + b"\n" for record in people(3))
+    etag = bucket.client.upload_part(Bucket=BUCKET_NAME, Key=key, UploadId=multipart_id, PartNumber=1,
+                                     Body=content)["ETag"]
+    completed = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
+                                                        token, {"etags": [etag]}))
+    assert completed.status == 200
+    started = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
+                                                      {"uploadId": upload_id}))
+    assert started.status == 202 and started.body["name"] == "big.jsonl"
+    again = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
+                                                    token, {"etags": [etag]}))
+    assert (again.status, again.body["type"]) == (404, "urn:bulk-import:problem:upload-not-found")
+
+
+# -- events and the sweeper ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def captured_events(store, function_environment):
+    """A queue receiving every event on the import bus (moto delivers rule targets)."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue = sqs.create_queue(QueueName="captured")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = function_environment["EVENT_BUS_NAME"]
+    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["bulk-import"]}))
+    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+
+    def received() -> list[dict]:
+        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+        return [json.loads(message["Body"]) for message in messages]
+
+    return received
+
+
+def stream_record(old, new) -> dict:
+    change = {"Keys": _marshal(latest_operation_key(new.cell)), "NewImage": _marshal(
+        {**latest_operation_key(new.cell), **operation_to_item(new)}), "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    if old is not None:
+        change["OldImage"] = _marshal({**latest_operation_key(old.cell), **operation_to_item(old)})
+    return {"eventID": "1", "eventName": "MODIFY" if old else "INSERT", "eventSource": "aws:dynamodb",
+            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x", "dynamodb": change}
+
+
+def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket, captured_events):
+    from tests.conftest import FUNCTIONS
+
+    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, people(10), None, "op")
+    progressed = operation.model_copy(update={"step": ProgressStep.IMPORTING_USERS,
+                                              "count": operation.count.model_copy(update={"total": 10, "completed": 3})})
+    staged = {"eventID": "2", "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
+        "Keys": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}},
+        "NewImage": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}}}}
+
+    result = FUNCTIONS.invoke("ImportEventsFunction", {"Records": [
+        stream_record(None, operation), staged, stream_record(operation, progressed)]})
+
+    assert result == {"batchItemFailures": []}
+    received = captured_events()
+    assert [(e["detail-type"], e["detail"]["state"], e["detail"]["percent"]) for e in received] == [
+        ("Import State Changed", "loading", 0), ("Import State Changed", "importing", 30),
+        ("Import Progress", "importing", 30)]
+    assert all(e["source"] == "bulk-import" and e["detail"]["id"] == operation.id for e in received)
+
+
+def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_environment, monkeypatch):
+    from tests.conftest import FUNCTIONS, clear_cached_clients
+
+    monkeypatch.setenv("FAIL_STALLED_AFTER_MINUTES", "1")
+    monkeypatch.setenv("STALLED_AFTER_MINUTES", "1")
+    clear_cached_clients()
+    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, people(2), None, "op")
+    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": []}
+    old = (utc_now() - timedelta(minutes=5)).isoformat()
+    store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(CELL)),
+                             UpdateExpression="SET heartbeatAt = :old", ExpressionAttributeValues=_marshal({":old": old}))
+
+    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [operation.id], "failed": [operation.id]}
+    assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED

@@ -1,0 +1,140 @@
+"""Operations on moto: retry of failed records only, history and error pages, heartbeat, TTL,
+progress marks and the stalled-import sweeper."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bulk_import.imports import (
+    InvalidCorrections,
+    NotCancelable,
+    NotRetryable,
+    OperationBusy,
+    cancel,
+    retry,
+    start_records_import,
+)
+from bulk_import.model import ImportState, ProgressStep, utc_now
+from bulk_import.storage import STAGING_GRACE
+from bulk_import.worker import STALLED, fail_stalled
+from tests.integration.test_worker import CELL, executions, files, run_worker, user  # noqa: F401 (fixtures)
+
+
+def users(count: int, invalid: set[int]) -> list[dict]:
+    return [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(count)]
+
+
+def import_done(store, files, executions, records: list[dict]):
+    operation = start_records_import(store, files, executions, CELL, records, "people", "op")
+    run_worker(store, files, operation.id)
+    return store.latest_operation(CELL)
+
+
+def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(store, files, executions):
+    parent = import_done(store, files, executions, users(120, invalid={3, 60, 61, 119}))
+    assert (parent.count.completed, parent.count.error) == (116, 4)
+
+    corrections = {"user:60": user(60), "user:119": user(119)}
+    child = retry(store, files, executions, parent, corrections, "op")
+    assert child.parent_id == parent.id and executions.started[-1] == (CELL, child.id)
+    run_worker(store, files, child.id)
+
+    child = store.latest_operation(CELL)
+    assert child.step is ProgressStep.DONE
+    assert (child.count.total, child.count.completed, child.count.error) == (4, 2, 2)
+    assert parent.count.completed + child.count.completed + child.count.error == parent.count.total
+    still_failing = store.failed_records(child.id, 10).items
+    # The records keep their source line; the uncorrected ones fail again.
+    assert [(r.source, r.error_code) for r in still_failing] == [("records.jsonl:4", "invalid-record"),
+                                                                 ("records.jsonl:62", "invalid-record")]
+    # The parent keeps its own failures (kept as long as it is).
+    assert len(store.failed_records(parent.id, 10).items) == 4
+
+
+def test_only_the_latest_done_import_with_failures_can_be_retried(store, files, executions):
+    clean = import_done(store, files, executions, users(3, invalid=set()))
+    with pytest.raises(NotRetryable, match="No record"):
+        retry(store, files, executions, clean, {}, "op")
+    failed_once = import_done(store, files, executions, users(3, invalid={1}))
+    child = retry(store, files, executions, failed_once, {}, "op")
+    with pytest.raises(OperationBusy):
+        retry(store, files, executions, failed_once, {}, "op")
+    run_worker(store, files, child.id)
+    with pytest.raises(NotRetryable, match="newer"):
+        retry(store, files, executions, failed_once, {}, "op")
+
+
+def test_corrections_must_name_failed_records_and_be_valid(store, files, executions):
+    parent = import_done(store, files, executions, users(5, invalid={2}))
+    with pytest.raises(InvalidCorrections) as refused:
+        retry(store, files, executions, parent, {"user:0": user(0), "user:2": {"username": "x"}}, "op")
+    assert refused.value.problems == ["user:2: emails: is required", f"user:0: not a failed record of {parent.id}"]
+    assert store.latest_operation(CELL).id == parent.id  # nothing started
+
+
+def test_history_pages_follow_the_start_key_newest_first_and_filter_by_state(store, files, executions):
+    ids = [import_done(store, files, executions, users(2, invalid=set())).id for _ in range(5)]
+    pages, start = [], None
+    while True:
+        page = store.operations(CELL, 2, start)
+        pages.append([operation.id for operation in page.items])
+        start = page.next_key
+        if start is None:
+            break
+    assert [i for page in pages for i in page] == ids[::-1]
+    assert all(len(page) <= 2 for page in pages)
+    cancel_target = start_records_import(store, files, executions, CELL, users(2, invalid=set()), None, "op")
+    cancel(store, executions, cancel_target)
+    assert [o.id for o in store.operations(CELL, 10, state=ImportState.CANCELED).items] == [cancel_target.id]
+    assert [o.id for o in store.operations(CELL, 10, state=ImportState.DONE).items] == ids[::-1]
+    with pytest.raises(NotCancelable):
+        cancel(store, executions, store.latest_operation(CELL))
+
+
+def test_failed_records_page_in_type_and_line_order(store, files, executions):
+    parent = import_done(store, files, executions, users(30, invalid={1, 5, 9, 12, 20, 29}))
+    seen, start = [], None
+    while True:
+        page = store.failed_records(parent.id, 4, start)
+        seen += [record.record_id for record in page.items]
+        if page.next_key is None:
+            break
+        start = page.next_key
+    assert seen == ["user:1", "user:5", "user:9", "user:12", "user:20", "user:29"]
+
+
+def test_finished_operations_and_staged_records_expire_after_the_retention(store, files, executions):
+    before = utc_now()
+    done = import_done(store, files, executions, users(3, invalid={0}))
+    assert done.finished_at >= before
+    assert done.expires_at - done.finished_at == pytest.approx(store.retention, abs=timedelta(seconds=1))
+    item = store.client.get_item(TableName=store.table_name, Key={
+        "PK": {"S": f"STAGE#{done.id}#user#00000000"}, "SK": {"S": "0000000000"}})["Item"]
+    assert int(item["expiresAt"]["N"]) >= (before + store.retention + STAGING_GRACE).timestamp() - 1
+
+
+def test_the_worker_beats_and_marks_progress_and_an_active_import_is_indexed_until_it_ends(store, files, executions):
+    operation = start_records_import(store, files, executions, CELL, users(60, invalid=set()), None, "op")
+    assert [o.id for o in store.stalled_operations(utc_now() + timedelta(seconds=1))] == [operation.id]
+    run_worker(store, files, operation.id)
+    done = store.latest_operation(CELL)
+    assert done.heartbeat_at > operation.heartbeat_at
+    assert done.mark is not None and done.mark.processed == 50  # the first batch's count, marked after it
+    assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
+
+
+def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, executions):
+    operation = start_records_import(store, files, executions, CELL, users(3, invalid=set()), None, "op")
+    operation = store.update_operation(operation, from_steps=frozenset({operation.step}),
+                                       execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x")
+    assert fail_stalled(store, executions, utc_now() + timedelta(minutes=59), timedelta(minutes=60)) == []
+
+    (failed,) = fail_stalled(store, executions, utc_now() + timedelta(minutes=61), timedelta(minutes=60))
+
+    assert failed.id == operation.id and failed.step is ProgressStep.IMPORT_FAILED
+    assert failed.failure.code == STALLED and "no progress since" in failed.failure.message
+    assert failed.count.completed + failed.count.error == failed.count.total
+    assert executions.stopped == [operation.execution_arn]
+    assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
