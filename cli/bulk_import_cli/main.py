@@ -26,7 +26,7 @@ from bulk_import.executions import WorkerExecutions, default_executions
 from bulk_import.files import ImportFiles, default_files, snapshot_key
 from bulk_import.imports import OperationBusy, start_file_import, start_snapshot_import, stop
 from bulk_import.storage import ImportStore
-from bulk_import_cli import demo, openapi
+from bulk_import_cli import demo, imports_command, openapi
 from bulk_import_cli.local_stack import LOCAL_PARAMETERS, REPO_ROOT, LocalStack, StackInfo, state_file
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sam_template import REGION, SamTemplate
@@ -264,6 +264,7 @@ def parser() -> argparse.ArgumentParser:
     cancel = imports.add_parser("cancel", help="cancel the cell's running import (within one batch)")
     cancel.add_argument("--cell", required=True)
     cancel.set_defaults(run=import_cancel)
+    imports_command.register(commands)
 
     token = commands.add_parser("token", help="credentials").add_subparsers(dest="token_command", required=True)
     create = token.add_parser("create", help="issue a Personium cell token or a Rocket.Chat credential")
