@@ -39,6 +39,9 @@ ROUTES = {
     "Rocket.Chat import.status": ("RocketChatStatusFunction", "import-status.json"),
     "Rocket.Chat getCurrentImportOperation": ("RocketChatStatusFunction", "get-current-import-operation.json"),
     "Rocket.Chat getLatestImportOperations": ("RocketChatStatusFunction", "get-latest-import-operations.json"),
+    "/v1 GET imports/{id}": ("NativeReadFunction", "get-import.json"),
+    "/v1 GET imports (history)": ("NativeReadFunction", "list-imports.json"),
+    "/v1 GET imports/{id}/errors": ("NativeReadFunction", "list-errors.json"),
 }
 BASELINE_IMPORT = "import boto3; boto3.client('dynamodb')"
 

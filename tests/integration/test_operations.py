@@ -138,3 +138,32 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     assert failed.count.completed + failed.count.error == failed.count.total
     assert executions.stopped == [operation.execution_arn]
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
+
+
+def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store, files, executions, monkeypatch):
+    import threading
+    import time
+
+    from bulk_import.records import RecordType
+    from bulk_import.storage import ImportStore
+    from bulk_import.worker import import_batch, stage_input
+
+    operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
+    stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+    real, finished, lock = ImportStore.put_directory_entry, [], threading.Lock()
+
+    def slow_or_crashing(self, cell, kind, identity, data, reference):
+        if identity == "user0":
+            raise RuntimeError("crash")
+        time.sleep(0.02)
+        result = real(self, cell, kind, identity, data, reference)
+        with lock:
+            finished.append(identity)
+        return result
+
+    monkeypatch.setattr(ImportStore, "put_directory_entry", slow_or_crashing)
+    with pytest.raises(RuntimeError, match="crash"):
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+    settled = len(finished)
+    time.sleep(0.2)
+    assert settled == len(finished) == 49

@@ -32,7 +32,7 @@ The latest operation sits at a fixed key so that a status read is one BatchGetIt
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from enum import Enum
 from datetime import datetime, timedelta, timezone
@@ -760,7 +760,10 @@ class ImportStore:
             while pending:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
-        list(_WRITERS.map(write, [requests[start : start + 25] for start in range(0, len(requests), 25)]))
+        writes = [_WRITERS.submit(write, requests[start : start + 25]) for start in range(0, len(requests), 25)]
+        wait(writes)  # all of them, even when one fails: none may outlive the call
+        for done in writes:
+            done.result()
 
 
 def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:

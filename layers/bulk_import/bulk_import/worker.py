@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -211,7 +211,11 @@ def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: 
             or operation.step != IMPORTING_STEP[record_type]:
         raise OperationStopped(operation_id)
     records = store.staged_batch(operation_id, record_type.value, batch)
-    errors = list(_RECORD_WORKERS.map(lambda record: import_record(store, operation, record), records))
+    # Every record's attempt ends before the batch returns or raises: a failed batch must leave no
+    # thread writing into the next invocation (or, in tests, into the next test's tables).
+    attempts = [_RECORD_WORKERS.submit(import_record, store, operation, record) for record in records]
+    wait(attempts)
+    errors = [attempt.result() for attempt in attempts]
     imported = [record for record, error in zip(records, errors) if error is None]
     failed = [replace(record, error_code=error[0], error=error[1])
               for record, error in zip(records, errors) if error is not None]
