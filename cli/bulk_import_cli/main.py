@@ -111,11 +111,15 @@ bulk-import local stack
   API          {url}   (every route of template.yaml; moto at {stack.endpoint})
   Personium    cell "{demo.DEMO_CELL}", root token {demo.ROOT_TOKEN}
   Rocket.Chat  cell "{stack.template.parameters['RocketChatCell']}", X-User-Id {demo.ROCKETCHAT_USER_ID}, X-Auth-Token {demo.ROCKETCHAT_AUTH_TOKEN}
+  /v1          cell "{demo.DEMO_CELL}", bearer {demo.API_TOKEN}
+  OpenAPI      {url}/openapi.json, Swagger UI {url}/docs
 
 Try:
   curl -i {url}/{demo.DEMO_CELL}/__import -H 'Authorization: Bearer {demo.ROOT_TOKEN}'
   curl -i {url}/api/v1/import.status -H 'X-User-Id: {demo.ROCKETCHAT_USER_ID}' -H 'X-Auth-Token: {demo.ROCKETCHAT_AUTH_TOKEN}'
   curl -i {url}/api/v1/getLatestImportOperations -H 'X-User-Id: {demo.ROCKETCHAT_USER_ID}' -H 'X-Auth-Token: {demo.ROCKETCHAT_AUTH_TOKEN}'
+  curl -s {url}/v1/cells/{demo.DEMO_CELL}/imports -H 'Authorization: Bearer {demo.API_TOKEN}'
+  .venv/bin/bulk-import imports list --cell {demo.DEMO_CELL}
   .venv/bin/bulk-import invoke PersoniumStatusFunction -e events/PersoniumStatusFunction/status-in-progress.json
 
 Ctrl-C stops it.

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from bulk_import.api.native import PROBLEM_JSON, Problem
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sam_template import SamTemplate
 
@@ -38,6 +37,10 @@ NATIVE_TAGS = {"Imports", "Uploads"}
 
 
 def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
+    # Imported here: the API package creates Powertools' Logger and Metrics, which read their
+    # configuration from the environment once, and `serve` sets it only when the stack starts.
+    from bulk_import.api.native import PROBLEM_JSON, Problem
+
     document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": TITLE, "version": _version(template.root),
                                                             "description": DESCRIPTION},
                                 "paths": {}, "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES}}

@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bulk_import_cli.main import main
-from tests.conftest import ROOT
+from tests.conftest import FUNCTIONS, ROOT
 
 
 @pytest.fixture
@@ -80,8 +80,10 @@ def test_without_a_local_stack_or_a_stack_name_the_cli_says_what_to_do(tmp_path,
 
 def test_serve_runs_the_stack_until_terminated(tmp_path):
     state = tmp_path / "serve.json"
-    env = os.environ | {"BULK_IMPORT_STATE_FILE": str(state)}
-    env.pop("AWS_ENDPOINT_URL", None)
+    # As from a shell: none of the functions' configuration is set before the stack sets it.
+    inherited = {name: value for name, value in os.environ.items()
+                 if name not in FUNCTIONS.environment() and not name.startswith(("AWS_", "POWERTOOLS_"))}
+    env = inherited | {"BULK_IMPORT_STATE_FILE": str(state)}
     process = subprocess.Popen([str(Path(sys.executable).with_name("bulk-import")), "serve", "--port", "0"],
                                env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -93,6 +95,11 @@ def test_serve_runs_the_stack_until_terminated(tmp_path):
         response = requests.get(f"{api_url}/api/v1/import.status", timeout=10, headers={
             "X-User-Id": "aobEdbYhXfu5hkeqG", "X-Auth-Token": "9HqLlyZOugoStsXCUfD_0YdwnNnunAJF8V47U3QHXSq"})
         assert response.json()["state"] == "ready"
+        personium = requests.get(f"{api_url}/demo/__import", timeout=10,
+                                 headers={"Authorization": "Bearer DemoRootToken-local-only-000000000000000000"})
+        native = requests.get(f"{api_url}/v1/cells/demo/imports", timeout=10,
+                              headers={"Authorization": "Bearer bi_DemoApiToken-local-only-000000000000000000"})
+        assert (personium.status_code, native.status_code) == (200, 200), (personium.text, native.text)
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
