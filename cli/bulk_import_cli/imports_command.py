@@ -162,7 +162,9 @@ def _counts(counts: dict) -> str:
 
 def imports_table(page: dict) -> Table:
     table = Table(caption=None if page["items"] else "no imports")
-    for header, justify in (("ID", "left"), ("Name", "left"), ("State", "left"), ("%", "right"),
+    # The id is what `show` and the others take: never cut; the name gives way first.
+    table.add_column("ID", no_wrap=True, min_width=24)
+    for header, justify in (("Name", "left"), ("State", "left"), ("%", "right"),
                             ("Completed/Errors/Total", "right"), ("Started (UTC)", "left"),
                             ("Finished (UTC)", "left")):
         table.add_column(header, justify=justify)

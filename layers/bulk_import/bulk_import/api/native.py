@@ -58,6 +58,7 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "not-retryable": (409, "The import cannot be retried"),
     "idempotency-key-reused": (422, "The Idempotency-Key was used with a different request"),
     "idempotency-key-in-use": (409, "A request with this Idempotency-Key is still being processed"),
+    "unsupported-media-type": (415, "The request body must be JSON (Content-Type: application/json)"),
     "internal-error": (500, "Internal error"),
 }
 
@@ -278,6 +279,11 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
+        # A body that is not JSON (curl -d sends a form) is read as a form and fails validation
+        # puzzlingly; say what is wrong instead.
+        content_type = _content_type(app.current_event)
+        if app.current_event.body and content_type != "application/json" and not content_type.endswith("+json"):
+            return problem("unsupported-media-type", f"got {content_type}", instance=instance())
         return problem("invalid-request", errors=[_validation_message(e) for e in error.errors()],
                        instance=instance())
 
@@ -289,6 +295,10 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def unexpected_error(_: Exception) -> Response:
         logger.exception("Unexpected error")
         return problem("internal-error", instance=instance())
+
+
+def _content_type(event: APIGatewayProxyEvent) -> str:
+    return (event.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
 
 
 def _validation_message(error: dict[str, Any]) -> str:
