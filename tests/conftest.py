@@ -114,7 +114,8 @@ def api_event(method: str, path: str, token: str | None = None, body: Any = None
     """A REST API proxy event for `method path`, shaped like the files in events/ (one of which it
     starts from), for tests that vary what events/ fixes."""
     event = load_event("NativeReadFunction/list-imports.json")
-    all_headers = {"Accept": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {}) \
+    event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
+    all_headers = {"Host": event["headers"]["Host"], "Accept": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {}) \
         | ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
     event.update(path=path, httpMethod=method, headers=all_headers,
                  multiValueHeaders={name: [value] for name, value in all_headers.items()},

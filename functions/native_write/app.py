@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from typing import Annotated
 
 from bulk_import.api import native
+from bulk_import.api.common import url_of
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
@@ -56,7 +57,7 @@ def _authorize(cell: str) -> ApiCredential:
 
 
 def _import_location(cell: str, operation_id: str) -> dict[str, str]:
-    return {"Location": f"{app.current_event.path.split('/v1/')[0]}/v1/cells/{cell}/imports/{operation_id}"}
+    return {"Location": url_of(app.current_event, f"/v1/cells/{cell}/imports/{operation_id}")}
 
 
 @app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size",

@@ -8,6 +8,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import personium
+from bulk_import.api.common import request_url
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files, snapshot_key
@@ -36,7 +37,7 @@ def start_cell_import(CellName: str):
     )
     logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": request.Name})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=202, headers={"Location": personium.request_url(app.current_event)})
+    return Response(status_code=202, headers={"Location": request_url(app.current_event)})
 
 
 @app.put("/<CellName>/__snapshot/<Name>", summary="Store a snapshot file", tags=["Personium"],
@@ -47,7 +48,7 @@ def put_snapshot(CellName: str, Name: str):
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     default_files().put(snapshot_key(CellName, name), body)
-    return Response(status_code=201, headers={"Location": personium.request_url(event)})
+    return Response(status_code=201, headers={"Location": request_url(event)})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

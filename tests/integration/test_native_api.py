@@ -100,7 +100,8 @@ def test_a_repeated_start_with_the_same_idempotency_key_returns_the_same_import(
                                                     headers={"Idempotency-Key": "k-1"}))
     assert (first.status, again.status) == (202, 202)
     assert again.body["id"] == first.body["id"]
-    assert first.headers["Location"] == [f"/v1/cells/{CELL}/imports/{first.body['id']}"]
+    assert first.headers["Location"] == [
+        f"https://1234567890.execute-api.us-east-1.amazonaws.com/dev/v1/cells/{CELL}/imports/{first.body['id']}"]
     assert [o.id for o in store.latest_operations(CELL, 10)] == [first.body["id"]]
 
     other_body = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import BaseModel, ConfigDict, model_serializer
 
 
@@ -28,3 +29,19 @@ def set_response_headers(response: dict[str, Any], headers: dict[str, str]) -> d
     else:
         response["headers"] = {**(response.get("headers") or {}), **headers}
     return response
+
+
+def _origin(event: APIGatewayProxyEvent) -> str:
+    host = event.headers.get("Host") or event.request_context.domain_name
+    return f"{event.headers.get('X-Forwarded-Proto', 'https')}://{host}"
+
+
+def request_url(event: APIGatewayProxyEvent) -> str:
+    """The URL the client called, for Location headers (behind a custom domain, its own host)."""
+    return _origin(event) + (event.request_context.path or event.path)
+
+
+def url_of(event: APIGatewayProxyEvent, path: str) -> str:
+    """The URL of another route of this API as the client reaches it: same host, same stage prefix."""
+    called = event.request_context.path or event.path
+    return _origin(event) + (called[: -len(event.path)] if called.endswith(event.path) else "") + path

@@ -123,13 +123,6 @@ def snapshot_name(file_name: str) -> str:
     return name
 
 
-def request_url(event: APIGatewayProxyEvent) -> str:
-    """The URL the client called, for Location headers (behind a custom domain, its own host)."""
-    host = event.headers.get("Host") or event.request_context.domain_name
-    scheme = event.headers.get("X-Forwarded-Proto", "https")
-    return f"{scheme}://{host}{event.request_context.path or event.path}"
-
-
 class LocalizedText(WireModel):
     lang: str = "en"
     value: str
