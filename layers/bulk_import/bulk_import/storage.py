@@ -17,8 +17,8 @@ Key schema (docs/data-model.md):
 | /v1 API credential           | TOKEN#<sha256>     | API                 |
 
 Two sparse global secondary indexes:
-- `ActiveOperations` (activeShard, heartbeatAt): only operations that are loading or importing carry
-  `activeShard`, so the stalled-import sweeper reads just those, oldest heartbeat first;
+- `ActiveOperations` (activeShard, startedAt; keys only): only operations that are loading or
+  importing carry `activeShard`, so the stalled-import sweeper finds just those (then reads them);
 - `FailedRecords` (failedOf, failedKey): only staged records that failed carry `failedOf` (their
   operation id), so an operation's errors are one paginated Query, in type and line order.
 
@@ -188,7 +188,8 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     }
     if operation.is_active:
         item["activeShard"] = _ACTIVE_SHARD
-    for name, moment in (("heartbeatAt", operation.heartbeat_at), ("finishedAt", operation.finished_at), ("markAt", operation.mark and operation.mark.at),
+    for name, moment in (("heartbeatAt", operation.heartbeat_at), ("finishedAt", operation.finished_at),
+                         ("markAt", operation.mark and operation.mark.at),
                          ("previousMarkAt", operation.previous_mark and operation.previous_mark.at)):
         if moment is not None:
             item[name] = moment.isoformat()
@@ -424,16 +425,24 @@ class ImportStore:
         }
         return self._page(arguments, limit, start_key, _staged_record_from_item)
 
-    def stalled_operations(self, heartbeat_before: datetime, limit: int = 100) -> list[ImportOperation]:
-        """Active operations whose last heartbeat is older than `heartbeat_before`, oldest first."""
-        arguments = {
-            "TableName": self.table_name,
-            "IndexName": ACTIVE_INDEX,
-            "KeyConditionExpression": "activeShard = :active AND heartbeatAt < :before",
-            "ExpressionAttributeValues": _marshal({":active": _ACTIVE_SHARD,
-                                                   ":before": heartbeat_before.isoformat()}),
-        }
-        return self._page(arguments, limit, None, operation_from_item).items
+    def stalled_operations(self, heartbeat_before: datetime) -> list[ImportOperation]:
+        """Active operations whose last heartbeat is older than `heartbeat_before`, oldest first.
+        A Query of the keys-only ActiveOperations index per page, then a BatchGetItem per 100."""
+        keys, start = [], None
+        while True:
+            page = self._page({"TableName": self.table_name, "IndexName": ACTIVE_INDEX,
+                               "KeyConditionExpression": "activeShard = :active",
+                               "ExpressionAttributeValues": _marshal({":active": _ACTIVE_SHARD})},
+                              1000, start, lambda item: {"PK": item["PK"], "SK": item["SK"]})
+            keys += page.items
+            start = page.next_key
+            if start is None:
+                break
+        found = [operation_from_item(item) for first in range(0, len(keys), 100)
+                 for item in self._batch_get(keys[first : first + 100]).values()]
+        stalled = [operation for operation in found
+                   if operation.is_active and operation.last_heartbeat < heartbeat_before]
+        return sorted(stalled, key=lambda operation: operation.last_heartbeat)
 
     def _page(self, arguments: dict[str, Any], limit: int, start_key: dict[str, Any] | None,
               parse: Callable[[dict[str, Any]], T]) -> Page[T]:
