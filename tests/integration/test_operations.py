@@ -19,7 +19,7 @@ from bulk_import.imports import (
 from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.storage import STAGING_GRACE
 from bulk_import.worker import STALLED, fail_stalled
-from tests.integration.test_worker import CELL, executions, files, run_worker, user  # noqa: F401 (fixtures)
+from tests.integration.test_worker import CELL, run_worker, user
 
 
 def users(count: int, invalid: set[int]) -> list[dict]:

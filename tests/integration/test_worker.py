@@ -12,7 +12,6 @@ import threading
 import zipfile
 from dataclasses import dataclass, field
 
-import boto3
 import pytest
 
 from bulk_import.files import ImportFiles, snapshot_key
@@ -29,7 +28,7 @@ from bulk_import.imports import (
     start_snapshot_import,
     stop,
 )
-from bulk_import.model import BATCH_SIZE, ImportState, ProgressStep
+from bulk_import.model import ImportState, ProgressStep
 from bulk_import.records import RecordType
 from bulk_import.storage import ImportStore, directory_key
 from bulk_import.worker import (
@@ -58,17 +57,6 @@ class RecordedExecutions:
 
     def stop(self, execution_arn: str, cause: str) -> None:
         self.stopped.append(execution_arn)
-
-
-@pytest.fixture
-def files(store) -> ImportFiles:
-    boto3.client("s3").create_bucket(Bucket=BUCKET_NAME)
-    return ImportFiles(BUCKET_NAME, boto3.client("s3"))
-
-
-@pytest.fixture
-def executions() -> RecordedExecutions:
-    return RecordedExecutions()
 
 
 def user(number: int, **changes) -> dict:

@@ -1,0 +1,19 @@
+"""Fixtures of the worker and operations tests: the bucket, and the Step Functions port recorded."""
+
+import boto3
+import pytest
+
+from bulk_import.files import ImportFiles
+from tests.conftest import BUCKET_NAME
+from tests.integration.test_worker import RecordedExecutions
+
+
+@pytest.fixture
+def files(store) -> ImportFiles:
+    boto3.client("s3").create_bucket(Bucket=BUCKET_NAME)
+    return ImportFiles(BUCKET_NAME, boto3.client("s3"))
+
+
+@pytest.fixture
+def executions() -> RecordedExecutions:
+    return RecordedExecutions()
