@@ -53,7 +53,32 @@ def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(s
     assert len(store.failed_records(parent.id, 10).items) == 4
 
 
-def test_only_the_latest_done_import_with_failures_can_be_retried(store, files, executions):
+def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records(store, files, executions):
+    from bulk_import.records import RecordType
+    from bulk_import.worker import import_batch, stage_input
+
+    started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
+    stage_input(store, files, CELL, started.id, None, out_of_time=lambda: False, concurrency=1)
+    import_batch(store, CELL, started.id, RecordType.USER, 0)  # users 0-49: user10 fails
+    import_batch(store, CELL, started.id, RecordType.USER, 2)  # users 100-149: user120 fails
+    parent = cancel(store, executions, store.latest_operation(CELL))
+    assert (parent.count.completed, parent.count.error) == (98, 82)  # 2 failed + 80 never processed
+
+    child = retry(store, files, executions, parent, {"user:120": user(120)}, "op")
+    run_worker(store, files, child.id)
+
+    child = store.latest_operation(CELL)
+    assert (child.count.total, child.count.completed, child.count.error) == (82, 81, 1)
+    assert parent.count.completed + child.count.completed + child.count.error == parent.count.total
+    (still_failing,) = store.failed_records(child.id, 10).items
+    assert still_failing.source == "records.jsonl:11"
+    # Every user is imported once, across parent and child, except the one never corrected.
+    missing = [n for n in range(180) if "Item" not in store.client.get_item(
+        TableName=store.table_name, Key={"PK": {"S": f"USER#{CELL}#user{n}"}, "SK": {"S": "USER"}})]
+    assert missing == [10]
+
+
+def test_only_the_latest_ended_import_with_failures_can_be_retried(store, files, executions):
     clean = import_done(store, files, executions, users(3, invalid=set()))
     with pytest.raises(NotRetryable, match="No record"):
         retry(store, files, executions, clean, {}, "op")

@@ -155,16 +155,16 @@ def cancel(store: ImportStore, executions: Executions, operation: ImportOperatio
 
 def retry(store: ImportStore, files: ImportFiles, executions: Executions, parent: ImportOperation,
           corrections: dict[str, dict[str, Any]], user: str) -> ImportOperation:
-    """Starts a new operation, linked to `parent`, that imports only the records `parent` failed
-    to import, replacing those named in `corrections` (`user:12` -> fixed record).
+    """Starts a new operation, linked to `parent`, that imports only the records `parent` counted
+    as errors (those that failed, and those a cancel, clear or failure left unprocessed), replacing
+    those named in `corrections` (`user:12` -> fixed record).
 
-    Only the cell's latest operation, once done, can be retried: then every record it counted as
-    an error is a failed record it kept, so parent.completed + child.total == parent.total, and a
-    failed record is never retried twice.
+    Only the cell's latest operation, once it has ended, can be retried: then every record it counted
+    as an error is still in its staging area, so parent.completed + child.total == parent.total, and
+    no record is retried twice.
     """
-    if parent.step != ProgressStep.DONE or not parent.valid:
-        raise NotRetryable(f"The import is {parent.state.value}; only a done import can be retried "
-                           "(start a failed or canceled one again instead).")
+    if parent.is_active or parent.state in (ImportState.NEW, ImportState.READY):
+        raise NotRetryable(f"The import is {parent.state.value}; only an import that has ended can be retried.")
     if parent.count.error == 0:
         raise NotRetryable("No record of this import failed.")
     latest = _idle_latest(store, parent.cell)

@@ -398,6 +398,17 @@ class ImportStore:
             operation=operation,
         )
 
+    def operation(self, cell: str, operation_id: str) -> ImportOperation | None:
+        """One operation of the cell, the latest or an earlier one (one BatchGetItem)."""
+        found = self._batch_get([latest_operation_key(cell), earlier_operation_key(cell, operation_id)])
+        return next((operation_from_item(item) for item in found.values() if item.get("id") == operation_id), None)
+
+    def counted_batches(self, operation_id: str, record_type: str, batches: range) -> set[int]:
+        """Which of `batches` (at most 100) have their counted marker (one BatchGetItem)."""
+        found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
+        return {batch for batch in batches
+                if tuple(batch_marker_key(operation_id, record_type, batch).values()) in found}
+
     def read_api_credential(self, token_hash: str) -> ApiCredential | None:
         found = self._batch_get([api_credential_key(token_hash)])
         item = found.get(tuple(api_credential_key(token_hash).values()))

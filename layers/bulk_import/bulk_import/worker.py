@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Callable, Literal
+from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, NonNegativeInt
 
@@ -132,23 +132,19 @@ def stage_input(
     operation = _current(store, cell, operation_id)
     counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
     if operation.parent_id is not None:
-        after = cursor["after"] if cursor else None
+        parent = store.operation(cell, operation.parent_id)
         corrections = files.read_json(operation.source_key) if operation.source_key else {}
-        while True:
-            page = store.failed_records(operation.parent_id, STAGE_CHUNK, after)
+        for records, position in _records_to_retry(store, parent, cursor and cursor["position"]):
             chunk = []
-            for failed in page.items:
-                field = COUNT_FIELD[RecordType(failed.type)]
-                chunk.append(StagedRecord(type=failed.type, seq=counts[field], source=failed.source,
-                                          data=corrections.get(failed.record_id, failed.data)))
+            for record in records:
+                field = COUNT_FIELD[RecordType(record.type)]
+                chunk.append(StagedRecord(type=record.type, seq=counts[field], source=record.source,
+                                          data=corrections.get(record.record_id, record.data)))
                 counts[field] += 1
             operation = _save_staged(store, operation, chunk, counts)
-            after = page.next_key
-            if after is None:
-                break
-            if out_of_time():
+            if position is not None and out_of_time():
                 return {"operation": _reference(operation), "staged": False,
-                        "cursor": {"after": after, "counts": counts}}
+                        "cursor": {"position": position, "counts": counts}}
     elif operation.source_key is not None:
         opener = files.opener(operation.source_key)
         if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
@@ -176,6 +172,42 @@ def stage_input(
     except OperationConflict as exc:
         raise OperationStopped(operation_id) from exc
     return {"operation": _reference(operation), "staged": True, "cursor": None, "manifest": manifest}
+
+
+#: Batch markers read per request when looking for the batches a retried import never counted.
+_MARKERS_PER_READ = 100
+
+
+def _records_to_retry(store: ImportStore, parent: ImportOperation, position: dict[str, Any] | None,
+                      ) -> Iterator[tuple[list[StagedRecord], dict[str, Any] | None]]:
+    """Every record `parent` counted as an error, a page at a time, each page with the position
+    after it (None after the last): its failed records (the FailedRecords index), then, unless it
+    finished every batch, all records of the batches it never counted (canceled, failed or cleared
+    before it got to them)."""
+    position = position or {"failed": None}
+    if "failed" in position:
+        after = position["failed"]
+        while True:
+            page = store.failed_records(parent.id, STAGE_CHUNK, after)
+            after = page.next_key
+            if after is not None:
+                yield page.items, {"failed": after}
+                continue
+            position = None if parent.step == ProgressStep.DONE else {"type": RecordType.USER.value, "batch": 0}
+            yield page.items, position
+            break
+    if position is None:
+        return
+    types = list(RecordType)
+    for record_type in types[types.index(RecordType(position["type"])):]:
+        batches = math.ceil(getattr(parent.count, COUNT_FIELD[record_type]) / BATCH_SIZE)
+        first = position["batch"] if record_type.value == position["type"] else 0
+        for group in range(first, batches, _MARKERS_PER_READ):
+            numbers = range(group, min(group + _MARKERS_PER_READ, batches))
+            counted = store.counted_batches(parent.id, record_type.value, numbers)
+            records = [record for batch in numbers if batch not in counted
+                       for record in store.staged_batch(parent.id, record_type.value, batch)]
+            yield records, {"type": record_type.value, "batch": group + _MARKERS_PER_READ}
 
 
 def _is_zip(opener: Callable) -> bool:
