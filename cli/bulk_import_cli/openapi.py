@@ -43,6 +43,8 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
 
     document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": TITLE, "version": _version(template.root),
                                                             "description": DESCRIPTION},
+                                # Relative to where the document is served: the stage (/dev/) on AWS.
+                                "servers": [{"url": ".", "description": "this API stage"}],
                                 "paths": {}, "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES}}
     api_functions = sorted({route.function for route in template.routes()} - {DOCS_FUNCTION})
     for logical_id in api_functions:

@@ -79,7 +79,7 @@ def create_upload(cell: str, request: native.UploadRequest) -> native.UploadView
 
 
 @app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
-def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequest) -> native.UploadView:
+def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequest) -> native.CompletedUpload:
     _authorize(cell)
     files = default_files()
     pending = files.pending_multipart(upload_prefix(cell, uploadId))
@@ -87,7 +87,7 @@ def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequ
         raise UploadNotFound(uploadId)
     key, multipart_id = pending
     files.complete_multipart(key, multipart_id, request.etags)
-    return native.UploadView(uploadId=uploadId, method="NONE", expiresAt=iso_millis(utc_now()))
+    return native.CompletedUpload(uploadId=uploadId, filename=key.rpartition("/")[2])
 
 
 class StartCommand(BaseModel):

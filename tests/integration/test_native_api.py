@@ -148,7 +148,7 @@ def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, i
                                      Body=content)["ETag"]
     completed = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
                                                         token, {"etags": [etag]}))
-    assert completed.status == 200
+    assert (completed.status, completed.body) == (200, {"uploadId": upload_id, "filename": "big.jsonl"})
     started = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
                                                       {"uploadId": upload_id}))
     assert started.status == 202 and started.body["name"] == "big.jsonl"

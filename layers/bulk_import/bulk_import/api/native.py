@@ -242,6 +242,11 @@ class UploadView(WireModel):
     expiresAt: str
 
 
+class CompletedUpload(WireModel):
+    uploadId: str
+    filename: str
+
+
 # -- errors ----------------------------------------------------------------------------------------
 
 
