@@ -1,8 +1,5 @@
 """The native API's writes: uploads, starting (idempotently), canceling and retrying imports."""
 
-import math
-from datetime import timedelta
-
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
@@ -22,16 +19,10 @@ from bulk_import.api.common import url_of
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
-from bulk_import.files import default_files, upload_prefix
-from bulk_import.imports import (
-    UploadNotFound,
-    cancel,
-    new_upload_id,
-    retry,
-    start_records_import,
-    start_upload_import,
-)
-from bulk_import.model import iso_millis, utc_now
+from bulk_import import uploads
+from bulk_import.files import default_files
+from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
+from bulk_import.model import utc_now
 from bulk_import.settings import get_settings
 from bulk_import.status import api_credential, api_operation
 from bulk_import.storage import default_store
@@ -39,12 +30,6 @@ from bulk_import.storage import default_store
 app = APIGatewayRestResolver(enable_validation=True)
 native.install_error_handlers(app)
 
-#: Above this, an upload is multipart (S3 takes at most 5 GiB in one PUT).
-SINGLE_UPLOAD_LIMIT = 5 * 1024**3
-#: Multipart parts are at least this big, and few enough (at most 1,000) to list in one response.
-MIN_PART_SIZE = 64 * 1024**2
-MAX_LISTED_PARTS = 1000
-UPLOAD_LINK_SECONDS = 3600
 # Idempotency records share the table (PK fixed, SK the key's hash) and expire by its TTL.
 IDEMPOTENCY = DynamoDBPersistenceLayer(table_name=get_settings().table_name, key_attr="PK", sort_key_attr="SK",
                                        static_pk_value="IDEMPOTENCY#start-import", expiry_attr="expiresAt")
@@ -64,30 +49,14 @@ def _import_location(cell: str, operation_id: str) -> dict[str, str]:
           tags=["Uploads"])
 def create_upload(cell: str, request: native.UploadRequest) -> native.UploadView:
     _authorize(cell)
-    files, upload_id = default_files(), new_upload_id()
-    key = upload_prefix(cell, upload_id) + request.filename
-    expires = iso_millis(utc_now() + timedelta(seconds=UPLOAD_LINK_SECONDS))
-    if request.size is None or request.size <= SINGLE_UPLOAD_LIMIT:
-        return native.UploadView(uploadId=upload_id, url=files.presigned_put(key, UPLOAD_LINK_SECONDS),
-                                 expiresAt=expires)
-    part_size = max(MIN_PART_SIZE, math.ceil(request.size / MAX_LISTED_PARTS / 1024**2) * 1024**2)
-    multipart_id = files.start_multipart(key)
-    parts = [native.UploadPart(partNumber=number, url=files.presigned_part(key, multipart_id, number,
-                                                                          UPLOAD_LINK_SECONDS))
-             for number in range(1, math.ceil(request.size / part_size) + 1)]
-    return native.UploadView(uploadId=upload_id, partSize=part_size, parts=parts, expiresAt=expires)
+    return native.UploadView.of(uploads.create_upload(default_files(), cell, request.filename, request.size))
 
 
 @app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
 def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequest) -> native.CompletedUpload:
     _authorize(cell)
-    files = default_files()
-    pending = files.pending_multipart(upload_prefix(cell, uploadId))
-    if pending is None:
-        raise UploadNotFound(uploadId)
-    key, multipart_id = pending
-    files.complete_multipart(key, multipart_id, request.etags)
-    return native.CompletedUpload(uploadId=uploadId, filename=key.rpartition("/")[2])
+    filename = uploads.complete_upload(default_files(), cell, uploadId, request.etags)
+    return native.CompletedUpload(uploadId=uploadId, filename=filename)
 
 
 class StartCommand(BaseModel):

@@ -37,6 +37,7 @@ from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable,
 from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis
 from bulk_import.records import RecordType
 from bulk_import.storage import StagedRecord
+from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:bulk-import:problem:"
@@ -118,8 +119,6 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
 
 
 FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
-#: S3's largest object.
-MAX_UPLOAD_SIZE = 5 * 1024**4
 
 
 class UploadRequest(BaseModel):
@@ -240,6 +239,13 @@ class UploadView(WireModel):
     parts: list[UploadPart] | None = Field(
         default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete")
     expiresAt: str
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadView:
+        parts = None if upload.part_urls is None else [
+            UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
+        return cls(uploadId=upload.upload_id, url=upload.url, partSize=upload.part_size, parts=parts,
+                   expiresAt=iso_millis(upload.expires_at))
 
 
 class CompletedUpload(WireModel):
