@@ -136,7 +136,12 @@ def _demo_import(stack: LocalStack, users: int) -> None:
     final = watch(f"{stack.api_url}/{demo.DEMO_CELL}/__import", demo.ROOT_TOKEN, out=sys.stdout)
     operation = stack.store.latest_operation(demo.DEMO_CELL)
     print(f"Demo import {operation.state.value}: {operation.count.completed:,} imported, {operation.count.error:,} "
-          f"failed (they stay staged with their errors), of {operation.count.total:,}. Status: {json.dumps(final)}",
+          f"failed (they stay staged with their errors), of {operation.count.total:,}. Status: {json.dumps(final)}\n"
+          f"Next, through the /v1 API:\n"
+          f"  .venv/bin/bulk-import imports show --cell {demo.DEMO_CELL} {operation.id}\n"
+          f"  .venv/bin/bulk-import imports errors --cell {demo.DEMO_CELL} {operation.id} [--csv errors.csv]\n"
+          f"  .venv/bin/bulk-import imports retry --cell {demo.DEMO_CELL} {operation.id} --corrections FIXES.json\n"
+          f"     (FIXES.json: {{\"user:7\": {{\"username\": \"user7\", \"emails\": [\"user7@example.com\"]}}}})",
           flush=True)
 
 
