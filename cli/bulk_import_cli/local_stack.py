@@ -21,7 +21,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from bulk_import.storage import ImportStore
-from bulk_import_cli import moto_transactions
+from bulk_import_cli import moto_streams, moto_transactions
 from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
 from bulk_import_cli.gateway import make_server
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
@@ -78,7 +78,7 @@ class LocalStack:
         os.environ.update(self.host.environment())
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
-        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install()]
+        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install()]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -122,13 +122,14 @@ class LocalStack:
             lambda_client.create_function(FunctionName=function.name, Runtime="python3.12", Role=_ROLE,
                                           Handler=f"{function.module}.{function.attribute}",
                                           Code={"ZipFile": _empty_zip()})
-        # Lambda reads the table's stream: moto calls the function on every write, in the writer's
-        # request (AWS would batch and filter first; the handler skips what the filter would drop).
+        # Lambda reads the table's stream: moto calls the function in the writer's request, with
+        # the records the template's filter matches (moto_streams.py).
         for logical_id, table, properties in self.template.stream_subscriptions():
             stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
             lambda_client.create_event_source_mapping(EventSourceArn=stream_arn,
                                                       FunctionName=self.host.functions[logical_id].name,
-                                                      StartingPosition=properties["StartingPosition"])
+                                                      StartingPosition=properties["StartingPosition"],
+                                                      FilterCriteria=properties.get("FilterCriteria", {}))
         events = boto3.client("events")
         for name in self.template.event_buses():
             events.create_event_bus(Name=name)

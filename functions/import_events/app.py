@@ -20,7 +20,8 @@ STATE_METRICS = {ImportState.ERROR: "ImportsFailed", ImportState.DONE: "ImportsD
 
 def publish_changes(record: DynamoDBRecord) -> None:
     change = record.dynamodb
-    # The filter in template.yaml sends only these; other items may still arrive (the local stack).
+    # The filter in template.yaml sends only the latest-operation item; its deletion (by TTL) has
+    # no new image and announces nothing.
     if change.keys.get("SK") != LATEST or not change.new_image:
         return
     old = operation_from_item(change.old_image) if change.old_image else None

@@ -11,6 +11,9 @@ import pytest
 import requests
 from moto.awslambda.models import LambdaFunction
 
+from bulk_import.admin import create_api_credential
+from bulk_import.credentials import ApiPermission
+from bulk_import.model import ImportOperation, new_operation_id, utc_now
 from bulk_import_cli import demo
 from bulk_import_cli.gateway import proxy_event
 from bulk_import_cli.sam_template import Route
@@ -154,3 +157,43 @@ def test_a_failed_transaction_undoes_only_its_own_items(local_stack):
     assert "Item" not in client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "y"}})
     # The rollback restored the touched items only: the rest of the table is still there.
     assert "Item" in client.get_item(TableName=table, Key={"PK": {"S": "CELL#demo"}, "SK": {"S": "CELL"}})
+
+
+def test_moto_stream_seam_is_where_the_patch_expects_it():
+    # moto's internal API: if this fails, moto moved what moto_streams.py patches.
+    from moto.awslambda.models import LambdaBackend
+    from moto.dynamodb.models.table import StreamShard
+
+    assert list(inspect.signature(StreamShard.add).parameters) == ["self", "old", "new"]
+    assert list(inspect.signature(LambdaBackend.send_dynamodb_items).parameters) == [
+        "self", "function_arn", "items", "source"]
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), [
+    ({"a": {"S": ["x"]}}, {"a": {"S": "x"}}, True),
+    ({"a": {"S": ["x"]}}, {"a": {"S": "y"}}, False),
+    ({"a": {"S": [{"prefix": "IMPORT#"}]}}, {"a": {"S": "IMPORT#~latest"}}, True),
+    ({"a": {"S": ["x"]}}, {"b": 1}, False),
+])
+def test_the_local_stream_filter_matches_like_a_lambda_filter(pattern, value, expected):
+    from bulk_import_cli.moto_streams import matches
+
+    assert matches(pattern, value) is expected
+
+
+def test_the_events_function_sees_only_operation_changes_once_each(local_stack, monkeypatch):
+    seen: list[str] = []
+    events_function = local_stack.host.handler("ImportEventsFunction")
+    module = local_stack.host.module("ImportEventsFunction")
+    monkeypatch.setattr(module, "lambda_handler", lambda event, context: (
+        seen.extend(r["dynamodb"]["Keys"]["SK"]["S"] for r in event["Records"]), events_function(event, context))[1])
+    table = local_stack.store.table_name
+    client = boto3.client("dynamodb")
+    client.put_item(TableName=table, Item={"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}})
+    create_api_credential(local_stack.store, "streamcell", [ApiPermission.WRITE])  # cell + credential writes
+    assert seen == []
+    now = utc_now()
+    local_stack.store.start_operation(ImportOperation(
+        id=new_operation_id(), cell="streamcell", type="v1", importer_key="v1", started_at=now, updated_at=now,
+        user="test"), None)
+    assert seen == ["IMPORT#~latest"]

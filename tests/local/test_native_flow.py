@@ -98,3 +98,5 @@ def test_upload_import_fix_and_retry_the_failed_records_with_events(api, bus_eve
         assert list(dict.fromkeys(states)) == ["loading", "importing", "done"]
         percents = [e["detail"]["percent"] for e in mine if e["detail-type"] == "Import Progress"]
         assert percents and all(p % 10 == 0 for p in percents) and percents == sorted(percents)
+        # Once each: the local stream delivers every record once, as AWS does (moto_streams.py).
+        assert len({(e["detail-type"], e["detail"]["state"], e["detail"]["percent"]) for e in mine}) == len(mine)
