@@ -21,7 +21,7 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from bulk_import.storage import ImportStore
-from bulk_import_cli import moto_streams, moto_transactions
+from bulk_import_cli import moto_queries, moto_streams, moto_transactions
 from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
 from bulk_import_cli.gateway import make_server
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
@@ -78,7 +78,8 @@ class LocalStack:
         os.environ.update(self.host.environment())
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
-        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install()]
+        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install(),
+                              moto_queries.install()]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()

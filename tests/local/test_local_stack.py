@@ -197,3 +197,28 @@ def test_the_events_function_sees_only_operation_changes_once_each(local_stack, 
         id=new_operation_id(), cell="streamcell", type="v1", importer_key="v1", started_at=now, updated_at=now,
         user="test"), None)
     assert seen == ["IMPORT#~latest"]
+
+
+def test_moto_query_seam_is_where_the_patch_expects_it():
+    # moto's internal API: if this fails, moto moved what moto_queries.py patches.
+    from moto.dynamodb.models.table import Table
+
+    parameters = inspect.signature(Table.query).parameters
+    assert list(parameters)[:2] == ["self", "hash_key"] and "index_name" in parameters
+    assert list(inspect.signature(Table.all_items).parameters) == ["self"]
+
+
+def test_a_local_query_reads_its_partition_in_order_and_an_index_query_still_sees_every_item(local_stack):
+    client = boto3.client("dynamodb")
+    table = local_stack.store.table_name
+    for n in (3, 1, 2):
+        client.put_item(TableName=table, Item={"PK": {"S": "q-part"}, "SK": {"S": f"{n}"}})
+    client.put_item(TableName=table, Item={"PK": {"S": "q-other"}, "SK": {"S": "1"}})
+    found = client.query(TableName=table, KeyConditionExpression="PK = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "q-part"}})["Items"]
+    assert [item["SK"]["S"] for item in found] == ["1", "2", "3"]
+    client.put_item(TableName=table, Item={"PK": {"S": "q-failed"}, "SK": {"S": "1"},
+                                           "failedOf": {"S": "q-op"}, "failedKey": {"S": "0#1"}})
+    by_index = client.query(TableName=table, IndexName="FailedRecords", KeyConditionExpression="failedOf = :op",
+                            ExpressionAttributeValues={":op": {"S": "q-op"}})["Items"]
+    assert [item["PK"]["S"] for item in by_index] == ["q-failed"]
