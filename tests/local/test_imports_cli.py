@@ -157,3 +157,16 @@ def test_tables_render_the_stalled_marker_and_the_failed_records():
     assert any("importing stalled" in line and "40%" in line and "3,000/1,000/10,000" in line
                and "2025-01-02 03:04:05" in line for line in lines)
     assert any("user:12" in line and "users.jsonl:13" in line and "emails: bad" in line for line in lines)
+
+
+def test_watch_exits_1_for_an_import_that_ended_failed(cli, local_stack):
+    from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep, new_operation_id, utc_now
+
+    now = utc_now()
+    failed = ImportOperation(id=new_operation_id(), cell="watchfail", type="v1", importer_key="v1",
+                             step=ProgressStep.IMPORT_FAILED, started_at=now, updated_at=now, user="t",
+                             count=Counts(total=4, users=4, completed=1, error=3),
+                             failure=Failure(code="PR500-BI-0007", message="The import stalled."))
+    local_stack.store.start_operation(failed, None)
+    code, out, _ = cli("watch", "--cell", "watchfail", failed.id, "--interval", "0.2")
+    assert code == 1 and json.loads(out)["failure"]["message"] == "The import stalled."
