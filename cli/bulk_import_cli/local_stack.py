@@ -90,7 +90,7 @@ class LocalStack:
         if self._api is not None:
             self._api.shutdown()
             self._api.server_close()
-        for undo in self._undo_patches:
+        for undo in reversed(self._undo_patches):  # patches may wrap earlier ones
             undo()
         self._moto.stop()
 

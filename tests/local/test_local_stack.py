@@ -181,12 +181,19 @@ def test_the_local_stream_filter_matches_like_a_lambda_filter(pattern, value, ex
     assert matches(pattern, value) is expected
 
 
-def test_the_events_function_sees_only_operation_changes_once_each(local_stack, monkeypatch):
+@pytest.fixture
+def streamed(local_stack, monkeypatch) -> list[str]:
+    """The sort keys of the stream records the events function receives."""
     seen: list[str] = []
     events_function = local_stack.host.handler("ImportEventsFunction")
     module = local_stack.host.module("ImportEventsFunction")
     monkeypatch.setattr(module, "lambda_handler", lambda event, context: (
         seen.extend(r["dynamodb"]["Keys"]["SK"]["S"] for r in event["Records"]), events_function(event, context))[1])
+    return seen
+
+
+def test_the_events_function_sees_only_operation_changes_once_each(local_stack, streamed):
+    seen = streamed
     table = local_stack.store.table_name
     client = boto3.client("dynamodb")
     client.put_item(TableName=table, Item={"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}})
@@ -222,3 +229,22 @@ def test_a_local_query_reads_its_partition_in_order_and_an_index_query_still_see
     by_index = client.query(TableName=table, IndexName="FailedRecords", KeyConditionExpression="failedOf = :op",
                             ExpressionAttributeValues={":op": {"S": "q-op"}})["Items"]
     assert [item["PK"]["S"] for item in by_index] == ["q-failed"]
+
+
+def test_a_failed_transaction_streams_nothing_and_a_committed_one_streams_its_change(local_stack, streamed):
+    now = utc_now()
+    operation = ImportOperation(id=new_operation_id(), cell="txstream", type="v1", importer_key="v1",
+                                started_at=now, updated_at=now, user="test")
+    local_stack.store.start_operation(operation, None)
+    streamed.clear()
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    count_update = {"Update": {"TableName": table, "Key": {"PK": {"S": "CELL#txstream"}, "SK": {"S": "IMPORT#~latest"}},
+                               "UpdateExpression": "SET updatedAt = :now",
+                               "ExpressionAttributeValues": {":now": {"S": utc_now().isoformat()}}}}
+    failing = {"Put": {"TableName": table, "Item": {"PK": {"S": "tx-none"}, "SK": {"S": "x"}},
+                       "ConditionExpression": "attribute_exists(PK)"}}
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[count_update, failing])
+    assert streamed == []
+    client.transact_write_items(TransactItems=[count_update])
+    assert streamed == ["IMPORT#~latest"]
