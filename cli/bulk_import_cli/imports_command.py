@@ -91,22 +91,28 @@ def _import_path(operation_id: str, action: str = "") -> str:
 
 
 def _cell_api(args: argparse.Namespace) -> CellApi:
-    """The local stack when one runs here (as the rest of the CLI), else --api-url."""
+    """The local stack when one runs here (as the rest of the CLI), else --api-url, else the ApiUrl
+    output of the stack named by --stack-name."""
     info = StackInfo.load()
     base = info.api_url if info else args.api_url
+    if not base and args.stack_name:
+        from bulk_import_cli.main import _stack_outputs  # main imports this module
+
+        base = _stack_outputs(args.stack_name)["ApiUrl"]
     if not base:
         raise CommandFailed("no local stack is running here and no API URL was given: pass --api-url "
-                            "or set BULK_IMPORT_API_URL (the stack's ApiUrl output)")
+                            "or set BULK_IMPORT_API_URL (the stack's ApiUrl output), or --stack-name")
     return CellApi(f"{base.rstrip('/')}/v1/cells/{quote(args.cell, safe='')}", _token(args, info))
 
 
 def _token(args: argparse.Namespace, info: StackInfo | None) -> str:
-    """--token, else a short-lived credential issued in the local stack's table."""
+    """--token, else a short-lived credential issued in the table of the local stack or of the stack
+    named by --stack-name (with the caller's AWS credentials, as `import watch` does)."""
     if args.token:
         return args.token
-    if info is None:
+    if info is None and not args.stack_name:
         raise CommandFailed("no token: pass --token or set BULK_IMPORT_TOKEN "
-                            "(`bulk-import token create --api --cell CELL` issues one)")
+                            "(`bulk-import token create --api --cell CELL` issues one), or --stack-name")
     from bulk_import_cli.main import _store  # main imports this module
 
     return create_api_credential(_store(args), args.cell, [ApiPermission.READ, ApiPermission.WRITE], name="cli",

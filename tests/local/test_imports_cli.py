@@ -170,3 +170,19 @@ def test_watch_exits_1_for_an_import_that_ended_failed(cli, local_stack):
     local_stack.store.start_operation(failed, None)
     code, out, _ = cli("watch", "--cell", "watchfail", failed.id, "--interval", "0.2")
     assert code == 1 and json.loads(out)["failure"]["message"] == "The import stalled."
+
+
+def test_a_named_stack_gives_the_api_url_and_the_table_for_a_credential(local_stack, tmp_path, monkeypatch, capsys):
+    import bulk_import_cli.main as cli_main
+
+    monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "none.json"))  # no local stack here
+    monkeypatch.delenv("BULK_IMPORT_TOKEN", raising=False)
+    monkeypatch.delenv("BULK_IMPORT_API_URL", raising=False)
+    outputs = {"ApiUrl": local_stack.api_url, "TableName": local_stack.store.table_name}
+    monkeypatch.setattr(cli_main, "_stack_outputs", lambda name: outputs if name == "prod-stack" else {})
+
+    code = main(["--stack-name", "prod-stack", "imports", "show", "--cell", demo.OTHER_CELL,
+                 demo.DONE_OPERATION_ID, "--json"])
+
+    out = without_lines_starting(capsys.readouterr().out, '{"')
+    assert code == 0 and json.loads(out)["id"] == demo.DONE_OPERATION_ID
