@@ -229,3 +229,43 @@ def test_a_body_that_is_not_json_is_a_415_not_a_puzzling_validation_error(store,
     event["body"] = '{"records": [{"type": "user", "username": "ann", "emails": ["ann@example.com"]}]}'
     result = invoke("NativeWriteFunction", event)
     assert (result.status, result.body["type"]) == (415, "urn:bulk-import:problem:unsupported-media-type")
+
+
+def test_a_start_with_a_key_still_in_flight_is_a_409(store, bucket, token, invoke, monkeypatch):
+    import threading
+
+    from tests.conftest import FUNCTIONS
+
+    module = FUNCTIONS.module("NativeWriteFunction")
+    entered, release = threading.Event(), threading.Event()
+    real = module.start_records_import
+
+    def slow_start(*args, **kwargs):
+        entered.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "start_records_import", slow_start)
+    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": people(1)},
+                      headers={"Idempotency-Key": "in-flight"})
+    first = threading.Thread(target=invoke, args=("NativeWriteFunction", event))
+    first.start()
+    assert entered.wait(10)
+    try:
+        second = invoke("NativeWriteFunction", event)
+    finally:
+        release.set()
+        first.join(10)
+    assert (second.status, second.body["type"]) == (409, "urn:bulk-import:problem:idempotency-key-in-use")
+
+
+def test_an_unexpected_error_is_a_500_problem_without_a_trace(store, token, invoke, monkeypatch):
+    from tests.conftest import FUNCTIONS
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(FUNCTIONS.module("NativeReadFunction"), "api_operations", broken)
+    result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token))
+    assert (result.status, result.body["type"]) == (500, "urn:bulk-import:problem:internal-error")
+    assert "secret" not in json.dumps(result.body)
