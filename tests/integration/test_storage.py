@@ -3,7 +3,7 @@
 import pytest
 
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage import OperationConflict
+from bulk_import.storage import OperationConflict, StagedRecord
 
 
 def operation(cell="demo", step=ProgressStep.DONE):
@@ -63,3 +63,11 @@ def test_update_operation_settles_unprocessed_records_as_errors(store):
 def test_put_cell_reports_whether_it_created_the_cell(store):
     assert store.put_cell("demo") is True
     assert store.put_cell("demo") is False
+
+
+def test_lookups_of_more_keys_than_one_batch_get_takes_are_split(store, dynamodb_requests):
+    store.stage_records("op-many", [StagedRecord("user", seq, {"username": f"u{seq}"}, f"f:{seq}") for seq in range(120)])
+    dynamodb_requests.clear()
+    missing = store.missing_staged_records("op-many", [("user", seq) for seq in range(130)])
+    assert missing == [("user", seq) for seq in range(120, 130)]
+    assert dynamodb_requests["BatchGetItem"] == 2  # 100 keys each at most

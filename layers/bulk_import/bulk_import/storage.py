@@ -68,6 +68,7 @@ _ACTIVE_SHARD = "ACTIVE"
 STAGING_GRACE = timedelta(days=30)
 #: Record types in the order they are imported; the failed-records index sorts by it.
 _TYPE_ORDER = {"user": 0, "channel": 1, "message": 2}
+_BATCH_GET_LIMIT = 100
 # Created once per process: starting threads per call cost more than the writes they sped up.
 _WRITERS = ThreadPoolExecutor(max_workers=8)
 _serializer = TypeSerializer()
@@ -321,16 +322,28 @@ class ImportStore:
     # -- reads -----------------------------------------------------------------------------------
 
     def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """One BatchGetItem; a second only if DynamoDB returns UnprocessedKeys (throttling)."""
-        request = {self.table_name: {"Keys": [_marshal(key) for key in keys], "ConsistentRead": True}}
+        """One BatchGetItem per 100 keys (its limit); another only for the UnprocessedKeys DynamoDB
+        returns (throttling)."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
-        while request:
-            response = self.client.batch_get_item(RequestItems=request)
-            for raw in response["Responses"].get(self.table_name, []):
-                item = _unmarshal(raw)
-                found[(item["PK"], item["SK"])] = item
-            request = response.get("UnprocessedKeys") or {}
+        for start in range(0, len(keys), _BATCH_GET_LIMIT):
+            request = {self.table_name: {"Keys": [_marshal(key) for key in keys[start : start + _BATCH_GET_LIMIT]],
+                                         "ConsistentRead": True}}
+            while request:
+                response = self.client.batch_get_item(RequestItems=request)
+                for raw in response["Responses"].get(self.table_name, []):
+                    item = _unmarshal(raw)
+                    found[(item["PK"], item["SK"])] = item
+                request = response.get("UnprocessedKeys") or {}
         return found
+
+    def _operation_of(self, cell: str, operation_id: str, extra_keys: tuple[dict[str, str], ...] = ()
+                      ) -> tuple[ImportOperation | None, dict[tuple[str, str], dict[str, Any]]]:
+        """One operation of the cell wherever it is stored (the latest, or earlier under its id), and
+        whatever else `extra_keys` names, in one BatchGetItem."""
+        found = self._batch_get([latest_operation_key(cell), earlier_operation_key(cell, operation_id), *extra_keys])
+        operation = next((operation_from_item(item) for (partition, _), item in found.items()
+                          if partition == f"CELL#{cell}" and item.get("id") == operation_id), None)
+        return operation, found
 
     def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead:
         keys = [cell_key(cell), latest_operation_key(cell)]
@@ -388,11 +401,8 @@ class ImportStore:
 
     def read_operation(self, cell: str, operation_id: str, token_hash: str) -> OperationRead:
         """A /v1 credential and one operation of the cell, wherever it is stored (one BatchGetItem)."""
-        keys = [api_credential_key(token_hash), latest_operation_key(cell), earlier_operation_key(cell, operation_id)]
-        found = self._batch_get(keys)
+        operation, found = self._operation_of(cell, operation_id, (api_credential_key(token_hash),))
         credential_item = found.get(tuple(api_credential_key(token_hash).values()))
-        operation = next((operation_from_item(item) for key, item in found.items()
-                          if key[0] == f"CELL#{cell}" and item.get("id") == operation_id), None)
         return OperationRead(
             credential=api_credential_from_item(token_hash, credential_item) if credential_item else None,
             operation=operation,
@@ -400,11 +410,10 @@ class ImportStore:
 
     def operation(self, cell: str, operation_id: str) -> ImportOperation | None:
         """One operation of the cell, the latest or an earlier one (one BatchGetItem)."""
-        found = self._batch_get([latest_operation_key(cell), earlier_operation_key(cell, operation_id)])
-        return next((operation_from_item(item) for item in found.values() if item.get("id") == operation_id), None)
+        return self._operation_of(cell, operation_id)[0]
 
     def counted_batches(self, operation_id: str, record_type: str, batches: range) -> set[int]:
-        """Which of `batches` (at most 100) have their counted marker (one BatchGetItem)."""
+        """Which of `batches` have their counted marker (one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
         return {batch for batch in batches
                 if tuple(batch_marker_key(operation_id, record_type, batch).values()) in found}
@@ -418,10 +427,7 @@ class ImportStore:
         """Which of (type, seq) are not in the operation's staging area (BatchGetItem, 100 keys each)."""
         keys = {(record_type, seq): staged_record_key(operation_id, StagedRecord(record_type, seq, {}, ""))
                 for record_type, seq in records}
-        found: set[tuple[str, str]] = set()
-        listed = list(keys.values())
-        for start in range(0, len(listed), 100):
-            found |= set(self._batch_get(listed[start : start + 100]))
+        found = self._batch_get(list(keys.values()))
         return [record for record, key in keys.items() if tuple(key.values()) not in found]
 
     def failed_records(self, operation_id: str, limit: int,
@@ -449,8 +455,7 @@ class ImportStore:
             start = page.next_key
             if start is None:
                 break
-        found = [operation_from_item(item) for first in range(0, len(keys), 100)
-                 for item in self._batch_get(keys[first : first + 100]).values()]
+        found = [operation_from_item(item) for item in self._batch_get(keys).values()]
         stalled = [operation for operation in found
                    if operation.is_active and operation.last_heartbeat < heartbeat_before]
         return sorted(stalled, key=lambda operation: operation.last_heartbeat)
