@@ -115,6 +115,12 @@ def start_file_import(
     latest = _idle_latest(store, cell)
     if not files.exists(key):
         raise SnapshotNotFound(key.rpartition("/")[2])
+    return _start_file(store, executions, cell, key, name, user, kind, latest)
+
+
+def _start_file(store: ImportStore, executions: Executions, cell: str, key: str, name: str, user: str, kind: str,
+                latest: ImportOperation | None) -> ImportOperation:
+    """Starts importing the file at `key`, known to exist, in place of `latest` (read idle)."""
     operation = _replace_latest(store, _new_operation(cell, user, kind, ProgressStep.PREPARING_STARTED,
                                                       importation_name=name, source_key=key), latest)
     return _run(store, executions, operation)
@@ -127,20 +133,21 @@ def new_upload_id() -> str:
 def start_upload_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, upload_id: str,
                         name: str | None, user: str) -> ImportOperation:
     """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
-    key = files.first_key(upload_prefix(cell, upload_id))
+    key = files.first_key(upload_prefix(cell, upload_id))  # listed: it exists
     if key is None:
         raise UploadNotFound(upload_id)
-    return start_file_import(store, files, executions, cell, key, name or key.rpartition("/")[2], user, kind="v1")
+    latest = _idle_latest(store, cell)
+    return _start_file(store, executions, cell, key, name or key.rpartition("/")[2], user, "v1", latest)
 
 
 def start_records_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str,
                          records: list[dict[str, Any]], name: str | None, user: str) -> ImportOperation:
     """Imports records sent inline: they are written as a JSON Lines upload, then imported as one,
     so inline records and files take the same path (and report errors by line)."""
-    _idle_latest(store, cell)
+    latest = _idle_latest(store, cell)  # before the upload: a busy cell leaves no file behind
     key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
     files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
-    return start_file_import(store, files, executions, cell, key, name or "records.jsonl", user, kind="v1")
+    return _start_file(store, executions, cell, key, name or "records.jsonl", user, "v1", latest)
 
 
 def cancel(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
