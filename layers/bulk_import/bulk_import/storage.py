@@ -32,7 +32,7 @@ The latest operation sits at a fixed key so that a status read is one BatchGetIt
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from datetime import datetime, timedelta, timezone
@@ -43,6 +43,7 @@ import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
+from bulk_import.concurrency import map_all
 from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
 from bulk_import.model import (
     ACTIVE_STEPS,
@@ -785,10 +786,7 @@ class ImportStore:
             while pending:
                 pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
 
-        writes = [_WRITERS.submit(write, requests[start : start + 25]) for start in range(0, len(requests), 25)]
-        wait(writes)  # all of them, even when one fails: none may outlive the call
-        for done in writes:
-            done.result()
+        map_all(_WRITERS, write, [requests[start : start + 25] for start in range(0, len(requests), 25)])
 
 
 def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import math
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, Literal
 
 from pydantic import BaseModel, NonNegativeInt
 
+from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
 from bulk_import.files import ImportFiles
 from bulk_import.inputs import MalformedInput, read_records
@@ -243,11 +244,7 @@ def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: 
             or operation.step != IMPORTING_STEP[record_type]:
         raise OperationStopped(operation_id)
     records = store.staged_batch(operation_id, record_type.value, batch)
-    # Every record's attempt ends before the batch returns or raises: a failed batch must leave no
-    # thread writing into the next invocation (or, in tests, into the next test's tables).
-    attempts = [_RECORD_WORKERS.submit(import_record, store, operation, record) for record in records]
-    wait(attempts)
-    errors = [attempt.result() for attempt in attempts]
+    errors = map_all(_RECORD_WORKERS, lambda record: import_record(store, operation, record), records)
     imported = [record for record, error in zip(records, errors) if error is None]
     failed = [replace(record, error_code=error[0], error=error[1])
               for record, error in zip(records, errors) if error is not None]
