@@ -14,8 +14,7 @@ from bulk_import.api import native
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.files import default_files, errors_export_key
 from bulk_import.imports import new_upload_id
-from bulk_import.model import ImportState, utc_now
-from bulk_import.settings import get_settings
+from bulk_import.model import ImportState
 from bulk_import.status import api_failed_records, api_operation, api_operations
 from bulk_import.storage import default_store
 
@@ -29,24 +28,20 @@ CSV_PAGE = 1000
 DOWNLOAD_LINK_SECONDS = 900
 
 
-def _view(operation) -> native.ImportView:
-    return native.ImportView.of(operation, utc_now(), get_settings().stalled_after)
-
-
 @app.get("/v1/cells/<cell>/imports", summary="The cell's imports, newest first", tags=["Imports"])
 def list_imports(cell: str, limit: PageSize = 20, cursor: Cursor = None,
                  state: Annotated[ImportState | None, Query(description="Only imports in this state")] = None,
                  ) -> native.ImportList:
     page = api_operations(default_store(), cell, native.bearer_token(app.current_event), limit,
                           native.decode_cursor(cursor), state)
-    return native.ImportList(items=[_view(operation) for operation in page.items],
+    return native.ImportList(items=[native.import_view(operation) for operation in page.items],
                              nextCursor=native.encode_cursor(page.next_key))
 
 
 @app.get("/v1/cells/<cell>/imports/<operationId>", summary="One import: state, counts, rate, ETA", tags=["Imports"])
 def get_import(cell: str, operationId: str) -> native.ImportView:
     _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event))
-    return _view(operation)
+    return native.import_view(operation)
 
 
 @app.get("/v1/cells/<cell>/imports/<operationId>/errors", tags=["Imports"],

@@ -22,7 +22,6 @@ from bulk_import.executions import default_executions
 from bulk_import import uploads
 from bulk_import.files import default_files
 from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
-from bulk_import.model import utc_now
 from bulk_import.settings import get_settings
 from bulk_import.status import api_credential, api_operation
 from bulk_import.storage import default_store
@@ -41,8 +40,10 @@ def _authorize(cell: str) -> ApiCredential:
     return api_credential(default_store(), cell, native.bearer_token(app.current_event), ApiPermission.WRITE)
 
 
-def _import_location(cell: str, operation_id: str) -> dict[str, str]:
-    return {"Location": url_of(app.current_event, f"/v1/cells/{cell}/imports/{operation_id}")}
+def _accepted(view: native.ImportView) -> Response[native.ImportView]:
+    """202 with the import started, and its URL as Location."""
+    location = url_of(app.current_event, f"/v1/cells/{view.cell}/imports/{view.id}")
+    return Response(status_code=202, content_type="application/json", body=view, headers={"Location": location})
 
 
 @app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size",
@@ -85,7 +86,7 @@ def _start(command: StartCommand) -> native.ImportView:
                                          records, request.name, command.user)
     logger.info("Import started", extra={"operation_id": operation.id})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
-    return native.ImportView.of(operation, utc_now(), get_settings().stalled_after)
+    return native.import_view(operation)
 
 
 @app.post("/v1/cells/<cell>/imports", summary="Start an import of an upload or of inline records",
@@ -94,9 +95,7 @@ def start_import(cell: str, request: native.StartImportRequest) -> Response[nati
     credential = _authorize(cell)
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
-    view = start_once(command=command) if key else _start(command)
-    return Response(status_code=202, content_type="application/json", body=view,
-                    headers=_import_location(cell, view.id))
+    return _accepted(start_once(command=command) if key else _start(command))
 
 
 @app.post("/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import",
@@ -105,7 +104,7 @@ def cancel_import(cell: str, operationId: str) -> native.ImportView:
     _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
                                  ApiPermission.WRITE)
     stopped = cancel(default_store(), default_executions(), operation)
-    return native.ImportView.of(stopped, utc_now(), get_settings().stalled_after)
+    return native.import_view(stopped)
 
 
 @app.post("/v1/cells/<cell>/imports/<operationId>/retry", tags=["Imports"],
@@ -117,9 +116,7 @@ def retry_import(cell: str, operationId: str,
                                        ApiPermission.WRITE)
     child = retry(default_store(), default_files(), default_executions(), parent,
                   (request or native.RetryRequest()).corrections, credential.name)
-    view = native.ImportView.of(child, utc_now(), get_settings().stalled_after)
-    return Response(status_code=202, content_type="application/json", body=view,
-                    headers=_import_location(cell, child.id))
+    return _accepted(native.import_view(child))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

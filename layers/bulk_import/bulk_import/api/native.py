@@ -34,8 +34,9 @@ from bulk_import.errors import (
     PermissionDenied,
 )
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
-from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis
+from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
 from bulk_import.records import RecordType
+from bulk_import.settings import get_settings
 from bulk_import.storage import StagedRecord
 from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
 
@@ -192,6 +193,11 @@ class ImportView(WireModel):
             finishedAt=operation.finished_at and iso_millis(operation.finished_at),
             expiresAt=operation.expires_at and iso_millis(operation.expires_at), failure=operation.failure,
         )
+
+
+def import_view(operation: ImportOperation) -> ImportView:
+    """The view of `operation` now, stalled by this stack's StalledAfterMinutes."""
+    return ImportView.of(operation, utc_now(), get_settings().stalled_after)
 
 
 class ImportList(WireModel):
