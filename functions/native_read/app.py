@@ -54,7 +54,7 @@ def list_failed_records(cell: str, operationId: str, limit: PageSize = 100, curs
     token = native.bearer_token(app.current_event)
     if "text/csv" in (app.current_event.headers.get("Accept") or ""):
         return _csv_download(cell, operationId, token)
-    _, page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
+    page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
     body = native.FailedRecordList(items=[native.FailedRecordView.of(record) for record in page.items],
                                    nextCursor=native.encode_cursor(page.next_key))
     return Response(status_code=200, content_type="application/json", body=body.model_dump_json())

@@ -103,10 +103,11 @@ def api_operations(store: ImportStore, cell: str, token: str | None, limit: int,
 
 
 def api_failed_records(store: ImportStore, cell: str, operation_id: str, token: str | None, limit: int,
-                       after: dict[str, Any] | None) -> tuple[ImportOperation, Page[StagedRecord]]:
-    """The operation and a page of its failed records (two requests)."""
-    _, operation = api_operation(store, cell, operation_id, token)
-    return operation, store.failed_records(operation_id, limit, _owned(after, failedOf=operation_id))
+                       after: dict[str, Any] | None) -> Page[StagedRecord]:
+    """A page of an operation's failed records (two requests: the operation with the credential,
+    then the Query)."""
+    api_operation(store, cell, operation_id, token)
+    return store.failed_records(operation_id, limit, _owned(after, failedOf=operation_id))
 
 
 def _owned(after: dict[str, Any] | None, **expected: str) -> dict[str, Any] | None:
