@@ -171,6 +171,10 @@ def _epoch(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
+def _from_epoch(seconds: Any) -> datetime:
+    return datetime.fromtimestamp(int(seconds), timezone.utc)
+
+
 def _optional_time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
 
@@ -233,7 +237,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         parent_id=item.get("parentId"),
         heartbeat_at=_optional_time(item.get("heartbeatAt")),
         finished_at=_optional_time(item.get("finishedAt")),
-        expires_at=datetime.fromtimestamp(int(item["expiresAt"]), timezone.utc) if "expiresAt" in item else None,
+        expires_at=_from_epoch(item["expiresAt"]) if "expiresAt" in item else None,
         mark=_mark(item, "markAt", "markProcessed"),
         previous_mark=_mark(item, "previousMarkAt", "previousMarkProcessed"),
     )
@@ -261,7 +265,7 @@ def cell_token_from_item(token_hash: str, item: dict[str, Any]) -> CellToken:
         cell=item["cell"],
         root=item["root"],
         subject=item["subject"],
-        expires_at=datetime.fromtimestamp(int(item["expiresAt"]), timezone.utc),
+        expires_at=_from_epoch(item["expiresAt"]),
         cookie_peer_hash=item["cookiePeerHash"],
     )
 
@@ -273,7 +277,7 @@ def api_credential_to_item(credential: ApiCredential) -> dict[str, Any]:
 
 def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCredential:
     return ApiCredential(token_hash=token_hash, cell=item["cell"], permissions=frozenset(item["permissions"]),
-                         name=item["name"], expires_at=datetime.fromtimestamp(int(item["expiresAt"]), timezone.utc))
+                         name=item["name"], expires_at=_from_epoch(item["expiresAt"]))
 
 
 def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
