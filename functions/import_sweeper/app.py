@@ -8,16 +8,16 @@ from bulk_import.executions import default_executions
 from bulk_import.model import utc_now
 from bulk_import.settings import get_settings
 from bulk_import.storage import default_store
-from bulk_import.worker import fail_stalled
+from bulk_import.worker import sweep_stalled
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    settings, now = get_settings(), utc_now()
-    stalled = default_store().stalled_operations(now - settings.stalled_after)
-    failed = fail_stalled(default_store(), default_executions(), now, settings.fail_stalled_after)
+    settings = get_settings()
+    stalled, failed = sweep_stalled(default_store(), default_executions(), utc_now(), settings.stalled_after,
+                                    settings.fail_stalled_after)
     # The StalledImports alarm watches this: imports shown as stalled that are not failed yet.
     metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(stalled) - len(failed))
     metrics.add_metric(name="StalledImportsFailed", unit=MetricUnit.Count, value=len(failed))

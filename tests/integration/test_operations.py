@@ -18,7 +18,7 @@ from bulk_import.imports import (
 )
 from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.storage import STAGING_GRACE
-from bulk_import.worker import STALLED, fail_stalled
+from bulk_import.worker import STALLED, sweep_stalled
 from tests.integration.test_worker import CELL, run_worker, user
 
 
@@ -154,9 +154,13 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     operation = start_records_import(store, files, executions, CELL, users(3, invalid=set()), None, "op")
     operation = store.update_operation(operation, from_steps=frozenset({operation.step}),
                                        execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x")
-    assert fail_stalled(store, executions, utc_now() + timedelta(minutes=59), timedelta(minutes=60)) == []
+    limit = timedelta(minutes=60)
+    assert sweep_stalled(store, executions, utc_now() + timedelta(minutes=59), limit, limit) == ([], [])
+    shown, none_failed = sweep_stalled(store, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10),
+                                       limit)
+    assert ([o.id for o in shown], none_failed) == ([operation.id], [])
 
-    (failed,) = fail_stalled(store, executions, utc_now() + timedelta(minutes=61), timedelta(minutes=60))
+    _, (failed,) = sweep_stalled(store, executions, utc_now() + timedelta(minutes=61), limit, limit)
 
     assert failed.id == operation.id and failed.step is ProgressStep.IMPORT_FAILED
     assert failed.failure.code == STALLED and "no progress since" in failed.failure.message

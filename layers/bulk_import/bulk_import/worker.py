@@ -316,12 +316,17 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
     return {"operation": _reference(operation)}
 
 
-def fail_stalled(store: ImportStore, executions: Any, now: datetime, fail_after: timedelta) -> list[ImportOperation]:
-    """The scheduled sweeper: fails every active operation whose worker has shown no progress for
-    `fail_after`, counting its unprocessed records as errors, and stops its execution."""
+def sweep_stalled(store: ImportStore, executions: Any, now: datetime, stalled_after: timedelta,
+                  fail_after: timedelta) -> tuple[list[ImportOperation], list[ImportOperation]]:
+    """The scheduled sweeper: the active operations stalled for `stalled_after`, and those of them
+    it failed, stalled for `fail_after` too (their unprocessed records counted as errors, their
+    executions stopped). The active operations are read once."""
+    stalled = store.stalled_operations(now - min(stalled_after, fail_after))
+    minutes = int(fail_after.total_seconds() // 60)
     failed = []
-    for operation in store.stalled_operations(now - fail_after):
-        minutes = int(fail_after.total_seconds() // 60)
+    for operation in stalled:
+        if not operation.is_stalled(now, fail_after):
+            continue
         failure = Failure(code=STALLED, message=f"The import stalled: no progress since "
                           f"{iso_millis(operation.last_heartbeat)} (limit {minutes} minutes).")
         try:
@@ -331,7 +336,7 @@ def fail_stalled(store: ImportStore, executions: Any, now: datetime, fail_after:
             continue  # it moved on or ended since the index was read
         if operation.execution_arn is not None:
             executions.stop(operation.execution_arn, "stalled")
-    return failed
+    return [operation for operation in stalled if operation.is_stalled(now, stalled_after)], failed
 
 
 def failure_of(error: dict[str, str]) -> Failure:
