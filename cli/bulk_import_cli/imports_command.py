@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
 import json
 import os
 import sys
@@ -31,6 +30,7 @@ from bulk_import.admin import create_api_credential
 from bulk_import.credentials import ApiPermission
 from bulk_import.model import ACTIVE_STATES, ImportState
 from bulk_import_cli.local_stack import StackInfo
+from bulk_import_cli.usage import UsageError
 
 TIMEOUT = 30
 CSV_CHUNK = 64 * 1024
@@ -39,21 +39,17 @@ STATE_STYLES = {ImportState.DONE: "green", ImportState.ERROR: "red", ImportState
                 ImportState.LOADING: "cyan", ImportState.IMPORTING: "cyan"}
 
 
-class CommandFailed(Exception):
-    """What the command reports on stderr before exiting 2: a refusal of the API, or bad usage."""
-
-
 # -- talking to the API ------------------------------------------------------------------------------
 
 
 def _send(method: str, url: str, **options: Any) -> requests.Response:
-    """One HTTP call; a failure to connect or an error status becomes CommandFailed."""
+    """One HTTP call; a failure to connect or an error status becomes UsageError."""
     try:
         response = requests.request(method, url, timeout=TIMEOUT, **options)
     except requests.RequestException as exc:
-        raise CommandFailed(f"cannot reach {url}: {exc}") from exc
+        raise UsageError(f"cannot reach {url}: {exc}") from exc
     if response.status_code >= 400:
-        raise CommandFailed(_problem_message(response))
+        raise UsageError(_problem_message(response))
     return response
 
 
@@ -100,7 +96,7 @@ def _cell_api(args: argparse.Namespace) -> CellApi:
 
         base = _stack_outputs(args.stack_name)["ApiUrl"]
     if not base:
-        raise CommandFailed("no local stack is running here and no API URL was given: pass --api-url "
+        raise UsageError("no local stack is running here and no API URL was given: pass --api-url "
                             "or set BULK_IMPORT_API_URL (the stack's ApiUrl output), or --stack-name")
     return CellApi(f"{base.rstrip('/')}/v1/cells/{quote(args.cell, safe='')}", _token(args, info))
 
@@ -111,7 +107,7 @@ def _token(args: argparse.Namespace, info: StackInfo | None) -> str:
     if args.token:
         return args.token
     if info is None and not args.stack_name:
-        raise CommandFailed("no token: pass --token or set BULK_IMPORT_TOKEN "
+        raise UsageError("no token: pass --token or set BULK_IMPORT_TOKEN "
                             "(`bulk-import token create --api --cell CELL` issues one), or --stack-name")
     from bulk_import_cli.main import _store  # main imports this module
 
@@ -260,7 +256,7 @@ def _download_csv(api: CellApi, path: str, target: str) -> None:
     Authorization header (S3 takes one credential only), streamed to `target` ('-': stdout)."""
     redirect = api.call("GET", path, headers={"Accept": "text/csv"}, allow_redirects=False)
     if redirect.status_code != 303 or "Location" not in redirect.headers:
-        raise CommandFailed(f"expected a 303 redirect to the CSV, got HTTP {redirect.status_code}")
+        raise UsageError(f"expected a 303 redirect to the CSV, got HTTP {redirect.status_code}")
     download = _send("GET", redirect.headers["Location"], stream=True)
     download.encoding = "utf-8"
     with download, _text_output(target) as out:
@@ -277,7 +273,7 @@ def _text_output(target: str) -> ContextManager[TextIO]:
     try:
         return open(target, "w", encoding="utf-8", newline="")
     except OSError as exc:
-        raise CommandFailed(f"{target}: {exc.strerror}") from exc
+        raise UsageError(f"{target}: {exc.strerror}") from exc
 
 
 def imports_cancel(args: argparse.Namespace) -> None:
@@ -293,11 +289,11 @@ def _corrections(path: str) -> dict:
     try:
         corrections = json.loads(Path(path).read_text())
     except OSError as exc:
-        raise CommandFailed(f"{path}: {exc.strerror}") from exc
+        raise UsageError(f"{path}: {exc.strerror}") from exc
     except ValueError as exc:
-        raise CommandFailed(f"{path}: not JSON ({exc})") from exc
+        raise UsageError(f"{path}: not JSON ({exc})") from exc
     if not isinstance(corrections, dict):
-        raise CommandFailed(f'{path}: expected an object of fixed records by record id, such as {{"user:12": {{...}}}}')
+        raise UsageError(f'{path}: expected an object of fixed records by record id, such as {{"user:12": {{...}}}}')
     return corrections
 
 
@@ -328,18 +324,6 @@ def _watch(api: CellApi, operation_id: str, interval: float) -> dict:
 # -- the parser ------------------------------------------------------------------------------------------
 
 
-def _exits_2_on_failure(command: Callable[[argparse.Namespace], int | None]) -> Callable[[argparse.Namespace], int]:
-    """The message on stderr and exit code 2, as main() does for its UsageError."""
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args) or 0
-        except CommandFailed as failure:
-            print(f"bulk-import: {failure}", file=sys.stderr)
-            return 2
-    return run
-
-
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds `imports` and its subcommands to the CLI's subcommands."""
     common = argparse.ArgumentParser(add_help=False)
@@ -361,7 +345,7 @@ def register(commands: argparse._SubParsersAction) -> None:
         command = imports.add_parser(name, help=help, parents=[common])
         if takes_id:
             command.add_argument("id", help="the import's id")
-        command.set_defaults(run=_exits_2_on_failure(run))
+        command.set_defaults(run=run)
         return command
 
     listing = add("list", imports_list, "the cell's imports, newest first", takes_id=False)

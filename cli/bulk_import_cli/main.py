@@ -30,11 +30,8 @@ from bulk_import_cli import demo, imports_command, openapi
 from bulk_import_cli.local_stack import LOCAL_PARAMETERS, REPO_ROOT, LocalStack, StackInfo, state_file
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sam_template import REGION, SamTemplate
+from bulk_import_cli.usage import UsageError
 from bulk_import_cli.watch import watch
-
-
-class UsageError(Exception):
-    pass
 
 
 def _print_json(value: Any) -> None:
