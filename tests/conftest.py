@@ -122,3 +122,23 @@ def api_event(method: str, path: str, token: str | None = None, body: Any = None
                  queryStringParameters=query, multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
                  body=json.dumps(body) if body is not None else None)
     return event
+
+
+def capture_bus_events(bus: str, name: str, pattern: dict) -> Callable[[], list[dict]]:
+    """Routes the events matching `pattern` on `bus` to a new SQS queue (moto delivers rule targets);
+    returns a function that drains the queue and answers every event received so far."""
+    sqs, events = boto3.client("sqs"), boto3.client("events")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    received: list[dict] = []
+
+    def drain() -> list[dict]:
+        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            received.extend(json.loads(message["Body"]) for message in messages)
+            sqs.delete_message_batch(QueueUrl=queue, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+        return received
+
+    return drain

@@ -18,7 +18,7 @@ from bulk_import.files import default_files
 from bulk_import.imports import start_records_import
 from bulk_import.model import ProgressStep, utc_now
 from bulk_import.storage import _marshal, latest_operation_key, operation_to_item
-from tests.conftest import BUCKET_NAME, api_event
+from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
 from tests.integration.test_worker import RecordedExecutions, run_worker, user
 
 CELL = "acme"  # run_worker drives this cell
@@ -162,19 +162,8 @@ def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, i
 
 @pytest.fixture
 def captured_events(store, function_environment):
-    """A queue receiving every event on the import bus (moto delivers rule targets)."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName="captured")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = function_environment["EVENT_BUS_NAME"]
-    events.put_rule(Name="all", EventBusName=bus, EventPattern=json.dumps({"source": ["bulk-import"]}))
-    events.put_targets(Rule="all", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-
-    def received() -> list[dict]:
-        messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
-        return [json.loads(message["Body"]) for message in messages]
-
-    return received
+    """Every event on the import bus."""
+    return capture_bus_events(function_environment["EVENT_BUS_NAME"], "captured", {"source": ["bulk-import"]})
 
 
 def stream_record(old, new) -> dict:

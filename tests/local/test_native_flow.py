@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 import requests
 
 from bulk_import.admin import create_api_credential
 from bulk_import.credentials import ApiPermission
+from tests.conftest import capture_bus_events
 from tests.local.test_import_flow import TIMEOUT, wait_until
 
 CELL = "retryflow"
@@ -31,24 +31,9 @@ def api(local_stack):
 
 @pytest.fixture
 def bus_events(local_stack):
-    """Every event on the local stack's import bus, through a rule to an SQS queue."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName="native-flow-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    bus = local_stack.host.environment()["EVENT_BUS_NAME"]
-    events.put_rule(Name="native-flow", EventBusName=bus,
-                    EventPattern=json.dumps({"source": ["bulk-import"], "detail": {"cell": [CELL]}}))
-    events.put_targets(Rule="native-flow", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-    received: list[dict] = []
-
-    def drain() -> list[dict]:
-        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-            received.extend(json.loads(message["Body"]) for message in messages)
-            sqs.delete_message_batch(QueueUrl=queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
-        return received
-
-    return drain
+    """Every event on the local stack's import bus about this test's cell."""
+    return capture_bus_events(local_stack.host.environment()["EVENT_BUS_NAME"], "native-flow-events",
+                              {"source": ["bulk-import"], "detail": {"cell": [CELL]}})
 
 
 def records(count: int, invalid: set[int]) -> bytes:
