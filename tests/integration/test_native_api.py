@@ -19,7 +19,8 @@ from bulk_import.imports import start_records_import
 from bulk_import.model import ProgressStep, utc_now
 from bulk_import.storage import _marshal, latest_operation_key, operation_to_item
 from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
-from tests.integration.test_worker import RecordedExecutions, run_worker, user
+from tests.integration.test_operations import users
+from tests.integration.test_worker import RecordedExecutions, run_worker
 
 CELL = "acme"  # run_worker drives this cell
 
@@ -40,12 +41,8 @@ def imported(store, files, records) -> str:
     return operation.id
 
 
-def people(count: int, invalid: set[int] = frozenset()) -> list[dict]:
-    return [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(count)]
-
-
 def test_the_history_is_paged_by_cursor_newest_first(store, bucket, token, invoke):
-    ids = [imported(store, bucket, people(1)) for _ in range(5)]
+    ids = [imported(store, bucket, users(1)) for _ in range(5)]
     seen, query = [], {"limit": "2"}
     while True:
         result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token, query=query))
@@ -58,7 +55,7 @@ def test_the_history_is_paged_by_cursor_newest_first(store, bucket, token, invok
 
 
 def test_a_cursor_of_another_listing_is_a_400(store, bucket, token, invoke):
-    parent = imported(store, bucket, people(4, invalid={0, 1, 2}))
+    parent = imported(store, bucket, users(4, invalid={0, 1, 2}))
     page = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
                                                   query={"limit": "1"}))
     foreign = page.body["nextCursor"]
@@ -68,7 +65,7 @@ def test_a_cursor_of_another_listing_is_a_400(store, bucket, token, invoke):
 
 
 def test_failed_records_page_through_http_and_download_as_csv(store, bucket, token, invoke):
-    parent = imported(store, bucket, people(20, invalid={2, 7, 11, 19}))
+    parent = imported(store, bucket, users(20, invalid={2, 7, 11, 19}))
     seen, query = [], {"limit": "3"}
     while True:
         result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
@@ -93,7 +90,7 @@ def test_failed_records_page_through_http_and_download_as_csv(store, bucket, tok
 
 
 def test_a_repeated_start_with_the_same_idempotency_key_returns_the_same_import(store, bucket, token, invoke):
-    body = {"records": people(2), "name": "twice"}
+    body = {"records": users(2), "name": "twice"}
     first = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
                                                     headers={"Idempotency-Key": "k-1"}))
     again = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
@@ -105,14 +102,14 @@ def test_a_repeated_start_with_the_same_idempotency_key_returns_the_same_import(
     assert [o.id for o in store.latest_operations(CELL, 10)] == [first.body["id"]]
 
     other_body = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
-                                                         {"records": people(3)}, headers={"Idempotency-Key": "k-1"}))
+                                                         {"records": users(3)}, headers={"Idempotency-Key": "k-1"}))
     assert (other_body.status, other_body.body["type"]) == (422, "urn:bulk-import:problem:idempotency-key-reused")
     without_key = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body))
     assert (without_key.status, without_key.body["type"]) == (409, "urn:bulk-import:problem:import-in-progress")
 
 
 def test_reading_one_import_is_one_dynamodb_request_auth_included(store, bucket, token, invoke, dynamodb_requests):
-    operation = imported(store, bucket, people(2))
+    operation = imported(store, bucket, users(2))
     dynamodb_requests.clear()
     result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{operation}", token))
     assert result.status == 200 and result.body["state"] == "done"
@@ -122,7 +119,7 @@ def test_reading_one_import_is_one_dynamodb_request_auth_included(store, bucket,
 def test_a_read_only_credential_cannot_start_and_an_expired_one_cannot_read(store, bucket, invoke):
     reader = create_api_credential(store, CELL, [ApiPermission.READ]).token
     refused = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", reader,
-                                                      {"records": people(1)}))
+                                                      {"records": users(1)}))
     assert (refused.status, refused.body["type"]) == (403, "urn:bulk-import:problem:forbidden")
     expired = create_api_credential(store, CELL, [ApiPermission.READ], lifetime=timedelta(seconds=-1)).token
     result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", expired))
@@ -143,7 +140,7 @@ def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, i
     assert created.status == 200 and len(created.body["parts"]) == 96
     upload_id = created.body["uploadId"]
     key, multipart_id = bucket.pending_multipart(f"uploads/{CELL}/{upload_id}/")
-    content = b"".join(json.dumps(record).encode() + b"\n" for record in people(3))
+    content = b"".join(json.dumps(record).encode() + b"\n" for record in users(3))
     etag = bucket.client.upload_part(Bucket=BUCKET_NAME, Key=key, UploadId=multipart_id, PartNumber=1,
                                      Body=content)["ETag"]
     completed = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
@@ -178,7 +175,7 @@ def stream_record(old, new) -> dict:
 def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket, captured_events):
     from tests.conftest import FUNCTIONS
 
-    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, people(10), None, "op")
+    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(10), None, "op")
     progressed = operation.model_copy(update={"step": ProgressStep.IMPORTING_USERS,
                                               "count": operation.count.model_copy(update={"total": 10, "completed": 3})})
     staged = {"eventID": "2", "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
@@ -202,7 +199,7 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     monkeypatch.setenv("FAIL_STALLED_AFTER_MINUTES", "1")
     monkeypatch.setenv("STALLED_AFTER_MINUTES", "1")
     clear_cached_clients()
-    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, people(2), None, "op")
+    operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(2), None, "op")
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": []}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(CELL)),
@@ -235,7 +232,7 @@ def test_a_start_with_a_key_still_in_flight_is_a_409(store, bucket, token, invok
         return real(*args, **kwargs)
 
     monkeypatch.setattr(module, "start_records_import", slow_start)
-    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": people(1)},
+    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)},
                       headers={"Idempotency-Key": "in-flight"})
     first = threading.Thread(target=invoke, args=("NativeWriteFunction", event))
     first.start()

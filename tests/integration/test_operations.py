@@ -22,7 +22,8 @@ from bulk_import.worker import STALLED, sweep_stalled
 from tests.integration.test_worker import CELL, run_worker, user
 
 
-def users(count: int, invalid: set[int]) -> list[dict]:
+def users(count: int, invalid: set[int] = frozenset()) -> list[dict]:
+    """Inline user records user0..; those numbered in `invalid` have no email."""
     return [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(count)]
 
 
