@@ -21,6 +21,7 @@ from bulk_import.storage import ImportStore, default_store
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.local_stack import LOCAL_PARAMETERS
 from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_cli.sdk_boundary import SdkBoundary
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = SamTemplate(ROOT / "template.yaml", LOCAL_PARAMETERS)
@@ -45,7 +46,8 @@ def function_environment() -> dict[str, str]:
 
 
 @pytest.fixture
-def aws(monkeypatch, function_environment):
+def moto_aws(monkeypatch, function_environment):
+    """In-process moto, as kind as it is (the SDK boundary's own tests compare against it)."""
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
         "POWERTOOLS_TRACE_DISABLED": "true", **function_environment,
@@ -56,6 +58,15 @@ def aws(monkeypatch, function_environment):
     with mock_aws():
         yield
     clear_cached_clients()
+
+
+@pytest.fixture
+def aws(moto_aws):
+    """moto behind the strict SDK boundary: it refuses what AWS refuses and moto accepts (item size,
+    nesting, numbers, batch sizes, payloads), so a test fails where AWS would."""
+    undo = SdkBoundary(strict=True).install()
+    yield
+    undo()
 
 
 @pytest.fixture

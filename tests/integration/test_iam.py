@@ -67,7 +67,7 @@ def allowed_actions(function: str) -> set[str]:
 
 
 @pytest.fixture
-def calls(monkeypatch):
+def calls(store):
     """(service, operation, table or index for DynamoDB) of every AWS call made while recording, by function."""
     seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
     current: list[str] = []
@@ -80,7 +80,9 @@ def calls(monkeypatch):
             seen[current[-1]].add((service, operation_name, target if service == "dynamodb" else ""))
         return original(self, operation_name, api_params)
 
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", record)
+    # Installed over the strict SDK boundary and removed before it (this fixture ends first), not
+    # through monkeypatch, which would put it back only after the boundary is gone.
+    botocore.client.BaseClient._make_api_call = record
 
     def run(function: str, event: dict):
         current.append(function)
@@ -89,7 +91,8 @@ def calls(monkeypatch):
         finally:
             current.pop()
 
-    return seen, run
+    yield seen, run
+    botocore.client.BaseClient._make_api_call = original
 
 
 def run_every_event_file(run) -> None:
@@ -105,7 +108,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
                for n in range(120)]
     started = start_records_import(store, default_files(), RecordedExecutions(), "iamcell", records, None, "t")
     reference = {"cell": "iamcell", "id": started.id}
-    staged = run("ImportStageFunction", {"operation": reference, "cursor": None})
+    staged = run("ImportStageFunction", {"operation": reference})
     run("ImportBatchFunction", {"batch": {"cell": "iamcell", "operationId": started.id, "type": "user", "batch": 0}})
     parent = cancel(store, RecordedExecutions(), store.latest_operation("iamcell"))
     assert staged["staged"] and parent.count.error == 71
@@ -114,7 +117,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     child = retry(store, default_files(), RecordedExecutions(), parent, {"user:3": records[3] | {
         "emails": ["iam3@example.com"]}}, "t")
     child_reference = {"cell": "iamcell", "id": child.id}
-    task = run("ImportStageFunction", {"operation": child_reference, "cursor": None})
+    task = run("ImportStageFunction", {"operation": child_reference})
     manifest = json.loads(default_files().client.get_object(Bucket=task["manifest"]["bucket"],
                                                            Key=task["manifest"]["user"])["Body"].read())
     for descriptor in manifest:
