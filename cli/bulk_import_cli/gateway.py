@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bulk_import_cli.functions_host import FunctionsHost
+from bulk_import_cli.sdk_boundary import SimulatedCrash
 from bulk_import_cli.sam_template import ACCOUNT, Route
 
 # Request bodies of these types reach the function base64-encoded (the template's BinaryMediaTypes).
@@ -75,7 +76,7 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
             event = proxy_event(route, self.command, self.path, headers, body, stage, params, self.client_address[0])
             try:
                 response = host.invoke(route.function, event)
-            except Exception:
+            except (Exception, SimulatedCrash):  # a function that raised or died: API Gateway's 502
                 traceback.print_exc(file=sys.stderr)
                 self._reply(502, {"Content-Type": ["application/json"]}, b'{"message": "Internal server error"}')
                 return

@@ -21,10 +21,11 @@ import requests
 from moto.server import ThreadedMotoServer
 
 from bulk_import.storage import ImportStore
-from bulk_import_cli import moto_queries, moto_streams, moto_transactions
+from bulk_import_cli import moto_queries, moto_stepfunctions, moto_streams, moto_transactions
 from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
 from bulk_import_cli.gateway import make_server
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
+from bulk_import_cli.sdk_boundary import SdkBoundary
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
@@ -60,11 +61,13 @@ class StackInfo:
 class LocalStack:
     def __init__(self, template_path: Path = REPO_ROOT / "template.yaml", moto_port: int = 0, api_port: int = 3000):
         self.template = SamTemplate(template_path, LOCAL_PARAMETERS)
-        self.host = FunctionsHost(self.template.functions())
+        self.host = FunctionsHost(self.template.functions(), function_timeouts(self.template))
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._api_port = api_port
         self._undo_patches: list = []
         self._api = None
+        #: AWS's limits at the SDK boundary, always on; tests inject faults through it.
+        self.boundary = SdkBoundary(strict=True)
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
@@ -78,8 +81,9 @@ class LocalStack:
         os.environ.update(self.host.environment())
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        # Each patch makes moto behave like AWS where the worker depends on it (see each module's docstring).
         self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install(),
-                              moto_queries.install()]
+                              moto_queries.install(), moto_stepfunctions.install(), self.boundary.install()]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -137,6 +141,14 @@ class LocalStack:
         stepfunctions = boto3.client("stepfunctions")
         for name, definition in self.template.state_machines().items():
             stepfunctions.create_state_machine(name=name, definition=definition, roleArn=_ROLE)
+
+
+def function_timeouts(template: SamTemplate) -> dict[str, float]:
+    """Each function's Timeout in seconds, from its properties or the template's Globals (Lambda's
+    default is 3)."""
+    default = template.raw.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    return {logical_id: float(template.resolve(resource["Properties"].get("Timeout", default)))
+            for logical_id, resource in template.resources("AWS::Serverless::Function").items()}
 
 
 def _empty_zip() -> bytes:

@@ -248,3 +248,64 @@ def test_a_failed_transaction_streams_nothing_and_a_committed_one_streams_its_ch
     assert streamed == []
     client.transact_write_items(TransactItems=[count_update])
     assert streamed == ["IMPORT#~latest"]
+
+
+def test_moto_stepfunctions_seams_are_where_the_patches_expect_them():
+    # moto's internal API: if this fails, moto moved what moto_stepfunctions.py patches. The sources
+    # are read from moto's files: the local stack's patches may be installed while this runs.
+    from botocore.exceptions import ClientError
+    from moto.stepfunctions.parser.asl.component.common import parargs, result_selector
+    from moto.stepfunctions.parser.asl.component.common.error_name import error_equals_decl
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.component.state import state
+    from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import job
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker, map_run_record)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
+        distributed_iterator_worker)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
+        state_task_service, state_task_service_lambda)
+    from moto.stepfunctions.parser.asl.eval import environment
+
+    def source(module) -> str:
+        return inspect.getsource(module)
+
+    for module, owner in ((state, "CommonStateField"), (parargs, "Parargs"), (result_selector, "ResultSelector"),
+                          (result_path, "ResultPath"), (error_equals_decl, "ErrorEqualsDecl"),
+                          (result_writer_decl, "ResultWriter")):
+        assert f"class {owner}(" in source(module) and "def _eval_body(self, env: Environment) -> None:" in source(
+            module), owner
+    assert "self._eval_state_output(env=env)" in source(state) and "self._set_next(env)" in source(state)
+    assert "error_name: ErrorName = env.stack.pop()" in source(error_equals_decl)
+    assert "self.result_path_src is None" in source(result_path)
+    assert "self.parargs.eval(env=env)\n        self.resource_eval.eval_resource(env=env)" in source(result_writer_decl)
+    for module in (distributed_item_processor_worker, distributed_iterator_worker):
+        assert "def _eval_job(self, env: Environment, job: Job) -> None:" in source(module)
+        assert "self._map_run_record.item_counter.failed.count()" in source(module)
+        assert "isinstance(job.job_output, Exception)" in source(module)
+    assert "self._jobs_number = len(job_inputs)" in source(job)
+    assert all(f"self.{name} = " in source(map_run_record) for name in (
+        "tolerated_failure_count", "tolerated_failure_percentage", "item_counter"))
+    for module in (state, state_task_lambda, state_task_service):
+        assert "from moto.stepfunctions.parser.quotas import is_within_size_quota" in source(module)
+    assert "from threading import Thread" in source(execute_state)
+    assert "Thread(target=_exec_and_notify" in source(execute_state)
+    assert "import time" in source(retrier_decl) and "time.sleep(interval_seconds)" in source(retrier_decl)
+    assert "def set_error(self, error: ExecutionFailedEventDetails) -> None:" in source(environment)
+    assert "self._state_mutex = threading.RLock()" in source(environment)
+    # What moto already does like AWS, and the tests rely on: an Invoke API error names the task's error.
+    error = ClientError({"Error": {"Code": "ServiceException", "Message": "m"},
+                         "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"}}, "Invoke")
+    assert state_task_service_lambda.StateTaskServiceLambda._error_cause_from_client_error(error)[0] == (
+        "Lambda.ServiceException")
+
+
+def test_moto_delivers_stream_records_without_request_headers():
+    # functions_host applies Lambda service faults only to Invoke API calls, told apart by their headers.
+    from moto.awslambda import models
+
+    assert "func.invoke(json.dumps(event), {}, {})" in inspect.getsource(models)
