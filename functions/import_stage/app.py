@@ -1,4 +1,5 @@
-"""Worker task: stage the input from its cursor, within this invocation's time budget."""
+"""Worker task: stage the input from where the operation says staging resumes, within this
+invocation's time budget."""
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +20,7 @@ SAFETY_MARGIN_MS = 60_000
 def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
     logger.append_keys(operation_id=task.operation.id, cell=task.operation.cell)
     return stage_input(
-        default_store(), default_files(), task.operation.cell, task.operation.id, task.cursor,
+        default_store(), default_files(), task.operation.cell, task.operation.id,
         out_of_time=lambda: context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS,
         concurrency=get_import_settings().batch_concurrency,
     )

@@ -1,4 +1,5 @@
-"""Scheduled: fails imports whose worker stopped showing progress, and counts the stalled ones."""
+"""Scheduled: fails imports whose worker stopped showing progress, counts the stalled ones, and starts
+the executions of imports whose start died half-way."""
 
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -8,7 +9,7 @@ from bulk_import.executions import default_executions
 from bulk_import.model import utc_now
 from bulk_import.settings import get_settings
 from bulk_import.storage import default_store
-from bulk_import.worker import sweep_stalled
+from bulk_import.worker import sweep
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -16,11 +17,13 @@ from bulk_import.worker import sweep_stalled
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
-    stalled, failed = sweep_stalled(default_store(), default_executions(), utc_now(), settings.stalled_after,
-                                    settings.fail_stalled_after)
+    swept = sweep(default_store(), default_executions(), utc_now(), settings.stalled_after,
+                  settings.fail_stalled_after)
     # The StalledImports alarm watches this: imports shown as stalled that are not failed yet.
-    metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(stalled) - len(failed))
-    metrics.add_metric(name="StalledImportsFailed", unit=MetricUnit.Count, value=len(failed))
-    for operation in failed:
+    metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(swept.stalled) - len(swept.failed))
+    metrics.add_metric(name="StalledImportsFailed", unit=MetricUnit.Count, value=len(swept.failed))
+    for operation in swept.failed:
         logger.warning("Stalled import failed", extra={"operation_id": operation.id, "cell": operation.cell})
-    return {"stalled": [operation.id for operation in stalled], "failed": [operation.id for operation in failed]}
+    for operation in swept.started:
+        logger.warning("Unstarted import started", extra={"operation_id": operation.id, "cell": operation.cell})
+    return {name: [operation.id for operation in getattr(swept, name)] for name in ("stalled", "failed", "started")}

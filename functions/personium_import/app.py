@@ -11,8 +11,8 @@ from bulk_import.api import personium
 from bulk_import.api.common import request_url
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.executions import default_executions
-from bulk_import.files import default_files, snapshot_key
-from bulk_import.imports import start_snapshot_import
+from bulk_import.files import default_files
+from bulk_import.imports import start_snapshot_import, store_snapshot
 from bulk_import.settings import get_settings
 from bulk_import.status import authorize_cell_root_request
 from bulk_import.storage import default_store
@@ -47,7 +47,7 @@ def put_snapshot(CellName: str, Name: str):
     name = personium.snapshot_name(Name)
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
-    default_files().put(snapshot_key(CellName, name), body)
+    store_snapshot(default_store(), default_files(), CellName, name, body)
     return Response(status_code=201, headers={"Location": request_url(event)})
 
 

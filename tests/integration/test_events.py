@@ -75,6 +75,7 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
     "PersoniumImportFunction/start-import-bad-json.json": (400, personium_error("PR400-CM-0004")),
     "PersoniumImportFunction/start-import-snapshot-not-found.json": (404, personium_error("PR404-DV-0001")),
     "PersoniumImportFunction/put-snapshot.json": (201, lambda body: body is None),
+    "PersoniumImportFunction/put-snapshot-during-import.json": (409, personium_error("PR409-CM-0002")),
 }
 for slug in ["import-status", "get-current-import-operation", "get-latest-import-operations"]:
     EXPECTED[f"RocketChatStatusFunction/{slug}-not-logged-in.json"] = (401, NOT_LOGGED_IN)
@@ -133,7 +134,7 @@ NATIVE = {
 EXPECTED |= NATIVE
 #: Events of functions that API Gateway does not call: what the handler returns.
 NOT_HTTP = {
-    "ImportSweeperFunction/scheduled.json": lambda result: result == {"stalled": [], "failed": []},
+    "ImportSweeperFunction/scheduled.json": lambda result: result == {"stalled": [], "failed": [], "started": []},
     "ImportEventsFunction/import-progress.json": lambda result: result == {"batchItemFailures": []},
 }
 #: What each response's Content-Type is, by the start of the file name; JSON when none matches.

@@ -18,7 +18,7 @@ from bulk_import.imports import (
 )
 from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.storage import STAGING_GRACE
-from bulk_import.worker import STALLED, sweep_stalled
+from bulk_import.worker import STALLED, Sweep, sweep
 from tests.integration.test_worker import CELL, run_worker, user
 
 
@@ -59,7 +59,7 @@ def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records
     from bulk_import.worker import import_batch, stage_input
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
-    stage_input(store, files, CELL, started.id, None, out_of_time=lambda: False, concurrency=1)
+    stage_input(store, files, CELL, started.id, out_of_time=lambda: False, concurrency=1)
     import_batch(store, CELL, started.id, RecordType.USER, 0)  # users 0-49: user10 fails
     import_batch(store, CELL, started.id, RecordType.USER, 2)  # users 100-149: user120 fails
     parent = cancel(store, executions, store.latest_operation(CELL))
@@ -115,8 +115,10 @@ def test_history_pages_follow_the_start_key_newest_first_and_filter_by_state(sto
     cancel(store, executions, cancel_target)
     assert [o.id for o in store.operations(CELL, 10, state=ImportState.CANCELED).items] == [cancel_target.id]
     assert [o.id for o in store.operations(CELL, 10, state=ImportState.DONE).items] == ids[::-1]
+    again = cancel(store, executions, store.latest_operation(CELL))  # a client's retry: the same answer
+    assert (again.id, again.state) == (cancel_target.id, ImportState.CANCELED)
     with pytest.raises(NotCancelable):
-        cancel(store, executions, store.latest_operation(CELL))
+        cancel(store, executions, store.operation(CELL, ids[-1]))  # done: nothing to cancel
 
 
 def test_failed_records_page_in_type_and_line_order(store, files, executions):
@@ -156,12 +158,11 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     operation = store.update_operation(operation, from_steps=frozenset({operation.step}),
                                        execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x")
     limit = timedelta(minutes=60)
-    assert sweep_stalled(store, executions, utc_now() + timedelta(minutes=59), limit, limit) == ([], [])
-    shown, none_failed = sweep_stalled(store, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10),
-                                       limit)
-    assert ([o.id for o in shown], none_failed) == ([operation.id], [])
+    assert sweep(store, executions, utc_now() + timedelta(minutes=59), limit, limit) == Sweep([], [], [])
+    shown = sweep(store, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit)
+    assert ([o.id for o in shown.stalled], shown.failed, shown.started) == ([operation.id], [], [])
 
-    _, (failed,) = sweep_stalled(store, executions, utc_now() + timedelta(minutes=61), limit, limit)
+    (failed,) = sweep(store, executions, utc_now() + timedelta(minutes=61), limit, limit).failed
 
     assert failed.id == operation.id and failed.step is ProgressStep.IMPORT_FAILED
     assert failed.failure.code == STALLED and "no progress since" in failed.failure.message
@@ -179,7 +180,7 @@ def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store,
     from bulk_import.worker import import_batch, stage_input
 
     operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
-    stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+    stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
     real, finished, lock = ImportStore.put_directory_entry, [], threading.Lock()
 
     def slow_or_crashing(self, cell, kind, identity, data, reference):

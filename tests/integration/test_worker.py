@@ -85,9 +85,9 @@ def zipped(members: dict[str, bytes]) -> bytes:
 def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
     """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
     every type, the phase changes between them, and the finish."""
-    task = {"cursor": None, "staged": False}
+    task = {"staged": False}
     while not task["staged"]:
-        task = stage_input(store, files, CELL, operation_id, task["cursor"], out_of_time=lambda: True, concurrency=10)
+        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: True, concurrency=10)
     for record_type, next_phase in [(RecordType.USER, "channels"), (RecordType.CHANNEL, "messages"),
                                     (RecordType.MESSAGE, "done")]:
         key = task["manifest"][record_type.value]
@@ -100,9 +100,21 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
     return task
 
 
+def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict:
+    task = {"staged": False}
+    while not task["staged"]:
+        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: False, concurrency=1)
+    return task
+
+
 def staged_errors(store: ImportStore, operation_id: str, total_batches: int) -> list:
     return [record for batch in range(total_batches)
             for record in store.staged_batch(operation_id, "user", batch)]
+
+
+def entry_exists(store: ImportStore, kind: str, identity: str) -> bool:
+    key = {name: {"S": value} for name, value in directory_key(CELL, kind, identity).items()}
+    return "Item" in store.client.get_item(TableName=store.table_name, Key=key)
 
 
 def upload(files: ImportFiles, name: str, content: bytes) -> None:
@@ -193,9 +205,7 @@ def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_dupl
 
     monkeypatch.setattr(ImportStore, crash_point, crash_once)
     crashed = []
-    task = {"cursor": None, "staged": False}
-    while not task["staged"]:
-        task = stage_input(store, files, CELL, operation.id, task["cursor"], out_of_time=lambda: False, concurrency=1)
+    stage_all(store, files, operation.id)
     for batch in range(2):
         for attempt in range(3):  # the state machine's Retry on States.TaskFailed
             try:
@@ -236,12 +246,11 @@ def test_cancel_mid_run_stops_within_one_batch_and_settles_the_counts(store, fil
     assert executions.stopped == [final.execution_arn]
 
 
-def test_a_batch_in_flight_when_canceled_undoes_its_users(store, files, executions, monkeypatch):
-    upload(files, "snap", zipped({"users.jsonl": users_jsonl(50)}))
+def test_a_batch_in_flight_when_canceled_counts_the_users_it_imported_as_completed(store, files, executions,
+                                                                                   monkeypatch):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(100)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
-    task = {"cursor": None, "staged": False}
-    while not task["staged"]:
-        task = stage_input(store, files, CELL, operation.id, task["cursor"], out_of_time=lambda: False, concurrency=1)
+    stage_all(store, files, operation.id)
     real = ImportStore.count_batch
 
     def cancel_first(self, *args, **kwargs):
@@ -251,12 +260,14 @@ def test_a_batch_in_flight_when_canceled_undoes_its_users(store, files, executio
     monkeypatch.setattr(ImportStore, "count_batch", cancel_first)
     with pytest.raises(OperationStopped):
         import_batch(store, CELL, operation.id, RecordType.USER, 0)
+    monkeypatch.setattr(ImportStore, "count_batch", real)
+    with pytest.raises(OperationStopped):  # the next batch imports nothing: it was canceled
+        import_batch(store, CELL, operation.id, RecordType.USER, 1)
 
     final = store.latest_operation(CELL)
-    assert (final.count.completed, final.count.error) == (0, 50)
-    user0 = store.client.get_item(TableName=store.table_name,
-                                  Key={k: {"S": v} for k, v in directory_key(CELL, "user", "user0").items()})
-    assert "Item" not in user0
+    assert final.state is ImportState.CANCELED
+    assert (final.count.completed, final.count.error, final.count.total) == (50, 50, 100)
+    assert entry_exists(store, "user", "user0") and not entry_exists(store, "user", "user50")
 
 
 def test_rocketchat_clear_while_importing_reads_as_error_with_settled_counts(store, files, executions):
@@ -268,7 +279,7 @@ def test_rocketchat_clear_while_importing_reads_as_error_with_settled_counts(sto
     assert final.state is ImportState.ERROR and not final.valid
     assert final.count.completed + final.count.error == final.count.total == 60
     with pytest.raises(OperationStopped):
-        stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
 
 
 # -- starts and refusals -----------------------------------------------------------------------
@@ -338,7 +349,7 @@ def test_malformed_input_fails_the_operation_naming_the_file(store, files, execu
     upload(files, "bad", content)
     operation = start_snapshot_import(store, files, executions, CELL, "bad", "operator")
     with pytest.raises(Exception) as raised:
-        stage_input(store, files, CELL, operation.id, None, out_of_time=lambda: False, concurrency=1)
+        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
     error = {"Error": type(raised.value).__name__, "Cause": json.dumps({"errorMessage": str(raised.value)})}
     fail_operation(store, CELL, operation.id, error)
 

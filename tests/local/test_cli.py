@@ -114,4 +114,4 @@ def test_demo_seed_stores_what_the_console_events_need(cli, local_stack):
 
     code, out = cli("demo", "seed")
     assert code == 0 and json.loads(out)["seeded"] is True
-    assert default_files().exists(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT))
+    assert default_files().etag(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT)) is not None

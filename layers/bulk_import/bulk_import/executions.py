@@ -18,13 +18,21 @@ class WorkerExecutions:
 
     def start(self, cell: str, operation_id: str) -> str:
         """Starts the worker; the execution is named after the operation, so a repeated start of
-        the same operation cannot run it twice (Step Functions refuses a reused name)."""
-        response = self.client.start_execution(
-            stateMachineArn=self.state_machine_arn,
-            name=operation_id,
-            input=json.dumps({"operation": {"cell": cell, "id": operation_id}, "cursor": None}),
-        )
+        the same operation (an API call retried, the sweeper finishing a start that died) cannot
+        run it twice: Step Functions answers a repeat with the running execution, or refuses a
+        reused name, which means the execution exists."""
+        try:
+            response = self.client.start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=operation_id,
+                input=json.dumps({"operation": {"cell": cell, "id": operation_id}}),
+            )
+        except self.client.exceptions.ExecutionAlreadyExists:
+            return self.execution_arn(operation_id)
         return response["executionArn"]
+
+    def execution_arn(self, operation_id: str) -> str:
+        return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{operation_id}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
         try:

@@ -10,6 +10,7 @@ from typing import Any, BinaryIO, Callable, Iterable
 import boto3
 from botocore.exceptions import ClientError
 
+from bulk_import.errors import BulkImportError
 from bulk_import.settings import get_import_settings
 
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
@@ -38,14 +39,34 @@ def manifest_key(operation_id: str, record_type: str) -> str:
     return f"manifests/{operation_id}/{record_type}.json"
 
 
+def results_prefix(operation_id: str) -> str:
+    """Where the Distributed Maps' ResultWriter puts the children's results (expires, template.yaml)."""
+    return f"results/{operation_id}"
+
+
+class SourceChanged(BulkImportError):
+    """The input file was replaced while it was being imported: the import read one version only."""
+
+
 class S3ObjectReader(io.RawIOBase):
     """A seekable, read-only view of an S3 object through ranged GETs, so zip files and resumed
-    reads work on objects of any size without holding them in memory."""
+    reads work on objects of any size without holding them in memory. With an `etag`, every read
+    is of that version (If-Match): a file replaced mid-import raises SourceChanged instead of
+    mixing two versions."""
 
-    def __init__(self, client: Any, bucket: str, key: str) -> None:
+    def __init__(self, client: Any, bucket: str, key: str, etag: str | None = None) -> None:
         self._client, self._bucket, self._key = client, bucket, key
-        self._size = client.head_object(Bucket=bucket, Key=key)["ContentLength"]
+        self._pinned = {"IfMatch": etag} if etag else {}
+        self._size = self._request("head_object")["ContentLength"]
         self._position = 0
+
+    def _request(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        try:
+            return getattr(self._client, operation)(Bucket=self._bucket, Key=self._key, **self._pinned, **arguments)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+                raise SourceChanged(f"{self._key.rpartition('/')[2]} changed during the import") from exc
+            raise
 
     def readable(self) -> bool:
         return True
@@ -65,7 +86,7 @@ class S3ObjectReader(io.RawIOBase):
         if self._position >= self._size or not len(buffer):
             return 0
         end = min(self._position + len(buffer), self._size) - 1
-        body = self._client.get_object(Bucket=self._bucket, Key=self._key, Range=f"bytes={self._position}-{end}")
+        body = self._request("get_object", Range=f"bytes={self._position}-{end}")
         data = body["Body"].read()
         buffer[: len(data)] = data
         self._position += len(data)
@@ -77,28 +98,32 @@ class ImportFiles:
         self.bucket = bucket
         self.client = client
 
-    def exists(self, key: str) -> bool:
+    def etag(self, key: str) -> str | None:
+        """The ETag of the object's current version, None if there is no such object."""
         try:
-            self.client.head_object(Bucket=self.bucket, Key=key)
+            return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return False
+                return None
             raise
-        return True
 
-    def opener(self, key: str) -> Callable[[], BinaryIO]:
-        return lambda: io.BufferedReader(S3ObjectReader(self.client, self.bucket, key), buffer_size=_READ_AHEAD)
+    def opener(self, key: str, etag: str | None = None) -> Callable[[], BinaryIO]:
+        return lambda: io.BufferedReader(S3ObjectReader(self.client, self.bucket, key, etag), buffer_size=_READ_AHEAD)
 
     def put(self, key: str, body: bytes | BinaryIO) -> None:
-        self.client.upload_fileobj(io.BytesIO(body) if isinstance(body, bytes) else body, self.bucket, key)
+        """Bytes in one PutObject; a stream through the transfer manager (multipart when large)."""
+        if isinstance(body, bytes):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+        else:
+            self.client.upload_fileobj(body, self.bucket, key)
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
 
-    def first_key(self, prefix: str) -> str | None:
-        """The first object under `prefix` (one ListObjectsV2), None if there is none."""
+    def first_object(self, prefix: str) -> tuple[str, str] | None:
+        """The key and ETag of the first object under `prefix` (one ListObjectsV2), None if none."""
         listing = self.client.list_objects_v2(Bucket=self.bucket, Prefix=prefix, MaxKeys=1)
-        return listing["Contents"][0]["Key"] if listing.get("KeyCount") else None
+        return (listing["Contents"][0]["Key"], listing["Contents"][0]["ETag"]) if listing.get("KeyCount") else None
 
     def presigned_put(self, key: str, expires_in: int) -> str:
         return self.client.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": key},
@@ -137,8 +162,7 @@ class ImportFiles:
         for index, descriptor in enumerate(descriptors):
             body.write((b"," if index else b"") + json.dumps(descriptor, separators=(",", ":")).encode())
         body.write(b"]")
-        body.seek(0)
-        self.put(key, body)
+        self.put(key, body.getvalue())
         return key
 
     def delete_manifests(self, operation_id: str, record_types: Iterable[str]) -> None:

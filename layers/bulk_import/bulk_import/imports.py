@@ -35,6 +35,11 @@ class SnapshotNotFound(BulkImportError):
     pass
 
 
+class CellImportRunning(BulkImportError):
+    """A snapshot of a cell cannot be written while an import of that cell runs: the import reads
+    the version it started with, and Personium refuses writes to a cell being imported."""
+
+
 class UploadNotFound(BulkImportError):
     """No file was uploaded under this upload id (or it was never completed)."""
 
@@ -113,16 +118,18 @@ def start_file_import(
 ) -> ImportOperation:
     """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI)."""
     latest = _idle_latest(store, cell)
-    if not files.exists(key):
+    etag = files.etag(key)
+    if etag is None:
         raise SnapshotNotFound(key.rpartition("/")[2])
-    return _start_file(store, executions, cell, key, name, user, kind, latest)
+    return _start_file(store, executions, cell, key, etag, name, user, kind, latest)
 
 
-def _start_file(store: ImportStore, executions: Executions, cell: str, key: str, name: str, user: str, kind: str,
-                latest: ImportOperation | None) -> ImportOperation:
-    """Starts importing the file at `key`, known to exist, in place of `latest` (read idle)."""
+def _start_file(store: ImportStore, executions: Executions, cell: str, key: str, etag: str, name: str, user: str,
+                kind: str, latest: ImportOperation | None) -> ImportOperation:
+    """Starts importing the file at `key`, in the version `etag`, in place of `latest` (read idle)."""
     operation = _replace_latest(store, _new_operation(cell, user, kind, ProgressStep.PREPARING_STARTED,
-                                                      importation_name=name, source_key=key), latest)
+                                                      importation_name=name, source_key=key, source_etag=etag),
+                                latest)
     return _run(store, executions, operation)
 
 
@@ -133,11 +140,12 @@ def new_upload_id() -> str:
 def start_upload_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, upload_id: str,
                         name: str | None, user: str) -> ImportOperation:
     """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
-    key = files.first_key(upload_prefix(cell, upload_id))  # listed: it exists
-    if key is None:
+    uploaded = files.first_object(upload_prefix(cell, upload_id))
+    if uploaded is None:
         raise UploadNotFound(upload_id)
+    key, etag = uploaded
     latest = _idle_latest(store, cell)
-    return _start_file(store, executions, cell, key, name or key.rpartition("/")[2], user, "v1", latest)
+    return _start_file(store, executions, cell, key, etag, name or key.rpartition("/")[2], user, "v1", latest)
 
 
 def start_records_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str,
@@ -147,11 +155,16 @@ def start_records_import(store: ImportStore, files: ImportFiles, executions: Exe
     latest = _idle_latest(store, cell)  # before the upload: a busy cell leaves no file behind
     key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
     files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
-    return _start_file(store, executions, cell, key, name or "records.jsonl", user, "v1", latest)
+    etag = files.etag(key)
+    assert etag is not None, key  # written just above
+    return _start_file(store, executions, cell, key, etag, name or "records.jsonl", user, "v1", latest)
 
 
 def cancel(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
-    """Cancels `operation` if it is still loading or importing (/v1 cancel)."""
+    """Cancels `operation` if it is still loading or importing (/v1 cancel). A repeat (a client
+    retrying a call whose answer it lost) answers the canceled operation again."""
+    if operation.step == ProgressStep.IMPORT_CANCELLED and operation.valid:
+        return operation
     if not operation.is_active:
         raise NotCancelable(f"The import is {operation.state.value}; only a loading or importing one can be canceled.")
     stopped = stop(store, executions, operation.cell, clear=False)
@@ -208,6 +221,15 @@ def _check_corrections(store: ImportStore, parent: ImportOperation, corrections:
 def start_snapshot_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str,
                           user: str) -> ImportOperation:
     return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user)
+
+
+def store_snapshot(store: ImportStore, files: ImportFiles, cell: str, name: str, body: bytes) -> None:
+    """Personium's PUT __snapshot/<name>.zip: refused while an import of the cell runs (the import
+    is pinned to the version it started with either way)."""
+    latest = store.latest_operation(cell)
+    if latest is not None and latest.is_active:
+        raise CellImportRunning(cell)
+    files.put(snapshot_key(cell, name), body)
 
 
 def stop(store: ImportStore, executions: Executions, cell: str, *, clear: bool) -> ImportOperation | None:

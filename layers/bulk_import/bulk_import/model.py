@@ -11,7 +11,7 @@ import os
 import time
 from datetime import datetime, timedelta, timezone
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
 
@@ -159,6 +159,11 @@ class ImportOperation(BaseModel):
     failure: Failure | None = None
     #: The input file (an S3 key) for file imports; None when records arrive through the API.
     source_key: str | None = None
+    #: The input file's ETag when the import started: the worker reads that version or fails.
+    source_etag: str | None = None
+    #: Where staging resumes: the input position (or retry position) after the last staged chunk
+    #: and the per-type counts up to it, saved in the same write as those counts.
+    stage_cursor: dict[str, Any] | None = None
     #: The worker's Step Functions execution, once started.
     execution_arn: str | None = None
     #: The operation whose failed records this one retries.

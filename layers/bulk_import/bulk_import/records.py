@@ -7,6 +7,8 @@ inputs.MalformedInput fails the whole operation.)
 
 from __future__ import annotations
 
+import json
+import math
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -14,6 +16,14 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bulk_import.errors import BulkImportError
+
+#: The largest record kept whole (its JSON): with the staged item's own attributes, well under
+#: DynamoDB's 400 KB item limit. A larger one is staged without its data and fails alone.
+MAX_RECORD_BYTES = 256 * 1024
+#: DynamoDB nests documents at most 32 levels deep, and a staged item holds the record one down.
+MAX_RECORD_DEPTH = 31
+#: DynamoDB numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
+_NUMBER_LIMITS = (1e-130, 1e126)
 
 _NAME = r"^[A-Za-z0-9._-]{1,64}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -90,6 +100,35 @@ _RULE_OF_ERROR = {
     "too_short": "at least one is required",
     "string_too_long": "too long",
 }
+
+
+def record_problem(data: Any) -> str | None:
+    """Why a record as read cannot be kept (a record error of its own, with its file and line),
+    or None: too large, nested too deep, or a number DynamoDB cannot hold."""
+    try:
+        size = len(json.dumps(data, allow_nan=False, separators=(",", ":")).encode())
+    except ValueError:
+        return "a number is not finite (NaN or Infinity)"
+    except RecursionError:
+        return f"nested too deep (at most {MAX_RECORD_DEPTH} levels)"
+    if size > MAX_RECORD_BYTES:
+        return f"too large: {size:,} bytes (at most {MAX_RECORD_BYTES:,})"
+    pending = [(data, 1)]
+    while pending:
+        value, depth = pending.pop()
+        if isinstance(value, (dict, list)):
+            if depth > MAX_RECORD_DEPTH:
+                return f"nested too deep (at most {MAX_RECORD_DEPTH} levels)"
+            pending += [(item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)]
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and value and not _storable_number(value):
+            return f"number out of range: {value!r}"
+    return None
+
+
+def _storable_number(value: int | float) -> bool:
+    if isinstance(value, int):
+        return abs(value) < 10**38
+    return math.isfinite(value) and _NUMBER_LIMITS[0] <= abs(value) < _NUMBER_LIMITS[1]
 
 
 def parse_record(record_type: str, data: dict[str, Any]) -> UserRecord | ChannelRecord | MessageRecord:

@@ -20,7 +20,11 @@ Two sparse global secondary indexes:
 - `ActiveOperations` (activeShard, startedAt; keys only): only operations that are loading or
   importing carry `activeShard`, so the stalled-import sweeper finds just those (then reads them);
 - `FailedRecords` (failedOf, failedKey): only staged records that failed carry `failedOf` (their
-  operation id), so an operation's errors are one paginated Query, in type and line order.
+  operation id and a shard, `<op>#<batch % 8>`), so an operation's errors are 8 Queries merged in
+  type and line order, and a failing import spreads its index writes over 8 partitions.
+
+A batch's `~counted` marker holds its outcome (which records failed, and why): the marker, not an
+index, is what counts, settles and retries read, always with strongly consistent reads.
 
 Finished operations, staged records and batch markers carry `expiresAt` (the table's TTL).
 
@@ -32,8 +36,12 @@ The latest operation sits at a fixed key so that a status read is one BatchGetIt
 
 from __future__ import annotations
 
+import heapq
+import random
+import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import Enum
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
@@ -41,6 +49,7 @@ from typing import Any, Callable, Generic, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
@@ -70,8 +79,18 @@ STAGING_GRACE = timedelta(days=30)
 #: Record types in the order they are imported; the failed-records index sorts by it.
 _TYPE_ORDER = {"user": 0, "channel": 1, "message": 2}
 _BATCH_GET_LIMIT = 100
-# Created once per process: starting threads per call cost more than the writes they sped up.
-_WRITERS = ThreadPoolExecutor(max_workers=8)
+#: The FailedRecords index's partitions per operation: a hot import writes its errors to 8 keys.
+FAILED_SHARDS = 8
+#: Errors DynamoDB answers under contention or load; the request (always idempotent here: a
+#: conditional write, a marker-guarded transaction or a read) is sent again after a jittered wait.
+_RETRYABLE_ERRORS = frozenset({"TransactionConflictException", "ThrottlingException",
+                               "ProvisionedThroughputExceededException", "RequestLimitExceeded",
+                               "InternalServerError", "ServiceUnavailable"})
+_RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+_ATTEMPTS = 10
+_BACKOFF_BASE, _BACKOFF_CAP = 0.025, 2.0
+# Created once per process: starting threads per call cost more than the requests they sped up.
+_REQUESTS = ThreadPoolExecutor(max_workers=8)
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -89,6 +108,19 @@ class BatchCount(Enum):
 
 
 @dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch did, as its marker records it: how many records it imported, and each
+    record that it did not import, by seq, with the error code and message."""
+
+    completed: int
+    failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def error(self) -> int:
+        return len(self.failed)
+
+
+@dataclass(frozen=True)
 class StagedRecord:
     """A record waiting in the staging area; `error` is set once it failed to import."""
 
@@ -99,6 +131,9 @@ class StagedRecord:
     error: str | None = None
     #: A stable code for the error (RecordError in worker.py).
     error_code: str | None = None
+    #: Why the record could not even be staged as read (too large, not storable): it fails as
+    #: invalid when its batch runs, and its data is left out.
+    problem: str | None = None
 
     @property
     def batch(self) -> int:
@@ -158,6 +193,10 @@ def batch_marker_key(operation_id: str, record_type: str, batch: int) -> dict[st
     return {"PK": _staged_partition(operation_id, record_type, batch), "SK": "~counted"}
 
 
+def failed_shard(operation_id: str, batch: int) -> str:
+    return f"{operation_id}#{batch % FAILED_SHARDS}"
+
+
 def api_credential_key(token_hash: str) -> dict[str, str]:
     return {"PK": f"TOKEN#{token_hash}", "SK": "API"}
 
@@ -215,6 +254,10 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         item["sourceKey"] = operation.source_key
     if operation.execution_arn is not None:
         item["executionArn"] = operation.execution_arn
+    if operation.source_etag is not None:
+        item["sourceETag"] = operation.source_etag
+    if operation.stage_cursor is not None:
+        item["stageCursor"] = operation.stage_cursor
     return item
 
 
@@ -234,6 +277,8 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         failure=Failure(**item["failure"]) if "failure" in item else None,
         source_key=item.get("sourceKey"),
         execution_arn=item.get("executionArn"),
+        source_etag=item.get("sourceETag"),
+        stage_cursor=_plain(item["stageCursor"]) if "stageCursor" in item else None,
         parent_id=item.get("parentId"),
         heartbeat_at=_optional_time(item.get("heartbeatAt")),
         finished_at=_optional_time(item.get("finishedAt")),
@@ -324,6 +369,20 @@ class ImportStore:
         #: How long finished operations and their records are kept (then DynamoDB's TTL deletes them).
         self.retention = retention
 
+    def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
+        """One DynamoDB request, sent again after a jittered, growing wait while DynamoDB answers
+        with contention or throttling: botocore retries throttling a few times but never a
+        transaction canceled by a conflict, and a hot import meets both. Every request sent here
+        is safe to repeat (a read, a conditional write, or a transaction guarded by a marker)."""
+        for attempt in range(1, _ATTEMPTS + 1):
+            try:
+                return getattr(self.client, operation)(**arguments)
+            except ClientError as exc:
+                if attempt == _ATTEMPTS or not _retryable(exc):
+                    raise
+            _back_off(attempt)
+        raise AssertionError("unreachable")
+
     # -- reads -----------------------------------------------------------------------------------
 
     def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
@@ -333,12 +392,16 @@ class ImportStore:
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
             request = {self.table_name: {"Keys": [_marshal(key) for key in keys[start : start + _BATCH_GET_LIMIT]],
                                          "ConsistentRead": True}}
+            attempt = 0
             while request:
-                response = self.client.batch_get_item(RequestItems=request)
+                if attempt:
+                    _back_off(attempt)
+                response = self._call("batch_get_item", RequestItems=request)
                 for raw in response["Responses"].get(self.table_name, []):
                     item = _unmarshal(raw)
                     found[(item["PK"], item["SK"])] = item
                 request = response.get("UnprocessedKeys") or {}
+                attempt += 1
         return found
 
     def _operation_of(self, cell: str, operation_id: str, extra_keys: tuple[dict[str, str], ...] = ()
@@ -417,11 +480,25 @@ class ImportStore:
         """One operation of the cell, the latest or an earlier one (one BatchGetItem)."""
         return self._operation_of(cell, operation_id)[0]
 
-    def counted_batches(self, operation_id: str, record_type: str, batches: range) -> set[int]:
-        """Which of `batches` have their counted marker (one BatchGetItem per 100)."""
+    def batch_outcomes(self, operation_id: str, record_type: str, batches: range) -> dict[int, BatchOutcome]:
+        """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
-        return {batch for batch in batches
-                if tuple(batch_marker_key(operation_id, record_type, batch).values()) in found}
+        return {batch: _outcome_from_item(item) for batch in batches
+                if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))}
+
+    def staged_records(self, operation_id: str, record_type: str, seqs: list[int]) -> list[StagedRecord]:
+        """These records of the staging area, in seq order (one BatchGetItem per 100)."""
+        keys = [staged_record_key(operation_id, StagedRecord(record_type, seq, {}, "")) for seq in seqs]
+        return sorted((_staged_record_from_item(item) for item in self._batch_get(keys).values()),
+                      key=lambda record: record.seq)
+
+    def own_entries(self, cell: str, entries: list[tuple[str, str, str]]) -> set[str]:
+        """Of (kind, identity, reference) entries, the references whose entry exists and was created
+        by that same record (one BatchGetItem per 100)."""
+        found = self._batch_get([directory_key(cell, kind, identity) for kind, identity, _ in entries])
+        return {reference for kind, identity, reference in entries
+                if (item := found.get(tuple(directory_key(cell, kind, identity).values())))
+                and item.get("importedFrom") == reference}
 
     def read_api_credential(self, token_hash: str) -> ApiCredential | None:
         found = self._batch_get([api_credential_key(token_hash)])
@@ -437,15 +514,25 @@ class ImportStore:
 
     def failed_records(self, operation_id: str, limit: int,
                        start_key: dict[str, Any] | None = None) -> Page[StagedRecord]:
-        """A page of the records of an operation that failed, users first, in line order (one Query
-        of the FailedRecords index)."""
-        arguments = {
-            "TableName": self.table_name,
-            "IndexName": FAILED_INDEX,
-            "KeyConditionExpression": "failedOf = :operation",
-            "ExpressionAttributeValues": _marshal({":operation": operation_id}),
-        }
-        return self._page(arguments, limit, start_key, _staged_record_from_item)
+        """A page of the records of an operation that failed, users first, in line order: one Query
+        per shard of the FailedRecords index (at once), merged. The page's key is the last record's
+        `failedKey`: every shard resumes after it."""
+        condition, values = "failedOf = :shard", {}
+        if start_key is not None:
+            condition, values = condition + " AND failedKey > :after", {":after": start_key["failedKey"]}
+
+        def shard_page(shard: int) -> tuple[list[dict[str, Any]], bool]:
+            response = self._call("query", TableName=self.table_name, IndexName=FAILED_INDEX,
+                                  KeyConditionExpression=condition, Limit=limit,
+                                  ExpressionAttributeValues=_marshal(values | {":shard": f"{operation_id}#{shard}"}))
+            return [_unmarshal(raw) for raw in response["Items"]], "LastEvaluatedKey" in response
+
+        shards = map_all(_REQUESTS, shard_page, range(FAILED_SHARDS))
+        merged = list(heapq.merge(*(items for items, _ in shards), key=lambda item: item["failedKey"]))
+        page = merged[:limit]
+        more = len(merged) > limit or any(truncated for _, truncated in shards)
+        next_key = {"failedOf": operation_id, "failedKey": page[-1]["failedKey"]} if more and page else None
+        return Page(items=[_staged_record_from_item(item) for item in page], next_key=next_key)
 
     def stalled_operations(self, heartbeat_before: datetime) -> list[ImportOperation]:
         """Active operations whose last heartbeat is older than `heartbeat_before`, oldest first.
@@ -474,7 +561,7 @@ class ImportStore:
             request = arguments | {"Limit": limit - len(items)}
             if key:
                 request["ExclusiveStartKey"] = _marshal(key)
-            response = self.client.query(**request)
+            response = self._call("query", **request)
             items += [parse(_unmarshal(raw)) for raw in response["Items"]]
             key = _unmarshal(response["LastEvaluatedKey"]) if "LastEvaluatedKey" in response else None
             if key is None or len(items) >= limit:
@@ -485,8 +572,7 @@ class ImportStore:
     def put_cell(self, cell: str) -> bool:
         """Creates the cell if it does not exist yet; True when this call created it."""
         try:
-            self.client.put_item(
-                TableName=self.table_name,
+            self._call("put_item", TableName=self.table_name,
                 Item=_marshal({**cell_key(cell), "cell": cell, "createdAt": utc_now().isoformat()}),
                 ConditionExpression="attribute_not_exists(PK)",
             )
@@ -498,15 +584,15 @@ class ImportStore:
 
     def put_cell_token(self, token: CellToken) -> None:
         item = {**cell_token_key(token.token_hash), **cell_token_to_item(token)}
-        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
+        self._call("put_item", TableName=self.table_name, Item=_marshal(item))
 
     def put_api_credential(self, credential: ApiCredential) -> None:
         item = {**api_credential_key(credential.token_hash), **api_credential_to_item(credential)}
-        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
+        self._call("put_item", TableName=self.table_name, Item=_marshal(item))
 
     def put_rocketchat_user(self, user: RocketChatUser) -> None:
         item = {**rocketchat_user_key(user.cell, user.user_id), **rocketchat_user_to_item(user)}
-        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
+        self._call("put_item", TableName=self.table_name, Item=_marshal(item))
 
     def start_operation(self, operation: ImportOperation, previous: ImportOperation | None) -> None:
         """Makes `operation` the cell's latest, moving `previous` (the latest read before) aside.
@@ -541,7 +627,7 @@ class ImportStore:
                 new_latest,
             ]
         try:
-            self.client.transact_write_items(TransactItems=actions)
+            self._call("transact_write_items", TransactItems=actions)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "TransactionCanceledException":
                 raise OperationConflict(operation.cell) from exc
@@ -550,8 +636,7 @@ class ImportStore:
     # -- the worker ------------------------------------------------------------------------------
 
     def latest_operation(self, cell: str) -> ImportOperation | None:
-        response = self.client.get_item(
-            TableName=self.table_name, Key=_marshal(latest_operation_key(cell)), ConsistentRead=True
+        response = self._call("get_item", TableName=self.table_name, Key=_marshal(latest_operation_key(cell)), ConsistentRead=True
         )
         return operation_from_item(_unmarshal(response["Item"])) if "Item" in response else None
 
@@ -562,8 +647,7 @@ class ImportStore:
 
     def staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
         """The records of one batch still in the staging area (one Query)."""
-        response = self.client.query(
-            TableName=self.table_name,
+        response = self._call("query", TableName=self.table_name,
             KeyConditionExpression="PK = :pk AND SK < :marker",
             ExpressionAttributeValues=_marshal(
                 {":pk": _staged_partition(operation_id, record_type, batch), ":marker": "~"}
@@ -572,21 +656,22 @@ class ImportStore:
         )
         return [_staged_record_from_item(_unmarshal(raw)) for raw in response["Items"]]
 
-    def read_batch_context(
-        self, cell: str, operation_id: str, record_type: str, batch: int
-    ) -> tuple[ImportOperation | None, bool]:
-        """The cell's latest operation and whether this batch was counted already (one BatchGetItem)."""
+    def read_batch_context(self, cell: str, operation_id: str, record_type: str, batch: int
+                           ) -> tuple[ImportOperation | None, bool, BatchOutcome | None]:
+        """The operation (wherever it is stored), whether it is the cell's latest, and the batch's
+        outcome if it was counted already: one BatchGetItem."""
         marker = batch_marker_key(operation_id, record_type, batch)
-        found = self._batch_get([latest_operation_key(cell), marker])
-        latest_item = found.get(tuple(latest_operation_key(cell).values()))
-        return (operation_from_item(latest_item) if latest_item else None), tuple(marker.values()) in found
+        operation, found = self._operation_of(cell, operation_id, (marker,))
+        latest = found.get(tuple(latest_operation_key(cell).values()))
+        marker_item = found.get(tuple(marker.values()))
+        return (operation, bool(latest) and latest.get("id") == operation_id,
+                _outcome_from_item(marker_item) if marker_item else None)
 
     def put_directory_entry(self, cell: str, kind: str, identity: str, data: dict[str, Any], reference: str) -> bool:
         """Creates an imported entry; False if it exists already, unless this same record created it."""
         item = {**directory_key(cell, kind, identity), "data": data, "importedFrom": reference}
         try:
-            self.client.put_item(
-                TableName=self.table_name,
+            self._call("put_item", TableName=self.table_name,
                 Item=_marshal(item),
                 ConditionExpression="attribute_not_exists(PK) OR importedFrom = :reference",
                 ExpressionAttributeValues=_marshal({":reference": reference}),
@@ -600,8 +685,7 @@ class ImportStore:
     def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
         """Undoes put_directory_entry for an entry this record created; leaves anyone else's alone."""
         try:
-            self.client.delete_item(
-                TableName=self.table_name,
+            self._call("delete_item", TableName=self.table_name,
                 Key=_marshal(directory_key(cell, kind, identity)),
                 ConditionExpression="importedFrom = :reference",
                 ExpressionAttributeValues=_marshal({":reference": reference}),
@@ -610,32 +694,37 @@ class ImportStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def count_batch(
-        self, operation: ImportOperation, record_type: str, batch: int, completed: int, error: int
-    ) -> BatchCount:
+    def count_batch(self, operation: ImportOperation, record_type: str, batch: int, outcome: BatchOutcome, *,
+                    late: bool = False, at_latest: bool = True) -> BatchCount:
         """Adds a batch's outcome to the counts exactly once: one transaction of the count update and
-        the batch's marker, conditional on the operation still being in `operation.step`."""
-        update = self._latest_operation_update(
-            operation.cell,
-            "SET #count.#completed = #count.#completed + :completed, #count.#error = #count.#error + :error, "
-            "updatedAt = :now, heartbeatAt = :now",
-            "id = :id AND #step = :step AND valid = :valid",
-            {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"},
-            {":completed": completed, ":error": error, ":now": utc_now().isoformat(), ":id": operation.id,
-             ":step": operation.step.value, ":valid": True},
-        )
-        marker = {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": _marshal(
-                    {**batch_marker_key(operation.id, record_type, batch), "completed": completed, "error": error,
-                     "expiresAt": self._staged_expiry()}
-                ),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
+        the batch's marker (which keeps the outcome), conditional on the marker not existing yet.
+
+        An operation still in the batch's step adds `completed` and `error`. A `late` count is for
+        an operation that ended early (canceled, cleared, failed: its unprocessed records were all
+        counted as errors then): the records the batch did import move from error to completed.
+        `at_latest` says where the operation is stored (the cell's latest, or archived by id).
+        """
+        names = {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"}
+        values: dict[str, Any] = {":completed": outcome.completed, ":now": utc_now().isoformat(), ":id": operation.id}
+        if late:
+            expression = "SET #count.#completed = #count.#completed + :completed, " \
+                         "#count.#error = #count.#error - :completed, updatedAt = :now"
+            condition = "id = :id AND (valid = :false OR #step IN (:failed, :canceled))"
+            values |= {":false": False, ":failed": ProgressStep.IMPORT_FAILED.value,
+                       ":canceled": ProgressStep.IMPORT_CANCELLED.value}
+        else:
+            expression = "SET #count.#completed = #count.#completed + :completed, " \
+                         "#count.#error = #count.#error + :error, updatedAt = :now, heartbeatAt = :now"
+            condition = "id = :id AND #step = :step AND valid = :valid"
+            values |= {":error": outcome.error, ":step": operation.step.value, ":valid": True}
+        key = latest_operation_key(operation.cell) if at_latest else earlier_operation_key(operation.cell, operation.id)
+        update = self._operation_update(key, expression, condition, names, values)
+        marker_item = {**batch_marker_key(operation.id, record_type, batch), **_outcome_to_item(outcome),
+                       "expiresAt": self._staged_expiry()}
+        marker = {"Put": {"TableName": self.table_name, "Item": _marshal(marker_item),
+                          "ConditionExpression": "attribute_not_exists(PK)"}}
         try:
-            self.client.transact_write_items(TransactItems=[update, marker])
+            self._call("transact_write_items", TransactItems=[update, marker])
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
@@ -665,6 +754,8 @@ class ImportStore:
         execution_arn: str | None = None,
         settle_unprocessed: bool = False,
         heartbeat: bool = False,
+        stage_cursor: dict[str, Any] | None = None,
+        unchanged_since: datetime | None = None,
     ) -> ImportOperation:
         """Changes the cell's latest operation in place if it is still this valid operation in one of
         `from_steps`, else OperationConflict. One UpdateItem, computed by DynamoDB, so counts that
@@ -672,14 +763,17 @@ class ImportStore:
 
         `settle_unprocessed` counts every record not yet processed as an error, which keeps
         completed + error == total when an operation ends early (cancel, clear, failure).
-        `heartbeat` records that the worker made progress. An operation that finishes gets its
-        finish time and expiry and leaves the ActiveOperations index; one that becomes active joins it.
+        `heartbeat` records that the worker made progress; `stage_cursor` is where staging resumes,
+        saved with the counts it goes with. `unchanged_since` makes the update conditional on the
+        operation not having been written since that `updatedAt` (a decision made on what was read).
+        An operation that finishes gets its finish time and expiry and leaves the ActiveOperations
+        index; one that becomes active joins it.
         """
         now = utc_now()
         finishing = step in FINISHED_STEPS or valid is False
         assignments = {"updatedAt": now.isoformat(), "step": step and step.value, "valid": valid,
                        "executionArn": execution_arn, "failure": failure and failure.model_dump(),
-                       "heartbeatAt": now.isoformat() if heartbeat else None,
+                       "heartbeatAt": now.isoformat() if heartbeat else None, "stageCursor": stage_cursor,
                        "finishedAt": now.isoformat() if finishing else None,
                        "expiresAt": _epoch(now + self.retention) if finishing else None,
                        "activeShard": _ACTIVE_SHARD if step in ACTIVE_STEPS and not finishing else None}
@@ -695,12 +789,16 @@ class ImportStore:
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
         removals = " REMOVE activeShard" if finishing else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
+        condition = f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})"
+        if unchanged_since is not None:
+            condition += " AND #updated_now = :seen"
+            names["#updated_now"] = "updatedAt"
+            steps[":seen"] = unchanged_since.isoformat()
         try:
-            response = self.client.update_item(
-                TableName=self.table_name,
+            response = self._call("update_item", TableName=self.table_name,
                 Key=_marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + ", ".join(expressions) + removals,
-                ConditionExpression=f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names | {"#id": "id", "#valid_now": "valid", "#step_now": "step"},
                 ExpressionAttributeValues=_marshal(values | steps | {":id": operation.id, ":true": True}),
                 ReturnValues="ALL_NEW",
@@ -724,8 +822,7 @@ class ImportStore:
             condition = "id = :id AND markAt = :seen"
             values[":seen"] = operation.mark.at.isoformat()
         try:
-            self.client.update_item(
-                TableName=self.table_name,
+            self._call("update_item", TableName=self.table_name,
                 Key=_marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + move,
                 ConditionExpression=condition,
@@ -743,19 +840,21 @@ class ImportStore:
         transaction per 99 records, conditional on the counts the records were numbered from."""
         for start in range(0, len(records), 99):
             chunk = records[start : start + 99]
-            update = self._latest_operation_update(
-                operation.cell,
+            # Only while the operation takes data (new or ready): an import.run that won the race
+            # has already handed the counts to the worker.
+            update = self._operation_update(
+                latest_operation_key(operation.cell),
                 "SET #count.#total = #count.#total + :n, #count.#kind = #count.#kind + :n, #step = :ready, "
                 "updatedAt = :now",
-                "id = :id AND valid = :true AND #count.#kind = :before",
+                "id = :id AND valid = :true AND #count.#kind = :before AND #step IN (:new, :ready)",
                 {"#count": "count", "#total": "total", "#kind": kind, "#step": "step"},
                 {":n": len(chunk), ":ready": ProgressStep.USER_SELECTION.value, ":now": utc_now().isoformat(),
-                 ":id": operation.id, ":true": True, ":before": chunk[0].seq},
+                 ":id": operation.id, ":true": True, ":before": chunk[0].seq, ":new": ProgressStep.NEW.value},
             )
             puts = [{"Put": {"TableName": self.table_name, "Item": _marshal(self._staged_item(operation.id, record))}}
                     for record in chunk]
             try:
-                self.client.transact_write_items(TransactItems=[update, *puts])
+                self._call("transact_write_items", TransactItems=[update, *puts])
             except ClientError as exc:
                 if exc.response["Error"]["Code"] == "TransactionCanceledException":
                     raise OperationConflict(operation.cell) from exc
@@ -768,16 +867,19 @@ class ImportStore:
     def _staged_item(self, operation_id: str, record: StagedRecord) -> dict[str, Any]:
         item = {**staged_record_key(operation_id, record), "type": record.type, "seq": record.seq,
                 "data": record.data, "source": record.source, "expiresAt": self._staged_expiry()}
+        if record.problem is not None:
+            item["problem"] = record.problem
         if record.error is not None:
             # The sparse FailedRecords index lists exactly the records that carry these.
             item |= {"error": record.error, "errorCode": record.error_code or "record-failed",
-                     "failedOf": operation_id, "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}"}
+                     "failedOf": failed_shard(operation_id, record.batch),
+                     "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}"}
         return item
 
-    def _latest_operation_update(self, cell: str, expression: str, condition: str, names: dict[str, str],
-                                 values: dict[str, Any]) -> dict[str, Any]:
-        """A TransactWriteItems update of the cell's latest operation."""
-        return {"Update": {"TableName": self.table_name, "Key": _marshal(latest_operation_key(cell)),
+    def _operation_update(self, key: dict[str, str], expression: str, condition: str, names: dict[str, str],
+                          values: dict[str, Any]) -> dict[str, Any]:
+        """A TransactWriteItems update of an operation's item."""
+        return {"Update": {"TableName": self.table_name, "Key": _marshal(key),
                            "UpdateExpression": expression, "ConditionExpression": condition,
                            "ExpressionAttributeNames": names, "ExpressionAttributeValues": _marshal(values)}}
 
@@ -786,20 +888,69 @@ class ImportStore:
         DynamoDB leaves unprocessed (throttling) are sent again."""
 
         def write(chunk: list[dict[str, Any]]) -> None:
-            pending = {self.table_name: chunk}
+            pending, attempt = {self.table_name: chunk}, 0
             while pending:
-                pending = self.client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if attempt:
+                    _back_off(attempt)  # unprocessed items mean throttling: sending at once adds to it
+                pending = self._call("batch_write_item", RequestItems=pending).get("UnprocessedItems") or {}
+                attempt += 1
 
-        map_all(_WRITERS, write, [requests[start : start + 25] for start in range(0, len(requests), 25)])
+        map_all(_REQUESTS, write, [requests[start : start + 25] for start in range(0, len(requests), 25)])
+
+
+def _outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
+    return {"completed": outcome.completed, "error": outcome.error,
+            "failed": [{"seq": seq, "code": code, "message": message}
+                       for seq, (code, message) in sorted(outcome.failed.items())]}
+
+
+def _outcome_from_item(item: dict[str, Any]) -> BatchOutcome:
+    return BatchOutcome(completed=int(item["completed"]),
+                        failed={int(entry["seq"]): (entry["code"], entry["message"]) for entry in item.get("failed", [])})
 
 
 def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
-    return StagedRecord(type=item["type"], seq=int(item["seq"]), data=item["data"], source=item["source"],
-                        error=item.get("error"), error_code=item.get("errorCode"))
+    return StagedRecord(type=item["type"], seq=int(item["seq"]), data=_plain(item["data"]), source=item["source"],
+                        error=item.get("error"), error_code=item.get("errorCode"), problem=item.get("problem"))
+
+
+def _retryable(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code")
+    if code == "TransactionCanceledException":
+        reasons = {reason.get("Code") for reason in error.response.get("CancellationReasons", [])} - {"None", None}
+        return bool(reasons) and reasons <= _RETRYABLE_REASONS
+    return code in _RETRYABLE_ERRORS
+
+
+def _back_off(attempt: int) -> None:
+    """Full jitter (AWS's advice for contention): a random wait up to base * 2^attempt, capped."""
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** attempt)))
+
+
+def _storable(value: Any) -> Any:
+    """JSON values as DynamoDB takes them: floats become Decimals (boto3 refuses floats)."""
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, dict):
+        return {name: _storable(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_storable(item) for item in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB values back as JSON values: numbers become ints, or floats when not whole."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {name: _plain(item) for name, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _marshal(values: dict[str, Any]) -> dict[str, Any]:
-    return {name: _serializer.serialize(value) for name, value in values.items()}
+    return {name: _serializer.serialize(_storable(value)) for name, value in values.items()}
 
 
 def _unmarshal(item: dict[str, Any]) -> dict[str, Any]:
@@ -813,4 +964,6 @@ def default_store() -> ImportStore:
     The endpoint comes from boto3's own configuration (AWS_ENDPOINT_URL in the local stack).
     """
     settings = get_settings()
-    return ImportStore(settings.table_name, boto3.client("dynamodb"), timedelta(days=settings.retention_days))
+    # botocore's standard mode retries throttling and 5xx with backoff; _call adds transaction conflicts.
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return ImportStore(settings.table_name, client, timedelta(days=settings.retention_days))

@@ -4,15 +4,18 @@ Stage: read the input from its cursor and write it to the staging area, resumabl
 budget. Batch: import one batch of at most 50 staged records and count it exactly once. Phase: move
 the operation to its next step, or record why it failed. Nothing here knows of HTTP or boto3.
 
-Exactness, whatever is retried or crashes:
-- a record is numbered (type, seq) when staged; staging it again overwrites the same item;
+Exactness, whatever is retried, delivered twice or crashes (docs/worker.md has the fault matrix):
+- a record is numbered (type, seq) when staged, from counts saved with the resume point in one
+  write; staging it again overwrites the same item;
 - an imported user, channel or message remembers the record that created it, so a retry of that
   record finds it and succeeds instead of creating a duplicate or failing as one;
-- a batch's counts are added in one transaction with the batch's marker, so a retried batch is
-  never counted twice, and only while the operation is still in the batch's phase, so nothing is
-  counted after a cancel; a batch stopped that way undoes what it created;
+- a batch's counts are added in one transaction with the batch's marker, which keeps the batch's
+  outcome: a retried batch is never counted twice, and every attempt makes the table agree with
+  the marker;
 - an operation that ends early counts its unprocessed records as errors, so at the end
-  completed + error == total.
+  completed + error == total; a batch that had imported records by then moves them from error to
+  completed when it runs again, so no imported record stays counted as an error;
+- every phase transition succeeds when repeated.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Iterator, Literal
@@ -29,8 +32,8 @@ from pydantic import BaseModel, NonNegativeInt
 
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
-from bulk_import.files import ImportFiles
-from bulk_import.inputs import MalformedInput, read_records
+from bulk_import.files import ImportFiles, SourceChanged, manifest_key, results_prefix
+from bulk_import.inputs import MalformedInput, SourceRecord, read_records
 from bulk_import.model import (
     ACTIVE_STEPS,
     BATCH_SIZE,
@@ -41,8 +44,16 @@ from bulk_import.model import (
     iso_millis,
     utc_now,
 )
-from bulk_import.records import ChannelRecord, MessageRecord, RecordInvalid, RecordType, UserRecord, parse_record
-from bulk_import.storage import BatchCount, ImportStore, OperationConflict, StagedRecord
+from bulk_import.records import (
+    ChannelRecord,
+    MessageRecord,
+    RecordInvalid,
+    RecordType,
+    UserRecord,
+    parse_record,
+    record_problem,
+)
+from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, OperationConflict, StagedRecord
 
 #: Records staged per write round; the cursor and counts are saved after each.
 STAGE_CHUNK = 500
@@ -71,6 +82,7 @@ NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zi
 UNKNOWN_FAILURE = "PR500-SV-0000"
 MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
 STALLED = "PR500-BI-0007"
+SOURCE_CHANGED = "PR409-BI-0008"
 
 
 class RecordError(StrEnum):
@@ -78,6 +90,11 @@ class RecordError(StrEnum):
 
     INVALID = "invalid-record"
     ALREADY_EXISTS = "already-exists"
+    #: Its operation ended (cancel, clear, failure) before the record was imported; a retry takes it.
+    NOT_IMPORTED = "not-imported"
+
+
+NOT_IMPORTED_MESSAGE = "The import ended before this record was imported."
 
 
 class OperationReference(BaseModel):
@@ -87,7 +104,6 @@ class OperationReference(BaseModel):
 
 class StageTask(BaseModel):
     operation: OperationReference
-    cursor: dict[str, Any] | None = None
 
 
 class BatchDescriptor(BaseModel):
@@ -117,6 +133,11 @@ class NotAZip(BulkImportError):
     """A Personium snapshot must be a zip file."""
 
 
+#: Steps in the order an import walks through them: a move to a step the operation has passed is
+#: a repeat of a move that happened.
+_STEP_ORDER = {step: index for index, step in enumerate(ProgressStep)}
+
+
 def _current(store: ImportStore, cell: str, operation_id: str) -> ImportOperation:
     operation = store.latest_operation(cell)
     if operation is None or operation.id != operation_id or not operation.valid or not operation.is_active:
@@ -124,91 +145,127 @@ def _current(store: ImportStore, cell: str, operation_id: str) -> ImportOperatio
     return operation
 
 
-def stage_input(
-    store: ImportStore, files: ImportFiles, cell: str, operation_id: str, cursor: dict | None,
-    out_of_time: Callable[[], bool], concurrency: int,
-) -> dict[str, Any]:
-    """Stages records from `cursor` until the input ends or `out_of_time()`; then, once the input
-    is all staged, writes the batch manifests and moves the operation to importing users."""
+def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozenset[ProgressStep],
+          to_step: ProgressStep) -> ImportOperation:
+    """Moves the operation from one of `from_steps` to `to_step`. Idempotent: Step Functions may run
+    a transition twice, or retry one whose write landed before the function died, and such a repeat
+    finds the operation there (or past it) and succeeds instead of stranding the import."""
+    operation = store.latest_operation(cell)
+    for _ in range(2):  # a second read explains a lost race: our own repeat, or a stop
+        if operation is None or operation.id != operation_id or not operation.valid:
+            raise OperationStopped(operation_id)
+        if operation.step == to_step or (_STEP_ORDER[operation.step] > _STEP_ORDER[to_step]
+                                         and operation.step not in (ProgressStep.IMPORT_FAILED,
+                                                                    ProgressStep.IMPORT_CANCELLED)):
+            return operation
+        if operation.step not in from_steps:
+            raise OperationStopped(operation_id)
+        try:
+            return store.update_operation(operation, from_steps=from_steps, step=to_step, heartbeat=True)
+        except OperationConflict:
+            operation = store.latest_operation(cell)
+    raise OperationStopped(operation_id)
+
+
+def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id: str,
+                out_of_time: Callable[[], bool], concurrency: int) -> dict[str, Any]:
+    """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
+    writes the batch manifests and moves the operation to importing users.
+
+    Resumable from anywhere: where to resume (the input position and the counts up to it) is saved
+    on the operation in the same write as those counts, after the chunk it covers is staged. Any
+    attempt, a retry of a crashed one included, resumes from there, renumbers the same records the
+    same way and rewrites the same items."""
     operation = _current(store, cell, operation_id)
-    counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
+    manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
+    if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
+        return {"operation": _reference(operation), "staged": True,
+                "manifest": manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType}}
+    cursor = operation.stage_cursor
+    counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field)
+                                                    for field in COUNT_FIELD.values()}
+    position = cursor and cursor["position"]
     if operation.parent_id is not None:
         parent = store.operation(cell, operation.parent_id)
         corrections = files.read_json(operation.source_key) if operation.source_key else {}
-        for records, position in _records_to_retry(store, parent, cursor and cursor["position"]):
-            chunk = []
-            for record in records:
-                field = COUNT_FIELD[RecordType(record.type)]
-                chunk.append(StagedRecord(type=record.type, seq=counts[field], source=record.source,
-                                          data=corrections.get(record.record_id, record.data)))
-                counts[field] += 1
-            operation = _save_staged(store, operation, chunk, counts)
-            if position is not None and out_of_time():
-                return {"operation": _reference(operation), "staged": False,
-                        "cursor": {"position": position, "counts": counts}}
+        for records, position in _records_to_retry(store, parent, position):
+            chunk = [_restaged(record, counts, corrections) for record in records]
+            operation = _save_staged(store, operation, chunk, counts, position)
+            if out_of_time():
+                return {"operation": _reference(operation), "staged": False}
     elif operation.source_key is not None:
-        opener = files.opener(operation.source_key)
+        opener = files.opener(operation.source_key, operation.source_etag)
         if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
             raise NotAZip(operation.source_key)
         chunk: list[StagedRecord] = []
         file_name = operation.source_key.rpartition("/")[2]
-        for record in read_records(opener, cursor and cursor["position"], name=file_name):
-            field = COUNT_FIELD[record.type]
-            chunk.append(StagedRecord(type=record.type.value, seq=counts[field], data=record.data, source=record.source))
-            counts[field] += 1
+        for record in read_records(opener, position, name=file_name):
+            chunk.append(_staged(record, counts))
+            position = record.cursor
             if len(chunk) == STAGE_CHUNK:
-                operation = _save_staged(store, operation, chunk, counts)
+                operation = _save_staged(store, operation, chunk, counts, position)
                 chunk = []
                 if out_of_time():
-                    return {"operation": _reference(operation), "staged": False,
-                            "cursor": {"position": record.cursor, "counts": counts}}
-        operation = _save_staged(store, operation, chunk, counts)
-    manifest = {"bucket": files.bucket, "concurrency": concurrency} | {
-        record_type.value: files.write_manifest(operation.id, record_type.value, _descriptors(operation, record_type, counts))
-        for record_type in RecordType
-    }
-    try:
-        operation = store.update_operation(operation, from_steps=STAGING_STEPS, step=ProgressStep.IMPORTING_USERS,
-                                           heartbeat=True)
-    except OperationConflict as exc:
-        raise OperationStopped(operation_id) from exc
-    return {"operation": _reference(operation), "staged": True, "cursor": None, "manifest": manifest}
+                    return {"operation": _reference(operation), "staged": False}
+        operation = _save_staged(store, operation, chunk, counts, position)
+    manifest |= {record_type.value: files.write_manifest(operation.id, record_type.value,
+                                                         _descriptors(operation, record_type, counts))
+                 for record_type in RecordType}
+    operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS)
+    return {"operation": _reference(operation), "staged": True, "manifest": manifest}
 
 
-#: Batch markers read per request when looking for the batches a retried import never counted.
+def _staged(record: SourceRecord, counts: dict[str, int]) -> StagedRecord:
+    """The next record of its type, numbered from the counts (which it advances)."""
+    field = COUNT_FIELD[record.type]
+    problem = record.problem or record_problem(record.data)
+    staged = StagedRecord(type=record.type.value, seq=counts[field], data={} if problem else record.data,
+                          source=record.source, problem=problem)
+    counts[field] += 1
+    return staged
+
+
+def _restaged(record: StagedRecord, counts: dict[str, int], corrections: dict[str, Any]) -> StagedRecord:
+    """A parent's failed record staged again for its retry, corrected if a correction names it."""
+    field = COUNT_FIELD[RecordType(record.type)]
+    correction = corrections.get(record.record_id)
+    problem = record_problem(correction) if correction is not None else record.problem
+    data = {} if problem else (correction if correction is not None else record.data)
+    staged = StagedRecord(type=record.type, seq=counts[field], source=record.source, data=data, problem=problem)
+    counts[field] += 1
+    return staged
+
+
+#: Batch markers read per request when walking a parent's batches for its failed records.
 _MARKERS_PER_READ = 100
 
 
 def _records_to_retry(store: ImportStore, parent: ImportOperation, position: dict[str, Any] | None,
                       ) -> Iterator[tuple[list[StagedRecord], dict[str, Any] | None]]:
-    """Every record `parent` counted as an error, a page at a time, each page with the position
-    after it (None after the last): its failed records (the FailedRecords index), then, unless it
-    finished every batch, all records of the batches it never counted (canceled, failed or cleared
-    before it got to them)."""
-    position = position or {"failed": None}
-    if "failed" in position:
-        after = position["failed"]
-        while True:
-            page = store.failed_records(parent.id, STAGE_CHUNK, after)
-            after = page.next_key
-            if after is not None:
-                yield page.items, {"failed": after}
-                continue
-            position = None if parent.step == ProgressStep.DONE else {"type": RecordType.USER.value, "batch": 0}
-            yield page.items, position
-            break
-    if position is None:
-        return
+    """Every record `parent` counted as an error, 100 batches at a time, each page with the position
+    after it. A counted batch's marker names its failed records; a batch the
+    parent never counted (canceled, cleared or failed before it got there) gives all its records.
+    Markers and records are read with strongly consistent reads, so a parent that was still
+    settling when the retry started loses nothing (an index could still be behind)."""
+    position = position or {"type": RecordType.USER.value, "batch": 0}
     types = list(RecordType)
+    groups: list[tuple[RecordType, range]] = []
     for record_type in types[types.index(RecordType(position["type"])):]:
         batches = math.ceil(getattr(parent.count, COUNT_FIELD[record_type]) / BATCH_SIZE)
         first = position["batch"] if record_type.value == position["type"] else 0
-        for group in range(first, batches, _MARKERS_PER_READ):
-            numbers = range(group, min(group + _MARKERS_PER_READ, batches))
-            counted = store.counted_batches(parent.id, record_type.value, numbers)
-            records = [record for batch in numbers if batch not in counted
-                       for record in store.staged_batch(parent.id, record_type.value, batch)]
-            yield records, {"type": record_type.value, "batch": group + _MARKERS_PER_READ}
+        groups += [(record_type, range(start, min(start + _MARKERS_PER_READ, batches)))
+                   for start in range(first, batches, _MARKERS_PER_READ)]
+    for record_type, batches in groups:
+        outcomes = store.batch_outcomes(parent.id, record_type.value, batches)
+        records = []
+        for batch in batches:
+            outcome = outcomes.get(batch)
+            if outcome is None:
+                records += store.staged_batch(parent.id, record_type.value, batch)
+            elif outcome.failed:
+                records += store.staged_records(parent.id, record_type.value, sorted(outcome.failed))
+        # Never None, even after the last page: a resumed walk must not start over.
+        yield records, {"type": record_type.value, "batch": batches.stop}
 
 
 def _is_zip(opener: Callable) -> bool:
@@ -217,13 +274,15 @@ def _is_zip(opener: Callable) -> bool:
 
 
 def _save_staged(store: ImportStore, operation: ImportOperation, chunk: list[StagedRecord],
-                 counts: dict[str, int]) -> ImportOperation:
+                 counts: dict[str, int], position: dict[str, Any] | None) -> ImportOperation:
+    """Stages a chunk, then saves the counts and where to resume after it, in one write."""
     if chunk:
         store.stage_records(operation.id, chunk)
     step = PREPARING_STEP[RecordType(chunk[-1].type)] if chunk else operation.step
     try:
         return store.update_operation(operation, from_steps=STAGING_STEPS, step=step, heartbeat=True,
-                                      counts=counts | {"total": sum(counts.values())})
+                                      counts=counts | {"total": sum(counts.values())},
+                                      stage_cursor={"position": position, "counts": counts})
     except OperationConflict as exc:
         raise OperationStopped(operation.id) from exc
 
@@ -238,30 +297,102 @@ def _reference(operation: ImportOperation) -> dict[str, str]:
     return {"cell": operation.cell, "id": operation.id}
 
 
+def _ended_early(operation: ImportOperation) -> bool:
+    """Canceled, cleared or failed: its unprocessed records were counted as errors when it ended."""
+    return not operation.valid or operation.step in (ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED)
+
+
 def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: RecordType, batch: int) -> dict:
-    operation, counted = store.read_batch_context(cell, operation_id, record_type.value, batch)
-    if operation is None or operation.id != operation_id or not operation.valid \
-            or operation.step != IMPORTING_STEP[record_type]:
+    """Imports one batch and counts it exactly once, whatever ran before: the batch's marker, written
+    with its counts, records its outcome, and every later attempt makes the table agree with it.
+
+    - Not counted, operation importing this type: import the records, then count them.
+    - Not counted, operation ended early (cancel, clear, failure, sweep): import nothing more, but
+      count what an earlier attempt did import (those entries exist) as completed, not as errors.
+    - Counted (a retry, a duplicate delivery, or another attempt won the count): remove any entry
+      an attempt created for a record the marker counts as not imported, and settle the staging.
+    """
+    operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
+    if operation is None:
         raise OperationStopped(operation_id)
     records = store.staged_batch(operation_id, record_type.value, batch)
+    if outcome is None and operation.valid and operation.step == IMPORTING_STEP[record_type]:
+        imported = _import_records(store, operation, records)
+        if store.count_batch(operation, record_type.value, batch, imported) is BatchCount.COUNTED:
+            outcome = imported
+            if operation.needs_new_mark(utc_now()):
+                store.mark_progress(operation)
+        else:  # another attempt counted it, or the operation ended meanwhile: look again
+            operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
+    if outcome is None and operation is not None and _ended_early(operation):
+        committed = _committed(store, operation, records)
+        if store.count_batch(operation, record_type.value, batch, committed, late=True,
+                             at_latest=at_latest) is BatchCount.COUNTED:
+            outcome = committed
+        else:
+            operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
+    if outcome is None or operation is None:
+        raise OperationStopped(operation_id)  # neither importing this type nor ended early: not ours to run
+    _reconcile(store, operation, records, outcome)
+    store.settle_batch(operation_id, *_settled(records, outcome))
+    if _ended_early(operation):
+        raise OperationStopped(operation_id)
+    return {"type": record_type.value, "batch": batch, "completed": outcome.completed, "error": outcome.error}
+
+
+#: An error message is cut to this length, so that a batch's marker (50 of them at most) stays far
+#: below DynamoDB's 400 KB item limit.
+MAX_ERROR_MESSAGE = 1000
+
+
+def _import_records(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
     errors = map_all(_RECORD_WORKERS, lambda record: import_record(store, operation, record), records)
-    imported = [record for record, error in zip(records, errors) if error is None]
-    failed = [replace(record, error_code=error[0], error=error[1])
-              for record, error in zip(records, errors) if error is not None]
-    if not counted:
-        if store.count_batch(operation, record_type.value, batch, len(imported), len(failed)) is BatchCount.STOPPED:
-            for record in imported:
-                store.delete_directory_entry(
-                    cell, *_directory_entry(operation, record, parse_record(record.type, record.data)))
-            raise OperationStopped(operation_id)
-        if operation.needs_new_mark(utc_now()):
-            store.mark_progress(operation)
-    store.settle_batch(operation_id, imported, failed)
-    return {"type": record_type.value, "batch": batch, "completed": len(imported), "error": len(failed)}
+    return BatchOutcome(completed=sum(error is None for error in errors),
+                        failed={record.seq: (error[0], error[1][:MAX_ERROR_MESSAGE])
+                                for record, error in zip(records, errors) if error is not None})
+
+
+def _committed(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
+    """What earlier attempts of a batch imported before its operation ended (one BatchGetItem): the
+    records whose entry exists and was created by them; the others were never imported."""
+    entries = {record.seq: entry for record in records if (entry := _entry(operation, record)) is not None}
+    own = store.own_entries(operation.cell, list(entries.values())) if entries else set()
+    return BatchOutcome(
+        completed=sum(entry[2] in own for entry in entries.values()),
+        failed={record.seq: (RecordError.NOT_IMPORTED, NOT_IMPORTED_MESSAGE) for record in records
+                if record.seq not in entries or entries[record.seq][2] not in own})
+
+
+def _reconcile(store: ImportStore, operation: ImportOperation, records: list[StagedRecord],
+               outcome: BatchOutcome) -> None:
+    """Removes the entries that records the marker counts as not imported created anyway: an attempt
+    that raced the one that counted, and put after it looked. Valid records only (one BatchGetItem)."""
+    entries = [entry for record in records if record.seq in outcome.failed
+               and outcome.failed[record.seq][0] != RecordError.INVALID and (entry := _entry(operation, record))]
+    if not entries:
+        return
+    own = store.own_entries(operation.cell, entries)
+    for kind, identity, reference in entries:
+        if reference in own:
+            store.delete_directory_entry(operation.cell, kind, identity, reference)
+
+
+def _settled(records: list[StagedRecord], outcome: BatchOutcome) -> tuple[list[StagedRecord], list[StagedRecord]]:
+    """Imported records leave the staging area; failed ones stay with their error; records never
+    imported (the operation ended first) stay as they were, for a retry."""
+    imported, failed = [], []
+    for record in records:
+        if record.seq not in outcome.failed:
+            imported.append(record)
+        elif (code := outcome.failed[record.seq][0]) != RecordError.NOT_IMPORTED:
+            failed.append(replace(record, error_code=code, error=outcome.failed[record.seq][1]))
+    return imported, failed
 
 
 def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> tuple[RecordError, str] | None:
     """Imports one staged record; why it cannot be imported (code, message), None on success."""
+    if record.problem is not None:
+        return RecordError.INVALID, record.problem
     try:
         parsed = parse_record(record.type, record.data)
     except RecordInvalid as exc:
@@ -270,6 +401,16 @@ def import_record(store: ImportStore, operation: ImportOperation, record: Staged
     if store.put_directory_entry(operation.cell, kind, identity, parsed.model_dump(mode="json"), reference):
         return None
     return RecordError.ALREADY_EXISTS, f"{kind} {identity} already exists"
+
+
+def _entry(operation: ImportOperation, record: StagedRecord) -> tuple[str, str, str] | None:
+    """Where the record's entry would be, if it is valid."""
+    if record.problem is not None:
+        return None
+    try:
+        return _directory_entry(operation, record, parse_record(record.type, record.data))
+    except RecordInvalid:
+        return None
 
 
 def _directory_entry(operation: ImportOperation, record: StagedRecord,
@@ -283,60 +424,89 @@ def _directory_entry(operation: ImportOperation, record: StagedRecord,
 
 
 def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, phase: str) -> dict:
-    """Moves the operation from one import phase to the next, or finishes it."""
-    operation = _current(store, cell, operation_id)
-    try:
-        if phase in NEXT_PHASE:
-            from_step, to_step = NEXT_PHASE[phase]
-            operation = store.update_operation(operation, from_steps=frozenset({from_step}), step=to_step,
-                                               heartbeat=True)
-        else:
-            operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.IMPORTING_MESSAGES}),
-                                               step=ProgressStep.FINISHING, heartbeat=True)
-            if operation.count.processed != operation.count.total:
-                raise RuntimeError(f"counts do not add up: {operation.count}")
-            files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
-            operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.FINISHING}),
-                                               step=ProgressStep.DONE)
-    except OperationConflict as exc:
-        raise OperationStopped(operation_id) from exc
+    """Moves the operation from one import phase to the next, or finishes it. Every move is
+    idempotent (_move), so a repeated or retried phase task succeeds."""
+    if phase in NEXT_PHASE:
+        from_step, to_step = NEXT_PHASE[phase]
+        operation = _move(store, cell, operation_id, frozenset({from_step}), to_step)
+        return {"operation": _reference(operation)}
+    operation = _move(store, cell, operation_id, frozenset({ProgressStep.IMPORTING_MESSAGES}), ProgressStep.FINISHING)
+    if operation.step == ProgressStep.FINISHING:
+        if operation.count.processed != operation.count.total:
+            raise RuntimeError(f"counts do not add up: {operation.count}")
+        files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
+        operation = _move(store, cell, operation_id, frozenset({ProgressStep.FINISHING}), ProgressStep.DONE)
     return {"operation": _reference(operation)}
 
 
 def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict[str, str]) -> dict:
-    """Records why the worker failed (the state machine's Catch output: Error and Cause)."""
-    operation = store.latest_operation(cell)
-    if operation is None or operation.id != operation_id:
-        return {"operation": {"cell": cell, "id": operation_id}}
-    try:
-        store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
-                               failure=failure_of(error), settle_unprocessed=True)
-    except OperationConflict:
-        pass  # it ended meanwhile (canceled or cleared): that end stands
-    return {"operation": _reference(operation)}
+    """Records why the worker failed (the state machine's Catch output: Error and Cause), unless the
+    operation ended otherwise first (canceled, cleared, replaced): then `stopped` is true and the
+    execution ends as stopped, whatever error name the stop surfaced as (a Distributed Map reports
+    its children's failures as States.ExceedToleratedFailureThreshold). Idempotent."""
+    for _ in range(3):
+        operation = store.latest_operation(cell)
+        if operation is None or operation.id != operation_id or _ended_early(operation) \
+                or operation.step == ProgressStep.DONE:
+            failed = operation is not None and operation.id == operation_id and operation.valid \
+                and operation.step == ProgressStep.IMPORT_FAILED
+            return {"operation": {"cell": cell, "id": operation_id}, "stopped": not failed}
+        try:
+            store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
+                                   failure=failure_of(error), settle_unprocessed=True)
+        except OperationConflict:
+            continue  # it moved meanwhile (a batch counted, or it ended): look again
+        return {"operation": _reference(operation), "stopped": False}
+    raise OperationConflict(cell)
 
 
-def sweep_stalled(store: ImportStore, executions: Any, now: datetime, stalled_after: timedelta,
-                  fail_after: timedelta) -> tuple[list[ImportOperation], list[ImportOperation]]:
-    """The scheduled sweeper: the active operations stalled for `stalled_after`, and those of them
-    it failed, stalled for `fail_after` too (their unprocessed records counted as errors, their
-    executions stopped). The active operations are read once."""
-    stalled = store.stalled_operations(now - min(stalled_after, fail_after))
+#: An active operation without an execution this long after its last write was started by an API
+#: call that died between writing it and StartExecution: the sweeper starts its execution.
+UNSTARTED_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """What one run of the sweeper found and did."""
+
+    stalled: list[ImportOperation]  # active, no progress for `stalled_after`
+    failed: list[ImportOperation]  # of those, failed: no progress for `fail_after`
+    started: list[ImportOperation]  # active but never started: their executions started now
+
+
+def sweep(store: ImportStore, executions: Any, now: datetime, stalled_after: timedelta,
+          fail_after: timedelta) -> Sweep:
+    """The scheduled sweeper. Reads the active operations once; starts the execution of those whose
+    start died half-way (the execution is named after the operation, so it can never run twice);
+    fails those stalled for `fail_after` (their unprocessed records counted as errors, their
+    executions stopped), each only if it is unchanged since it was read."""
+    candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER))
     minutes = int(fail_after.total_seconds() // 60)
-    failed = []
-    for operation in stalled:
+    failed, started = [], []
+    for operation in candidates:
+        if operation.execution_arn is None and operation.is_stalled(now, UNSTARTED_AFTER):
+            execution_arn = executions.start(operation.cell, operation.id)
+            try:
+                started.append(store.update_operation(operation, from_steps=ACTIVE_STEPS, execution_arn=execution_arn,
+                                                      heartbeat=True, unchanged_since=operation.updated_at))
+            except OperationConflict:
+                pass  # the worker wrote meanwhile: it runs
+            continue
         if not operation.is_stalled(now, fail_after):
             continue
         failure = Failure(code=STALLED, message=f"The import stalled: no progress since "
                           f"{iso_millis(operation.last_heartbeat)} (limit {minutes} minutes).")
         try:
             failed.append(store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
-                                                 failure=failure, settle_unprocessed=True))
+                                                 failure=failure, settle_unprocessed=True,
+                                                 unchanged_since=operation.updated_at))
         except OperationConflict:
-            continue  # it moved on or ended since the index was read
+            continue  # it moved on or ended since it was read
         if operation.execution_arn is not None:
             executions.stop(operation.execution_arn, "stalled")
-    return [operation for operation in stalled if operation.is_stalled(now, stalled_after)], failed
+    stalled = [operation for operation in candidates
+               if operation.is_stalled(now, stalled_after) and operation not in started]
+    return Sweep(stalled=stalled, failed=failed, started=started)
 
 
 def failure_of(error: dict[str, str]) -> Failure:
@@ -346,6 +516,9 @@ def failure_of(error: dict[str, str]) -> Failure:
         return NOT_A_ZIP
     if name == MalformedInput.__name__:
         return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
+    if name == SourceChanged.__name__:
+        return Failure(code=SOURCE_CHANGED, message=f"The input file was replaced during the import "
+                                                    f"({_error_message(cause)}); start it again to import the new one.")
     return Failure(code=UNKNOWN_FAILURE, message=f"Unknown error. ({name})")
 
 

@@ -29,7 +29,7 @@ from bulk_import.errors import (
     InvalidCredential,
     PermissionDenied,
 )
-from bulk_import.imports import OperationBusy, SnapshotNotFound
+from bulk_import.imports import CellImportRunning, OperationBusy, SnapshotNotFound
 from bulk_import.model import ImportOperation, PersoniumStatus, iso_millis
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
@@ -67,6 +67,7 @@ FIELD_FORMAT_ERROR = PersoniumCode("PR400-CM-0002", "Field [{0}] format error. M
 JSON_PARSE_ERROR = PersoniumCode("PR400-CM-0004", "JSON parse error. [{0}].")
 RESOURCE_NOT_FOUND = PersoniumCode("PR404-DV-0001", "Resource not found. [{0}].")
 CELL_BUSY = PersoniumCode("PR409-MC-0001", "Cell to be processed is being accessed by other requests.")
+CELL_LOCKED = PersoniumCode("PR409-CM-0002", "Because [{0}] is being executed, writing to cell can not be done.")
 
 class InvalidAuthenticationScheme(BulkImportError):
     """An Authorization header that is not a Bearer token."""
@@ -201,6 +202,8 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(BulkImportError)
     def known_error(error: BulkImportError) -> Response:
+        if isinstance(error, CellImportRunning):
+            return error_response(CELL_LOCKED, "cell import")
         return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR), *error.args)
 
     @app.exception_handler(NotFoundError)

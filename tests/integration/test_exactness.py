@@ -1,0 +1,325 @@
+"""The worker's promise under AWS's real semantics: each failure found by review (issue 9), as a test
+that failed before its fix. Steps are called directly, so a fault lands exactly between two writes;
+tests/faults runs the same promises through the real state machine with faults at the SDK boundary."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+import pytest
+
+from bulk_import.files import snapshot_key
+from bulk_import.imports import (
+    CANNOT_RECEIVE,
+    ImportServiceError,
+    cancel,
+    retry,
+    rocketchat_add_users,
+    rocketchat_new,
+    rocketchat_run,
+    start_records_import,
+    start_snapshot_import,
+)
+from bulk_import.model import ImportState, ProgressStep, utc_now
+from bulk_import.records import MAX_RECORD_BYTES, RecordType
+from bulk_import.storage import FAILED_SHARDS, ImportStore
+from bulk_import.worker import (
+    SOURCE_CHANGED,
+    OperationStopped,
+    advance_phase,
+    fail_operation,
+    failure_of,
+    import_batch,
+    stage_input,
+    sweep,
+)
+from tests.integration.test_worker import (
+    CELL,
+    entry_exists,
+    run_worker,
+    stage_all,
+    upload,
+    user,
+    users_jsonl,
+    zipped,
+)
+
+
+class Crash(Exception):
+    """The function died here (its write, if any, already landed)."""
+
+
+def staged_count(store: ImportStore, operation_id: str, batches: int) -> int:
+    return sum(len(store.staged_batch(operation_id, "user", batch)) for batch in range(batches))
+
+
+def counts(store: ImportStore) -> tuple[int, int, int]:
+    final = store.latest_operation(CELL)
+    return final.count.completed, final.count.error, final.count.total
+
+
+def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(1200)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    saves = []
+
+    def crash_after_two_chunks() -> bool:
+        saves.append(1)
+        if len(saves) == 2:  # 1,000 lines staged and saved: the function dies
+            raise Crash
+        return False
+
+    with pytest.raises(Crash):
+        stage_input(store, files, CELL, operation.id, out_of_time=crash_after_two_chunks, concurrency=1)
+    # Step Functions retries the task with the same input.
+    staged = stage_all(store, files, operation.id)
+
+    assert staged["staged"] and store.latest_operation(CELL).count.total == 1200
+    assert staged_count(store, operation.id, 24) == 1200
+
+
+def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_records_again(
+        store, files, executions, monkeypatch):
+    """Found by the fault matrix: the walk of a parent's batches saved "no position" after its last
+    page, which a resumed attempt read as "start again"."""
+    from bulk_import.files import ImportFiles
+    from tests.integration.test_operations import import_done, users
+
+    parent = import_done(store, files, executions, users(120, invalid={3, 70}))
+    child = retry(store, files, executions, parent, {}, "op")
+    real, writes = ImportFiles.write_manifest, []
+
+    def slow_down_once(self, *args, **kwargs):
+        writes.append(1)
+        if len(writes) == 1:
+            raise Crash("SlowDown")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ImportFiles, "write_manifest", slow_down_once)
+    with pytest.raises(Crash):
+        stage_input(store, files, CELL, child.id, out_of_time=lambda: False, concurrency=1)
+    stage_all(store, files, child.id)
+    assert store.latest_operation(CELL).count.total == 2
+
+
+def test_2_a_batch_that_imported_then_died_counts_its_users_as_completed_after_a_cancel(
+        store, files, executions, monkeypatch):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(150, invalid_every=25)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    stage_all(store, files, operation.id)
+    real = ImportStore.count_batch
+
+    def die_before_counting(self, *args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(ImportStore, "count_batch", die_before_counting)
+    with pytest.raises(Crash):  # batch 0 wrote its 48 valid users, then died
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+    monkeypatch.setattr(ImportStore, "count_batch", real)
+    cancel(store, executions, store.latest_operation(CELL))
+    with pytest.raises(OperationStopped):  # Step Functions' retry of batch 0 arrives after the cancel
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+    with pytest.raises(OperationStopped):  # a duplicate delivery of it changes nothing
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+
+    assert counts(store) == (48, 102, 150)
+    assert entry_exists(store, "user", "user1") and not entry_exists(store, "user", "user50")
+    # A retry of the failed records brings back exactly the 102 not imported: none "already exists".
+    child = retry(store, files, executions, store.latest_operation(CELL), {}, "op")
+    run_worker(store, files, child.id)
+    done = store.latest_operation(CELL)
+    assert (done.count.total, done.count.completed, done.count.error) == (102, 96, 6)  # 6 invalid of 150
+    assert {record.error_code for record in store.failed_records(child.id, 10).items} == {"invalid-record"}
+
+
+def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_marker(store, files, executions,
+                                                                                       monkeypatch):
+    """Attempt A puts users while attempt B, seeing the operation canceled, counts what existed then;
+    A's later users would be imported but counted as errors: A's own end removes them."""
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(50)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    stage_all(store, files, operation.id)
+    real_put = ImportStore.put_directory_entry
+    puts = []
+
+    def put_then_race(self, cell, kind, identity, data, reference):
+        created = real_put(self, cell, kind, identity, data, reference)
+        puts.append(identity)
+        if len(puts) == 10:
+            cancel(store, executions, store.latest_operation(CELL))
+            with pytest.raises(OperationStopped):  # attempt B, a duplicate delivery
+                import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        return created
+
+    monkeypatch.setattr("bulk_import.worker._RECORD_WORKERS", ThreadPoolExecutor(max_workers=1))  # in order
+    monkeypatch.setattr(ImportStore, "put_directory_entry", put_then_race)
+    with pytest.raises(OperationStopped):  # attempt A
+        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+
+    completed, error, total = counts(store)
+    assert (completed + error, total) == (50, 50)
+    existing = sum(entry_exists(store, "user", f"user{n}") for n in range(50))
+    assert existing == completed  # every imported user is counted as completed, no other is
+
+
+def test_3_a_phase_transition_retried_after_its_write_landed_succeeds(store, files, executions, monkeypatch):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(60)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    stage_all(store, files, operation.id)
+    for batch in range(2):
+        import_batch(store, CELL, operation.id, RecordType.USER, batch)
+    real = ImportStore.update_operation
+    landed = []
+
+    def land_then_die(self, *args, **kwargs):
+        result = real(self, *args, **kwargs)
+        if not landed:
+            landed.append(result.step)
+            raise Crash
+        return result
+
+    for phase in ("channels", "messages", "done"):
+        landed.clear()
+        monkeypatch.setattr(ImportStore, "update_operation", land_then_die)
+        with pytest.raises(Crash):
+            advance_phase(store, files, CELL, operation.id, phase)
+        monkeypatch.setattr(ImportStore, "update_operation", real)
+        advance_phase(store, files, CELL, operation.id, phase)  # Step Functions' retry
+        advance_phase(store, files, CELL, operation.id, phase)  # and a duplicate delivery
+    assert store.latest_operation(CELL).step is ProgressStep.DONE
+
+
+def test_3_staging_repeated_after_it_moved_the_operation_on_answers_staged(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(60)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    first = stage_all(store, files, operation.id)
+    again = stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+    assert again == first
+    assert store.latest_operation(CELL).step is ProgressStep.IMPORTING_USERS
+
+
+def test_3_failing_twice_or_after_a_cancel_is_idempotent_and_tells_a_stop_from_a_failure(store, files, executions):
+    operation = start_records_import(store, files, executions, CELL, [{"type": "user", **user(1)}], None, "op")
+    error = {"Error": "States.ExceedToleratedFailureThreshold", "Cause": "{}"}
+    assert fail_operation(store, CELL, operation.id, error)["stopped"] is False
+    assert fail_operation(store, CELL, operation.id, error)["stopped"] is False
+    assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED
+
+    other = start_records_import(store, files, executions, CELL, [{"type": "user", **user(2)}], None, "op")
+    cancel(store, executions, other)
+    # A canceled import's Map fails with States.ExceedToleratedFailureThreshold on AWS: still a stop.
+    assert fail_operation(store, CELL, other.id, error)["stopped"] is True
+    assert store.latest_operation(CELL).step is ProgressStep.IMPORT_CANCELLED
+
+
+def test_6_floats_nesting_and_oversize_lines_fail_alone_with_their_file_and_line(store, files, executions):
+    lines = [
+        {"type": "user", **user(0), "utcOffset": 5.5, "customFields": {"ratio": [0.25, {"deep": 1.5}]}},
+        {"type": "user", **user(1), "bio": "x" * (MAX_RECORD_BYTES + 10)},
+        {"type": "user", **user(2), "customFields": json.loads("[" * 40 + "]" * 40)},
+        {"type": "user", **user(3), "customFields": {"big": 1e300}},
+        {"type": "user", **user(4)},
+    ]
+    content = "\n".join(json.dumps(line) for line in lines).encode() + b"\n" \
+        + b'{"type":"user","username":"nan","emails":["n@example.com"],"utcOffset":NaN}\n'
+    upload(files, "odd", zipped({"users.jsonl": content}))
+    operation = start_snapshot_import(store, files, executions, CELL, "odd", "operator")
+    run_worker(store, files, operation.id)
+
+    assert counts(store) == (2, 4, 6)
+    failed = {record.source: record.error for record in store.failed_records(operation.id, 10).items}
+    assert set(failed) == {"users.jsonl:2", "users.jsonl:3", "users.jsonl:4", "users.jsonl:6"}
+    assert "too large" in failed["users.jsonl:2"] and "nested too deep" in failed["users.jsonl:3"]
+    assert "out of range" in failed["users.jsonl:4"] and "not finite" in failed["users.jsonl:6"]
+    assert entry_exists(store, "user", "user0")
+
+
+def test_6_a_snapshot_replaced_during_its_import_fails_it_instead_of_mixing_versions(store, files, executions):
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(10)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    files.put(snapshot_key(CELL, "snap"), zipped({"users.jsonl": users_jsonl(20)}))
+    with pytest.raises(Exception) as raised:
+        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+    error = {"Error": type(raised.value).__name__, "Cause": json.dumps({"errorMessage": str(raised.value)})}
+    assert failure_of(error).code == SOURCE_CHANGED
+
+
+def test_6_failed_records_spread_over_the_index_shards_and_page_in_line_order(store, files, executions):
+    invalid = {3 + 50 * batch + batch for batch in range(FAILED_SHARDS)}  # one in each of 8 batches
+    records = [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))}
+               for n in range(50 * FAILED_SHARDS)]
+    operation = start_records_import(store, files, executions, CELL, records, None, "op")
+    run_worker(store, files, operation.id)
+    shards = {item["failedOf"]["S"] for item in store.client.scan(
+        TableName=store.table_name, FilterExpression="attribute_exists(failedOf)")["Items"]}
+    assert len(shards) == FAILED_SHARDS
+    seen, start = [], None
+    while True:
+        page = store.failed_records(operation.id, 3, start)
+        seen += [record.seq for record in page.items]
+        if (start := page.next_key) is None:
+            break
+    assert seen == sorted(invalid)
+
+
+def test_6_add_users_that_lost_the_race_to_import_run_is_refused(store, files, executions, monkeypatch):
+    rocketchat_new(store, executions, CELL, "admin")
+    rocketchat_add_users(store, CELL, [user(n) for n in range(3)])
+    ready = store.latest_operation(CELL)
+    rocketchat_run(store, executions, CELL)
+    monkeypatch.setattr(ImportStore, "latest_operation", lambda self, cell: ready)  # read before the run
+    with pytest.raises(ImportServiceError, match=CANNOT_RECEIVE):
+        rocketchat_add_users(store, CELL, [user(9)])
+    monkeypatch.undo()
+    assert store.latest_operation(CELL).count.total == 3
+
+
+def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, executions, monkeypatch):
+    operation = start_records_import(store, files, executions, CELL, [{"type": "user", **user(n)} for n in range(60)],
+                                     None, "op")
+    stage_all(store, files, operation.id)
+    as_read = store.stalled_operations(utc_now() + timedelta(hours=2))
+    import_batch(store, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
+    monkeypatch.setattr(ImportStore, "stalled_operations", lambda self, before: as_read)
+    limit = timedelta(minutes=60)
+    swept = sweep(store, executions, utc_now() + timedelta(hours=2), limit, limit)
+    assert swept.failed == [] and store.latest_operation(CELL).is_active
+
+
+class ProcessDeath(BaseException):
+    """The API's process died (no `except Exception` runs)."""
+
+
+class DiesBeforeStarting:
+    def start(self, cell: str, operation_id: str) -> str:
+        raise ProcessDeath
+
+    def stop(self, execution_arn: str, cause: str) -> None: ...
+
+
+def test_6_an_import_whose_start_died_before_its_execution_is_started_by_the_sweeper(store, files, executions):
+    with pytest.raises(ProcessDeath):  # between the operation's write and StartExecution
+        start_records_import(store, files, DiesBeforeStarting(), CELL, [{"type": "user", **user(1)}], None, "op")
+    stuck = store.latest_operation(CELL)
+    assert stuck.is_active and stuck.execution_arn is None
+
+    assert sweep(store, executions, utc_now() + timedelta(minutes=1), timedelta(minutes=10),
+                 timedelta(minutes=60)).started == []
+    swept = sweep(store, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60))
+    assert [operation.id for operation in swept.started] == [stuck.id]
+    assert executions.started == [(CELL, stuck.id)]
+    assert store.latest_operation(CELL).execution_arn is not None
+
+
+def test_the_state_machine_routes_every_failure_through_failed_which_tells_a_stop(store):
+    asl = json.loads(open("statemachine/import.asl.json").read())
+    states = asl["States"]
+    for name, state in states.items():
+        if state["Type"] in ("Task", "Map") and name != "Failed":
+            assert state["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}], name
+        if state["Type"] == "Map":
+            assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject", name
+    assert states["Failed"]["Next"] == "Stopped?"
+    assert states["Stopped?"]["Choices"][0]["Next"] == "Stopped" and states["Stopped?"]["Default"] == "ImportFailed"

@@ -1,0 +1,74 @@
+"""Contention, throttling and index lag as AWS answers them, injected at the SDK boundary: the store
+retries what is safe to repeat, and nothing the worker counts depends on an index being current."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from bulk_import.imports import cancel, retry, start_records_import
+from bulk_import.records import RecordType
+from bulk_import.worker import import_batch
+from bulk_import_cli.sdk_boundary import Fault, SdkBoundary
+from tests.integration.test_operations import import_done, users
+from tests.integration.test_worker import CELL, run_worker, stage_all
+
+
+@pytest.fixture
+def boundary(store):
+    boundary = SdkBoundary(strict=True)
+    undo = boundary.install()
+    yield boundary
+    undo()
+
+
+def test_a_batch_count_that_meets_transaction_conflicts_is_retried_and_counted_once(store, files, executions,
+                                                                                     boundary):
+    operation = start_records_import(store, files, executions, CELL, users(100, invalid={5}), None, "op")
+    stage_all(store, files, operation.id)
+    boundary.inject(Fault("dynamodb", "TransactWriteItems", code="TransactionCanceledException", times=3))
+    import_batch(store, CELL, operation.id, RecordType.USER, 0)
+    assert len(boundary.fired) == 3
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (49, 1)
+
+
+def test_cancel_on_a_busy_operation_item_is_retried_not_answered_500(store, files, executions, boundary):
+    operation = start_records_import(store, files, executions, CELL, users(10), None, "op")
+    boundary.inject(Fault("dynamodb", "UpdateItem", code="TransactionConflictException", times=2))
+    boundary.inject(Fault("dynamodb", "GetItem", code="ThrottlingException", times=2))
+    canceled = cancel(store, executions, operation)
+    assert canceled.step.value == "importer_import_cancelled" and len(boundary.fired) == 4
+
+
+def test_a_conditional_failure_is_not_retried(store, files, executions, boundary):
+    operation = start_records_import(store, files, executions, CELL, users(10), None, "op")
+    cancel(store, executions, operation)
+    before = len(boundary.calls)
+    with pytest.raises(ClientError):  # an import that ended cannot be counted into: no retry loop
+        store.client.update_item(TableName=store.table_name, Key={"PK": {"S": "x"}, "SK": {"S": "y"}},
+                                 UpdateExpression="SET a = :a", ConditionExpression="attribute_exists(PK)",
+                                 ExpressionAttributeValues={":a": {"S": "b"}})
+    assert len(boundary.calls) - before == 1
+
+
+def test_throttled_batch_writes_are_sent_again_until_they_land(store, files, executions, boundary):
+    operation = start_records_import(store, files, executions, CELL, users(120), None, "op")
+    boundary.inject(Fault("dynamodb", "BatchWriteItem", code="ProvisionedThroughputExceededException", times=3))
+    stage_all(store, files, operation.id)
+    assert len(boundary.fired) == 3 and store.latest_operation(CELL).count.total == 120
+    assert sum(len(store.staged_batch(operation.id, "user", batch)) for batch in range(3)) == 120
+
+
+def test_a_retry_of_failed_records_misses_none_while_the_errors_index_lags(store, files, executions):
+    lagging = SdkBoundary(strict=True, index_lag=3600)  # an index shows no item written in the last hour
+    undo = lagging.install()
+    try:
+        parent = import_done(store, files, executions, users(150, invalid={3, 70, 149}))
+        assert store.failed_records(parent.id, 10).items == []  # what the index shows now
+        child = retry(store, files, executions, parent, {}, "op")
+        run_worker(store, files, child.id)
+    finally:
+        undo()
+    done = store.latest_operation(CELL)
+    assert (done.count.total, done.count.error) == (3, 3)
