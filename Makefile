@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench build validate
+.PHONY: run test bench faults build validate
 
 $(STAMP): pyproject.toml layers/bulk_import/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,11 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/python bench/status_read.py
+
+# Every worker write crashed before, crashed after, and contended, each through the real state
+# machine (docs/worker.md, "The fault matrix"); make test runs a sample of it.
+faults: $(STAMP)
+	$(VENV)/bin/python -m tests.faults.matrix
 
 validate: $(STAMP)
 	AWS_DEFAULT_REGION=us-east-1 $(VENV)/bin/sam validate --lint

@@ -1,0 +1,458 @@
+"""The fault matrix: every AWS write each worker step makes, crashed before the call, crashed after
+it landed, and answered with contention or throttling three times in a row, each in a run of its
+own through the real template, state machine and handlers on the local stack; after each run, the
+promise is checked through the public API:
+
+- the import ends (done, or canceled / error where the flow ends it so);
+- total == the records of the input, completed == the valid ones, error == the invalid ones;
+- the failed records are exactly the invalid ones, none "already exists" that was valid;
+- every imported user, channel and message exists once, and only those (the directory is counted);
+- a retry of the failed records brings back exactly those.
+
+Faults are injected at the SDK boundary (cli/bulk_import_cli/sdk_boundary.py), not in the project's
+functions, so the matrix keeps working through refactors; Step Functions' own Retry (scaled down
+in time) does the recovering. The fault points are found, not listed: a clean run of each flow
+records the writes its functions make, and each (function, operation) becomes a point at its
+first and last occurrence.
+
+    .venv/bin/python -m tests.faults.matrix           # the whole matrix (make faults)
+    .venv/bin/python -m tests.faults.matrix --sample  # what CI runs (tests/faults/test_fault_matrix.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import itertools
+import json
+import os
+import sys
+import time
+import zipfile
+from collections import Counter
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+import boto3
+import requests
+
+from bulk_import.admin import create_api_credential
+from bulk_import.credentials import ApiPermission
+from bulk_import.executions import WorkerExecutions, default_executions
+from bulk_import.files import default_files, snapshot_key
+from bulk_import.imports import (
+    cancel,
+    retry,
+    rocketchat_add_users,
+    rocketchat_new,
+    rocketchat_run,
+    start_records_import,
+    start_snapshot_import,
+    stop,
+)
+from bulk_import.model import utc_now
+from bulk_import.storage import _marshal, latest_operation_key
+from bulk_import.worker import STALLED, stage_input, sweep
+from bulk_import_cli.local_stack import LocalStack
+from bulk_import_cli.sdk_boundary import Fault, SdkBoundary, current_function
+from tests.conftest import clear_cached_clients
+
+WORKER = ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction")
+#: How long a flow may take before it counts as an import that never ends.
+DEADLINE_SECONDS = 180
+#: Step Functions' Retry waits (1 s, 2 s, 4 s ...) scaled down: the same attempts, not the same waits.
+RETRY_SCALE = "0.02"
+_CONTENTION = {"TransactWriteItems": "TransactionCanceledException"}
+_THROTTLING = {"dynamodb": "ThrottlingException", "s3": "SlowDown", "stepfunctions": "ThrottlingException"}
+
+
+# -- the inputs --------------------------------------------------------------------------------
+
+
+def _user(number: int, **changes: Any) -> dict[str, Any]:
+    return {"type": "user", "username": f"u{number}", "emails": [f"u{number}@example.com"]} | changes
+
+
+def mixed_records() -> tuple[list[dict[str, Any]], set[int], dict[int, dict]]:
+    """120 users, 3 channels and 4 messages: 5 records fail (two invalid users, one of two users
+    with the same username, an invalid channel name and a message without text). Returns the
+    records, the line numbers (1-based) of those that fail for sure, and corrections for two of
+    them. Of the duplicates (lines 4 and 100) either may fail: batches run concurrently."""
+    users = [_user(n) for n in range(120)]
+    users[7] = _user(7, emails=[])
+    users[60] = _user(60, emails=["not-an-email"])
+    users[99] = _user(99, username="u3")  # a duplicate of u3: the later one fails, already exists
+    channels = [{"type": "channel", "name": name, "creator": "u0", "members": ["u0", "u1"]}
+                for name in ("general", "random", "no spaces!")]
+    messages = [{"type": "message", "channel": "general", "username": "u0", "timestamp": 1700000000000 + n,
+                 "text": f"hello {n}"} for n in range(4)]
+    messages[2] = {key: value for key, value in messages[2].items() if key != "text"}
+    records = users + channels + messages
+    corrections = {8: _user(7), 123: {"type": "channel", "name": "no-spaces", "creator": "u0"}}
+    return records, {8, 61, 123, 126}, corrections
+
+
+def jsonl_zip(records: list[dict[str, Any]], tail: bytes = b"") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("records.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in records) + tail)
+    return buffer.getvalue()
+
+
+# -- what a flow leaves, read through the public API --------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What the public API says of an import, and what is in the cell's directory."""
+
+    state: str
+    counts: dict[str, int]
+    failed: list[dict[str, Any]]
+    failure: dict[str, Any] | None
+    directory: Counter
+
+
+class PublicApi:
+    """The /v1 API of the local stack, with a credential of one cell."""
+
+    def __init__(self, stack: LocalStack, cell: str) -> None:
+        self.base = f"{stack.api_url}/v1/cells/{cell}/imports"
+        secret = create_api_credential(stack.store, cell, list(ApiPermission), name="faults").token
+        self.headers = {"Authorization": f"Bearer {secret}"}
+
+    def get(self, path: str = "", **params: Any) -> dict[str, Any]:
+        response = requests.get(self.base + path, headers=self.headers, params=params, timeout=30)
+        response.raise_for_status()
+        return response.json()
+
+    def outcome(self, operation_id: str, stack: LocalStack, cell: str) -> Outcome:
+        view = self.get(f"/{operation_id}")
+        failed, cursor = [], None
+        while True:
+            page = self.get(f"/{operation_id}/errors", limit=100, **({"cursor": cursor} if cursor else {}))
+            failed += page["items"]
+            if (cursor := page.get("nextCursor")) is None:
+                break
+        return Outcome(view["state"], view["counts"], failed, view.get("failure"), directory(stack, cell))
+
+
+def directory(stack: LocalStack, cell: str) -> Counter:
+    """How many entries of each kind the cell has (users, channels, messages), by a scan."""
+    kinds: Counter = Counter()
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=stack.store.table_name)
+    for page in pages:
+        for item in page["Items"]:
+            kind, _, rest = item["PK"]["S"].partition("#")
+            if kind in ("USER", "CHANNEL", "MESSAGE") and rest.startswith(f"{cell}#"):
+                kinds[kind.lower()] += 1
+    return kinds
+
+
+def wait_ended(stack: LocalStack, cell: str, operation_id: str) -> None:
+    """Until the operation's execution has ended and no handler runs: an import that does not end
+    in time breaks the promise."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    client = boto3.client("stepfunctions")
+    while time.monotonic() < deadline:
+        operation = stack.store.operation(cell, operation_id)
+        arn = operation and operation.execution_arn
+        if arn and client.describe_execution(executionArn=arn)["status"] != "RUNNING" \
+                and stack.host.running() == 0:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the import {operation_id} did not end in {DEADLINE_SECONDS} s")
+
+
+def wait_processed(stack: LocalStack, cell: str, at_least: int) -> None:
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while time.monotonic() < deadline:
+        latest = stack.store.latest_operation(cell)
+        if latest is not None and (latest.count.processed >= at_least or not latest.is_active):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{cell}: fewer than {at_least} records processed in {DEADLINE_SECONDS} s")
+
+
+@contextmanager
+def acting_as(function: str) -> Iterator[None]:
+    """Calls made here are that function's (the API handlers' domain calls, driven directly)."""
+    token = current_function.set(function)
+    try:
+        yield
+    finally:
+        current_function.reset(token)
+
+
+def as_client(function: str, call: Callable[[], Any]) -> Any:
+    """A client's call of an API function: when the function dies, the client calls again."""
+    for _ in range(3):
+        try:
+            with acting_as(function):
+                return call()
+        except BaseException as exc:  # noqa: BLE001 - a simulated process death included
+            if type(exc).__name__ not in ("SimulatedCrash", "ClientError", "ThrottlingException"):
+                raise
+    raise AssertionError(f"{function} failed three times")
+
+
+# -- the flows -----------------------------------------------------------------------------------
+
+
+def _expect(problems: list[str], label: str, actual: Any, expected: Any) -> None:
+    if actual != expected:
+        problems.append(f"{label}: {actual!r}, expected {expected!r}")
+
+
+def _check_counts(problems: list[str], outcome: Outcome, completed: int, error: int, total: int) -> None:
+    counts = outcome.counts
+    _expect(problems, "completed, error, total", (counts["completed"], counts["error"], counts["total"]),
+            (completed, error, total))
+
+
+def flow_import(stack: LocalStack, cell: str) -> list[str]:
+    """A snapshot of users, channels and messages, imported; then its failed records retried, two of
+    them corrected. Every worker step runs: stage, each batch type, each phase, finish, retry."""
+    records, failing, corrections = mixed_records()
+    files, store = default_files(), stack.store
+    files.put(snapshot_key(cell, "snap"), jsonl_zip(records))
+    operation = start_snapshot_import(store, files, default_executions(), cell, "snap", "faults")
+    wait_ended(stack, cell, operation.id)
+    api, problems = PublicApi(stack, cell), []
+    parent = api.outcome(operation.id, stack, cell)
+    _expect(problems, "state", parent.state, "done")
+    _check_counts(problems, parent, len(records) - len(failing) - 1, len(failing) + 1, len(records))
+    lines = {int(r["source"].rpartition(":")[2]) for r in parent.failed}
+    if lines not in (failing | {4}, failing | {100}):
+        problems.append(f"failed lines: {sorted(lines)}, expected {sorted(failing)} and one of 4, 100")
+    codes = Counter(record["code"] for record in parent.failed)
+    _expect(problems, "failure codes", codes, Counter({"invalid-record": 4, "already-exists": 1}))
+    _expect(problems, "directory", parent.directory, Counter(user=117, channel=2, message=3))
+
+    by_line = {int(r["source"].rpartition(":")[2]): r["record"] for r in parent.failed}
+    fixes = {by_line[line]: {k: v for k, v in fix.items() if k != "type"} for line, fix in corrections.items()}
+    child = retry(store, files, default_executions(), store.operation(cell, operation.id), fixes, "faults")
+    wait_ended(stack, cell, child.id)
+    again = api.outcome(child.id, stack, cell)
+    _expect(problems, "retry state", again.state, "done")
+    _check_counts(problems, again, 2, 3, 5)
+    _expect(problems, "directory after the retry", again.directory, Counter(user=118, channel=3, message=3))
+    return problems
+
+
+def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: Callable[[], Any],
+                  expected_state: str, total: int, invalid: int) -> list[str]:
+    """Starts an import, ends it early once a batch is counted, and checks what it leaves; then
+    retries its failed records and checks that together they import every valid record once."""
+    store = stack.store
+    operation = start()
+    wait_processed(stack, cell, 50)
+    end()
+    wait_ended(stack, cell, operation.id)
+    api, problems = PublicApi(stack, cell), []
+    parent = api.outcome(operation.id, stack, cell)
+    _expect(problems, "state", parent.state, expected_state)
+    counts = parent.counts
+    _expect(problems, "completed + error, total", (counts["completed"] + counts["error"], counts["total"]),
+            (total, total))
+    _expect(problems, "imported users vs completed", parent.directory["user"], counts["completed"])
+    child = retry(store, default_files(), default_executions(), store.operation(cell, operation.id), {}, "faults")
+    wait_ended(stack, cell, child.id)
+    again = api.outcome(child.id, stack, cell)
+    _expect(problems, "retry state", again.state, "done")
+    _check_counts(problems, again, counts["error"] - invalid, invalid, counts["error"])
+    _expect(problems, "users after the retry", again.directory["user"], total - invalid)
+    return problems
+
+
+def flow_cancel(stack: LocalStack, cell: str) -> list[str]:
+    """600 users (6 invalid), canceled once the first batch is counted (/v1 cancel), then retried."""
+    records = [_user(n, **({"emails": []} if n % 100 == 42 else {})) for n in range(600)]
+    store, files = stack.store, default_files()
+
+    def start():
+        return start_records_import(store, files, default_executions(), cell, records, None, "faults")
+
+    def end():
+        as_client("NativeWriteFunction", lambda: cancel(store, default_executions(), store.latest_operation(cell)))
+
+    return _stopped_flow(stack, cell, start, end, "canceled", 600, 6)
+
+
+def flow_clear(stack: LocalStack, cell: str) -> list[str]:
+    """Rocket.Chat: import.new, addUsers (400, 4 invalid), import.run, then import.clear mid-run."""
+    store = stack.store
+    users = [{key: value for key, value in _user(n).items() if key != "type"} | {"importIds": [f"i{n}"]}
+             for n in range(400)]
+    for n in (10, 110, 210, 310):
+        users[n]["emails"] = ["no"]
+
+    def start():
+        rocketchat_new(store, default_executions(), cell, "faults")
+        rocketchat_add_users(store, cell, users)
+        return rocketchat_run(store, default_executions(), cell)
+
+    def end():
+        as_client("RocketChatImportFunction", lambda: stop(store, default_executions(), cell, clear=True))
+
+    return _stopped_flow(stack, cell, start, end, "error", 400, 4)
+
+
+def flow_fail(stack: LocalStack, cell: str) -> list[str]:
+    """A file whose line 701 is not JSON: staged up to its last saved point, then failed."""
+    files, store = default_files(), stack.store
+    files.put(snapshot_key(cell, "bad"), jsonl_zip([_user(n) for n in range(700)], tail=b"{oops\n"))
+    operation = start_snapshot_import(store, files, default_executions(), cell, "bad", "faults")
+    wait_ended(stack, cell, operation.id)
+    outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []
+    _expect(problems, "state", outcome.state, "error")
+    _expect(problems, "failure code", (outcome.failure or {}).get("code"), "PR400-BI-0006")
+    _check_counts(problems, outcome, 0, 500, 500)
+    _expect(problems, "directory", outcome.directory, Counter())
+    return problems
+
+
+def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
+    """An import whose worker died after staging (its execution is gone), failed by the sweeper."""
+    store = stack.store
+    dead = WorkerExecutions(os.environ["STATE_MACHINE_ARN"], boto3.client("stepfunctions"))
+    parked = type("Parked", (), {"start": lambda self, c, o: dead.execution_arn(o), "stop": dead.stop})()
+    operation = start_records_import(store, default_files(), parked, cell, [_user(n) for n in range(10)], None, "x")
+    stage_input(store, default_files(), cell, operation.id, out_of_time=lambda: False, concurrency=1)
+    long_ago = (utc_now() - timedelta(hours=2)).isoformat()
+    store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(cell)),
+                             UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
+                             ExpressionAttributeValues=_marshal({":t": long_ago}))
+    limit = timedelta(minutes=60)
+    as_client("ImportSweeperFunction", lambda: sweep(store, dead, utc_now(), limit, limit))
+    as_client("ImportSweeperFunction", lambda: sweep(store, dead, utc_now(), limit, limit))  # the next run
+    outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []
+    _expect(problems, "state", outcome.state, "error")
+    _expect(problems, "failure code", (outcome.failure or {}).get("code"), STALLED)
+    _check_counts(problems, outcome, 0, 10, 10)
+    return problems
+
+
+FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
+    "import": (flow_import, WORKER),
+    "cancel": (flow_cancel, WORKER + ("NativeWriteFunction",)),
+    "clear": (flow_clear, WORKER + ("RocketChatImportFunction",)),
+    "fail": (flow_fail, WORKER),
+    "sweep": (flow_sweep, ("ImportSweeperFunction",)),
+}
+
+
+# -- the matrix ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultPoint:
+    flow: str
+    function: str
+    service: str
+    operation: str
+    occurrence: int
+    mode: str
+
+    def fault(self) -> Fault:
+        if self.mode == "contention":
+            code = _CONTENTION.get(self.operation) or _THROTTLING[self.service]
+            return Fault(self.service, self.operation, "error", code=code, function=self.function,
+                         occurrence=self.occurrence, times=3)
+        return Fault(self.service, self.operation, self.mode, function=self.function, occurrence=self.occurrence)
+
+    def __str__(self) -> str:
+        return f"{self.flow}: {self.function} {self.service}.{self.operation} #{self.occurrence} {self.mode}"
+
+
+@dataclass
+class Matrix:
+    stack: LocalStack
+    boundary: SdkBoundary
+    cells: Iterator[int] = field(default_factory=itertools.count)
+
+    def run(self, flow: str, fault: Fault | None = None) -> list[str]:
+        self.boundary.clear_faults()
+        fired = len(self.boundary.fired)
+        if fault is not None:
+            self.boundary.inject(fault)
+        cell = f"faults-{flow}-{next(self.cells)}"
+        try:
+            problems = FLOWS[flow][0](self.stack, cell)
+        except AssertionError as exc:
+            problems = [str(exc)]
+        finally:
+            self.boundary.clear_faults()
+        if fault is not None and len(self.boundary.fired) == fired:
+            problems.append("the fault was never injected")
+        return problems
+
+    def points(self, flow: str) -> list[FaultPoint]:
+        """The flow's fault points: each write its functions make in a clean run, at its first and last
+        occurrence, in three modes."""
+        first = len(self.boundary.calls)
+        if problems := self.run(flow):
+            raise AssertionError(f"the clean {flow} flow fails: {problems}")
+        writes = Counter((call.function, call.service, call.operation) for call in self.boundary.calls[first:]
+                         if call.is_write and call.function in FLOWS[flow][1] and call.error is None)
+        return [FaultPoint(flow, function, service, operation, occurrence, mode)
+                for (function, service, operation), count in sorted(writes.items())
+                for occurrence in sorted({1, count})
+                for mode in ("crash-before", "crash-after", "contention")]
+
+
+def sample(points: list[FaultPoint]) -> list[FaultPoint]:
+    """What CI runs: for every flow, each mode once, on writes spread over its functions."""
+    chosen: dict[tuple[str, str], FaultPoint] = {}
+    for index, point in enumerate(points):
+        key = (point.flow, point.mode)
+        if key not in chosen or index % 7 == 0 and point.function != chosen[key].function:
+            chosen[key] = point
+    return list(chosen.values())
+
+
+@contextmanager
+def strict_stack() -> Iterator[Matrix]:
+    """A local stack of its own (its clients and environment, forgotten afterwards)."""
+    saved = dict(os.environ)
+    os.environ["BULK_IMPORT_RETRY_SCALE"] = RETRY_SCALE
+    clear_cached_clients()
+    try:
+        with LocalStack(moto_port=0, api_port=0) as stack:
+            yield Matrix(stack, stack.boundary)
+    finally:
+        clear_cached_clients()
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sample", action="store_true", help="only the sample CI runs")
+    parser.add_argument("--flow", action="append", choices=sorted(FLOWS), help="only these flows")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    report = sys.stdout
+    # The handlers' logs, metrics and tracebacks (of the crashes injected) are not the report.
+    with strict_stack() as matrix, open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
+        points = [point for flow in (args.flow or FLOWS) for point in matrix.points(flow)]
+        if args.sample:
+            points = sample(points)
+        failed = []
+        for number, point in enumerate(points, 1):
+            problems = matrix.run(point.flow, point.fault())
+            print(f"[{number}/{len(points)}] {'survived' if not problems else 'BROKEN'}  {point}", file=report,
+                  flush=True)
+            for problem in problems:
+                print(f"    {problem}", file=report, flush=True)
+            if problems:
+                failed.append(point)
+    print(f"{len(points) - len(failed)} of {len(points)} fault points survived "
+          f"({time.monotonic() - started:.0f} s)", file=report)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
