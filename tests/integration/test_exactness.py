@@ -197,7 +197,9 @@ def test_3_staging_repeated_after_it_moved_the_operation_on_answers_staged(store
     first = stage_all(store, files, operation.id)
     again = stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
     assert again == first
-    assert store.latest_operation(CELL).step is ProgressStep.IMPORTING_USERS
+    staged = store.latest_operation(CELL)
+    assert staged.step is ProgressStep.IMPORTING_USERS
+    assert staged.stage_cursor is None  # dropped once staged: every batch count rewrites this item
 
 
 def test_3_failing_twice_or_after_a_cancel_is_idempotent_and_tells_a_stop_from_a_failure(store, files, executions):

@@ -127,6 +127,29 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
     assert max(large.values()) < 1024
 
 
+@pytest.mark.parametrize("concurrently", [False, True])
+def test_every_task_and_map_child_delivered_twice_still_counts_each_record_once(local_stack, cell_token,
+                                                                               concurrently):
+    """At least once, as Step Functions and Lambda deliver: every stage, batch and phase invocation
+    runs twice (one after the other, or at the same time), and the counts stay exact."""
+    cell = f"twice-{'concurrent' if concurrently else 'sequential'}"
+    auth = cell_token(cell)
+    requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(260),
+                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    for function in ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction"):
+        local_stack.host.faults.deliver_twice(function, concurrently=concurrently)
+    try:
+        requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT)
+        operation = wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active and o)
+    finally:
+        local_stack.host.faults.clear()
+    assert [i for i in local_stack.host.invocations if i.function == "ImportBatchFunction" and not i.delivered]
+    assert operation.state is ImportState.DONE
+    assert (operation.count.completed, operation.count.error, operation.count.total) == (249, 13, 262)
+    users = sum(entry_exists(local_stack, cell, f"user{n}") for n in range(260))
+    assert users == 260 - 13  # every 20th of 260 users has no email (demo_users_zip)
+
+
 def test_two_concurrent_starts_one_accepted_one_409(local_stack, cell_token):
     auth = cell_token("race")
     requests.put(f"{local_stack.api_url}/race/__snapshot/s.zip", data=demo.demo_users_zip(100),

@@ -755,6 +755,7 @@ class ImportStore:
         settle_unprocessed: bool = False,
         heartbeat: bool = False,
         stage_cursor: dict[str, Any] | None = None,
+        forget_stage_cursor: bool = False,
         unchanged_since: datetime | None = None,
     ) -> ImportOperation:
         """Changes the cell's latest operation in place if it is still this valid operation in one of
@@ -764,7 +765,8 @@ class ImportStore:
         `settle_unprocessed` counts every record not yet processed as an error, which keeps
         completed + error == total when an operation ends early (cancel, clear, failure).
         `heartbeat` records that the worker made progress; `stage_cursor` is where staging resumes,
-        saved with the counts it goes with. `unchanged_since` makes the update conditional on the
+        saved with the counts it goes with (`forget_stage_cursor` drops it once staging is done:
+        every batch count rewrites the item, and its size is what a write costs). `unchanged_since` makes the update conditional on the
         operation not having been written since that `updatedAt` (a decision made on what was read).
         An operation that finishes gets its finish time and expiry and leaves the ActiveOperations
         index; one that becomes active joins it.
@@ -787,7 +789,8 @@ class ImportStore:
         if settle_unprocessed:
             expressions.append("#count.#error = #count.#total - #count.#completed")
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
-        removals = " REMOVE activeShard" if finishing else ""
+        removed = (["activeShard"] if finishing else []) + (["stageCursor"] if forget_stage_cursor else [])
+        removals = f" REMOVE {', '.join(removed)}" if removed else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
         condition = f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})"
         if unchanged_since is not None:

@@ -146,7 +146,7 @@ def _current(store: ImportStore, cell: str, operation_id: str) -> ImportOperatio
 
 
 def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozenset[ProgressStep],
-          to_step: ProgressStep) -> ImportOperation:
+          to_step: ProgressStep, **changes: Any) -> ImportOperation:
     """Moves the operation from one of `from_steps` to `to_step`. Idempotent: Step Functions may run
     a transition twice, or retry one whose write landed before the function died, and such a repeat
     finds the operation there (or past it) and succeeds instead of stranding the import."""
@@ -161,7 +161,7 @@ def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozense
         if operation.step not in from_steps:
             raise OperationStopped(operation_id)
         try:
-            return store.update_operation(operation, from_steps=from_steps, step=to_step, heartbeat=True)
+            return store.update_operation(operation, from_steps=from_steps, step=to_step, heartbeat=True, **changes)
         except OperationConflict:
             operation = store.latest_operation(cell)
     raise OperationStopped(operation_id)
@@ -211,7 +211,7 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
     manifest |= {record_type.value: files.write_manifest(operation.id, record_type.value,
                                                          _descriptors(operation, record_type, counts))
                  for record_type in RecordType}
-    operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS)
+    operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS, forget_stage_cursor=True)
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
 
 
