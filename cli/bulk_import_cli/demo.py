@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 from datetime import timedelta
 
 from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
 from bulk_import.credentials import ApiPermission, Permission
 from bulk_import.files import ImportFiles, snapshot_key, upload_prefix
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage import ImportStore, StagedRecord
+from bulk_import.records import StagedRecord
+from bulk_import.storage import BatchOutcome, ImportStore
 
 DEMO_CELL = "demo"
 OTHER_CELL = "elsewhere"
@@ -108,9 +110,25 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
             continue  # seeded before (the fixed ids)
         latest = store.latest_operations(sample.cell, 1)
         store.start_operation(sample, latest[0] if latest else None)
-    store.stage_records(DONE_OPERATION_ID, [
-        StagedRecord(type="user", seq=1, data={"username": "carol", "emails": []}, source="users.jsonl:2",
-                     error="emails: at least one is required", error_code="invalid-record"),
-        StagedRecord(type="user", seq=4, data={"username": "dave", "emails": ["dave@example.com"]},
-                     source="users.jsonl:5", error="user dave already exists", error_code="already-exists"),
-    ])
+    _seed_finished_sample(store, files)
+
+
+#: The finished sample import's users.jsonl, line by line: carol (user:1) has no email, and dave
+#: (user:4) already existed.
+_SAMPLE_USERS = [{"username": "ann", "emails": ["ann@example.com"]}, {"username": "carol", "emails": []},
+                 {"username": "bob", "emails": ["bob@example.com"]}, {"username": "erin", "emails": ["erin@example.com"]},
+                 {"username": "dave", "emails": ["dave@example.com"]}]
+_SAMPLE_FAILURES = {1: ("invalid-record", "emails: at least one is required"),
+                    4: ("already-exists", "user dave already exists")}
+
+
+def _seed_finished_sample(store: ImportStore, files: ImportFiles | None) -> None:
+    """What the worker leaves of the finished sample import: its staged records (given the bucket),
+    its one batch's marker, and its failed records for the errors API."""
+    staged = [StagedRecord(type="user", seq=seq, source=f"users.jsonl:{seq + 1}", data=data)
+              for seq, data in enumerate(_SAMPLE_USERS)]
+    if files is not None:
+        files.write_staged_batches(DONE_OPERATION_ID, {("user", 0): staged})
+    store.put_batch_outcome(DONE_OPERATION_ID, "user", 0, BatchOutcome(completed=3, failed=_SAMPLE_FAILURES))
+    store.put_failed_records(DONE_OPERATION_ID, [replace(staged[seq], error_code=code, error=message)
+                                                 for seq, (code, message) in _SAMPLE_FAILURES.items()])

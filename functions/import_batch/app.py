@@ -7,6 +7,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.files import default_files
 from bulk_import.storage import default_store
 from bulk_import.worker import BatchTask, import_batch
 
@@ -19,7 +20,7 @@ def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
     batch = task.batch
     logger.append_keys(operation_id=batch.operationId, cell=batch.cell, record_type=batch.type, batch=batch.batch)
     started = time.perf_counter()
-    outcome = import_batch(default_store(), batch.cell, batch.operationId, batch.type, batch.batch)
+    outcome = import_batch(default_store(), default_files(), batch.cell, batch.operationId, batch.type, batch.batch)
     metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds,
                        value=round((time.perf_counter() - started) * 1000, 1))
     metrics.add_metric(name="RecordsImported", unit=MetricUnit.Count, value=outcome["completed"])

@@ -51,8 +51,8 @@ class Crash(Exception):
     """The function died here (its write, if any, already landed)."""
 
 
-def staged_count(store: ImportStore, operation_id: str, batches: int) -> int:
-    return sum(len(store.staged_batch(operation_id, "user", batch)) for batch in range(batches))
+def staged_count(files, operation_id: str, batches: int) -> int:
+    return sum(len(files.read_staged_batch(operation_id, "user", batch)) for batch in range(batches))
 
 
 def counts(store: ImportStore) -> tuple[int, int, int]:
@@ -60,8 +60,9 @@ def counts(store: ImportStore) -> tuple[int, int, int]:
     return final.count.completed, final.count.error, final.count.total
 
 
-def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store, files, executions):
-    upload(files, "snap", zipped({"users.jsonl": users_jsonl(1200)}))
+def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store, files, executions, monkeypatch):
+    monkeypatch.setattr("bulk_import.worker.STAGE_CHUNK", 500)  # saves every 500 lines, not 5,000
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(1237)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     saves = []
 
@@ -76,8 +77,9 @@ def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store
     # Step Functions retries the task with the same input.
     staged = stage_all(store, files, operation.id)
 
-    assert staged["staged"] and store.latest_operation(CELL).count.total == 1200
-    assert staged_count(store, operation.id, 24) == 1200
+    assert staged["staged"] and store.latest_operation(CELL).count.total == 1237
+    assert staged_count(files, operation.id, 25) == 1237
+    assert [record.seq for record in files.read_staged_batch(operation.id, "user", 20)] == list(range(1000, 1050))
 
 
 def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_records_again(
@@ -116,13 +118,13 @@ def test_2_a_batch_that_imported_then_died_counts_its_users_as_completed_after_a
 
     monkeypatch.setattr(ImportStore, "count_batch", die_before_counting)
     with pytest.raises(Crash):  # batch 0 wrote its 48 valid users, then died
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     monkeypatch.setattr(ImportStore, "count_batch", real)
     cancel(store, executions, store.latest_operation(CELL))
     with pytest.raises(OperationStopped):  # Step Functions' retry of batch 0 arrives after the cancel
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     with pytest.raises(OperationStopped):  # a duplicate delivery of it changes nothing
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 
     assert counts(store) == (48, 102, 150)
     assert entry_exists(store, "user", "user1") and not entry_exists(store, "user", "user50")
@@ -150,13 +152,13 @@ def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_m
         if len(puts) == 10:
             cancel(store, executions, store.latest_operation(CELL))
             with pytest.raises(OperationStopped):  # attempt B, a duplicate delivery
-                import_batch(store, CELL, operation.id, RecordType.USER, 0)
+                import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
         return created
 
     monkeypatch.setattr("bulk_import.worker._RECORD_WORKERS", ThreadPoolExecutor(max_workers=1))  # in order
     monkeypatch.setattr(ImportStore, "put_directory_entry", put_then_race)
     with pytest.raises(OperationStopped):  # attempt A
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 
     completed, error, total = counts(store)
     assert (completed + error, total) == (50, 50)
@@ -169,7 +171,7 @@ def test_3_a_phase_transition_retried_after_its_write_landed_succeeds(store, fil
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)
     for batch in range(2):
-        import_batch(store, CELL, operation.id, RecordType.USER, batch)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, batch)
     real = ImportStore.update_operation
     landed = []
 
@@ -283,7 +285,7 @@ def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, execution
                                      None, "op")
     stage_all(store, files, operation.id)
     as_read = store.stalled_operations(utc_now() + timedelta(hours=2))
-    import_batch(store, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
     monkeypatch.setattr(ImportStore, "stalled_operations", lambda self, before: as_read)
     limit = timedelta(minutes=60)
     swept = sweep(store, executions, utc_now() + timedelta(hours=2), limit, limit)

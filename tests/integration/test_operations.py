@@ -60,8 +60,8 @@ def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
     stage_input(store, files, CELL, started.id, out_of_time=lambda: False, concurrency=1)
-    import_batch(store, CELL, started.id, RecordType.USER, 0)  # users 0-49: user10 fails
-    import_batch(store, CELL, started.id, RecordType.USER, 2)  # users 100-149: user120 fails
+    import_batch(store, files, CELL, started.id, RecordType.USER, 0)  # users 0-49: user10 fails
+    import_batch(store, files, CELL, started.id, RecordType.USER, 2)  # users 100-149: user120 fails
     parent = cancel(store, executions, store.latest_operation(CELL))
     assert (parent.count.completed, parent.count.error) == (98, 82)  # 2 failed + 80 never processed
 
@@ -194,7 +194,7 @@ def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store,
 
     monkeypatch.setattr(ImportStore, "put_directory_entry", slow_or_crashing)
     with pytest.raises(RuntimeError, match="crash"):
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     settled = len(finished)
     time.sleep(0.2)
     assert settled == len(finished) == 49

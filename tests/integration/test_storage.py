@@ -3,7 +3,7 @@
 import pytest
 
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage import OperationConflict, StagedRecord
+from bulk_import.storage import BatchOutcome, OperationConflict
 
 
 def operation(cell="demo", step=ProgressStep.DONE):
@@ -66,8 +66,9 @@ def test_put_cell_reports_whether_it_created_the_cell(store):
 
 
 def test_lookups_of_more_keys_than_one_batch_get_takes_are_split(store, dynamodb_requests):
-    store.stage_records("op-many", [StagedRecord("user", seq, {"username": f"u{seq}"}, f"f:{seq}") for seq in range(120)])
+    for batch in range(0, 130, 2):
+        store.put_batch_outcome("op-many", "user", batch, BatchOutcome(completed=50))
     dynamodb_requests.clear()
-    missing = store.missing_staged_records("op-many", [("user", seq) for seq in range(130)])
-    assert missing == [("user", seq) for seq in range(120, 130)]
+    outcomes = store.batch_outcomes("op-many", "user", range(130))
+    assert sorted(outcomes) == list(range(0, 130, 2))
     assert dynamodb_requests["BatchGetItem"] == 2  # 100 keys each at most

@@ -95,7 +95,7 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
         for descriptor in descriptors:
             if on_batch:
                 on_batch(descriptor)
-            import_batch(store, CELL, operation_id, RecordType(descriptor["type"]), descriptor["batch"])
+            import_batch(store, files, CELL, operation_id, RecordType(descriptor["type"]), descriptor["batch"])
         advance_phase(store, files, CELL, operation_id, next_phase)
     return task
 
@@ -107,9 +107,8 @@ def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict
     return task
 
 
-def staged_errors(store: ImportStore, operation_id: str, total_batches: int) -> list:
-    return [record for batch in range(total_batches)
-            for record in store.staged_batch(operation_id, "user", batch)]
+def failed_records(store: ImportStore, operation_id: str) -> list:
+    return store.failed_records(operation_id, 1000).items
 
 
 def entry_exists(store: ImportStore, kind: str, identity: str) -> bool:
@@ -139,7 +138,7 @@ def test_rocketchat_api_import_counts_every_user_once_and_keeps_failures_staged(
     final = store.latest_operation(CELL)
     assert final.step is ProgressStep.DONE
     assert (final.count.total, final.count.users, final.count.completed, final.count.error) == (120, 120, 118, 2)
-    remaining = staged_errors(store, operation.id, 3)
+    remaining = failed_records(store, operation.id)
     assert sorted(record.seq for record in remaining) == [7, 99]
     assert all(record.error for record in remaining)
     assert "already exists" in next(r.error for r in remaining if r.seq == 99)
@@ -186,7 +185,7 @@ class Crash(Exception):
     [
         ("put_directory_entry", 20),  # mid-batch: 19 users created, the rest not
         ("count_batch", 1),  # every user created, nothing counted
-        ("settle_batch", 1),  # counted, staging not yet settled
+        ("put_failed_records", 1),  # counted, failed records not yet written
     ],
 )
 def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_duplicate(
@@ -209,7 +208,7 @@ def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_dupl
     for batch in range(2):
         for attempt in range(3):  # the state machine's Retry on States.TaskFailed
             try:
-                import_batch(store, CELL, operation.id, RecordType.USER, batch)
+                import_batch(store, files, CELL, operation.id, RecordType.USER, batch)
                 break
             except Crash:
                 crashed.append(batch)
@@ -221,7 +220,7 @@ def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_dupl
     final = store.latest_operation(CELL)
     assert (final.count.completed, final.count.error, final.count.total) == (90, 10, 100)
     assert final.step is ProgressStep.DONE
-    assert len(staged_errors(store, operation.id, 2)) == 10
+    assert len(failed_records(store, operation.id)) == 10
 
 
 # -- cancel and clear --------------------------------------------------------------------------
@@ -259,10 +258,10 @@ def test_a_batch_in_flight_when_canceled_counts_the_users_it_imported_as_complet
 
     monkeypatch.setattr(ImportStore, "count_batch", cancel_first)
     with pytest.raises(OperationStopped):
-        import_batch(store, CELL, operation.id, RecordType.USER, 0)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     monkeypatch.setattr(ImportStore, "count_batch", real)
     with pytest.raises(OperationStopped):  # the next batch imports nothing: it was canceled
-        import_batch(store, CELL, operation.id, RecordType.USER, 1)
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 1)
 
     final = store.latest_operation(CELL)
     assert final.state is ImportState.CANCELED

@@ -1,19 +1,25 @@
-"""S3: snapshot files, uploaded inputs and the worker's batch manifests. Knows nothing of HTTP."""
+"""S3: snapshot files, uploaded inputs, the staged records (one object per batch) and the worker's
+batch manifests. Knows nothing of HTTP."""
 
 from __future__ import annotations
 
 import io
 import json
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any, BinaryIO, Callable, Iterable
 
 import boto3
 from botocore.exceptions import ClientError
 
+from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
+from bulk_import.records import StagedRecord
 from bulk_import.settings import get_import_settings
 
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
+# Created once per process: batch objects are written and read several at a time.
+_REQUESTS = ThreadPoolExecutor(max_workers=8)
 
 
 def snapshot_key(cell: str, name: str) -> str:
@@ -39,9 +45,19 @@ def manifest_key(operation_id: str, record_type: str) -> str:
     return f"manifests/{operation_id}/{record_type}.json"
 
 
+def staged_batch_key(operation_id: str, record_type: str, batch: int) -> str:
+    """Where one batch of an operation's staged records is (JSON Lines; expires, template.yaml)."""
+    return f"staging/{operation_id}/{record_type}/{batch:08d}.jsonl"
+
+
 def results_prefix(operation_id: str) -> str:
     """Where the Distributed Maps' ResultWriter puts the children's results (expires, template.yaml)."""
     return f"results/{operation_id}"
+
+
+class StagedBatchMissing(BulkImportError):
+    """A batch's staged records are gone (expired with their operation): nothing is imported or
+    retried from a guess."""
 
 
 class SourceChanged(BulkImportError):
@@ -153,6 +169,30 @@ class ImportFiles:
         self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id,
                                               MultipartUpload={"Parts": parts})
 
+    def write_staged_batches(self, operation_id: str, batches: dict[tuple[str, int], list[StagedRecord]]) -> None:
+        """One object per (record type, batch), several PutObjects at once; writing a batch again
+        (a retried or resumed staging) replaces it with the same records, or with more of them."""
+        map_all(_REQUESTS, lambda item: self.put(staged_batch_key(operation_id, *item[0]), _staged_lines(item[1])),
+                list(batches.items()))
+
+    def read_staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
+        """The staged records of one batch, in seq order (one GetObject)."""
+        key = staged_batch_key(operation_id, record_type, batch)
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise StagedBatchMissing(key) from exc
+            raise
+        return [StagedRecord(type=record_type, seq=line["seq"], data=line["data"], source=line["source"],
+                             problem=line.get("problem"))
+                for line in map(json.loads, body.splitlines())]
+
+    def read_staged_batches(self, operation_id: str, record_type: str, batches: list[int]) -> dict[int, list[StagedRecord]]:
+        """Several batches' staged records, read at once (one GetObject each)."""
+        read = map_all(_REQUESTS, lambda batch: self.read_staged_batch(operation_id, record_type, batch), batches)
+        return dict(zip(batches, read))
+
     def write_manifest(self, operation_id: str, record_type: str, descriptors: Iterable[dict[str, Any]]) -> str:
         """A JSON array of batch descriptors, the Distributed Map's item source (JSONL and ItemBatcher
         would be smaller but moto's interpreter supports neither)."""
@@ -170,6 +210,12 @@ class ImportFiles:
             Bucket=self.bucket,
             Delete={"Objects": [{"Key": manifest_key(operation_id, t)} for t in record_types], "Quiet": True},
         )
+
+
+def _staged_lines(records: list[StagedRecord]) -> bytes:
+    lines = ({"seq": record.seq, "source": record.source, "data": record.data}
+             | ({"problem": record.problem} if record.problem else {}) for record in records)
+    return b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
 
 
 @lru_cache(maxsize=1)

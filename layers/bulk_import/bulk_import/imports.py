@@ -13,16 +13,18 @@ from typing import Any, Protocol
 
 from bulk_import.errors import BulkImportError
 from bulk_import.files import ImportFiles, corrections_key, snapshot_key, upload_prefix
-from bulk_import.records import RecordInvalid, parse_record
+from bulk_import.records import COUNT_FIELD, RecordInvalid, parse_record
 from bulk_import.model import (
     ACTIVE_STEPS,
+    BATCH_SIZE,
     ImportOperation,
     ImportState,
     ProgressStep,
     new_operation_id,
     utc_now,
 )
-from bulk_import.storage import ImportStore, OperationConflict, StagedRecord
+from bulk_import.records import StagedRecord
+from bulk_import.storage import ImportStore, OperationConflict
 
 ALL_STEPS = frozenset(ProgressStep)
 
@@ -200,20 +202,25 @@ def retry(store: ImportStore, files: ImportFiles, executions: Executions, parent
 
 
 def _check_corrections(store: ImportStore, parent: ImportOperation, corrections: dict[str, dict[str, Any]]) -> None:
+    """Each correction must name a record `parent` counted as an error (its batch's marker lists
+    it, or the batch was never counted) and be a valid record itself."""
     problems = []
-    named: list[tuple[str, int]] = []
+    named: dict[str, list[int]] = {}
     for record_id, data in corrections.items():
         record_type, _, seq = record_id.partition(":")
-        if record_type not in ("user", "channel", "message") or not seq.isdigit():
+        if record_type not in COUNT_FIELD or not seq.isdigit():
             problems.append(f"{record_id}: not a record id (such as user:12)")
             continue
-        named.append((record_type, int(seq)))
+        named.setdefault(record_type, []).append(int(seq))
         try:
             parse_record(record_type, data)
         except RecordInvalid as exc:
             problems.append(f"{record_id}: {exc}")
-    problems += [f"{record_type}:{seq}: not a failed record of {parent.id}"
-                 for record_type, seq in store.missing_staged_records(parent.id, named)]
+    for record_type, seqs in named.items():
+        outcomes = store.batch_outcomes(parent.id, record_type, sorted({seq // BATCH_SIZE for seq in seqs}))
+        problems += [f"{record_type}:{seq}: not a failed record of {parent.id}" for seq in seqs
+                     if seq >= getattr(parent.count, COUNT_FIELD[record_type])
+                     or (seq // BATCH_SIZE in outcomes and seq not in outcomes[seq // BATCH_SIZE].failed)]
     if problems:
         raise InvalidCorrections(problems)
 

@@ -45,7 +45,7 @@ from decimal import Decimal
 from enum import Enum
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable, Generic, TypeVar
+from typing import Any, Callable, Generic, Sequence, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -67,6 +67,7 @@ from bulk_import.model import (
     steps_in_state,
     utc_now,
 )
+from bulk_import.records import StagedRecord
 from bulk_import.settings import get_settings
 
 LATEST = "IMPORT#~latest"
@@ -118,35 +119,6 @@ class BatchOutcome:
     @property
     def error(self) -> int:
         return len(self.failed)
-
-
-@dataclass(frozen=True)
-class StagedRecord:
-    """A record waiting in the staging area; `error` is set once it failed to import."""
-
-    type: str
-    seq: int
-    data: dict[str, Any]
-    source: str
-    error: str | None = None
-    #: A stable code for the error (RecordError in worker.py).
-    error_code: str | None = None
-    #: Why the record could not even be staged as read (too large, not storable): it fails as
-    #: invalid when its batch runs, and its data is left out.
-    problem: str | None = None
-
-    @property
-    def batch(self) -> int:
-        return self.seq // BATCH_SIZE
-
-    def reference(self, operation_id: str) -> str:
-        """What an imported entry remembers of the record that created it, to recognise a retry."""
-        return f"{operation_id}#{self.type}#{self.seq}"
-
-    @property
-    def record_id(self) -> str:
-        """The record's name within its operation (`user:12`), shown with its error."""
-        return f"{self.type}:{self.seq}"
 
 
 T = TypeVar("T")
@@ -480,17 +452,11 @@ class ImportStore:
         """One operation of the cell, the latest or an earlier one (one BatchGetItem)."""
         return self._operation_of(cell, operation_id)[0]
 
-    def batch_outcomes(self, operation_id: str, record_type: str, batches: range) -> dict[int, BatchOutcome]:
+    def batch_outcomes(self, operation_id: str, record_type: str, batches: Sequence[int]) -> dict[int, BatchOutcome]:
         """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
         return {batch: _outcome_from_item(item) for batch in batches
                 if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))}
-
-    def staged_records(self, operation_id: str, record_type: str, seqs: list[int]) -> list[StagedRecord]:
-        """These records of the staging area, in seq order (one BatchGetItem per 100)."""
-        keys = [staged_record_key(operation_id, StagedRecord(record_type, seq, {}, "")) for seq in seqs]
-        return sorted((_staged_record_from_item(item) for item in self._batch_get(keys).values()),
-                      key=lambda record: record.seq)
 
     def own_entries(self, cell: str, entries: list[tuple[str, str, str]]) -> set[str]:
         """Of (kind, identity, reference) entries, the references whose entry exists and was created
@@ -504,13 +470,6 @@ class ImportStore:
         found = self._batch_get([api_credential_key(token_hash)])
         item = found.get(tuple(api_credential_key(token_hash).values()))
         return api_credential_from_item(token_hash, item) if item else None
-
-    def missing_staged_records(self, operation_id: str, records: list[tuple[str, int]]) -> list[tuple[str, int]]:
-        """Which of (type, seq) are not in the operation's staging area (BatchGetItem, 100 keys each)."""
-        keys = {(record_type, seq): staged_record_key(operation_id, StagedRecord(record_type, seq, {}, ""))
-                for record_type, seq in records}
-        found = self._batch_get(list(keys.values()))
-        return [record for record, key in keys.items() if tuple(key.values()) not in found]
 
     def failed_records(self, operation_id: str, limit: int,
                        start_key: dict[str, Any] | None = None) -> Page[StagedRecord]:
@@ -640,13 +599,14 @@ class ImportStore:
         )
         return operation_from_item(_unmarshal(response["Item"])) if "Item" in response else None
 
-    def stage_records(self, operation_id: str, records: list[StagedRecord]) -> None:
-        """Writes records to the staging area, 25 per BatchWriteItem; rewriting one is harmless."""
+    def put_failed_records(self, operation_id: str, records: list[StagedRecord]) -> None:
+        """Keeps records that failed, with their error, where the errors API pages them (the
+        FailedRecords index): 25 per BatchWriteItem; writing one again is harmless."""
         requests = [{"PutRequest": {"Item": _marshal(self._staged_item(operation_id, record))}} for record in records]
         self._batch_write(requests)
 
-    def staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
-        """The records of one batch still in the staging area (one Query)."""
+    def api_records(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
+        """The records Rocket.Chat's import.addUsers staged for one batch (one Query)."""
         response = self._call("query", TableName=self.table_name,
             KeyConditionExpression="PK = :pk AND SK < :marker",
             ExpressionAttributeValues=_marshal(
@@ -719,9 +679,8 @@ class ImportStore:
             values |= {":error": outcome.error, ":step": operation.step.value, ":valid": True}
         key = latest_operation_key(operation.cell) if at_latest else earlier_operation_key(operation.cell, operation.id)
         update = self._operation_update(key, expression, condition, names, values)
-        marker_item = {**batch_marker_key(operation.id, record_type, batch), **_outcome_to_item(outcome),
-                       "expiresAt": self._staged_expiry()}
-        marker = {"Put": {"TableName": self.table_name, "Item": _marshal(marker_item),
+        marker = {"Put": {"TableName": self.table_name,
+                          "Item": _marshal(self._marker_item(operation.id, record_type, batch, outcome)),
                           "ConditionExpression": "attribute_not_exists(PK)"}}
         try:
             self._call("transact_write_items", TransactItems=[update, marker])
@@ -735,12 +694,6 @@ class ImportStore:
                 return BatchCount.STOPPED
             raise
         return BatchCount.COUNTED
-
-    def settle_batch(self, operation_id: str, imported: list[StagedRecord], failed: list[StagedRecord]) -> None:
-        """Imported records leave the staging area; failed ones stay, with their error."""
-        requests = [{"DeleteRequest": {"Key": _marshal(staged_record_key(operation_id, r))}} for r in imported]
-        requests += [{"PutRequest": {"Item": _marshal(self._staged_item(operation_id, r))}} for r in failed]
-        self._batch_write(requests)
 
     def update_operation(
         self,
@@ -863,6 +816,15 @@ class ImportStore:
                     raise OperationConflict(operation.cell) from exc
                 raise
         return self.latest_operation(operation.cell) or operation
+
+    def put_batch_outcome(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> None:
+        """Records a batch's outcome without counting it: for sample operations (bulk-import demo)."""
+        self._call("put_item", TableName=self.table_name,
+                   Item=_marshal(self._marker_item(operation_id, record_type, batch, outcome)))
+
+    def _marker_item(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> dict[str, Any]:
+        return {**batch_marker_key(operation_id, record_type, batch), **_outcome_to_item(outcome),
+                "expiresAt": self._staged_expiry()}
 
     def _staged_expiry(self) -> int:
         return _epoch(utc_now() + self.retention + STAGING_GRACE)

@@ -45,7 +45,9 @@ from bulk_import.model import (
     utc_now,
 )
 from bulk_import.records import (
+    COUNT_FIELD,
     ChannelRecord,
+    StagedRecord,
     MessageRecord,
     RecordInvalid,
     RecordType,
@@ -53,10 +55,11 @@ from bulk_import.records import (
     parse_record,
     record_problem,
 )
-from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, OperationConflict, StagedRecord
+from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, OperationConflict
 
-#: Records staged per write round; the cursor and counts are saved after each.
-STAGE_CHUNK = 500
+#: Records read between two saves of the resume point (a crash repeats at most this much reading);
+#: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
+STAGE_CHUNK = 5000
 #: Records of one batch are imported concurrently (independent conditional puts), by threads
 #: created once per process and kept across warm invocations.
 _RECORD_WORKERS = ThreadPoolExecutor(max_workers=10)
@@ -71,7 +74,6 @@ PREPARING_STEP = {
     RecordType.CHANNEL: ProgressStep.PREPARING_CHANNELS,
     RecordType.MESSAGE: ProgressStep.PREPARING_MESSAGES,
 }
-COUNT_FIELD = {RecordType.USER: "users", RecordType.CHANNEL: "channels", RecordType.MESSAGE: "messages"}
 STAGING_STEPS = frozenset({ProgressStep.PREPARING_STARTED, ProgressStep.IMPORTING_STARTED, *PREPARING_STEP.values()})
 NEXT_PHASE = {
     "channels": (ProgressStep.IMPORTING_USERS, ProgressStep.IMPORTING_CHANNELS),
@@ -172,10 +174,11 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
     """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
     writes the batch manifests and moves the operation to importing users.
 
-    Resumable from anywhere: where to resume (the input position and the counts up to it) is saved
-    on the operation in the same write as those counts, after the chunk it covers is staged. Any
-    attempt, a retry of a crashed one included, resumes from there, renumbers the same records the
-    same way and rewrites the same items."""
+    Records are staged in S3, one object per batch of 50 (files.py). Resumable from anywhere:
+    where to resume (the input position and the counts up to it) is saved on the operation in the
+    same write as those counts, right after the batches it covers are written. Any attempt, a retry
+    of a crashed one included, resumes from there, renumbers the same records the same way and
+    writes the same objects."""
     operation = _current(store, cell, operation_id)
     manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
@@ -188,31 +191,82 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
     if operation.parent_id is not None:
         parent = store.operation(cell, operation.parent_id)
         corrections = files.read_json(operation.source_key) if operation.source_key else {}
-        for records, position in _records_to_retry(store, parent, position):
-            chunk = [_restaged(record, counts, corrections) for record in records]
-            operation = _save_staged(store, operation, chunk, counts, position)
+        writer = _BatchWriter(files, operation.id, counts)
+        for records, position in _records_to_retry(files, store, parent, position):
+            for record in records:
+                writer.add(_restaged(record, counts, corrections))
+            operation = _save_staged(store, operation, writer, counts, position)
             if out_of_time():
                 return {"operation": _reference(operation), "staged": False}
     elif operation.source_key is not None:
         opener = files.opener(operation.source_key, operation.source_etag)
         if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
             raise NotAZip(operation.source_key)
-        chunk: list[StagedRecord] = []
+        writer = _BatchWriter(files, operation.id, counts)
         file_name = operation.source_key.rpartition("/")[2]
-        for record in read_records(opener, position, name=file_name):
-            chunk.append(_staged(record, counts))
+        for read, record in enumerate(read_records(opener, position, name=file_name), start=1):
+            writer.add(_staged(record, counts))
             position = record.cursor
-            if len(chunk) == STAGE_CHUNK:
-                operation = _save_staged(store, operation, chunk, counts, position)
-                chunk = []
+            if read % STAGE_CHUNK == 0:
+                operation = _save_staged(store, operation, writer, counts, position)
                 if out_of_time():
                     return {"operation": _reference(operation), "staged": False}
-        operation = _save_staged(store, operation, chunk, counts, position)
+        operation = _save_staged(store, operation, writer, counts, position)
+    else:  # import.addUsers staged its users in the table, with their count: they move to S3
+        writer = _BatchWriter(files, operation.id)
+        batches = math.ceil(counts[COUNT_FIELD[RecordType.USER]] / BATCH_SIZE)
+        for first in range(position["batch"] if position else 0, batches, _MARKERS_PER_READ):
+            for batch in range(first, min(first + _MARKERS_PER_READ, batches)):
+                for record in store.api_records(operation.id, RecordType.USER.value, batch):
+                    writer.add(record)
+            operation = _save_staged(store, operation, writer, counts, {"batch": first + _MARKERS_PER_READ})
+            if out_of_time():
+                return {"operation": _reference(operation), "staged": False}
     manifest |= {record_type.value: files.write_manifest(operation.id, record_type.value,
                                                          _descriptors(operation, record_type, counts))
                  for record_type in RecordType}
     operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS, forget_stage_cursor=True)
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
+
+
+class _BatchWriter:
+    """Gathers staged records into their batches (50 of one type) and writes each batch as one S3
+    object: full batches a few at a time, and on `flush` every batch not yet written, partial ones
+    included (staging saves its resume point right after a flush; a later flush rewrites a partial
+    batch with more records). Resumed from `counts`, it reads back each type's partial batch,
+    keeping only the records the saved counts cover, and the next records complete it."""
+
+    def __init__(self, files: ImportFiles, operation_id: str, counts: dict[str, int] | None = None) -> None:
+        self.files, self.operation_id = files, operation_id
+        self.pending: dict[tuple[str, int], list[StagedRecord]] = {}
+        self.full: dict[tuple[str, int], list[StagedRecord]] = {}
+        self.last_type: RecordType | None = None
+        for record_type in RecordType if counts else ():
+            staged = counts[COUNT_FIELD[record_type]]
+            if staged % BATCH_SIZE:
+                batch = staged // BATCH_SIZE
+                self.pending[(record_type.value, batch)] = [
+                    record for record in files.read_staged_batch(operation_id, record_type.value, batch)
+                    if record.seq < staged]
+
+    def add(self, record: StagedRecord) -> None:
+        key = (record.type, record.batch)
+        self.pending.setdefault(key, []).append(record)
+        self.last_type = RecordType(record.type)
+        if len(self.pending[key]) == BATCH_SIZE:
+            self.full[key] = self.pending.pop(key)
+            if len(self.full) == _BATCHES_PER_WRITE:
+                self.files.write_staged_batches(self.operation_id, self.full)
+                self.full = {}
+
+    def flush(self) -> None:
+        if self.full or self.pending:
+            self.files.write_staged_batches(self.operation_id, self.full | self.pending)
+        self.full = {}
+
+
+#: Full batch objects written together (several PutObjects at once).
+_BATCHES_PER_WRITE = 16
 
 
 def _staged(record: SourceRecord, counts: dict[str, int]) -> StagedRecord:
@@ -240,13 +294,13 @@ def _restaged(record: StagedRecord, counts: dict[str, int], corrections: dict[st
 _MARKERS_PER_READ = 100
 
 
-def _records_to_retry(store: ImportStore, parent: ImportOperation, position: dict[str, Any] | None,
-                      ) -> Iterator[tuple[list[StagedRecord], dict[str, Any] | None]]:
+def _records_to_retry(files: ImportFiles, store: ImportStore, parent: ImportOperation,
+                      position: dict[str, Any] | None) -> Iterator[tuple[list[StagedRecord], dict[str, Any]]]:
     """Every record `parent` counted as an error, 100 batches at a time, each page with the position
-    after it. A counted batch's marker names its failed records; a batch the
-    parent never counted (canceled, cleared or failed before it got there) gives all its records.
-    Markers and records are read with strongly consistent reads, so a parent that was still
-    settling when the retry started loses nothing (an index could still be behind)."""
+    after it. A counted batch's marker names its failed records; a batch the parent never counted
+    (canceled, cleared or failed before it got there) gives all its records. Markers are read with
+    strongly consistent reads, so a parent that was still settling when the retry started loses
+    nothing (an index could still be behind)."""
     position = position or {"type": RecordType.USER.value, "batch": 0}
     types = list(RecordType)
     groups: list[tuple[RecordType, range]] = []
@@ -257,13 +311,10 @@ def _records_to_retry(store: ImportStore, parent: ImportOperation, position: dic
                    for start in range(first, batches, _MARKERS_PER_READ)]
     for record_type, batches in groups:
         outcomes = store.batch_outcomes(parent.id, record_type.value, batches)
-        records = []
-        for batch in batches:
-            outcome = outcomes.get(batch)
-            if outcome is None:
-                records += store.staged_batch(parent.id, record_type.value, batch)
-            elif outcome.failed:
-                records += store.staged_records(parent.id, record_type.value, sorted(outcome.failed))
+        wanted = [batch for batch in batches if batch not in outcomes or outcomes[batch].failed]
+        staged = files.read_staged_batches(parent.id, record_type.value, wanted)
+        records = [record for batch in wanted for record in staged[batch]
+                   if batch not in outcomes or record.seq in outcomes[batch].failed]
         # Never None, even after the last page: a resumed walk must not start over.
         yield records, {"type": record_type.value, "batch": batches.stop}
 
@@ -273,12 +324,12 @@ def _is_zip(opener: Callable) -> bool:
         return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _save_staged(store: ImportStore, operation: ImportOperation, chunk: list[StagedRecord],
+def _save_staged(store: ImportStore, operation: ImportOperation, writer: _BatchWriter,
                  counts: dict[str, int], position: dict[str, Any] | None) -> ImportOperation:
-    """Stages a chunk, then saves the counts and where to resume after it, in one write."""
-    if chunk:
-        store.stage_records(operation.id, chunk)
-    step = PREPARING_STEP[RecordType(chunk[-1].type)] if chunk else operation.step
+    """Writes the batches staged so far, then saves the counts and where to resume after them, in
+    one write."""
+    writer.flush()
+    step = PREPARING_STEP[writer.last_type] if writer.last_type else operation.step
     try:
         return store.update_operation(operation, from_steps=STAGING_STEPS, step=step, heartbeat=True,
                                       counts=counts | {"total": sum(counts.values())},
@@ -302,7 +353,8 @@ def _ended_early(operation: ImportOperation) -> bool:
     return not operation.valid or operation.step in (ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED)
 
 
-def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: RecordType, batch: int) -> dict:
+def import_batch(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, record_type: RecordType,
+                 batch: int) -> dict:
     """Imports one batch and counts it exactly once, whatever ran before: the batch's marker, written
     with its counts, records its outcome, and every later attempt makes the table agree with it.
 
@@ -310,12 +362,13 @@ def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: 
     - Not counted, operation ended early (cancel, clear, failure, sweep): import nothing more, but
       count what an earlier attempt did import (those entries exist) as completed, not as errors.
     - Counted (a retry, a duplicate delivery, or another attempt won the count): remove any entry
-      an attempt created for a record the marker counts as not imported, and settle the staging.
+      an attempt created for a record the marker counts as not imported.
+    Then the failed records are written where the errors API lists them (again, if repeated).
     """
     operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
     if operation is None:
         raise OperationStopped(operation_id)
-    records = store.staged_batch(operation_id, record_type.value, batch)
+    records = files.read_staged_batch(operation_id, record_type.value, batch)
     if outcome is None and operation.valid and operation.step == IMPORTING_STEP[record_type]:
         imported = _import_records(store, operation, records)
         if store.count_batch(operation, record_type.value, batch, imported) is BatchCount.COUNTED:
@@ -334,7 +387,8 @@ def import_batch(store: ImportStore, cell: str, operation_id: str, record_type: 
     if outcome is None or operation is None:
         raise OperationStopped(operation_id)  # neither importing this type nor ended early: not ours to run
     _reconcile(store, operation, records, outcome)
-    store.settle_batch(operation_id, *_settled(records, outcome))
+    if failed := _failed_records(records, outcome):
+        store.put_failed_records(operation_id, failed)
     if _ended_early(operation):
         raise OperationStopped(operation_id)
     return {"type": record_type.value, "batch": batch, "completed": outcome.completed, "error": outcome.error}
@@ -377,16 +431,12 @@ def _reconcile(store: ImportStore, operation: ImportOperation, records: list[Sta
             store.delete_directory_entry(operation.cell, kind, identity, reference)
 
 
-def _settled(records: list[StagedRecord], outcome: BatchOutcome) -> tuple[list[StagedRecord], list[StagedRecord]]:
-    """Imported records leave the staging area; failed ones stay with their error; records never
-    imported (the operation ended first) stay as they were, for a retry."""
-    imported, failed = [], []
-    for record in records:
-        if record.seq not in outcome.failed:
-            imported.append(record)
-        elif (code := outcome.failed[record.seq][0]) != RecordError.NOT_IMPORTED:
-            failed.append(replace(record, error_code=code, error=outcome.failed[record.seq][1]))
-    return imported, failed
+def _failed_records(records: list[StagedRecord], outcome: BatchOutcome) -> list[StagedRecord]:
+    """The records that failed, with their error, for the errors API; not those never imported
+    because the operation ended first (a retry takes them from the marker)."""
+    return [replace(record, error_code=outcome.failed[record.seq][0], error=outcome.failed[record.seq][1])
+            for record in records
+            if record.seq in outcome.failed and outcome.failed[record.seq][0] != RecordError.NOT_IMPORTED]
 
 
 def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> tuple[RecordError, str] | None:

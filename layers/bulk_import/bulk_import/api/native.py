@@ -35,9 +35,8 @@ from bulk_import.errors import (
 )
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
-from bulk_import.records import RecordType
+from bulk_import.records import RecordType, StagedRecord
 from bulk_import.settings import get_settings
-from bulk_import.storage import StagedRecord
 from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
 
 PROBLEM_JSON = "application/problem+json"
