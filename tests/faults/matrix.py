@@ -54,7 +54,7 @@ from bulk_import.imports import (
 )
 from bulk_import.model import utc_now
 from bulk_import.storage import _marshal, latest_operation_key
-from bulk_import.worker import STALLED, stage_input, sweep
+from bulk_import.worker import STALLED, reconcile_stopped, stage_input, sweep
 from bulk_import_cli.local_stack import LocalStack
 from bulk_import_cli.sdk_boundary import Fault, SdkBoundary, current_function
 from tests.conftest import clear_cached_clients
@@ -254,6 +254,10 @@ def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: C
     wait_processed(stack, cell, 50)
     end()
     wait_ended(stack, cell, operation.id)
+    # What the sweeper does once no attempt can still run: count what batches aborted by the stop
+    # imported (worker.reconcile_stopped).
+    as_client("ImportSweeperFunction", lambda: reconcile_stopped(
+        store, default_files(), store.operation(cell, operation.id), window=8))
     api, problems = PublicApi(stack, cell), []
     parent = api.outcome(operation.id, stack, cell)
     _expect(problems, "state", parent.state, expected_state)
@@ -329,8 +333,11 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
                              UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
                              ExpressionAttributeValues=_marshal({":t": long_ago}))
     limit = timedelta(minutes=60)
-    as_client("ImportSweeperFunction", lambda: sweep(store, dead, utc_now(), limit, limit))
-    as_client("ImportSweeperFunction", lambda: sweep(store, dead, utc_now(), limit, limit))  # the next run
+    def sweep_once():
+        return sweep(store, default_files(), dead, utc_now(), limit, limit, window=8)
+
+    as_client("ImportSweeperFunction", sweep_once)
+    as_client("ImportSweeperFunction", sweep_once)  # the next run
     outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []
     _expect(problems, "state", outcome.state, "error")
     _expect(problems, "failure code", (outcome.failure or {}).get("code"), STALLED)
@@ -340,8 +347,8 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
 
 FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
     "import": (flow_import, WORKER),
-    "cancel": (flow_cancel, WORKER + ("NativeWriteFunction",)),
-    "clear": (flow_clear, WORKER + ("RocketChatImportFunction",)),
+    "cancel": (flow_cancel, WORKER + ("NativeWriteFunction", "ImportSweeperFunction")),
+    "clear": (flow_clear, WORKER + ("RocketChatImportFunction", "ImportSweeperFunction")),
     "fail": (flow_fail, WORKER),
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
 }

@@ -134,7 +134,8 @@ NATIVE = {
 EXPECTED |= NATIVE
 #: Events of functions that API Gateway does not call: what the handler returns.
 NOT_HTTP = {
-    "ImportSweeperFunction/scheduled.json": lambda result: result == {"stalled": [], "failed": [], "started": []},
+    "ImportSweeperFunction/scheduled.json": lambda result: result == {"stalled": [], "failed": [], "started": [],
+                                                                        "reconciled": []},
     "ImportEventsFunction/import-progress.json": lambda result: result == {"batchItemFailures": []},
 }
 #: What each response's Content-Type is, by the start of the file name; JSON when none matches.

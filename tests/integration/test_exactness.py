@@ -136,6 +136,34 @@ def test_2_a_batch_that_imported_then_died_counts_its_users_as_completed_after_a
     assert {record.error_code for record in store.failed_records(child.id, 10).items} == {"invalid-record"}
 
 
+def test_2_a_batch_whose_retry_the_stop_aborted_is_counted_by_the_sweeper(store, files, executions, monkeypatch):
+    """Found by the fault matrix: the stop aborts the child execution, so the retry that would count
+    late never runs; the sweeper counts it once no attempt can still run."""
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(150)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    stage_all(store, files, operation.id)
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+
+    def die_before_counting(self, *args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(ImportStore, "count_batch", die_before_counting)
+    with pytest.raises(Crash):  # batch 1 imported its 50 users, then died; its retry never comes
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 1)
+    monkeypatch.undo()
+    cancel(store, executions, store.latest_operation(CELL))
+    assert counts(store) == (50, 100, 150)  # 50 imported users counted as errors, for now
+
+    limit = timedelta(minutes=60)
+    early = sweep(store, files, executions, utc_now() + timedelta(minutes=1), limit, limit, window=4)
+    assert early.reconciled == []  # an attempt could still be running
+    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, window=4)
+    assert [operation.id for operation in swept.reconciled] == [operation.id]
+    assert counts(store) == (100, 50, 150)
+    assert sum(entry_exists(store, "user", f"user{n}") for n in range(150)) == 100
+    assert store.stalled_operations(utc_now() + timedelta(days=1)) == []  # it left the index
+
+
 def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_marker(store, files, executions,
                                                                                        monkeypatch):
     """Attempt A puts users while attempt B, seeing the operation canceled, counts what existed then;
@@ -288,7 +316,7 @@ def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, execution
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
     monkeypatch.setattr(ImportStore, "stalled_operations", lambda self, before: as_read)
     limit = timedelta(minutes=60)
-    swept = sweep(store, executions, utc_now() + timedelta(hours=2), limit, limit)
+    swept = sweep(store, files, executions, utc_now() + timedelta(hours=2), limit, limit, window=20)
     assert swept.failed == [] and store.latest_operation(CELL).is_active
 
 
@@ -309,9 +337,9 @@ def test_6_an_import_whose_start_died_before_its_execution_is_started_by_the_swe
     stuck = store.latest_operation(CELL)
     assert stuck.is_active and stuck.execution_arn is None
 
-    assert sweep(store, executions, utc_now() + timedelta(minutes=1), timedelta(minutes=10),
-                 timedelta(minutes=60)).started == []
-    swept = sweep(store, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60))
+    assert sweep(store, files, executions, utc_now() + timedelta(minutes=1), timedelta(minutes=10),
+                 timedelta(minutes=60), window=20).started == []
+    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60), window=20)
     assert [operation.id for operation in swept.started] == [stuck.id]
     assert executions.started == [(CELL, stuck.id)]
     assert store.latest_operation(CELL).execution_arn is not None

@@ -200,13 +200,14 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     monkeypatch.setenv("STALLED_AFTER_MINUTES", "1")
     clear_cached_clients()
     operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(2), None, "op")
-    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": [], "started": []}
+    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": [], "started": [],
+                                                             "reconciled": []}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(CELL)),
                              UpdateExpression="SET heartbeatAt = :old", ExpressionAttributeValues=_marshal({":old": old}))
 
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [operation.id], "failed": [operation.id],
-                                                             "started": []}
+                                                             "started": [], "reconciled": []}
     assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED
 
 

@@ -174,6 +174,9 @@ class ImportOperation(BaseModel):
     finished_at: datetime | None = None
     #: When the operation and its records expire (DynamoDB TTL); set when it finishes.
     expires_at: datetime | None = None
+    #: Ended early (cancel, clear, failure) and not yet reconciled: batches that were in flight may
+    #: hold imports no attempt counted (the sweeper counts them once no attempt can still run).
+    reconcile_pending: bool = False
     #: The newest and the previous progress marks (the recent window of the rate).
     mark: ProgressMark | None = None
     previous_mark: ProgressMark | None = None

@@ -230,6 +230,8 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         item["sourceETag"] = operation.source_etag
     if operation.stage_cursor is not None:
         item["stageCursor"] = operation.stage_cursor
+    if operation.reconcile_pending:
+        item["reconcilePending"] = True
     return item
 
 
@@ -251,6 +253,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         execution_arn=item.get("executionArn"),
         source_etag=item.get("sourceETag"),
         stage_cursor=_plain(item["stageCursor"]) if "stageCursor" in item else None,
+        reconcile_pending=item.get("reconcilePending", False),
         parent_id=item.get("parentId"),
         heartbeat_at=_optional_time(item.get("heartbeatAt")),
         finished_at=_optional_time(item.get("finishedAt")),
@@ -494,8 +497,9 @@ class ImportStore:
         return Page(items=[_staged_record_from_item(item) for item in page], next_key=next_key)
 
     def stalled_operations(self, heartbeat_before: datetime) -> list[ImportOperation]:
-        """Active operations whose last heartbeat is older than `heartbeat_before`, oldest first.
-        A Query of the keys-only ActiveOperations index per page, then a BatchGetItem per 100."""
+        """Active operations (and ended ones still to reconcile) whose last heartbeat is older than
+        `heartbeat_before`, oldest first. A Query of the keys-only ActiveOperations index per page,
+        then a BatchGetItem per 100."""
         keys, start = [], None
         while True:
             page = self._page({"TableName": self.table_name, "IndexName": ACTIVE_INDEX,
@@ -508,7 +512,7 @@ class ImportStore:
                 break
         found = [operation_from_item(item) for item in self._batch_get(keys).values()]
         stalled = [operation for operation in found
-                   if operation.is_active and operation.last_heartbeat < heartbeat_before]
+                   if (operation.is_active or operation.reconcile_pending) and operation.last_heartbeat < heartbeat_before]
         return sorted(stalled, key=lambda operation: operation.last_heartbeat)
 
     def _page(self, arguments: dict[str, Any], limit: int, start_key: dict[str, Any] | None,
@@ -716,7 +720,9 @@ class ImportStore:
         batches add meanwhile are never overwritten.
 
         `settle_unprocessed` counts every record not yet processed as an error, which keeps
-        completed + error == total when an operation ends early (cancel, clear, failure).
+        completed + error == total when an operation ends early (cancel, clear, failure); such an
+        operation stays in the ActiveOperations index, marked `reconcilePending`, until the sweeper
+        has counted what batches in flight at the end imported (worker.reconcile_stopped).
         `heartbeat` records that the worker made progress; `stage_cursor` is where staging resumes,
         saved with the counts it goes with (`forget_stage_cursor` drops it once staging is done:
         every batch count rewrites the item, and its size is what a write costs). `unchanged_since` makes the update conditional on the
@@ -731,7 +737,9 @@ class ImportStore:
                        "heartbeatAt": now.isoformat() if heartbeat else None, "stageCursor": stage_cursor,
                        "finishedAt": now.isoformat() if finishing else None,
                        "expiresAt": _epoch(now + self.retention) if finishing else None,
-                       "activeShard": _ACTIVE_SHARD if step in ACTIVE_STEPS and not finishing else None}
+                       "activeShard": _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing)
+                       or (finishing and settle_unprocessed) else None,
+                       "reconcilePending": True if finishing and settle_unprocessed else None}
         values = {f":{name}": value for name, value in assignments.items() if value is not None}
         expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
         names = {f"#{name}": name for name, value in assignments.items() if value is not None}
@@ -742,7 +750,8 @@ class ImportStore:
         if settle_unprocessed:
             expressions.append("#count.#error = #count.#total - #count.#completed")
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
-        removed = (["activeShard"] if finishing else []) + (["stageCursor"] if forget_stage_cursor else [])
+        removed = (["activeShard"] if finishing and not settle_unprocessed else []) \
+            + (["stageCursor"] if forget_stage_cursor else [])
         removals = f" REMOVE {', '.join(removed)}" if removed else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
         condition = f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})"
@@ -764,6 +773,19 @@ class ImportStore:
                 raise OperationConflict(operation.cell) from exc
             raise
         return operation_from_item(_unmarshal(response["Attributes"]))
+
+    def end_reconcile(self, cell: str, operation_id: str) -> None:
+        """The operation leaves the ActiveOperations index: nothing is left to reconcile. Wherever it
+        is stored (the latest, or archived by a newer import); one UpdateItem, two if archived."""
+        for key in (latest_operation_key(cell), earlier_operation_key(cell, operation_id)):
+            try:
+                self._call("update_item", TableName=self.table_name, Key=_marshal(key),
+                           UpdateExpression="REMOVE activeShard, reconcilePending", ConditionExpression="id = :id",
+                           ExpressionAttributeValues=_marshal({":id": operation_id}))
+                return
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
 
     def mark_progress(self, operation: ImportOperation) -> bool:
         """Moves the operation's progress mark to now, keeping the one before: the rate's window.

@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Callable, Iterator, Literal
@@ -515,6 +515,11 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
 UNSTARTED_AFTER = timedelta(minutes=2)
 
 
+#: How long after an import ended early no attempt of its batches can still run: the batch
+#: function's 60 s timeout and Step Functions' retry waits, with room to spare.
+RECONCILE_AFTER = timedelta(minutes=3)
+
+
 @dataclass(frozen=True)
 class Sweep:
     """What one run of the sweeper found and did."""
@@ -522,18 +527,25 @@ class Sweep:
     stalled: list[ImportOperation]  # active, no progress for `stalled_after`
     failed: list[ImportOperation]  # of those, failed: no progress for `fail_after`
     started: list[ImportOperation]  # active but never started: their executions started now
+    reconciled: list[ImportOperation] = field(default_factory=list)  # ended early, in-flight batches counted
 
 
-def sweep(store: ImportStore, executions: Any, now: datetime, stalled_after: timedelta,
-          fail_after: timedelta) -> Sweep:
+def sweep(store: ImportStore, files: ImportFiles, executions: Any, now: datetime, stalled_after: timedelta,
+          fail_after: timedelta, window: int) -> Sweep:
     """The scheduled sweeper. Reads the active operations once; starts the execution of those whose
     start died half-way (the execution is named after the operation, so it can never run twice);
     fails those stalled for `fail_after` (their unprocessed records counted as errors, their
-    executions stopped), each only if it is unchanged since it was read."""
+    executions stopped), each only if it is unchanged since it was read; and reconciles those that
+    ended early (reconcile_stopped, `window` batches around where each type stopped)."""
     candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER))
     minutes = int(fail_after.total_seconds() // 60)
     failed, started = [], []
+    reconciled = [reconcile_stopped(store, files, operation, window) for operation in candidates
+                  if operation.reconcile_pending and operation.finished_at is not None
+                  and now - operation.finished_at > RECONCILE_AFTER]
     for operation in candidates:
+        if not operation.is_active:
+            continue
         if operation.execution_arn is None and operation.is_stalled(now, UNSTARTED_AFTER):
             execution_arn = executions.start(operation.cell, operation.id)
             try:
@@ -556,7 +568,46 @@ def sweep(store: ImportStore, executions: Any, now: datetime, stalled_after: tim
             executions.stop(operation.execution_arn, "stalled")
     stalled = [operation for operation in candidates
                if operation.is_stalled(now, stalled_after) and operation not in started]
-    return Sweep(stalled=stalled, failed=failed, started=started)
+    return Sweep(stalled=stalled, failed=failed, started=started, reconciled=reconciled)
+
+
+def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportOperation,
+                      window: int) -> ImportOperation:
+    """Counts what batches in flight when `operation` ended early imported and no attempt counted.
+
+    A stop (StopExecution, or a Map Run that fails) aborts child executions: an attempt that died
+    after importing, whose retry would have counted late (import_batch), never runs again. Once no
+    attempt can still run (RECONCILE_AFTER), the batches that were in flight are found: Step
+    Functions starts a Map's children in item order, so they lie within `window` (twice the Map's
+    concurrency) of the first uncounted batch of each type; every uncounted one among them whose
+    records' entries exist is counted late by the same marker transaction."""
+    for record_type in RecordType:
+        batches = math.ceil(getattr(operation.count, COUNT_FIELD[record_type]) / BATCH_SIZE)
+        first = _first_uncounted(store, operation.id, record_type, batches)
+        nearby = list(range(max(0, first - window), min(batches, first + window)))
+        outcomes = store.batch_outcomes(operation.id, record_type.value, nearby)
+        for batch in (batch for batch in nearby if batch not in outcomes):
+            ended, at_latest, outcome = store.read_batch_context(operation.cell, operation.id, record_type.value, batch)
+            if ended is None or outcome is not None:
+                continue
+            committed = _committed(store, ended, files.read_staged_batch(operation.id, record_type.value, batch))
+            if committed.completed:
+                store.count_batch(ended, record_type.value, batch, committed, late=True, at_latest=at_latest)
+    store.end_reconcile(operation.cell, operation.id)
+    return operation
+
+
+def _first_uncounted(store: ImportStore, operation_id: str, record_type: RecordType, batches: int) -> int:
+    """A batch not counted whose predecessor is (binary search, one BatchGetItem a step): where the
+    Map was when the import stopped. `batches` if all are counted."""
+    low, high = 0, batches
+    while low < high:
+        middle = (low + high) // 2
+        if store.batch_outcomes(operation_id, record_type.value, [middle]):
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 def failure_of(error: dict[str, str]) -> Failure:
