@@ -4,7 +4,9 @@ moto backs a transaction up by deep-copying the *whole table once per item*, and
 that copy back, which also undoes what other threads wrote meanwhile. With the worker's one
 transaction per batch, that made local imports slow down as the table grew and lose counts when
 batches ran concurrently. Here, transactions run one at a time and back up only the items they
-touch. This is moto's internal API (pinned in pyproject.toml); tests/local/test_local_stack.py
+touch. Every other write (put, update, delete, and so each item of a batch write) waits for a
+running transaction too: on AWS no write lands between a transaction's condition checks and its
+writes, while moto lets a plain UpdateItem in there. This is moto's internal API (pinned in pyproject.toml); tests/local/test_local_stack.py
 fails loudly if it moves.
 """
 
@@ -19,7 +21,9 @@ from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
-_TRANSACTIONS = threading.Lock()
+# Reentrant: moto's transaction applies its items through the same put/update/delete methods.
+_WRITES = threading.RLock()
+_SINGLE_ITEM_WRITES = ("put_item", "update_item", "delete_item")
 
 
 def _item_key(table: Table, operation: dict[str, Any]) -> tuple[DynamoType, DynamoType | None]:
@@ -58,9 +62,16 @@ def install() -> Callable[[], None]:
     """Patches moto's DynamoDB backend in this process; returns the undo."""
     backend_class = dynamodb_models.DynamoDBBackend
     original_transaction, original_copy = backend_class.transact_write_items, dynamodb_models.copy
+    original_writes = {name: getattr(backend_class, name) for name in _SINGLE_ITEM_WRITES}
+
+    def serialized(write: Callable[..., Any]) -> Callable[..., Any]:
+        def write_after_any_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _WRITES:
+                return write(self, *args, **kwargs)
+        return write_after_any_transaction
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        with _TRANSACTIONS:
+        with _WRITES:
             saved = _snapshot(self, transact_items)
             try:
                 return original_transaction(self, transact_items)
@@ -74,9 +85,13 @@ def install() -> Callable[[], None]:
         deepcopy=lambda value, memo=None: value if isinstance(value, Table) else copy.deepcopy(value, memo)
     )
     backend_class.transact_write_items = transact_write_items
+    for name, write in original_writes.items():
+        setattr(backend_class, name, serialized(write))
 
     def undo() -> None:
         backend_class.transact_write_items = original_transaction
+        for name, write in original_writes.items():
+            setattr(backend_class, name, write)
         dynamodb_models.copy = original_copy
 
     return undo

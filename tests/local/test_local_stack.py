@@ -4,6 +4,8 @@ import base64
 import http.client
 import inspect
 import json
+import threading
+import time
 from urllib.parse import urlsplit
 
 import boto3
@@ -157,6 +159,48 @@ def test_a_failed_transaction_undoes_only_its_own_items(local_stack):
     assert "Item" not in client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "y"}})
     # The rollback restored the touched items only: the rest of the table is still there.
     assert "Item" in client.get_item(TableName=table, Key={"PK": {"S": "CELL#demo"}, "SK": {"S": "CELL"}})
+
+
+def test_a_plain_write_waits_for_a_running_transaction(local_stack, monkeypatch):
+    # On AWS no write lands between a transaction's condition checks and its writes; moto checks
+    # and writes item by item, and its rollback would then erase the plain write.
+    from moto.dynamodb.models import DynamoDBBackend
+
+    client = boto3.client("dynamodb")
+    table = local_stack.store.table_name
+    key_x, key_y = {"PK": {"S": "tx-b"}, "SK": {"S": "x"}}, {"PK": {"S": "tx-b"}, "SK": {"S": "y"}}
+    client.put_item(TableName=table, Item={**key_x, "n": {"N": "1"}})
+    order: list[str] = []
+    transaction_between_its_items = threading.Event()
+    original_get_item = DynamoDBBackend.get_item
+
+    def get_item(self, table_name, keys, *args, **kwargs):
+        if keys == key_y:  # the transaction wrote x and is about to check y
+            transaction_between_its_items.set()
+            time.sleep(0.3)  # room for the plain write to land, were it allowed to
+            order.append("transaction checked y")
+        return original_get_item(self, table_name, keys, *args, **kwargs)
+
+    monkeypatch.setattr(DynamoDBBackend, "get_item", get_item)
+
+    def plain_write() -> None:
+        transaction_between_its_items.wait(5)
+        client.update_item(TableName=table, Key=key_x, UpdateExpression="SET plain = :p",
+                           ExpressionAttributeValues={":p": {"S": "kept"}})
+        order.append("plain write landed")
+
+    writer = threading.Thread(target=plain_write)
+    writer.start()
+    with pytest.raises(client.exceptions.TransactionCanceledException):
+        client.transact_write_items(TransactItems=[
+            {"Update": {"TableName": table, "Key": key_x,
+                        "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
+            {"Put": {"TableName": table, "Item": key_y, "ConditionExpression": "attribute_exists(PK)"}},
+        ])
+    writer.join(5)
+    assert order == ["transaction checked y", "plain write landed"]
+    item = client.get_item(TableName=table, Key=key_x)["Item"]
+    assert (item["n"], item.get("plain")) == ({"N": "1"}, {"S": "kept"})
 
 
 def test_moto_stream_seam_is_where_the_patch_expects_it():
