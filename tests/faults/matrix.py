@@ -97,11 +97,16 @@ def mixed_records() -> tuple[list[dict[str, Any]], set[int], dict[int, dict]]:
     return records, {8, 61, 123, 126}, corrections
 
 
-def jsonl_zip(records: list[dict[str, Any]], tail: bytes = b"") -> bytes:
+def zip_of(members: dict[str, str | bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("records.jsonl", b"".join(json.dumps(r).encode() + b"\n" for r in records) + tail)
+        for name, content in members.items():
+            archive.writestr(name, content)
     return buffer.getvalue()
+
+
+def jsonl_zip(records: list[dict[str, Any]]) -> bytes:
+    return zip_of({"records.jsonl": b"".join(json.dumps(r).encode() + b"\n" for r in records)})
 
 
 # -- what a flow leaves, read through the public API --------------------------------------------
@@ -308,9 +313,11 @@ def flow_clear(stack: LocalStack, cell: str) -> list[str]:
 
 
 def flow_fail(stack: LocalStack, cell: str) -> list[str]:
-    """A file whose line 5,051 is not JSON: staged up to its last saved point (5,000), then failed."""
+    """A zip whose channels.csv, after 5,050 users, has a wrong header: staged up to its last saved
+    point (5,000), then failed (a file that cannot be read at all; a bad line fails alone)."""
     files, store = default_files(), stack.store
-    files.put(snapshot_key(cell, "bad"), jsonl_zip([_user(n) for n in range(5050)], tail=b"{oops\n"))
+    users_csv = "username,email,name\n" + "".join(f"u{n},u{n}@example.com,U\n" for n in range(5050))
+    files.put(snapshot_key(cell, "bad"), zip_of({"users.csv": users_csv, "channels.csv": "name\n"}))
     operation = start_snapshot_import(store, files, default_executions(), cell, "bad", "faults")
     wait_ended(stack, cell, operation.id)
     outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []

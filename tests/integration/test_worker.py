@@ -337,10 +337,9 @@ def test_add_users_refusals_use_rocketchat_messages(store, files, executions):
     ("content", "expected_code", "expected_text"),
     [
         (b"this is not a zip", "PR400-MC-0004", "not a zip"),
-        (zipped({"users.csv": b"username,email,name\nok,ok@example.com,Ok\nbroken\n"}), "PR400-BI-0006",
-         "users.csv line 3"),
-        (zipped({"users.jsonl": b'{"type":"user","username":"a","emails":["a@example.com"]}\n{oops\n'}),
-         "PR400-BI-0006", "users.jsonl"),
+        (zipped({"users.csv": b"username,mail\nok,ok@example.com\n"}), "PR400-BI-0006", "users.csv line 1"),
+        (zipped({"users.csv": b"username,email,name\nok,ok@example.com,Ok\n", "channels.csv": b"name\n"}),
+         "PR400-BI-0006", "channels.csv line 1"),
     ],
 )
 def test_malformed_input_fails_the_operation_naming_the_file(store, files, executions, content, expected_code,
@@ -356,6 +355,24 @@ def test_malformed_input_fails_the_operation_naming_the_file(store, files, execu
     assert final.step is ProgressStep.IMPORT_FAILED
     assert final.failure.code == expected_code and expected_text in final.failure.message
     assert final.count.completed + final.count.error == final.count.total
+
+
+def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, files, executions):
+    good = [json.dumps({"type": "user", **user(n)}).encode() + b"\n" for n in range(60)]
+    users_csv = b"username,email,name\nc0,c0@example.com,C\nbroken\nc1,c1@example.com,C\n"
+    upload(files, "partly", zipped({"users.csv": users_csv,
+                                     "users.jsonl": b"".join(good[:6] + [b"{oops\n", b"\xff\xfe\n"] + good[6:])}))
+    operation = start_snapshot_import(store, files, executions, CELL, "partly", "operator")
+
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    assert final.step is ProgressStep.DONE
+    assert (final.count.total, final.count.completed, final.count.error) == (65, 62, 3)
+    failed = failed_records(store, operation.id)
+    assert sorted((r.source, r.error_code) for r in failed) == [
+        ("users.csv:3", "invalid-record"), ("users.jsonl:7", "invalid-record"), ("users.jsonl:8", "invalid-record")]
+    assert all(entry_exists(store, "user", f"user{n}") for n in range(60))
 
 
 def test_run_refusals_use_rocketchat_error_codes(store, files, executions):

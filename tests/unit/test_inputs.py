@@ -62,23 +62,50 @@ def test_resuming_from_every_cursor_yields_exactly_the_rest(content):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (zipped({"users.csv": "username,email,name\nok,ok@example.com,Ok\nbroken\n"}),
-         "users.csv line 3: expected 3 columns, got 1"),
         (zipped({"users.csv": "username,mail\n"}), "users.csv line 1: header must be username,email,name"),
-        (zipped({"users.csv": 'username,email,name\n"open,x@example.com,X\n'}), "users.csv line 2: invalid CSV"),
-        (zipped({"users.csv": b"username,email,name\n\xff\xfe,x,y\n"}), "users.csv line 2: not UTF-8 text"),
+        (zipped({"users.csv": b"\xff\xfe,x,y\nok,ok@example.com,Ok\n"}), "users.csv line 1: header must be"),
+        (zipped({"users.csv": "username,email,name\nok,ok@example.com,Ok\n", "channels.csv": "name\n"}),
+         "channels.csv line 1: header must be name,creator,private,members"),
         (zipped({"readme.txt": "hello"}), "x.zip: no users.csv"),
         (b"PK\x03\x04 truncated", "x.zip: not a valid zip file"),
-        (b'{"type":"user"}\n{oops\n', "x.zip line 2: invalid JSON"),
-        (b'["not", "an object"]\n', "x.zip line 1: expected a JSON object"),
-        (b'{"type":"robot"}\n', "x.zip line 1: type must be user, channel or message"),
-        (b"\x00\x01binary garbage\xff\n", "x.zip line 1: not UTF-8 text"),
     ],
 )
-def test_malformed_input_names_file_and_line(content, message):
+def test_a_file_that_cannot_be_read_at_all_names_file_and_line(content, message):
     with pytest.raises(MalformedInput) as raised:
         list(read_records(opener(content), name="x.zip"))
     assert str(raised.value).startswith(message)
+
+
+GOOD_USER = b'{"type":"user","username":"after","emails":["after@example.com"]}\n'
+
+
+@pytest.mark.parametrize(
+    ("content", "source", "record_type", "problem"),
+    [
+        (zipped({"users.csv": "username,email,name\nbroken\nafter,after@example.com,After\n"}),
+         "users.csv:2", RecordType.USER, "expected 3 columns, got 1"),
+        (zipped({"users.csv": 'username,email,name\n"open,x@example.com,X\nafter,after@example.com,After\n'}),
+         "users.csv:2", RecordType.USER, "invalid CSV"),
+        (zipped({"users.csv": b"username,email,name\n\xff\xfe,x,y\nafter,after@example.com,After\n"}),
+         "users.csv:2", RecordType.USER, "not UTF-8 text"),
+        (zipped({"general/messages.csv": "username,timestamp,text\nu1,1700000000000\n"}),
+         "general/messages.csv:2", RecordType.MESSAGE, "expected 3 columns, got 2"),
+        (b'{oops\n' + GOOD_USER, "x.zip:1", RecordType.USER, "invalid JSON (Expecting property name"),
+        (b'{"type":"channel","name":\n' + GOOD_USER, "x.zip:1", RecordType.CHANNEL, "invalid JSON"),
+        (b'["not", "an object"]\n' + GOOD_USER, "x.zip:1", RecordType.USER, "expected a JSON object"),
+        (b'{"type":"robot"}\n' + GOOD_USER, "x.zip:1", RecordType.USER,
+         "type must be user, channel or message, not 'robot'"),
+        (b"\x00\x01binary garbage\xff\n" + GOOD_USER, "x.zip:1", RecordType.USER, "not UTF-8 text"),
+    ],
+)
+def test_a_line_that_cannot_be_read_fails_alone_and_reading_goes_on(content, source, record_type, problem):
+    records = list(read_records(opener(content), name="x.zip"))
+    broken = [r for r in records if r.problem]
+    assert [(r.source, r.type, r.data) for r in broken] == [(source, record_type, {})]
+    assert broken[0].problem.startswith(problem)
+    kept = [r for r in records if not r.problem]
+    assert all(r.data.get("username") == "after" for r in kept)
+    assert len(kept) == (0 if record_type is RecordType.MESSAGE else 1)
 
 
 def test_reading_is_streamed_not_loaded_whole():

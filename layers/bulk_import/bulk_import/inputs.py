@@ -2,10 +2,12 @@
 
 Files are read line by line (never whole in memory) from a seekable binary file, so a 10-million-
 record file takes the memory of one line. Every record carries a cursor, the position just after
-it, from which reading resumes without parsing what came before. A file that cannot be read
-raises MalformedInput naming the file and line: the operation fails, nothing is skipped silently.
-A line that can be read but not kept (larger than records.MAX_RECORD_BYTES) is the fault of that
-one record: it comes as a record with a `problem`, and fails alone when imported.
+it, from which reading resumes without parsing what came before. A file that cannot be read at
+all (not a zip, no known member, a CSV header that is not the importer's) raises MalformedInput
+naming the file and line: the operation fails. A line that cannot be read or kept (not JSON, not
+UTF-8, the wrong number of CSV columns, larger than records.MAX_RECORD_BYTES) is the fault of that
+one record: it comes as a record with a `problem`, fails alone when imported, and the lines after
+it are read as usual. Nothing is skipped silently.
 """
 
 from __future__ import annotations
@@ -48,15 +50,11 @@ class SourceRecord:
 
 
 @dataclass(frozen=True)
-class _Oversize:
-    """A line longer than MAX_RECORD_BYTES: its length, and its start (to tell its type)."""
+class _UnreadableLine:
+    """A line that is not text or is too long to keep: why, and its start (to tell its type)."""
 
-    size: int
+    problem: str
     head: bytes
-
-    @property
-    def problem(self) -> str:
-        return f"too large: {self.size:,} bytes (at most {MAX_RECORD_BYTES:,})"
 
 
 def read_records(open_file: Callable[[], BinaryIO], cursor: dict[str, int] | None = None,
@@ -68,7 +66,7 @@ def read_records(open_file: Callable[[], BinaryIO], cursor: dict[str, int] | Non
         if is_zip:
             yield from _zip_records(file, name, cursor)
         else:
-            yield from _lines_records(file, name, 0, cursor, _json_record, _json_type)
+            yield from _lines_records(_lines(file, cursor), name, 0, _json_record, _json_type)
 
 
 def _zip_records(file: BinaryIO, name: str, cursor: dict[str, int] | None) -> Iterator[SourceRecord]:
@@ -85,7 +83,7 @@ def _zip_records(file: BinaryIO, name: str, cursor: dict[str, int] | None) -> It
         member_cursor = cursor if cursor and index == cursor["member"] else None
         with archive.open(member) as stream:
             if member.endswith(".jsonl"):
-                yield from _lines_records(stream, member, index, member_cursor, _json_record, _json_type)
+                yield from _lines_records(_lines(stream, member_cursor), member, index, _json_record, _json_type)
             else:
                 yield from _csv_records(stream, member, index, member_cursor)
 
@@ -99,10 +97,10 @@ def _ordered_members(archive: zipfile.ZipFile) -> list[str]:
             + sorted(n for n in names if n.endswith(".jsonl")))
 
 
-def _lines(stream: BinaryIO, file: str, cursor: dict[str, int] | None
-           ) -> Iterator[tuple[int, int, str | _Oversize]]:
+def _lines(stream: BinaryIO, cursor: dict[str, int] | None) -> Iterator[tuple[int, int, str | _UnreadableLine]]:
     """(line number, offset after the line, text) of every non-blank line, from the cursor on. A line
-    over MAX_RECORD_BYTES is read past, never held whole, and comes as _Oversize."""
+    over MAX_RECORD_BYTES is read past, never held whole; it and a line that is not UTF-8 come as
+    _UnreadableLine."""
     number, offset = (cursor["line"], cursor["offset"]) if cursor else (0, 0)
     stream.seek(offset)
     for raw in iter(lambda: stream.readline(MAX_RECORD_BYTES + 1), b""):
@@ -113,27 +111,26 @@ def _lines(stream: BinaryIO, file: str, cursor: dict[str, int] | None
             while not raw.endswith(b"\n") and (raw := stream.readline(_SKIP_CHUNK)):
                 size += len(raw)
                 offset += len(raw)
-            yield number, offset, _Oversize(size, head)
+            yield number, offset, _UnreadableLine(f"too large: {size:,} bytes (at most {MAX_RECORD_BYTES:,})", head)
             continue
         try:
             text = raw.decode("utf-8").rstrip("\r\n")
-        except UnicodeDecodeError as exc:
-            raise MalformedInput(file, number, "not UTF-8 text") from exc
+        except UnicodeDecodeError:
+            yield number, offset, _UnreadableLine("not UTF-8 text", raw)
+            continue
         if number == 1:
             text = text.removeprefix("\ufeff")
         if text.strip():
             yield number, offset, text
 
 
-def _lines_records(stream: BinaryIO, file: str, member: int, cursor: dict[str, int] | None,
-                   parse: Callable[[str, str, int], tuple[RecordType, dict, str | None]],
-                   oversize_type: Callable[[bytes], RecordType]) -> Iterator[SourceRecord]:
-    for number, offset, text in _lines(stream, file, cursor):
+def _lines_records(lines: Iterator[tuple[int, int, str | _UnreadableLine]], file: str, member: int,
+                   parse: Callable[[str], tuple[RecordType, dict, str | None]],
+                   unreadable_type: Callable[[bytes], RecordType]) -> Iterator[SourceRecord]:
+    for number, offset, text in lines:
         position = {"member": member, "offset": offset, "line": number}
-        if isinstance(text, _Oversize):
-            yield SourceRecord(oversize_type(text.head), {}, f"{file}:{number}", position, text.problem)
-            continue
-        record_type, data, problem = parse(text, file, number)
+        record_type, data, problem = (unreadable_type(text.head), {}, text.problem) \
+            if isinstance(text, _UnreadableLine) else parse(text)
         yield SourceRecord(record_type, data, f"{file}:{number}", position, problem)
 
 
@@ -142,50 +139,50 @@ def _json_type(head: bytes) -> RecordType:
     return RecordType(found.group(1).decode()) if found else RecordType.USER
 
 
-def _json_record(text: str, file: str, number: int) -> tuple[RecordType, dict, str | None]:
-    """The line's record type and data, and why it cannot be kept if it cannot."""
+def _json_record(text: str) -> tuple[RecordType, dict, str | None]:
+    """The line's record type and data, and why it cannot be kept if it cannot (its type then
+    guessed from the text: a user unless it says otherwise)."""
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise MalformedInput(file, number, f"invalid JSON ({exc.msg})") from exc
-    except RecursionError:  # valid JSON nested beyond what any store keeps: this record fails alone
+        return _json_type(text.encode()), {}, f"invalid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:  # valid JSON nested beyond what any store keeps
         return _json_type(text.encode()), {}, f"nested too deep (at most {MAX_RECORD_DEPTH} levels)"
     if not isinstance(value, dict):
-        raise MalformedInput(file, number, "expected a JSON object")
+        return RecordType.USER, {}, "expected a JSON object"
     kind = value.pop("type", None)
     if kind not in {t.value for t in RecordType}:
-        raise MalformedInput(file, number, f"type must be user, channel or message, not {kind!r}")
+        return RecordType.USER, {}, f"type must be user, channel or message, not {kind!r}"
     return RecordType(kind), value, None
 
 
 def _csv_records(stream: BinaryIO, file: str, member: int, cursor: dict[str, int] | None) -> Iterator[SourceRecord]:
     record_type, header = CSV_FILES[file.rpartition("/")[2]]
     channel = file.partition("/")[0]
-    lines = _lines(stream, file, None)
+    lines = _lines(stream, None)
     first = next(lines, None)
-    columns = [column.strip() for column in _csv_fields(first[2], file, 1)] \
-        if first and isinstance(first[2], str) else []
-    if columns != header:
+    fields = _csv_fields(first[2]) if first and isinstance(first[2], str) else None
+    if not isinstance(fields, list) or [column.strip() for column in fields] != header:
         raise MalformedInput(file, 1, f"header must be {','.join(header)}")
-    if cursor is not None:
-        lines = _lines(stream, file, cursor)
-    for number, offset, text in lines:
-        position = {"member": member, "offset": offset, "line": number}
-        if isinstance(text, _Oversize):
-            yield SourceRecord(record_type, {}, f"{file}:{number}", position, text.problem)
-            continue
-        fields = _csv_fields(text, file, number)
+
+    def parse(text: str) -> tuple[RecordType, dict, str | None]:
+        fields = _csv_fields(text)
+        if isinstance(fields, str):
+            return record_type, {}, fields
         if len(fields) != len(header):
-            raise MalformedInput(file, number, f"expected {len(header)} columns, got {len(fields)}")
-        row = dict(zip(header, fields))
-        yield SourceRecord(record_type, _csv_data(record_type, row, channel), f"{file}:{number}", position)
+            return record_type, {}, f"expected {len(header)} columns, got {len(fields)}"
+        return record_type, _csv_data(record_type, dict(zip(header, fields)), channel), None
+
+    yield from _lines_records(_lines(stream, cursor) if cursor is not None else lines, file, member, parse,
+                              lambda head: record_type)
 
 
-def _csv_fields(text: str, file: str, number: int) -> list[str]:
+def _csv_fields(text: str) -> list[str] | str:
+    """The line's fields, or why it is not CSV."""
     try:
         return next(csv.reader([text], strict=True))
     except csv.Error as exc:
-        raise MalformedInput(file, number, f"invalid CSV ({exc})") from exc
+        return f"invalid CSV ({exc})"
 
 
 def _csv_data(record_type: RecordType, row: dict[str, str], channel: str) -> dict[str, Any]:

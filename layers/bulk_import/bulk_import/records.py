@@ -1,8 +1,8 @@
 """The records an import carries, with Rocket.Chat's field names and rules.
 
-A record that breaks a rule is a record error: it is counted as failed and stays in the staging
-area with the message RecordInvalid carries. (A file that cannot be read is another matter:
-inputs.MalformedInput fails the whole operation.)
+A record that breaks a rule is a record error: it is counted as failed and kept with the message
+RecordInvalid carries, as is a line that cannot be read. (A file that cannot be read at all is
+another matter: inputs.MalformedInput fails the whole operation.)
 """
 
 from __future__ import annotations
