@@ -1,39 +1,36 @@
 """The native API's writes: uploads, starting (idempotently), canceling and retrying imports."""
 
+from bulk_import.api import cold_start
+
+cold_start.begin()  # before the imports: loading them is what it speeds up
+
+from functools import lru_cache
+from typing import TYPE_CHECKING, Annotated, Callable
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
-from typing import Annotated
 
-from bulk_import.api import native
+from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
-from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.api.observability import logger, metrics
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
 from bulk_import import uploads
 from bulk_import.files import default_files
 from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
-from bulk_import.settings import get_settings
 from bulk_import.status import api_credential, api_operation
 from bulk_import.storage import default_store
 
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+
 app = APIGatewayRestResolver(enable_validation=True)
 native.install_error_handlers(app)
-
-# Idempotency records share the table (PK fixed, SK the key's hash) and expire by its TTL.
-IDEMPOTENCY = DynamoDBPersistenceLayer(table_name=get_settings().table_name, key_attr="PK", sort_key_attr="SK",
-                                       static_pk_value="IDEMPOTENCY#start-import", expiry_attr="expiresAt")
-IDEMPOTENCY_CONFIG = IdempotencyConfig(event_key_jmespath="[cell, key]", payload_validation_jmespath="request",
-                                       expires_after_seconds=24 * 3600)
+native_writes.install_error_handlers(app)
 
 
 def _authorize(cell: str) -> ApiCredential:
@@ -48,16 +45,16 @@ def _accepted(view: native.ImportView) -> Response[native.ImportView]:
 
 @app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size",
           tags=["Uploads"])
-def create_upload(cell: str, request: native.UploadRequest) -> native.UploadView:
+def create_upload(cell: str, request: native_writes.UploadRequest) -> native_writes.UploadView:
     _authorize(cell)
-    return native.UploadView.of(uploads.create_upload(default_files(), cell, request.filename, request.size))
+    return native_writes.UploadView.of(uploads.create_upload(default_files(), cell, request.filename, request.size))
 
 
 @app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
-def complete_upload(cell: str, uploadId: str, request: native.CompleteUploadRequest) -> native.CompletedUpload:
+def complete_upload(cell: str, uploadId: str, request: native_writes.CompleteUploadRequest) -> native_writes.CompletedUpload:
     _authorize(cell)
     filename = uploads.complete_upload(default_files(), cell, uploadId, request.etags)
-    return native.CompletedUpload(uploadId=uploadId, filename=filename)
+    return native_writes.CompletedUpload(uploadId=uploadId, filename=filename)
 
 
 class StartCommand(BaseModel):
@@ -66,13 +63,44 @@ class StartCommand(BaseModel):
     cell: str
     key: str
     user: str
-    request: native.StartImportRequest
+    request: native_writes.StartImportRequest
 
 
-@idempotent_function(data_keyword_argument="command", persistence_store=IDEMPOTENCY, config=IDEMPOTENCY_CONFIG,
-                     output_serializer=PydanticSerializer)
 def start_once(command: StartCommand) -> native.ImportView:
+    """The start of a request with an Idempotency-Key: run by _idempotent_start, which answers a
+    repeat of the key with the import it started (the records are keyed by this function's name)."""
     return _start(command)
+
+
+@lru_cache(maxsize=1)
+def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyConfig"]:
+    """start_once made idempotent by Powertools Idempotency, and the IdempotencyConfig to give each
+    invocation's context. Created by the first keyed start: the other routes do not load the
+    utility, and its records share the store's table and client (a client of its own would cost
+    a second DynamoDB client per cold start)."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
+
+    store = default_store()
+    # PK fixed, SK the key's hash; the records expire by the table's TTL.
+    persistence = DynamoDBPersistenceLayer(table_name=store.table_name, boto3_client=store.client, key_attr="PK",
+                                           sort_key_attr="SK", static_pk_value="IDEMPOTENCY#start-import",
+                                           expiry_attr="expiresAt")
+    config = IdempotencyConfig(event_key_jmespath="[cell, key]", payload_validation_jmespath="request",
+                               expires_after_seconds=24 * 3600)
+    start = idempotent_function(start_once, data_keyword_argument="command", persistence_store=persistence,
+                                config=config, output_serializer=PydanticSerializer)
+    return start, config
+
+
+def _start_idempotently(command: StartCommand) -> native.ImportView:
+    start, config = _idempotent_start()
+    config.register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
+    return start(command=command)
 
 
 def _start(command: StartCommand) -> native.ImportView:
@@ -91,11 +119,11 @@ def _start(command: StartCommand) -> native.ImportView:
 
 @app.post("/v1/cells/<cell>/imports", summary="Start an import of an upload or of inline records",
           tags=["Imports"], responses={202: {"description": "Started; Location is the import"}})
-def start_import(cell: str, request: native.StartImportRequest) -> Response[native.ImportView]:
+def start_import(cell: str, request: native_writes.StartImportRequest) -> Response[native.ImportView]:
     credential = _authorize(cell)
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
-    return _accepted(start_once(command=command) if key else _start(command))
+    return _accepted(_start_idempotently(command) if key else _start(command))
 
 
 @app.post("/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import",
@@ -111,17 +139,18 @@ def cancel_import(cell: str, operationId: str) -> native.ImportView:
           summary="Start a new import of this import's failed records only (optionally corrected)",
           responses={202: {"description": "Started; Location is the new import"}})
 def retry_import(cell: str, operationId: str,
-                 request: Annotated[native.RetryRequest | None, Body()] = None) -> Response[native.ImportView]:
+                 request: Annotated[native_writes.RetryRequest | None, Body()] = None) -> Response[native.ImportView]:
     credential, parent = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
                                        ApiPermission.WRITE)
     child = retry(default_store(), default_files(), default_executions(), parent,
-                  (request or native.RetryRequest()).corrections, credential.name)
+                  (request or native_writes.RetryRequest()).corrections, credential.name)
     return _accepted(native.import_view(child))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    IDEMPOTENCY_CONFIG.register_lambda_context(context)
     return app.resolve(event, context)
+
+
+cold_start.end()

@@ -1,5 +1,9 @@
 """POST /{CellName}/__import and PUT /{CellName}/__snapshot/{Name} - Personium's cell import."""
 
+from bulk_import.api import cold_start
+
+cold_start.begin()  # before the imports: loading them is what it speeds up
+
 import base64
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -9,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import personium
 from bulk_import.api.common import request_url
-from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.api.observability import logger, metrics
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
 from bulk_import.imports import start_snapshot_import, store_snapshot
@@ -19,6 +23,7 @@ from bulk_import.storage import default_store
 
 app = APIGatewayRestResolver(enable_validation=True)
 personium.install_error_handlers(app)
+personium.install_import_error_handlers(app)
 
 
 def _authorize_root(cell: str) -> str:
@@ -52,7 +57,9 @@ def put_snapshot(CellName: str, Name: str):
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return personium.resolve(app, event, context, get_settings().personium_version)
+
+
+cold_start.end()

@@ -1,12 +1,16 @@
 """Rocket.Chat's API importer: import.new, import.addUsers, import.run, import.clear."""
 
+from bulk_import.api import cold_start
+
+cold_start.begin()  # before the imports: loading them is what it speeds up
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
-from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.api.observability import logger, metrics
 from bulk_import.credentials import Permission
 from bulk_import.executions import default_executions
 from bulk_import.imports import rocketchat_add_users, rocketchat_new, rocketchat_run, stop
@@ -16,6 +20,7 @@ from bulk_import.storage import default_store
 
 app = APIGatewayRestResolver(enable_validation=True)
 rocketchat.install_error_handlers(app)
+rocketchat.install_import_error_handlers(app)
 
 
 def _authorize() -> str:
@@ -59,7 +64,9 @@ def import_clear() -> rocketchat.SuccessResponse:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+cold_start.end()

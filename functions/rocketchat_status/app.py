@@ -1,12 +1,16 @@
 """Rocket.Chat's import status routes: import.status, getCurrentImportOperation, getLatestImportOperations."""
 
+from bulk_import.api import cold_start
+
+cold_start.begin()  # before the imports: loading them is what it speeds up
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
-from bulk_import.api.observability import logger, metrics, tracer
+from bulk_import.api.observability import logger, metrics
 from bulk_import.credentials import Permission
 from bulk_import.settings import get_settings
 from bulk_import.status import rocketchat_import_status, rocketchat_latest_operations
@@ -43,7 +47,9 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
+
+
+cold_start.end()

@@ -43,10 +43,14 @@ class ApiPermission(StrEnum):
     WRITE = "imports:write"
 
 
+# The models below are built when first used (defer_build): a function reads one kind of
+# credential, and the Issued* ones are the CLI's.
+
+
 class ApiCredential(BaseModel):
     """A /v1 bearer credential: scoped to one cell, with permissions, stored under its hash."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     token_hash: str
     cell: CellName
@@ -56,6 +60,8 @@ class ApiCredential(BaseModel):
 
 
 class IssuedApiCredential(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     token: str
     cell: str
     permissions: list[ApiPermission]
@@ -71,7 +77,7 @@ DEFAULT_API_CREDENTIAL_LIFETIME = timedelta(days=90)
 class CellToken(BaseModel):
     """A Personium access token for one cell, stored under the hash of the token."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     token_hash: str
     cell: CellName
@@ -86,7 +92,7 @@ class CellToken(BaseModel):
 class RocketChatUser(BaseModel):
     """A Rocket.Chat user's auth token and permissions, stored per cell under the user id."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     user_id: str = Field(min_length=1)
     cell: CellName
@@ -97,6 +103,8 @@ class RocketChatUser(BaseModel):
 class IssuedCellToken(BaseModel):
     """What the operator is shown once: Personium's token response fields."""
 
+    model_config = ConfigDict(defer_build=True)
+
     access_token: str
     token_type: str = "Bearer"
     expires_in: int
@@ -106,6 +114,8 @@ class IssuedCellToken(BaseModel):
 
 
 class IssuedRocketChatCredential(BaseModel):
+    model_config = ConfigDict(defer_build=True)
+
     userId: str
     authToken: str
     cell: str

@@ -6,7 +6,7 @@ import os
 from datetime import timedelta
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from bulk_import.model import CellName
 
@@ -35,6 +35,9 @@ class Settings(BaseModel):
 
 class ImportSettings(Settings):
     """What the functions that start, run or stop imports have as well."""
+
+    # Built when first used: the status functions never read these.
+    model_config = ConfigDict(defer_build=True)
 
     import_bucket: str
     # Only the API functions start and stop the worker; the worker's own functions cannot name

@@ -15,7 +15,10 @@ class WireModel(BaseModel):
     operation when there is none), and Powertools serialises return values through this.
     """
 
-    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, frozen=True)
+    # defer_build: a model's validator and serializer are built when first used, not when its
+    # module loads; each function answers with a few of these, and building the others would
+    # only lengthen its cold start.
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True, frozen=True, defer_build=True)
 
     @model_serializer(mode="wrap")
     def _drop_absent(self, handler: Any) -> dict[str, Any]:

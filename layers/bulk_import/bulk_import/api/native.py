@@ -11,17 +11,13 @@ import binascii
 import json
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
 from bulk_import.api.common import WireModel
 from bulk_import.api.observability import logger
@@ -33,11 +29,9 @@ from bulk_import.errors import (
     OperationNotFound,
     PermissionDenied,
 )
-from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
 from bulk_import.records import RecordType, StagedRecord
 from bulk_import.settings import get_settings
-from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:bulk-import:problem:"
@@ -118,44 +112,6 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return key
 
 
-FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
-
-
-class UploadRequest(BaseModel):
-    filename: FileName = Field(description="Name of the file (a .zip in Rocket.Chat's CSV layout, or .jsonl)")
-    size: int | None = Field(default=None, ge=0, le=MAX_UPLOAD_SIZE,
-                             description="Bytes; above 5 GiB the upload is multipart")
-
-
-class CompleteUploadRequest(BaseModel):
-    etags: list[str] = Field(min_length=1, max_length=10_000,
-                             description="The ETag S3 returned for each part, in part order")
-
-
-class InlineRecord(BaseModel, extra="allow"):
-    """A record sent inline: its type, and the fields of that type (see the README)."""
-
-    type: RecordType
-
-
-class StartImportRequest(BaseModel):
-    uploadId: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
-    records: list[InlineRecord] | None = Field(default=None, min_length=1, max_length=10_000)
-    name: str | None = Field(default=None, max_length=256, description="Shown as the import's name")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> StartImportRequest:
-        if (self.uploadId is None) == (self.records is None):
-            raise ValueError("give either uploadId or records")
-        return self
-
-
-class RetryRequest(BaseModel):
-    corrections: dict[Annotated[str, Field(pattern=r"^(user|channel|message):\d+$")], dict[str, Any]] = Field(
-        default_factory=dict, max_length=10_000,
-        description="Fixed records by record id (as the errors listing names them); the others are retried as they were")
-
-
 # -- responses -------------------------------------------------------------------------------------
 
 
@@ -231,67 +187,35 @@ def csv_row(view: FailedRecordView) -> list[str]:
             json.dumps(view.data, default=str, separators=(",", ":"))]
 
 
-class UploadPart(WireModel):
-    partNumber: int
-    url: str
-
-
-class UploadView(WireModel):
-    uploadId: str
-    method: str = "PUT"
-    url: str | None = Field(default=None, description="Single upload: PUT the whole file here")
-    partSize: int | None = None
-    parts: list[UploadPart] | None = Field(
-        default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete")
-    expiresAt: str
-
-    @classmethod
-    def of(cls, upload: Upload) -> UploadView:
-        parts = None if upload.part_urls is None else [
-            UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
-        return cls(uploadId=upload.upload_id, url=upload.url, partSize=upload.part_size, parts=parts,
-                   expiresAt=iso_millis(upload.expires_at))
-
-
-class CompletedUpload(WireModel):
-    uploadId: str
-    filename: str
-
-
 # -- errors ----------------------------------------------------------------------------------------
 
 
+def answer_with_problem(app: APIGatewayRestResolver, error_type: type[Exception], slug: str, *,
+                        detailed: bool = False) -> None:
+    """Answers `error_type` with the problem `slug`; its message is the detail if `detailed`."""
+    def handle(error: Exception) -> Response:
+        return problem(slug, str(error) if detailed else None, instance=app.current_event.path)
+    app.exception_handler(error_type)(handle)
+
+
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    """The refusals every /v1 route may meet (native_writes adds those of the writes)."""
     def instance() -> str:
         return app.current_event.path
 
-    handlers: dict[type[Exception], str] = {
+    for error_type, slug in {
         InvalidCredential: "invalid-credential",
         CredentialExpired: "credential-expired",
         PermissionDenied: "forbidden",
         OperationNotFound: "operation-not-found",
-        UploadNotFound: "upload-not-found",
         InvalidCursor: "invalid-cursor",
-        OperationBusy: "import-in-progress",
-        NotCancelable: "not-cancelable",
-        NotRetryable: "not-retryable",
-        IdempotencyValidationError: "idempotency-key-reused",
-        IdempotencyAlreadyInProgressError: "idempotency-key-in-use",
-    }
-    for error_type, slug in handlers.items():
-        def handle(error: Exception, slug: str = slug) -> Response:
-            detail = str(error) if isinstance(error, (NotCancelable, NotRetryable)) else None
-            return problem(slug, detail, instance=instance())
-        app.exception_handler(error_type)(handle)
+    }.items():
+        answer_with_problem(app, error_type, slug)
 
     @app.exception_handler(AuthenticationRequired)
     def unauthenticated(_: AuthenticationRequired) -> Response:
         return problem("unauthenticated", "Send Authorization: Bearer <token>.", instance=instance(),
                        headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'})
-
-    @app.exception_handler(InvalidCorrections)
-    def invalid_corrections(error: InvalidCorrections) -> Response:
-        return problem("invalid-corrections", errors=error.problems, instance=instance())
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:

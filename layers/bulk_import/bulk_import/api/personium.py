@@ -11,13 +11,12 @@ import copy
 import re
 import uuid
 from dataclasses import dataclass
-from http.cookies import CookieError, SimpleCookie
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulk_import.api.common import WireModel, set_response_headers
 from bulk_import.api.observability import logger
@@ -29,7 +28,6 @@ from bulk_import.errors import (
     InvalidCredential,
     PermissionDenied,
 )
-from bulk_import.imports import CellImportRunning, OperationBusy, SnapshotNotFound
 from bulk_import.model import ImportOperation, PersoniumStatus, iso_millis
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
@@ -83,8 +81,6 @@ class PersoniumRequestError(BulkImportError):
 
 
 _CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
-    OperationBusy: CELL_BUSY,
-    SnapshotNotFound: RESOURCE_NOT_FOUND,
     InvalidAuthenticationScheme: INVALID_AUTHENTICATION_SCHEME,
     CellNotFound: CELL_NOT_FOUND,
     AuthenticationRequired: AUTHORIZATION_REQUIRED,
@@ -98,7 +94,9 @@ SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_]{1,192}$"
 
 
 class CellImportRequest(BaseModel):
-    """POST /{CellName}/__import body."""
+    """POST /{CellName}/__import body (built when first used: the status function never reads one)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     Name: Annotated[str, Field(pattern=SNAPSHOT_NAME_PATTERN, strict=True)]
 
@@ -179,6 +177,9 @@ class PersoniumCredential:
         peer = event.query_string_parameters.get("p_cookie_peer")
         if peer is None:
             return cls(token=None)
+        # Imported here: clients rarely use the cookie, and the module would lengthen every cold start.
+        from http.cookies import CookieError, SimpleCookie
+
         try:
             cookie = SimpleCookie(event.headers.get("Cookie", "")).get("p_cookie")
         except CookieError:
@@ -202,8 +203,6 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(BulkImportError)
     def known_error(error: BulkImportError) -> Response:
-        if isinstance(error, CellImportRunning):
-            return error_response(CELL_LOCKED, "cell import")
         return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR), *error.args)
 
     @app.exception_handler(NotFoundError)
@@ -214,6 +213,25 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def unexpected_error(error: Exception) -> Response:
         logger.exception("Unexpected error")
         return error_response(UNKNOWN_ERROR)
+
+
+def install_import_error_handlers(app: APIGatewayRestResolver) -> None:
+    """The refusals only the import routes meet, besides install_error_handlers' ones."""
+    # Imported here: the status function never starts an import, and loading the import
+    # machinery (files, records) would lengthen its cold start.
+    from bulk_import.imports import CellImportRunning, OperationBusy, SnapshotNotFound
+
+    @app.exception_handler(OperationBusy)
+    def cell_busy(error: OperationBusy) -> Response:
+        return error_response(CELL_BUSY, *error.args)
+
+    @app.exception_handler(SnapshotNotFound)
+    def snapshot_not_found(error: SnapshotNotFound) -> Response:
+        return error_response(RESOURCE_NOT_FOUND, *error.args)
+
+    @app.exception_handler(CellImportRunning)
+    def cell_locked(_: CellImportRunning) -> Response:
+        return error_response(CELL_LOCKED, "cell import")
 
 
 def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:

@@ -9,12 +9,11 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulk_import.api.common import WireModel
 from bulk_import.api.observability import logger
 from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
-from bulk_import.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
 from bulk_import.model import Counts, ImportOperation, ImportState, iso_millis
 
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -105,14 +104,6 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
     def not_permitted(_: PermissionDenied) -> Response:
         return _error(403, RocketChatError(error=NOT_PERMITTED))
 
-    @app.exception_handler(ImportServiceError)
-    def refused(error: ImportServiceError) -> Response:
-        return _error(400, RocketChatError(error=str(error)))
-
-    @app.exception_handler(OperationBusy)
-    def busy(_: OperationBusy) -> Response:
-        return _error(400, RocketChatError(error=CANNOT_RECEIVE))
-
     @app.exception_handler(InvalidParams)
     def invalid_params(error: InvalidParams) -> Response:
         return _error(400, RocketChatError(error=str(error), errorType="invalid-params"))
@@ -127,6 +118,21 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         return _error(500, RocketChatError(error=INTERNAL_ERROR))
 
 
+def install_import_error_handlers(app: APIGatewayRestResolver) -> None:
+    """The refusals only the importer routes meet, besides install_error_handlers' ones."""
+    # Imported here: the status function never starts an import, and loading the import
+    # machinery (files, records) would lengthen its cold start.
+    from bulk_import.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
+
+    @app.exception_handler(ImportServiceError)
+    def refused(error: ImportServiceError) -> Response:
+        return _error(400, RocketChatError(error=str(error)))
+
+    @app.exception_handler(OperationBusy)
+    def busy(_: OperationBusy) -> Response:
+        return _error(400, RocketChatError(error=CANNOT_RECEIVE))
+
+
 class NewOperationResponse(WireModel):
     operation: RocketChatOperation
     success: bool = True
@@ -137,7 +143,10 @@ class SuccessResponse(WireModel):
 
 
 class AddUsersRequest(BaseModel):
-    """import.addUsers body; the users' fields are checked by Rocket.Chat's rules when imported."""
+    """import.addUsers body; the users' fields are checked by Rocket.Chat's rules when imported.
+    Built when first used: the status function never reads one."""
+
+    model_config = ConfigDict(defer_build=True)
 
     users: list[dict[str, Any]]
 

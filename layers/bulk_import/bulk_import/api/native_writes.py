@@ -1,0 +1,113 @@
+"""The native /v1 API's write side: request bodies, upload views, and the refusals only writes meet.
+
+Apart from native.py, which both /v1 functions load, so that the read function does not load the
+import machinery (uploads, files, imports) and these models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyValidationError,
+)
+from pydantic import BaseModel, Field, model_validator
+
+from bulk_import.api.common import WireModel
+from bulk_import.api.native import answer_with_problem, problem
+from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
+from bulk_import.model import iso_millis
+from bulk_import.records import RecordType
+from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
+
+# -- requests --------------------------------------------------------------------------------------
+
+
+FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
+
+
+class UploadRequest(BaseModel):
+    filename: FileName = Field(description="Name of the file (a .zip in Rocket.Chat's CSV layout, or .jsonl)")
+    size: int | None = Field(default=None, ge=0, le=MAX_UPLOAD_SIZE,
+                             description="Bytes; above 5 GiB the upload is multipart")
+
+
+class CompleteUploadRequest(BaseModel):
+    etags: list[str] = Field(min_length=1, max_length=10_000,
+                             description="The ETag S3 returned for each part, in part order")
+
+
+class InlineRecord(BaseModel, extra="allow"):
+    """A record sent inline: its type, and the fields of that type (see the README)."""
+
+    type: RecordType
+
+
+class StartImportRequest(BaseModel):
+    uploadId: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    records: list[InlineRecord] | None = Field(default=None, min_length=1, max_length=10_000)
+    name: str | None = Field(default=None, max_length=256, description="Shown as the import's name")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StartImportRequest:
+        if (self.uploadId is None) == (self.records is None):
+            raise ValueError("give either uploadId or records")
+        return self
+
+
+class RetryRequest(BaseModel):
+    corrections: dict[Annotated[str, Field(pattern=r"^(user|channel|message):\d+$")], dict[str, Any]] = Field(
+        default_factory=dict, max_length=10_000,
+        description="Fixed records by record id (as the errors listing names them); the others are retried as they were")
+
+
+# -- responses -------------------------------------------------------------------------------------
+
+
+class UploadPart(WireModel):
+    partNumber: int
+    url: str
+
+
+class UploadView(WireModel):
+    uploadId: str
+    method: str = "PUT"
+    url: str | None = Field(default=None, description="Single upload: PUT the whole file here")
+    partSize: int | None = None
+    parts: list[UploadPart] | None = Field(
+        default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete")
+    expiresAt: str
+
+    @classmethod
+    def of(cls, upload: Upload) -> UploadView:
+        parts = None if upload.part_urls is None else [
+            UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
+        return cls(uploadId=upload.upload_id, url=upload.url, partSize=upload.part_size, parts=parts,
+                   expiresAt=iso_millis(upload.expires_at))
+
+
+class CompletedUpload(WireModel):
+    uploadId: str
+    filename: str
+
+
+# -- errors ----------------------------------------------------------------------------------------
+
+
+def install_error_handlers(app: APIGatewayRestResolver) -> None:
+    """The refusals of the write routes, besides native.install_error_handlers' ones."""
+    for error_type, slug in {
+        UploadNotFound: "upload-not-found",
+        OperationBusy: "import-in-progress",
+        IdempotencyValidationError: "idempotency-key-reused",
+        IdempotencyAlreadyInProgressError: "idempotency-key-in-use",
+    }.items():
+        answer_with_problem(app, error_type, slug)
+    answer_with_problem(app, NotCancelable, "not-cancelable", detailed=True)
+    answer_with_problem(app, NotRetryable, "not-retryable", detailed=True)
+
+    @app.exception_handler(InvalidCorrections)
+    def invalid_corrections(error: InvalidCorrections) -> Response:
+        return problem("invalid-corrections", errors=error.problems, instance=app.current_event.path)
