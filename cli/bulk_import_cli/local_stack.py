@@ -20,12 +20,17 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from bulk_import.storage import ImportStore
-from bulk_import_cli import moto_queries, moto_stepfunctions, moto_streams, moto_transactions
-from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam
-from bulk_import_cli.gateway import make_server
-from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate
-from bulk_import_cli.sdk_boundary import SdkBoundary
+from bulk_import_cli import moto_footprint
+
+moto_footprint.skip_unused_backends()  # before moto's Step Functions interpreter is imported (below)
+
+from bulk_import.storage import ImportStore  # noqa: E402
+from bulk_import_cli import moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
+from bulk_import_cli.call_log import CallLog  # noqa: E402
+from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
+from bulk_import_cli.gateway import make_server  # noqa: E402
+from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate  # noqa: E402
+from bulk_import_cli.sdk_boundary import SdkBoundary  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
@@ -33,6 +38,11 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 #: more than a few concurrent batches (docs/capacity.md).
 LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "4"}
 _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
+#: AWS calls `stack.boundary.calls` keeps by default (call_log.py): enough for any test's flow,
+#: bounded for a long-running stack (about 2 KB each).
+KEEP_CALLS = 20_000
+#: What `bulk-import serve` keeps: nobody reads them there (bench/import_run.py subscribes instead).
+SERVE_KEEP_CALLS = 1_000
 
 
 def state_file() -> Path:
@@ -59,7 +69,8 @@ class StackInfo:
 
 
 class LocalStack:
-    def __init__(self, template_path: Path = REPO_ROOT / "template.yaml", moto_port: int = 0, api_port: int = 3000):
+    def __init__(self, template_path: Path = REPO_ROOT / "template.yaml", moto_port: int = 0, api_port: int = 3000,
+                 keep_calls: int = KEEP_CALLS):
         self.template = SamTemplate(template_path, LOCAL_PARAMETERS)
         self.host = FunctionsHost(self.template.functions(), function_timeouts(self.template))
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
@@ -68,9 +79,11 @@ class LocalStack:
         self._api = None
         #: AWS's limits at the SDK boundary, always on; tests inject faults through it.
         self.boundary = SdkBoundary(strict=True)
+        self.boundary.calls = CallLog(keep_calls)  # type: ignore[assignment]  # the latest calls (call_log.py)
 
     def start(self) -> LocalStack:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request
+        self._undo_patches = [moto_footprint.install()]  # before moto builds anything (moto_footprint.py)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
@@ -82,8 +95,8 @@ class LocalStack:
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
         # Each patch makes moto behave like AWS where the worker depends on it (see each module's docstring).
-        self._undo_patches = [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install(),
-                              moto_queries.install(), moto_stepfunctions.install(), self.boundary.install()]
+        self._undo_patches += [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install(),
+                               moto_queries.install(), moto_stepfunctions.install(), self.boundary.install()]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()

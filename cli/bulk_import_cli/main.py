@@ -16,7 +16,7 @@ import sys
 import threading
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
@@ -27,7 +27,14 @@ from bulk_import.files import ImportFiles, default_files, snapshot_key
 from bulk_import.imports import OperationBusy, start_file_import, start_snapshot_import, stop
 from bulk_import.storage import ImportStore
 from bulk_import_cli import demo, imports_command, openapi
-from bulk_import_cli.local_stack import LOCAL_PARAMETERS, REPO_ROOT, LocalStack, StackInfo, state_file
+from bulk_import_cli.local_stack import (
+    LOCAL_PARAMETERS,
+    REPO_ROOT,
+    SERVE_KEEP_CALLS,
+    LocalStack,
+    StackInfo,
+    state_file,
+)
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sam_template import REGION, SamTemplate
 from bulk_import_cli.usage import UsageError
@@ -83,29 +90,40 @@ def _rocketchat_cell(args: argparse.Namespace) -> str:
 def serve(args: argparse.Namespace) -> None:
     if StackInfo.load() is not None:
         raise UsageError(f"{state_file()} exists: another local stack runs here (or it died: delete the file)")
-    stack = LocalStack(api_port=args.port).start()
-    try:
-        demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"], default_files(),
-                       sample_operations=not args.demo_users)
-        stack.info.save()
-        print(_banner(stack), flush=True)
-        if args.demo_users:
-            _demo_import(stack, args.demo_users)
-        stopped = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-        signal.signal(signal.SIGINT, lambda *_: stopped.set())
-        stopped.wait()
-    finally:
-        state_file().unlink(missing_ok=True)
-        stack.stop()
-        print("local stack stopped", file=sys.stderr)
+    # The terminal shows the banner and the demo's progress bar; everything the functions and moto
+    # print (Powertools logs, EMF metrics, warnings) goes to the log file, as Lambda's output goes to
+    # CloudWatch Logs: interleaved with the bar, one JSON line per batch broke it up.
+    terminal, log_path = sys.stdout, function_log_file()
+    with log_path.open("a", buffering=1) as log, contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        stack = LocalStack(api_port=args.port, keep_calls=SERVE_KEEP_CALLS).start()
+        try:
+            demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"], default_files(),
+                           sample_operations=not args.demo_users)
+            stack.info.save()
+            print(_banner(stack, log_path), file=terminal, flush=True)
+            if args.demo_users:
+                _demo_import(stack, args.demo_users, terminal)
+            stopped = threading.Event()
+            for stop_signal in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: its terminal closed
+                signal.signal(stop_signal, lambda *_: stopped.set())
+            stopped.wait()
+        finally:
+            state_file().unlink(missing_ok=True)
+            stack.stop()
+            print("local stack stopped", file=sys.__stderr__)
 
 
-def _banner(stack: LocalStack) -> str:
+def function_log_file() -> Path:
+    """Where `serve` writes what the functions and moto print: beside .local-stack.json."""
+    return state_file().with_suffix(".log")
+
+
+def _banner(stack: LocalStack, log_path: Path) -> str:
     url = stack.api_url
     return f"""
 bulk-import local stack
   API          {url}   (every route of template.yaml; moto at {stack.endpoint})
+  Logs         {log_path}   (what the functions print: tail -f it)
   Personium    cell "{demo.DEMO_CELL}", root token {demo.ROOT_TOKEN}
   Rocket.Chat  cell "{stack.template.parameters['RocketChatCell']}", X-User-Id {demo.ROCKETCHAT_USER_ID}, X-Auth-Token {demo.ROCKETCHAT_AUTH_TOKEN}
   /v1          cell "{demo.DEMO_CELL}", bearer {demo.API_TOKEN}
@@ -123,14 +141,14 @@ Ctrl-C stops it.
 """
 
 
-def _demo_import(stack: LocalStack, users: int) -> None:
+def _demo_import(stack: LocalStack, users: int, terminal: TextIO) -> None:
     """Imports generated users (every 20th without an email) into the demo cell, watched over HTTP."""
     name = f"demo-{users}-users"
     default_files().put(snapshot_key(demo.DEMO_CELL, name), demo.demo_users_zip(users))
     start_snapshot_import(stack.store, default_files(), default_executions(), demo.DEMO_CELL, name, "demo")
     print(f"Demo: importing {users:,} generated users into cell '{demo.DEMO_CELL}' "
-          f"(bulk-import import watch --cell {demo.DEMO_CELL}):", flush=True)
-    final = watch(f"{stack.api_url}/{demo.DEMO_CELL}/__import", demo.ROOT_TOKEN, out=sys.stdout)
+          f"(bulk-import import watch --cell {demo.DEMO_CELL}):", file=terminal, flush=True)
+    final = watch(f"{stack.api_url}/{demo.DEMO_CELL}/__import", demo.ROOT_TOKEN, out=terminal)
     operation = stack.store.latest_operation(demo.DEMO_CELL)
     print(f"Demo import {operation.state.value}: {operation.count.completed:,} imported, {operation.count.error:,} "
           f"failed (they stay staged with their errors), of {operation.count.total:,}. Status: {json.dumps(final)}\n"
@@ -139,7 +157,7 @@ def _demo_import(stack: LocalStack, users: int) -> None:
           f"  .venv/bin/bulk-import imports errors --cell {demo.DEMO_CELL} {operation.id} [--csv errors.csv]\n"
           f"  .venv/bin/bulk-import imports retry --cell {demo.DEMO_CELL} {operation.id} --corrections FIXES.json\n"
           f"     (FIXES.json: {{\"user:7\": {{\"username\": \"user7\", \"emails\": [\"user7@example.com\"]}}}})",
-          flush=True)
+          file=terminal, flush=True)
 
 
 def _api_url(args: argparse.Namespace) -> str:

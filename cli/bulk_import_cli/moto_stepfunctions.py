@@ -29,6 +29,20 @@ tests/local/test_strict_stepfunctions.py):
   array of the children's results (so `$.manifest.bucket` is not found: States.Runtime); AWS
   evaluates them against the Map state's input, as here.
 
+And two things the interpreter kept that nothing reads (moto_footprint.py says what the local
+stack keeps):
+
+- **A Distributed Map's children's history.** moto records every event of every child of a Map
+  Run in one event list of the Map Run's own, which no API returns (the parent's history has the
+  Map Run's events, not its children's) and which is dropped when the Map ends: at 100,000 users,
+  10,000 events with their payloads at the end of the users Map. Here the children's events are not
+  recorded (their ids still advance).
+- **Every finished child's frame, and a recursion per child.** Each Map worker evaluated its next
+  child by calling itself, so every child's environment stayed referenced until the worker had
+  run out of children, and a worker could run at most ~1,000 children before Python's recursion
+  limit (4 workers: ~200,000 users locally). Here a worker loops, and lets each child go when it
+  is done.
+
 What moto already does like AWS is left alone: a Lambda Invoke API error becomes the task error
 `Lambda.<ErrorCode>` (StateTaskServiceLambda._error_cause_from_client_error); a DISTRIBUTED Map
 with a ResultWriter returns `{"MapRunArn", "ResultWriterDetails": {"Bucket", "Key"}}` instead of
@@ -68,6 +82,7 @@ from moto.stepfunctions.parser.asl.component.common.result_selector import Resul
 from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.state import state as state_module
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
     distributed_item_processor_worker,
 )
@@ -79,6 +94,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramStopped
 from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
 
@@ -176,6 +192,40 @@ def _threshold_exceeded(failed: int, total: int, count: int, percentage: float) 
     return (count_applies and failed > count) or (bool(percentage) and failed * 100 > percentage * total)
 
 
+class _ChildEvents(EventManager):
+    """The events of a Map Run's children: numbered, not kept (no API reads them)."""
+
+    def _publish_history_event(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _looping_pool(open_job_frame: str) -> Callable[..., None]:
+    """A Map worker's `_eval_pool` (moto's, step for step) as a loop instead of a recursion per
+    child, so that each child's frame is let go once it is done."""
+
+    def _eval_pool(self: Any, job: Any, worker_frame: Environment) -> None:
+        if job is None:
+            self._env.delete_frame(worker_frame)
+            return
+        while True:
+            job_frame = getattr(worker_frame, open_job_frame)()
+            self._eval_job(env=job_frame, job=job)
+            worker_frame.delete_frame(job_frame)
+            del job_frame
+            # Evaluation terminates here due to an exception in the job, or the worker was stopped.
+            if isinstance(job.job_output, Exception) or self.stopped():
+                break
+            next_job = self._job_pool.next_job()
+            if next_job is None:
+                break
+            self._job_pool.close_job(job)
+            job = next_job
+        self._env.delete_frame(worker_frame)
+        self._job_pool.close_job(job)
+
+    return _eval_pool
+
+
 def install() -> Callable[[], None]:
     """Patches moto's Step Functions interpreter in this process; returns the undo."""
     originals: list[tuple[Any, str, Any]] = []
@@ -264,6 +314,10 @@ def install() -> Callable[[], None]:
                    distributed_iterator_worker.DistributedIteratorWorker):
         patch(worker, "_eval_job", counting_failures(worker._eval_job))
     patch(Environment, "set_error", set_error_unless_stopped)
+    patch(distributed_iteration_component, "EventManager", _ChildEvents)
+    patch(distributed_item_processor_worker.DistributedItemProcessorWorker, "_eval_pool",
+          _looping_pool("open_inner_frame"))
+    patch(distributed_iterator_worker.DistributedIteratorWorker, "_eval_pool", _looping_pool("open_frame"))
     patch(ResultWriter, "_eval_body", result_writer_eval)
     patch(retrier_decl, "time", SimpleNamespace(sleep=scaled_sleep))
 

@@ -23,12 +23,14 @@ def watch(status_url: str, token: str, interval: float = 1.0, out: TextIO = sys.
     """Polls GET {cell}/__import until the import is no longer in progress; returns the last status."""
     started = time.monotonic()
     interactive = out.isatty()
+    shown = 0  # characters of the line on screen: a shorter line must blank the rest
     while True:
         response = requests.get(status_url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         response.raise_for_status()
         status = response.json()
         line = render(status, time.monotonic() - started)
-        out.write(("\r" + line) if interactive else (line + "\n"))
+        out.write(("\r" + line.ljust(shown)) if interactive else (line + "\n"))
+        shown = len(line)
         out.flush()
         if status["status"] != "importation in progress" or time.monotonic() - started > timeout:
             if interactive:

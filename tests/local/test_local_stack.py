@@ -6,6 +6,7 @@ import inspect
 import json
 import threading
 import time
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import boto3
@@ -353,3 +354,121 @@ def test_moto_delivers_stream_records_without_request_headers():
     from moto.awslambda import models
 
     assert "func.invoke(json.dumps(event), {}, {})" in inspect.getsource(models)
+
+
+def test_moto_stepfunctions_keeping_seams_are_where_the_patches_expect_them():
+    # moto's internal API: what moto_stepfunctions.py replaces to keep less (children's history, frames).
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
+        distributed_iteration_component)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
+        distributed_item_processor_worker)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
+        distributed_iterator_worker)
+    from moto.stepfunctions.parser.asl.eval.event import event_manager
+
+    assert "env.event_manager = EventManager()" in inspect.getsource(distributed_iteration_component)
+    assert "def _publish_history_event(" in inspect.getsource(event_manager)
+    for module, opens in ((distributed_item_processor_worker, "worker_frame.open_inner_frame()"),
+                          (distributed_iterator_worker, "worker_frame.open_frame()")):
+        source = inspect.getsource(module)
+        assert f"job_frame = {opens}" in source and "self._eval_pool(job=next_job, worker_frame=worker_frame)" in source
+
+
+def test_moto_footprint_seams_are_where_the_patches_expect_them():
+    # moto's internal API: what moto_footprint.py patches to keep less.
+    from botocore import session
+    from moto import backends
+    from moto.core import common_models
+    from moto.dynamodb.models import dynamo_type
+    from moto.moto_server import werkzeug_app
+
+    assert "cls.instances_tracked.append(instance)" in inspect.getsource(common_models)
+    assert "if host in backends.list_of_moto_modules():" in inspect.getsource(werkzeug_app)
+    assert callable(backends.list_of_moto_modules) and "create_loader(self.get_config_variable" in inspect.getsource(
+        session)
+    item = inspect.getsource(dynamo_type.Item)
+    for method in ("def __init__(", "def to_json(", "def describe_attrs(", "def size(", "def __deepcopy__("):
+        assert method in item, method
+    assert "self.attrs = LimitedSizeDict()" in item
+    assert "from moto.batch.utils import JobStatus" in inspect.getsource(
+        __import__("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
+                   fromlist=["x"]))
+
+
+def test_the_local_stack_loads_no_ec2_and_tracks_no_model_instances(local_stack):
+    import sys
+
+    from moto.dynamodb.models.dynamo_type import Item
+
+    assert "moto.ec2" not in sys.modules  # (moto.batch is a bare package: moto_footprint.py)
+    client = boto3.client("dynamodb")
+    client.put_item(TableName=local_stack.store.table_name, Item={"PK": {"S": "tracked"}, "SK": {"S": "x"}})
+    assert Item.instances_tracked == []
+
+
+def _moto_item(table: str, pk: str, sk: str):
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    from bulk_import_cli.sam_template import ACCOUNT, REGION
+
+    return dynamodb_backends[ACCOUNT][REGION].get_table(table).get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
+
+
+def test_a_packed_item_reads_back_as_written_and_unpacks_when_updated(local_stack):
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    item = {"PK": {"S": "packed"}, "SK": {"S": "1"}, "n": {"N": "1.50"}, "s": {"SS": ["a", "b"]},
+            "none": {"NULL": True}, "m": {"M": {"l": {"L": [{"S": "é"}, {"BOOL": False}, {"M": {}}]}, "ns": {"NS": ["1", "2"]}}}}
+    client.put_item(TableName=table, Item=item)
+    stored = _moto_item(table, "packed", "1")
+    assert "_packed" in stored.__dict__  # kept packed (moto_footprint.py)
+    key = {"PK": {"S": "packed"}, "SK": {"S": "1"}}
+    assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
+    assert client.batch_get_item(RequestItems={table: {"Keys": [key]}})["Responses"][table] == [item]
+    found = client.query(TableName=table, KeyConditionExpression="PK = :pk",
+                         ExpressionAttributeValues={":pk": {"S": "packed"}})["Items"]
+    assert found == [item] and "_packed" in stored.__dict__  # reading it did not unpack it
+    projected = client.get_item(TableName=table, Key=key, ProjectionExpression="n, m.l")["Item"]
+    assert projected == {"n": item["n"], "m": {"M": {"l": item["m"]["M"]["l"]}}}
+    with pytest.raises(client.exceptions.ConditionalCheckFailedException):
+        client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(PK)")
+    client.update_item(TableName=table, Key=key, UpdateExpression="SET n = n + :one, m.l[1] = :t",
+                       ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"BOOL": True}})
+    updated = client.get_item(TableName=table, Key=key)["Item"]
+    assert Decimal(updated["n"]["N"]) == Decimal("2.5") and updated["m"]["M"]["l"]["L"][1] == {"BOOL": True}
+    assert "_packed" not in _moto_item(table, "packed", "1").__dict__  # an update unpacked it for good
+    assert updated == client.get_item(TableName=table, Key=key)["Item"]
+
+
+def test_binary_items_are_not_packed_and_read_back_as_written(local_stack):
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    item = {"PK": {"S": "binary"}, "SK": {"S": "1"}, "b": {"B": b"\x00\xff"}, "m": {"M": {"b": {"B": b"x"}}}}
+    client.put_item(TableName=table, Item=item)
+    assert "_packed" not in _moto_item(table, "binary", "1").__dict__
+    assert client.get_item(TableName=table, Key={"PK": {"S": "binary"}, "SK": {"S": "1"}})["Item"] == item
+
+
+def test_an_index_query_sees_only_items_with_the_index_keys_and_unpacks_no_other(local_stack):
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    client.put_item(TableName=table, Item={"PK": {"S": "ix-out"}, "SK": {"S": "1"}, "failedOf": {"S": "ix-op"}})
+    client.put_item(TableName=table, Item={"PK": {"S": "ix-in"}, "SK": {"S": "1"}, "failedOf": {"S": "ix-op"},
+                                           "failedKey": {"S": "0#1"}})
+    found = client.query(TableName=table, IndexName="FailedRecords", KeyConditionExpression="failedOf = :op",
+                         ExpressionAttributeValues={":op": {"S": "ix-op"}})["Items"]
+    assert [item["PK"]["S"] for item in found] == ["ix-in"]
+    assert "_packed" in _moto_item(table, "ix-out", "1").__dict__
+
+
+def test_the_call_log_keeps_the_latest_calls_indexed_as_a_list():
+    from bulk_import_cli.call_log import CallLog
+
+    log, seen = CallLog(keep=3), []
+    unsubscribe = log.subscribe(seen.append)
+    for call in range(5):
+        log.append(call)
+    assert len(log) == 5 and list(log) == [2, 3, 4] and log[2:] == [2, 3, 4] and log[-1] == 4 and log[4] == 4
+    with pytest.raises(IndexError):
+        log[1:]
+    unsubscribe()
+    log.append(5)
+    assert seen == [0, 1, 2, 3, 4] and log[5:] == [5]
