@@ -13,8 +13,9 @@ channel and one message), in a local stack set up as `bulk-import serve` sets it
   calls have none), and each handler's invocations with their measured durations: DynamoDB request
   units by item size, S3 requests by price class, Lambda requests and GB-seconds (each function's
   MemorySize and architecture from template.yaml), Step Functions state transitions of the parent
-  (its execution history) and of the Distributed Map children (one task per child; each child
-  started is also a transition of the Standard parent), EventBridge events. Priced at us-east-1
+  (its execution history) and of the Distributed Map children (a child per group of
+  BATCHES_PER_CHILD batches: its ImportGroup Map and one task per batch; each child started is also
+  a transition of the Standard parent), EventBridge events. Priced at us-east-1
   list prices (PRICES), per million users, for EXPRESS children (the template's default) and for
   STANDARD ones, next to the floor: one conditional PutItem of 1 WRU per user ($0.625 per million).
   Goal ≤ 1.25× the floor.
@@ -101,7 +102,7 @@ class Meter:
         self.wru = 0.0
         self.rru = 0.0
         self.events = 0
-        self.children = 0  # Invoke calls of the batch function: one Distributed Map child each
+        self.batch_tasks = 0  # Invoke calls of the batch function: one per batch
         self.invocations: dict[str, list[float]] = defaultdict(list)  # logical id -> seconds of each call
         self.lock = threading.Lock()
         self._unsubscribe = stack.boundary.calls.subscribe(self.observe)
@@ -135,7 +136,7 @@ class Meter:
                 self.events += len(call.params.get("Entries", []))
             if (call.service, call.operation) == ("lambda", "Invoke") \
                     and str(call.params.get("FunctionName", "")).endswith("ImportBatchFunction"):
-                self.children += 1
+                self.batch_tasks += 1
 
     # -- DynamoDB request units, as AWS bills them -------------------------------------------------
 
@@ -238,7 +239,8 @@ class Result:
     events: int
     invocations: dict[str, list[float]]
     parent_transitions: int
-    children: int
+    batch_tasks: int
+    children: int  # Distributed Map children: a group of batches each
     direct_seconds: float = 0.0
     direct_writes: int = 0
     functions: dict[str, tuple[int, str]] = field(default_factory=dict)  # logical id -> (MB, arch)
@@ -278,10 +280,19 @@ def run(users: int, *, progress: bool = True) -> Result:
         result = Result(users=users, seconds=seconds, peak_rss_mb=peak, operation=operation,
                         calls=Counter(meter.calls), wru=meter.wru, rru=meter.rru, events=meter.events,
                         invocations=dict(meter.invocations), parent_transitions=_parent_transitions(stack),
-                        children=meter.children,
+                        batch_tasks=meter.batch_tasks, children=_children(operation),
                         functions=_functions(stack))
         result.direct_writes, result.direct_seconds = direct_writes(store, users)
         return result
+
+
+def _children(operation: Any) -> int:
+    """The Distributed Map children the import ran: a group of BATCHES_PER_CHILD batches each."""
+    from bulk_import.model import BATCH_SIZE
+    from bulk_import.worker import BATCHES_PER_CHILD
+
+    counts = (operation.count.users, operation.count.channels, operation.count.messages)
+    return sum(math.ceil(math.ceil(n / BATCH_SIZE) / BATCHES_PER_CHILD) for n in counts)
 
 
 def direct_writes(store: Any, users: int) -> tuple[int, float]:
@@ -342,11 +353,11 @@ def costs(result: Result, children: str) -> dict[str, float]:
         lambda_cost += (len(durations) * PRICES["lambda_request"]
                         + gb_seconds * PRICES["lambda_gb_second"][architecture])
     batch_seconds = result.invocations.get("ImportBatchFunction", [])
-    child_seconds = sum(batch_seconds) / len(batch_seconds) if batch_seconds else 0.0
+    child_seconds = sum(batch_seconds) / result.children if result.children else 0.0  # its batches, in turn
     parent = result.parent_transitions * PRICES["stepfunctions_transition"]
     started = result.children * PRICES["stepfunctions_transition"]  # each child started: a parent transition
-    if children == "STANDARD":
-        child_cost = result.children * PRICES["stepfunctions_transition"]  # its one task state
+    if children == "STANDARD":  # its ImportGroup Map, and a task per batch
+        child_cost = (result.children + result.batch_tasks) * PRICES["stepfunctions_transition"]
     else:
         billed = math.ceil(child_seconds * 10) / 10  # 100 ms steps, 64 MB
         child_cost = result.children * (PRICES["stepfunctions_express_request"]
@@ -382,7 +393,7 @@ def report(result: Result, out: Any = sys.stdout) -> None:
         print(f"    {logical_id:24} {len(durations):7,} x {sum(durations) / len(durations) * 1000:7.0f} ms"
               f"  ({memory} MB {architecture})", file=out)
     print(f"  Step Functions: parent {result.parent_transitions} transitions; {result.children:,} children "
-          f"(one task each)", file=out)
+          f"({result.batch_tasks:,} batch tasks)", file=out)
     print("\n  $ per million users (us-east-1 list prices, bench/import_run.py PRICES):", file=out)
     express, standard = costs(result, "EXPRESS"), costs(result, "STANDARD")
     print(f"    {'':16} {'EXPRESS children':>18} {'STANDARD children':>18}", file=out)
@@ -438,6 +449,7 @@ def main() -> None:
             "calls": [[*key, n] for key, n in result.calls.items()],
             "invocations": {k: [len(v), sum(v)] for k, v in result.invocations.items()},
             "parent_transitions": result.parent_transitions, "children": result.children,
+            "batch_tasks": result.batch_tasks,
             "express": costs(result, "EXPRESS"), "standard": costs(result, "STANDARD")}, indent=2, default=str))
 
 

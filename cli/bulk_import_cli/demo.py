@@ -128,7 +128,7 @@ def _seed_finished_sample(store: ImportStore, files: ImportFiles | None) -> None
     staged = [StagedRecord(type="user", seq=seq, source=f"users.jsonl:{seq + 1}", data=data)
               for seq, data in enumerate(_SAMPLE_USERS)]
     if files is not None:
-        files.write_staged_batches(DONE_OPERATION_ID, {("user", 0): staged})
+        files.write_staged_objects(DONE_OPERATION_ID, {("user", 0): staged})
     store.put_batch_outcome(DONE_OPERATION_ID, "user", 0, BatchOutcome(completed=3, failed=_SAMPLE_FAILURES))
     store.put_failed_records(DONE_OPERATION_ID, [replace(staged[seq], error_code=code, error=message)
                                                  for seq, (code, message) in _SAMPLE_FAILURES.items()])

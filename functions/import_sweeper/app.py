@@ -19,7 +19,7 @@ from bulk_import.worker import sweep
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
     swept = sweep(default_store(), default_files(), default_executions(), utc_now(), settings.stalled_after,
-                  settings.fail_stalled_after, window=2 * get_import_settings().batch_concurrency)
+                  settings.fail_stalled_after, concurrency=get_import_settings().batch_concurrency)
     # The StalledImports alarm watches this: imports shown as stalled that are not failed yet.
     metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(swept.stalled) - len(swept.failed))
     metrics.add_metric(name="StalledImportsFailed", unit=MetricUnit.Count, value=len(swept.failed))

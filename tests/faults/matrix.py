@@ -262,7 +262,7 @@ def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: C
     # What the sweeper does once no attempt can still run: count what batches aborted by the stop
     # imported (worker.reconcile_stopped).
     as_client("ImportSweeperFunction", lambda: reconcile_stopped(
-        store, default_files(), store.operation(cell, operation.id), window=8))
+        store, default_files(), store.operation(cell, operation.id), concurrency=4))
     api, problems = PublicApi(stack, cell), []
     parent = api.outcome(operation.id, stack, cell)
     _expect(problems, "state", parent.state, expected_state)
@@ -341,7 +341,7 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
                              ExpressionAttributeValues=_marshal({":t": long_ago}))
     limit = timedelta(minutes=60)
     def sweep_once():
-        return sweep(store, default_files(), dead, utc_now(), limit, limit, window=8)
+        return sweep(store, default_files(), dead, utc_now(), limit, limit, concurrency=4)
 
     as_client("ImportSweeperFunction", sweep_once)
     as_client("ImportSweeperFunction", sweep_once)  # the next run

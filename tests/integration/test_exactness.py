@@ -155,13 +155,39 @@ def test_2_a_batch_whose_retry_the_stop_aborted_is_counted_by_the_sweeper(store,
     assert counts(store) == (50, 100, 150)  # 50 imported users counted as errors, for now
 
     limit = timedelta(minutes=60)
-    early = sweep(store, files, executions, utc_now() + timedelta(minutes=1), limit, limit, window=4)
+    early = sweep(store, files, executions, utc_now() + timedelta(minutes=1), limit, limit, concurrency=2)
     assert early.reconciled == []  # an attempt could still be running
-    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, window=4)
+    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, concurrency=2)
     assert [operation.id for operation in swept.reconciled] == [operation.id]
     assert counts(store) == (100, 50, 150)
     assert sum(entry_exists(store, "user", f"user{n}") for n in range(150)) == 100
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []  # it left the index
+
+
+def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(store, files, executions,
+                                                                             monkeypatch):
+    """Children run groups of batches: while one child's batch died after importing and waits for
+    its retry, the other children ran far ahead; the stop aborts the retry. The sweeper finds the
+    straggler from the markers, wherever it is."""
+    monkeypatch.setattr("bulk_import.worker.BATCHES_PER_CHILD", 2)
+    upload(files, "snap", zipped({"users.jsonl": users_jsonl(500)}))  # 10 batches, 5 groups
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    stage_all(store, files, operation.id)
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+    with monkeypatch.context() as crashing:
+        crashing.setattr(ImportStore, "count_batch", lambda *args, **kwargs: (_ for _ in ()).throw(Crash()))
+        with pytest.raises(Crash):  # group 0's batch 1 imported its users, then died
+            import_batch(store, files, CELL, operation.id, RecordType.USER, 1)
+    for batch in range(2, 8):  # meanwhile the other child ran groups 1 to 3
+        import_batch(store, files, CELL, operation.id, RecordType.USER, batch)
+    cancel(store, executions, store.latest_operation(CELL))
+    assert counts(store) == (350, 150, 500)
+
+    limit = timedelta(minutes=60)
+    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, concurrency=2)
+    assert [operation.id for operation in swept.reconciled] == [operation.id]
+    assert counts(store) == (400, 100, 500)
+    assert sum(entry_exists(store, "user", f"user{n}") for n in range(500)) == 400
 
 
 def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_marker(store, files, executions,
@@ -316,7 +342,7 @@ def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, execution
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
     monkeypatch.setattr(ImportStore, "stalled_operations", lambda self, before: as_read)
     limit = timedelta(minutes=60)
-    swept = sweep(store, files, executions, utc_now() + timedelta(hours=2), limit, limit, window=20)
+    swept = sweep(store, files, executions, utc_now() + timedelta(hours=2), limit, limit, concurrency=10)
     assert swept.failed == [] and store.latest_operation(CELL).is_active
 
 
@@ -338,8 +364,8 @@ def test_6_an_import_whose_start_died_before_its_execution_is_started_by_the_swe
     assert stuck.is_active and stuck.execution_arn is None
 
     assert sweep(store, files, executions, utc_now() + timedelta(minutes=1), timedelta(minutes=10),
-                 timedelta(minutes=60), window=20).started == []
-    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60), window=20)
+                 timedelta(minutes=60), concurrency=10).started == []
+    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60), concurrency=10)
     assert [operation.id for operation in swept.started] == [stuck.id]
     assert executions.started == [(CELL, stuck.id)]
     assert store.latest_operation(CELL).execution_arn is not None

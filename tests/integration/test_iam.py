@@ -13,7 +13,7 @@ from bulk_import.files import default_files
 from bulk_import.imports import cancel, start_records_import
 from bulk_import_cli.demo import seed_demo
 from tests.conftest import FUNCTIONS, ROOT, TEMPLATE, load_event
-from tests.integration.test_worker import RecordedExecutions
+from tests.integration.test_worker import RecordedExecutions, batch_descriptors
 
 #: IAM actions that SAM policy templates in template.yaml grant (the ones used there).
 POLICY_TEMPLATES = {
@@ -120,7 +120,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     task = run("ImportStageFunction", {"operation": child_reference})
     manifest = json.loads(default_files().client.get_object(Bucket=task["manifest"]["bucket"],
                                                            Key=task["manifest"]["user"])["Body"].read())
-    for descriptor in manifest:
+    for descriptor in (descriptor for group in manifest for descriptor in batch_descriptors(group)):
         run("ImportBatchFunction", {"batch": descriptor})
     for phase in ("channels", "messages", "done"):
         run("ImportPhaseFunction", {"operation": child_reference, "phase": phase})

@@ -158,18 +158,18 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     operation = store.update_operation(operation, from_steps=frozenset({operation.step}),
                                        execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x")
     limit = timedelta(minutes=60)
-    assert sweep(store, files, executions, utc_now() + timedelta(minutes=59), limit, limit, window=20) == Sweep([], [], [])
-    shown = sweep(store, files, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit, window=20)
+    assert sweep(store, files, executions, utc_now() + timedelta(minutes=59), limit, limit, concurrency=10) == Sweep([], [], [])
+    shown = sweep(store, files, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit, concurrency=10)
     assert ([o.id for o in shown.stalled], shown.failed, shown.started) == ([operation.id], [], [])
 
-    (failed,) = sweep(store, files, executions, utc_now() + timedelta(minutes=61), limit, limit, window=20).failed
+    (failed,) = sweep(store, files, executions, utc_now() + timedelta(minutes=61), limit, limit, concurrency=10).failed
 
     assert failed.id == operation.id and failed.step is ProgressStep.IMPORT_FAILED
     assert failed.failure.code == STALLED and "no progress since" in failed.failure.message
     assert failed.count.completed + failed.count.error == failed.count.total
     assert executions.stopped == [operation.execution_arn]
     # It stays listed until a later run reconciles it, once no attempt of its batches can still run.
-    later = sweep(store, files, executions, utc_now() + timedelta(minutes=70), limit, limit, window=20)
+    later = sweep(store, files, executions, utc_now() + timedelta(minutes=70), limit, limit, concurrency=10)
     assert [o.id for o in later.reconciled] == [operation.id] and later.failed == []
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
 

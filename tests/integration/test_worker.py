@@ -82,6 +82,12 @@ def zipped(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
+def batch_descriptors(group: dict) -> list[dict]:
+    """What a child's ImportGroup Map gives the batch function for each batch of a manifest item."""
+    return [{"cell": group["cell"], "operationId": group["operationId"], "type": group["type"], "batch": batch}
+            for batch in group["batches"]]
+
+
 def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
     """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
     every type, the phase changes between them, and the finish."""
@@ -92,10 +98,11 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
                                     (RecordType.MESSAGE, "done")]:
         key = task["manifest"][record_type.value]
         descriptors = json.loads(files.client.get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read())
-        for descriptor in descriptors:
-            if on_batch:
-                on_batch(descriptor)
-            import_batch(store, files, CELL, operation_id, RecordType(descriptor["type"]), descriptor["batch"])
+        for group in descriptors:  # a child per group, its batches one after another
+            for descriptor in batch_descriptors(group):
+                if on_batch:
+                    on_batch(descriptor)
+                import_batch(store, files, CELL, operation_id, RecordType(group["type"]), descriptor["batch"])
         advance_phase(store, files, CELL, operation_id, next_phase)
     return task
 

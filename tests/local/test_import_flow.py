@@ -109,9 +109,11 @@ def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(lo
     assert final["message"]["code"] == "PR400-MC-0004"
 
 
-def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, cell_token):
-    """The real state machine, 2 batches and then 30: every state's largest payload is the same but
-    for a few digits (the Maps write their children's results to S3), far from 256 KiB."""
+def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, cell_token, monkeypatch):
+    """The real state machine, 2 batches and then 30, in children of 2 batches: every state's largest
+    payload is the same but for a few digits (the Maps write their children's results to S3, a
+    child's batches answer nothing), far from 256 KiB."""
+    monkeypatch.setattr("bulk_import.worker.BATCHES_PER_CHILD", 2)  # the stage function runs in-process
     largest = []
     for cell, users in (("payload-small", 100), ("payload-large", 1500)):
         auth = cell_token(cell)
@@ -120,9 +122,10 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
         moto_stepfunctions.reset_payload_sizes()
         requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT)
         wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active)
+        wait_until(lambda: "Done" in moto_stepfunctions.payload_sizes())  # the execution's end, just after
         largest.append(moto_stepfunctions.payload_sizes())
     small, large = largest
-    assert {"Stage", "ImportUsers", "ImportBatch", "Finish"} <= set(large)
+    assert {"Stage", "ImportUsers", "ImportGroup", "ImportBatch", "Finish"} <= set(large)
     assert {state: size for state, size in large.items() if size > small.get(state, 0) + 16} == {}
     assert max(large.values()) < 1024
 

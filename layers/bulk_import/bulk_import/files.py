@@ -1,4 +1,4 @@
-"""S3: snapshot files, uploaded inputs, the staged records (one object per batch) and the worker's
+"""S3: snapshot files, uploaded inputs, the staged records (one object per 20 batches) and the worker's
 batch manifests. Knows nothing of HTTP."""
 
 from __future__ import annotations
@@ -45,9 +45,20 @@ def manifest_key(operation_id: str, record_type: str) -> str:
     return f"manifests/{operation_id}/{record_type}.json"
 
 
-def staged_batch_key(operation_id: str, record_type: str, batch: int) -> str:
-    """Where one batch of an operation's staged records is (JSON Lines; expires, template.yaml)."""
-    return f"staging/{operation_id}/{record_type}/{batch:08d}.jsonl"
+#: Consecutive batches whose staged records share one S3 object (JSON Lines). A PUT costs as much as
+#: 12.5 GETs: one object per batch of 50 cost $0.10 per million users, a sixth of the floor
+#: (docs/benchmarks.md); a batch reads its group's object (~1,000 records) and keeps its own.
+STAGED_BATCHES_PER_OBJECT = 20
+
+
+def staged_object_key(operation_id: str, record_type: str, index: int) -> str:
+    """Where the `index`th group of an operation's staged records of one type is (batches
+    index × STAGED_BATCHES_PER_OBJECT onwards; JSON Lines; expires, template.yaml)."""
+    return f"staging/{operation_id}/{record_type}/{index:08d}.jsonl"
+
+
+def staged_object_of(batch: int) -> int:
+    return batch // STAGED_BATCHES_PER_OBJECT
 
 
 def results_prefix(operation_id: str) -> str:
@@ -169,15 +180,15 @@ class ImportFiles:
         self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id,
                                               MultipartUpload={"Parts": parts})
 
-    def write_staged_batches(self, operation_id: str, batches: dict[tuple[str, int], list[StagedRecord]]) -> None:
-        """One object per (record type, batch), several PutObjects at once; writing a batch again
-        (a retried or resumed staging) replaces it with the same records, or with more of them."""
-        map_all(_REQUESTS, lambda item: self.put(staged_batch_key(operation_id, *item[0]), _staged_lines(item[1])),
-                list(batches.items()))
+    def write_staged_objects(self, operation_id: str, objects: dict[tuple[str, int], list[StagedRecord]]) -> None:
+        """One object per (record type, object index), several PutObjects at once; writing an object
+        again (a retried or resumed staging) replaces it with the same records, or with more of them."""
+        map_all(_REQUESTS, lambda item: self.put(staged_object_key(operation_id, *item[0]), _staged_lines(item[1])),
+                list(objects.items()))
 
-    def read_staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
-        """The staged records of one batch, in seq order (one GetObject)."""
-        key = staged_batch_key(operation_id, record_type, batch)
+    def read_staged_object(self, operation_id: str, record_type: str, index: int) -> list[StagedRecord]:
+        """The staged records of one object, in seq order (one GetObject)."""
+        key = staged_object_key(operation_id, record_type, index)
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
@@ -188,10 +199,19 @@ class ImportFiles:
                              problem=line.get("problem"))
                 for line in map(json.loads, body.splitlines())]
 
+    def read_staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
+        """The staged records of one batch, in seq order (one GetObject: its group's)."""
+        return self.read_staged_batches(operation_id, record_type, [batch])[batch]
+
     def read_staged_batches(self, operation_id: str, record_type: str, batches: list[int]) -> dict[int, list[StagedRecord]]:
-        """Several batches' staged records, read at once (one GetObject each)."""
-        read = map_all(_REQUESTS, lambda batch: self.read_staged_batch(operation_id, record_type, batch), batches)
-        return dict(zip(batches, read))
+        """Several batches' staged records, each object they are in read once (at once)."""
+        indexes = sorted({staged_object_of(batch) for batch in batches})
+        read = map_all(_REQUESTS, lambda index: self.read_staged_object(operation_id, record_type, index), indexes)
+        found: dict[int, list[StagedRecord]] = {batch: [] for batch in batches}
+        for record in (record for records in read for record in records):
+            if record.batch in found:
+                found[record.batch].append(record)
+        return found
 
     def write_manifest(self, operation_id: str, record_type: str, descriptors: Iterable[dict[str, Any]]) -> str:
         """A JSON array of batch descriptors, the Distributed Map's item source (JSONL and ItemBatcher

@@ -32,7 +32,14 @@ from pydantic import BaseModel, NonNegativeInt
 
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
-from bulk_import.files import ImportFiles, SourceChanged, manifest_key, results_prefix
+from bulk_import.files import (
+    STAGED_BATCHES_PER_OBJECT,
+    ImportFiles,
+    SourceChanged,
+    manifest_key,
+    results_prefix,
+    staged_object_of,
+)
 from bulk_import.inputs import MalformedInput, SourceRecord, read_records
 from bulk_import.model import (
     ACTIVE_STEPS,
@@ -60,6 +67,10 @@ from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, Operation
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
 STAGE_CHUNK = 5000
+#: Batches one Distributed Map child imports, one after another (a manifest item is a group of
+#: them): each child started is a state transition of the parent ($25 per million) and an Express
+#: request, which per batch of 50 cost more than the user writes themselves (docs/benchmarks.md).
+BATCHES_PER_CHILD = 20
 #: Records of one batch are imported concurrently (independent conditional puts), by threads
 #: created once per process and kept across warm invocations.
 _RECORD_WORKERS = ThreadPoolExecutor(max_workers=10)
@@ -109,7 +120,8 @@ class StageTask(BaseModel):
 
 
 class BatchDescriptor(BaseModel):
-    """One item of a manifest: which batch of which operation to import."""
+    """Which batch of which operation to import: what a child's ImportGroup Map gives the batch
+    function for each batch of its manifest item (a group: cell, operationId, type, batches)."""
 
     cell: CellName
     operationId: str
@@ -174,7 +186,7 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
     """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
     writes the batch manifests and moves the operation to importing users.
 
-    Records are staged in S3, one object per batch of 50 (files.py). Resumable from anywhere:
+    Records are staged in S3, one object per STAGED_BATCHES_PER_OBJECT batches of 50 (files.py). Resumable from anywhere:
     where to resume (the input position and the counts up to it) is saved on the operation in the
     same write as those counts, right after the batches it covers are written. Any attempt, a retry
     of a crashed one included, resumes from there, renumbers the same records the same way and
@@ -230,11 +242,12 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
 
 
 class _BatchWriter:
-    """Gathers staged records into their batches (50 of one type) and writes each batch as one S3
-    object: full batches a few at a time, and on `flush` every batch not yet written, partial ones
-    included (staging saves its resume point right after a flush; a later flush rewrites a partial
-    batch with more records). Resumed from `counts`, it reads back each type's partial batch,
-    keeping only the records the saved counts cover, and the next records complete it."""
+    """Gathers staged records into their objects (STAGED_BATCHES_PER_OBJECT batches of one type,
+    files.py) and writes each as one S3 object: full objects a few at a time, and on `flush` every
+    object not yet written, partial ones included (staging saves its resume point right after a
+    flush; a later flush rewrites a partial object with more records). Resumed from `counts`, it
+    reads back each type's partial object, keeping only the records the saved counts cover, and the
+    next records complete it."""
 
     def __init__(self, files: ImportFiles, operation_id: str, counts: dict[str, int] | None = None) -> None:
         self.files, self.operation_id = files, operation_id
@@ -243,30 +256,31 @@ class _BatchWriter:
         self.last_type: RecordType | None = None
         for record_type in RecordType if counts else ():
             staged = counts[COUNT_FIELD[record_type]]
-            if staged % BATCH_SIZE:
-                batch = staged // BATCH_SIZE
-                self.pending[(record_type.value, batch)] = [
-                    record for record in files.read_staged_batch(operation_id, record_type.value, batch)
+            if staged % _RECORDS_PER_OBJECT:
+                index = staged // _RECORDS_PER_OBJECT
+                self.pending[(record_type.value, index)] = [
+                    record for record in files.read_staged_object(operation_id, record_type.value, index)
                     if record.seq < staged]
 
     def add(self, record: StagedRecord) -> None:
-        key = (record.type, record.batch)
+        key = (record.type, staged_object_of(record.batch))
         self.pending.setdefault(key, []).append(record)
         self.last_type = RecordType(record.type)
-        if len(self.pending[key]) == BATCH_SIZE:
+        if len(self.pending[key]) == _RECORDS_PER_OBJECT:
             self.full[key] = self.pending.pop(key)
-            if len(self.full) == _BATCHES_PER_WRITE:
-                self.files.write_staged_batches(self.operation_id, self.full)
+            if len(self.full) == _OBJECTS_PER_WRITE:
+                self.files.write_staged_objects(self.operation_id, self.full)
                 self.full = {}
 
     def flush(self) -> None:
         if self.full or self.pending:
-            self.files.write_staged_batches(self.operation_id, self.full | self.pending)
+            self.files.write_staged_objects(self.operation_id, self.full | self.pending)
         self.full = {}
 
 
-#: Full batch objects written together (several PutObjects at once).
-_BATCHES_PER_WRITE = 16
+_RECORDS_PER_OBJECT = BATCH_SIZE * STAGED_BATCHES_PER_OBJECT
+#: Full objects written together (several PutObjects at once).
+_OBJECTS_PER_WRITE = 4
 
 
 def _staged(record: SourceRecord, counts: dict[str, int]) -> StagedRecord:
@@ -339,9 +353,11 @@ def _save_staged(store: ImportStore, operation: ImportOperation, writer: _BatchW
 
 
 def _descriptors(operation: ImportOperation, record_type: RecordType, counts: dict[str, int]):
+    """The manifest's items: groups of BATCHES_PER_CHILD consecutive batches, one child each."""
     batches = math.ceil(counts[COUNT_FIELD[record_type]] / BATCH_SIZE)
-    return ({"cell": operation.cell, "operationId": operation.id, "type": record_type.value, "batch": batch}
-            for batch in range(batches))
+    return ({"cell": operation.cell, "operationId": operation.id, "type": record_type.value,
+             "batches": list(range(first, min(first + BATCHES_PER_CHILD, batches)))}
+            for first in range(0, batches, BATCHES_PER_CHILD))
 
 
 def _reference(operation: ImportOperation) -> dict[str, str]:
@@ -531,16 +547,16 @@ class Sweep:
 
 
 def sweep(store: ImportStore, files: ImportFiles, executions: Any, now: datetime, stalled_after: timedelta,
-          fail_after: timedelta, window: int) -> Sweep:
+          fail_after: timedelta, concurrency: int) -> Sweep:
     """The scheduled sweeper. Reads the active operations once; starts the execution of those whose
     start died half-way (the execution is named after the operation, so it can never run twice);
     fails those stalled for `fail_after` (their unprocessed records counted as errors, their
     executions stopped), each only if it is unchanged since it was read; and reconciles those that
-    ended early (reconcile_stopped, `window` batches around where each type stopped)."""
+    ended early (reconcile_stopped; `concurrency` is the Maps' MaxConcurrency)."""
     candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER))
     minutes = int(fail_after.total_seconds() // 60)
     failed, started = [], []
-    reconciled = [reconcile_stopped(store, files, operation, window) for operation in candidates
+    reconciled = [reconcile_stopped(store, files, operation, concurrency) for operation in candidates
                   if operation.reconcile_pending and operation.finished_at is not None
                   and now - operation.finished_at > RECONCILE_AFTER]
     for operation in candidates:
@@ -572,21 +588,21 @@ def sweep(store: ImportStore, files: ImportFiles, executions: Any, now: datetime
 
 
 def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportOperation,
-                      window: int) -> ImportOperation:
+                      concurrency: int) -> ImportOperation:
     """Counts what batches in flight when `operation` ended early imported and no attempt counted.
 
     A stop (StopExecution, or a Map Run that fails) aborts child executions: an attempt that died
     after importing, whose retry would have counted late (import_batch), never runs again. Once no
-    attempt can still run (RECONCILE_AFTER), the batches that were in flight are found: Step
-    Functions starts a Map's children in item order, so they lie within `window` (twice the Map's
-    concurrency) of the first uncounted batch of each type; every uncounted one among them whose
-    records' entries exist is counted late by the same marker transaction."""
+    attempt can still run (RECONCILE_AFTER), those batches are found exactly, from the markers:
+    a child imports its group's batches one after another, each once the one before it is counted,
+    so only a group's first uncounted batch can have been in flight. And a Map starts its children
+    in item order, at most `concurrency` at once, so a started group none of whose batches was
+    counted was running at the stop: past the last group with a counted batch, at most
+    `concurrency` groups were started. Each such first uncounted batch whose records' entries exist
+    is counted late by the same marker transaction."""
     for record_type in RecordType:
-        batches = math.ceil(getattr(operation.count, COUNT_FIELD[record_type]) / BATCH_SIZE)
-        first = _first_uncounted(store, operation.id, record_type, batches)
-        nearby = list(range(max(0, first - window), min(batches, first + window)))
-        outcomes = store.batch_outcomes(operation.id, record_type.value, nearby)
-        for batch in (batch for batch in nearby if batch not in outcomes):
+        for batch in _first_uncounted_of_groups(store, operation.id, record_type,
+                                                getattr(operation.count, COUNT_FIELD[record_type]), concurrency):
             ended, at_latest, outcome = store.read_batch_context(operation.cell, operation.id, record_type.value, batch)
             if ended is None or outcome is not None:
                 continue
@@ -597,17 +613,25 @@ def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportO
     return operation
 
 
-def _first_uncounted(store: ImportStore, operation_id: str, record_type: RecordType, batches: int) -> int:
-    """A batch not counted whose predecessor is (binary search, one BatchGetItem a step): where the
-    Map was when the import stopped. `batches` if all are counted."""
-    low, high = 0, batches
-    while low < high:
-        middle = (low + high) // 2
-        if store.batch_outcomes(operation_id, record_type.value, [middle]):
-            low = middle + 1
-        else:
-            high = middle
-    return low
+def _first_uncounted_of_groups(store: ImportStore, operation_id: str, record_type: RecordType, records: int,
+                               concurrency: int) -> Iterator[int]:
+    """The first uncounted batch of each group that may have started: groups are read in order
+    (their markers, several groups per BatchGetItem) until `concurrency` + 1 groups in a row had
+    no batch counted: no later group started."""
+    batches = math.ceil(records / BATCH_SIZE)
+    groups = [range(first, min(first + BATCHES_PER_CHILD, batches)) for first in range(0, batches, BATCHES_PER_CHILD)]
+    per_read = max(1, _MARKERS_PER_READ // BATCHES_PER_CHILD)
+    idle = 0
+    for start in range(0, len(groups), per_read):
+        chunk = groups[start:start + per_read]
+        counted = store.batch_outcomes(operation_id, record_type.value, [b for group in chunk for b in group])
+        for group in chunk:
+            first_uncounted = next((batch for batch in group if batch not in counted), None)
+            if first_uncounted is not None:
+                yield first_uncounted
+            idle = 0 if first_uncounted != group.start else idle + 1
+            if idle > concurrency:
+                return
 
 
 def failure_of(error: dict[str, str]) -> Failure:
