@@ -44,7 +44,7 @@ import threading
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -371,6 +371,29 @@ def costs(result: Result, children: str) -> dict[str, float]:
     }
 
 
+def goal_batch_ms(result: Result, children: str) -> float:
+    """How long a batch may take for the import to cost GOALS["cost"] × the floor (the Lambda and
+    Express figures scale with it; the local durations are moto's, an upper bound); 0 if no
+    duration reaches it."""
+    batch = result.invocations.get("ImportBatchFunction", [])
+    if not batch:
+        return 0.0
+    mean = sum(batch) / len(batch)
+
+    def total(seconds: float) -> float:
+        scaled = {**result.invocations, "ImportBatchFunction": [seconds] * len(batch)}
+        return sum(costs(replace(result, invocations=scaled), children).values())
+
+    goal = GOALS["cost"] * FLOOR_PER_MILLION
+    low, high = 0.0, mean * 4
+    if total(low) > goal:
+        return 0.0
+    for _ in range(40):
+        middle = (low + high) / 2
+        low, high = (middle, high) if total(middle) <= goal else (low, middle)
+    return low * 1000
+
+
 def report(result: Result, out: Any = sys.stdout) -> None:
     operation, batches = result.operation, math.ceil(result.users / 50)
     count = operation.count
@@ -414,8 +437,10 @@ def result_rows(result: Result) -> list[Row]:
         cost = costs(result, children)
         total = sum(cost.values())
         breakdown = ", ".join(f"{service} {value:.3f}" for service, value in cost.items() if value >= 0.0005)
+        batch_ms = sum(result.invocations.get("ImportBatchFunction", [0])) * 1000 / max(1, result.batch_tasks)
         rows.append(Row(f"import cost, {children} batches", f"${total:.3f} per M users ({breakdown}); floor "
-                        f"${FLOOR_PER_MILLION:.3f}: one 1-WRU write per user",
+                        f"${FLOOR_PER_MILLION:.3f}: one 1-WRU write per user; a batch took {batch_ms:.0f} ms "
+                        f"locally, the goal needs ≤ {goal_batch_ms(result, children):.0f} ms",
                         {"import": Figure(total / FLOOR_PER_MILLION, GOALS["cost"], "× floor")}))
     rows.append(Row(f"import peak RSS, {users}", "the whole local stack process (moto + every handler)",
                     {"import": Figure(result.peak_rss_mb, GOALS["rss_mb"] if result.users >= 100_000 else None,
