@@ -3,6 +3,10 @@
 PYTHON ?= python3
 VENV := .venv
 STAMP := $(VENV)/.installed
+# checkov in a venv of its own: it pins an older boto3 than the functions run.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+CHECKOV_VERSION := 3.3.30
 
 .PHONY: run test bench faults build validate
 
@@ -12,10 +16,15 @@ $(STAMP): pyproject.toml layers/bulk_import/requirements.txt
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(CHECKOV_STAMP):
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
+	touch $(CHECKOV_STAMP)
+
 run: $(STAMP)
 	$(VENV)/bin/bulk-import serve --demo-users 10000
 
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/python -m pytest
 
 # One table: every benchmark's figures next to their goals (bench/run.py).

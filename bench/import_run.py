@@ -135,7 +135,7 @@ class Meter:
             if (call.service, call.operation) == ("events", "PutEvents"):
                 self.events += len(call.params.get("Entries", []))
             if (call.service, call.operation) == ("lambda", "Invoke") \
-                    and str(call.params.get("FunctionName", "")).endswith("ImportBatchFunction"):
+                    and _unqualified(str(call.params.get("FunctionName", ""))).endswith("ImportBatchFunction"):
                 self.batch_tasks += 1
 
     # -- DynamoDB request units, as AWS bills them -------------------------------------------------
@@ -198,6 +198,12 @@ class Meter:
         limit = params.get("Limit")
         size = sum(item.size() for item in items[:limit] if item is not None)
         return _read_units(max(size, 1), params)
+
+
+def _unqualified(function: str) -> str:
+    """A function's name or ARN without its alias or version (the state machine calls `:live`)."""
+    name = function.rpartition(":function:")[2] if ":function:" in function else function
+    return name.partition(":")[0]
 
 
 def _size(attributes: dict[str, Any]) -> int:

@@ -21,6 +21,8 @@ from bulk_import.storage import ImportStore, default_store
 from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.local_stack import LOCAL_PARAMETERS
 from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_cli import moto_transactions
+from bulk_import_cli.iam_policies import function_policies
 from bulk_import_cli.sdk_boundary import SdkBoundary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,10 +65,13 @@ def moto_aws(monkeypatch, function_environment):
 @pytest.fixture
 def aws(moto_aws):
     """moto behind the strict SDK boundary: it refuses what AWS refuses and moto accepts (item size,
-    nesting, numbers, batch sizes, payloads), so a test fails where AWS would."""
-    undo = SdkBoundary(strict=True).install()
+    nesting, numbers, batch sizes, payloads, and what a function's IAM policy does not allow), so a
+    test fails where AWS would."""
+    undo_transactions = moto_transactions.install()  # as the local stack: one at a time, undoing only their items
+    undo = SdkBoundary(strict=True, policies=function_policies(TEMPLATE.raw)).install()
     yield
     undo()
+    undo_transactions()
 
 
 @pytest.fixture

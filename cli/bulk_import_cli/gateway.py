@@ -91,11 +91,13 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
             for name, values in headers.items():
                 for value in values:
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(payload)))
+            if status not in (204, 304):  # which have no body, and no Content-Length (RFC 9110)
+                self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
+        # OPTIONS too: the template routes it to the functions like any method (CORS preflights).
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
         def log_message(self, format: str, *args: Any) -> None:
             sys.stderr.write(f"{format % args}\n")

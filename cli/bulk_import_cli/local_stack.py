@@ -29,6 +29,7 @@ from bulk_import_cli import moto_queries, moto_stepfunctions, moto_streams, moto
 from bulk_import_cli.call_log import CallLog  # noqa: E402
 from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
 from bulk_import_cli.gateway import make_server  # noqa: E402
+from bulk_import_cli.iam_policies import function_policies  # noqa: E402
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate  # noqa: E402
 from bulk_import_cli.sdk_boundary import SdkBoundary  # noqa: E402
 
@@ -78,7 +79,7 @@ class LocalStack:
         self._undo_patches: list = []
         self._api = None
         #: AWS's limits at the SDK boundary, always on; tests inject faults through it.
-        self.boundary = SdkBoundary(strict=True)
+        self.boundary = SdkBoundary(strict=True, policies=function_policies(self.template.raw))
         self.boundary.calls = CallLog(keep_calls)  # type: ignore[assignment]  # the latest calls (call_log.py)
 
     def start(self) -> LocalStack:
@@ -140,6 +141,9 @@ class LocalStack:
             lambda_client.create_function(FunctionName=function.name, Runtime="python3.12", Role=_ROLE,
                                           Handler=f"{function.module}.{function.attribute}",
                                           Code={"ZipFile": _empty_zip()})
+            if function.alias:  # AutoPublishAlias: the state machine invokes <name>:<alias>
+                version = lambda_client.publish_version(FunctionName=function.name)["Version"]
+                lambda_client.create_alias(FunctionName=function.name, Name=function.alias, FunctionVersion=version)
         # Lambda reads the table's stream: moto calls the function in the writer's request, with
         # the records the template's filter matches (moto_streams.py).
         for logical_id, table, properties in self.template.stream_subscriptions():

@@ -2,7 +2,8 @@
 
 Each API function's Powertools resolver describes its routes; this merges them, adds the three
 ways to authenticate and the /v1 problem responses, and writes functions/api_docs/openapi.json,
-which ApiDocsFunction serves.
+which ApiDocsFunction serves. OPTIONS is left out (include_in_schema=False, or answered before the
+resolver): a CORS preflight is transport, not an operation a client calls, and it takes no credential.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ TITLE = "bulk-import"
 DESCRIPTION = (
     "Bulk imports of users, channels and messages. Three surfaces over one model: Personium's "
     "cell import (`/{CellName}/__import`), Rocket.Chat's importer (`/api/v1/import.*`) and the native "
-    "imports API (`/v1`). Errors of the native API are RFC 9457 problem details."
+    "imports API (`/v1`). Errors of the native API are RFC 9457 problem details. Every path also answers "
+    "OPTIONS (CORS preflights need no credential) as its dialect does; those operations are not listed."
 )
 SECURITY_SCHEMES = {
     "bearer": {"type": "http", "scheme": "bearer", "description": "A /v1 credential (bulk-import token create --api)"},

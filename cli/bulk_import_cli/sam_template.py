@@ -26,6 +26,7 @@ class Function:
     module: str
     attribute: str
     environment: dict[str, str]
+    alias: str | None = None  # AutoPublishAlias: the alias every caller in the template invokes
 
     @property
     def name(self) -> str:
@@ -112,6 +113,9 @@ class SamTemplate:
             return pseudo[name]
         if name in self.parameters:
             return self.parameters[name]
+        if name.endswith(".Alias"):  # SAM's reference to a function's AutoPublishAlias: the alias's ARN
+            function = name.removesuffix(".Alias")
+            return f"{self.get_att(function, 'Arn')}:{self.function_alias(function)}"
         kind = self.raw["Resources"][name]["Type"]
         if kind == "AWS::Serverless::StateMachine":
             return self.state_machine_arn(name)
@@ -129,6 +133,12 @@ class SamTemplate:
         if kind == "AWS::S3::Bucket":
             return f"arn:aws:s3:::{physical}"
         raise ValueError(f"Fn::GetAtt {name}.{attribute} is not supported locally")
+
+    def function_alias(self, logical_id: str) -> str | None:
+        """The function's AutoPublishAlias, its own or the Globals'."""
+        shared = self.raw.get("Globals", {}).get("Function", {}).get("AutoPublishAlias")
+        alias = self.raw["Resources"][logical_id]["Properties"].get("AutoPublishAlias", shared)
+        return None if alias is None else str(self.resolve(alias))
 
     def state_machine_arn(self, name: str) -> str:
         return f"arn:aws:states:{REGION}:{ACCOUNT}:stateMachine:{self.physical_name(name)}"
@@ -167,6 +177,7 @@ class SamTemplate:
                 module=module,
                 attribute=attribute,
                 environment={name: str(self.resolve(value)) for name, value in (shared | own).items()},
+                alias=self.function_alias(logical_id),
             )
         return functions
 

@@ -10,7 +10,10 @@ and `Endpoint._do_get_response`, which makes one HTTP attempt of a call. While i
   response AWS sends, so `error.response` is what it is on AWS, `CancellationReasons` included);
 * records every call in `calls` (the template function making it, service, operation, whether it
   writes, its parameters shortened) and every injected fault in `fired`;
-* with `index_lag`, hides newly written items from global secondary indexes for a while.
+* with `index_lag`, hides newly written items from global secondary indexes for a while;
+* with `policies` (iam_policies.py), refuses a call the calling function's policy in template.yaml
+  does not allow, as AWS does (AccessDenied; moto checks no IAM), and answers a GetObject or
+  HeadObject of a missing key with 403 rather than 404 to a function that may not list the bucket.
 
 Retries. botocore retries (throttling, 5xx) *inside* `_make_api_call`, per HTTP attempt, on its
 `needs-retry` event. An error a fault raises from the `_make_api_call` wrapper is therefore never
@@ -55,12 +58,13 @@ than their Limit, and a `Select="COUNT"` query counts every item. Local secondar
 consistent reads and are left alone.
 
 `current_function` is a context variable: threads see it only when started with a copy of the
-context (bulk_import.concurrency does); boto3's S3 transfer threads don't, so their calls are
-recorded with function None, as are the calls of moto's own interpreter and of test code.
+context (bulk_import.concurrency does; while installed, the boundary makes boto3's S3 transfer
+threads do it too); the calls of moto's own interpreter and of test code have function None.
 """
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import json
 import threading
@@ -80,6 +84,9 @@ from botocore.endpoint import Endpoint, convert_to_response_dict
 from botocore.exceptions import ClientError
 from botocore.model import OperationModel
 from botocore.parsers import create_parser
+from s3transfer.futures import BoundedExecutor
+
+from bulk_import_cli.iam_policies import FunctionPolicy, requests_of
 
 #: The template function (logical id) whose handler this code runs for, set by the functions host
 #: for the duration of one invocation; threads started through bulk_import.concurrency inherit it.
@@ -113,7 +120,8 @@ _AWS_MESSAGES = {
 }
 #: HTTP status of the errors that don't answer 400.
 _HTTP_STATUS = {"InternalServerError": 500, "ServiceException": 500, "ServiceUnavailable": 503, "SlowDown": 503,
-                "RequestTooLargeException": 413, "TooManyRequestsException": 429}
+                "RequestTooLargeException": 413, "TooManyRequestsException": 429, "AccessDenied": 403,
+                "AccessDeniedException": 403, "403": 403}
 
 
 def is_write(operation: str) -> bool:
@@ -196,8 +204,10 @@ _MakeApiCall = Callable[[BaseClient, str, dict[str, Any]], Any]
 class SdkBoundary:
     """See the module docstring. Install one boundary at a time (or undo in reverse order)."""
 
-    def __init__(self, strict: bool = True, index_lag: float = 0.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, strict: bool = True, index_lag: float = 0.0, clock: Callable[[], float] = time.monotonic,
+                 policies: dict[str, FunctionPolicy] | None = None):
         self.strict = strict
+        self.policies = policies or {}
         self.calls: list[Call] = []
         self.fired: list[Fault] = []
         self._faults: list[_ArmedFault] = []
@@ -241,12 +251,20 @@ class SdkBoundary:
             # (http response, parsed) and no exception, as botocore's own answer to an attempt AWS refused
             return _error_response(operation_model, *_fault_error(fault, params), url=request.url), None
 
+        original_submit = BoundedExecutor.submit
+
+        @functools.wraps(original_submit)
+        def submit_in_context(executor: BoundedExecutor, task: Any, *args: Any, **kwargs: Any) -> Any:
+            return original_submit(executor, _InContext(task, contextvars.copy_context()), *args, **kwargs)
+
         BaseClient._make_api_call, Endpoint._do_get_response = make_api_call, do_get_response
+        BoundedExecutor.submit = submit_in_context
 
         def undo() -> None:
             if BaseClient._make_api_call is not make_api_call:
                 raise RuntimeError("a boundary installed after this one is still installed: undo it first")
             BaseClient._make_api_call, Endpoint._do_get_response = original_call, original_attempt
+            BoundedExecutor.submit = original_submit
 
         return undo
 
@@ -273,16 +291,23 @@ class SdkBoundary:
         if fault is not None and fault.mode == "error":
             raise _client_error(client, operation, *_fault_error(fault, params))
         crash_after = fault is not None
-        if self.strict:
-            try:
+        policy = self.policies.get(current_function.get() or "")
+        try:
+            if self.strict:
                 _check_limits(service, operation, params)
-            except _Refused as refused:
-                raise _client_error(client, operation, refused.code, refused.message, {}) from None
+            if policy is not None:
+                _check_allowed(policy, service, operation, params)
+        except _Refused as refused:
+            raise _client_error(client, operation, refused.code, refused.message, {}) from None
         try:
             response = _send(client, send, operation, params)
         except ClientError as error:
             if crash_after:  # the process dies whatever AWS answered
                 raise SimulatedCrash(f"crashed after {operation} failed: {fault}") from error
+            missing = error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+            if missing and policy is not None and policy.answers_missing_key_with_403():
+                code = "403" if operation == "HeadObject" else "AccessDenied"
+                raise _client_error(client, operation, code, "Access Denied", {}) from None
             raise
         if self._index_lag is not None and service == "dynamodb":
             self._index_lag.observe(client, send, operation, params, response)
@@ -307,6 +332,19 @@ class SdkBoundary:
             if due is not None:
                 self.fired.append(due)
         return due
+
+
+class _InContext:
+    """An S3 transfer task that runs in the context it was submitted from (its function's)."""
+
+    def __init__(self, task: Any, context: contextvars.Context) -> None:
+        self._task, self._context = task, context
+
+    def __getattr__(self, name: str) -> Any:  # transfer_id and the like, read by the executor
+        return getattr(self._task, name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._context.run(self._task, *args, **kwargs)
 
 
 def _send(client: BaseClient, send: _MakeApiCall, operation: str, params: dict[str, Any]) -> Any:
@@ -367,6 +405,17 @@ def _client_error(client: BaseClient, operation: str, code: str, message: str, f
     _, parsed = _error_response(client.meta.service_model.operation_model(operation), code, message, fields)
     parsed["ResponseMetadata"]["RetryAttempts"] = 0
     return client.exceptions.from_code(code)(parsed, operation)
+
+
+# --- IAM: what the calling function's policy allows ---
+
+def _check_allowed(policy: FunctionPolicy, service: str, operation: str, params: dict[str, Any]) -> None:
+    for request in requests_of(service, operation, params):
+        if not policy.allows(request):
+            code = "AccessDenied" if service == "s3" else "AccessDeniedException"
+            key = f" (key {request.leading_key})" if request.leading_key else ""
+            raise _Refused(code, f"{policy.function} is not authorized to perform {request.action} on "
+                                 f"{request.resource}{key}: no statement of its policy in template.yaml allows it")
 
 
 # --- Strict mode: what AWS refuses and moto accepts ---

@@ -1,4 +1,5 @@
-"""The native API's reads: the import history, one import, its failed records (JSON or CSV)."""
+"""The native API's reads: the import history, one import, its failed records (JSON or CSV); OPTIONS
+of these resources (native.resolve)."""
 
 from bulk_import.api import cold_start
 
@@ -97,7 +98,7 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return native.resolve(app, event, context)
 
 
 cold_start.end()

@@ -1,4 +1,5 @@
-"""The native API's writes: uploads, starting (idempotently), canceling and retrying imports."""
+"""The native API's writes: uploads, starting (idempotently), canceling and retrying imports; OPTIONS
+of these resources (native.resolve)."""
 
 from bulk_import.api import cold_start
 
@@ -150,7 +151,7 @@ def retry_import(cell: str, operationId: str,
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    return native.resolve(app, event, context)
 
 
 cold_start.end()

@@ -1,10 +1,12 @@
-"""POST /{CellName}/__import and PUT /{CellName}/__snapshot/{Name} - Personium's cell import."""
+"""POST /{CellName}/__import and PUT /{CellName}/__snapshot/{Name} - Personium's cell import - and
+OPTIONS /{CellName}/__snapshot/{Name}."""
 
 from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
 import base64
+from typing import Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -16,7 +18,7 @@ from bulk_import.api.common import request_url
 from bulk_import.api.observability import logger, metrics
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
-from bulk_import.imports import start_snapshot_import, store_snapshot
+from bulk_import.imports import snapshot_exists, start_snapshot_import, store_snapshot
 from bulk_import.settings import get_settings
 from bulk_import.status import authorize_cell_root_request
 from bulk_import.storage import default_store
@@ -26,10 +28,12 @@ personium.install_error_handlers(app)
 personium.install_import_error_handlers(app)
 
 
-def _authorize_root(cell: str) -> str:
-    """Checks the caller has root on the cell (one request); returns the token's subject."""
+def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None) -> str:
+    """Checks the caller has root on the cell (one request; `resource_found` first, once the cell is
+    known); returns the token's subject."""
     credential = personium.PersoniumCredential.of(app.current_event)
-    return authorize_cell_root_request(default_store(), cell, credential.token, credential.cookie_peer).subject
+    return authorize_cell_root_request(default_store(), cell, credential.token, credential.cookie_peer,
+                                       resource_found).subject
 
 
 @app.post("/<CellName>/__import", summary="Start a cell import from a snapshot", tags=["Personium"],
@@ -54,6 +58,19 @@ def put_snapshot(CellName: str, Name: str):
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     store_snapshot(default_store(), default_files(), CellName, name, body)
     return Response(status_code=201, headers={"Location": request_url(event)})
+
+
+@app.route("/<CellName>/__snapshot/<Name>", method="OPTIONS", include_in_schema=False)
+def snapshot_options(CellName: str, Name: str):
+    """With Authorization (personium.resolve answers an OPTIONS without one): the file must exist,
+    then root on the cell."""
+    def file_found() -> None:
+        name = personium.stored_snapshot_name(Name)
+        if name is None or not snapshot_exists(default_files(), CellName, name):
+            raise personium.PersoniumRequestError(personium.RESOURCE_NOT_FOUND, request_url(app.current_event))
+
+    _authorize_root(CellName, file_found)
+    return personium.options_response(personium.SNAPSHOT_FILE_METHODS)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

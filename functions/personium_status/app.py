@@ -1,4 +1,4 @@
-"""GET /{CellName}/__import - Personium's cell import status."""
+"""GET /{CellName}/__import - Personium's cell import status - and OPTIONS /{CellName}/__import."""
 
 from bulk_import.api import cold_start
 
@@ -12,7 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import personium
 from bulk_import.api.observability import logger, metrics
 from bulk_import.settings import get_settings
-from bulk_import.status import cell_import_status
+from bulk_import.status import authorize_cell_root_request, cell_import_status
 from bulk_import.storage import default_store
 
 app = APIGatewayRestResolver(enable_validation=True)
@@ -25,6 +25,14 @@ def get_cell_import_status(CellName: str) -> personium.CellImportStatus:
     operation = cell_import_status(default_store(), CellName, credential.token, credential.cookie_peer)
     metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
     return personium.cell_import_status_view(operation)
+
+
+@app.route("/<CellName>/__import", method="OPTIONS", include_in_schema=False)
+def cell_import_options(CellName: str):
+    """With Authorization (personium.resolve answers an OPTIONS without one): root on the cell."""
+    credential = personium.PersoniumCredential.of(app.current_event)
+    authorize_cell_root_request(default_store(), CellName, credential.token, credential.cookie_peer)
+    return personium.options_response(personium.CELL_IMPORT_METHODS)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

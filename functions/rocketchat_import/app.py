@@ -1,4 +1,5 @@
-"""Rocket.Chat's API importer: import.new, import.addUsers, import.run, import.clear."""
+"""Rocket.Chat's API importer: import.new, import.addUsers, import.run, import.clear (their OPTIONS
+answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
 
 from bulk_import.api import cold_start
 
@@ -66,7 +67,9 @@ def import_clear() -> rocketchat.SuccessResponse:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    settings = get_settings()
+    return rocketchat.resolve(app, event, context, settings.rocketchat_api_enable_cors,
+                              settings.rocketchat_api_cors_origin)
 
 
 cold_start.end()

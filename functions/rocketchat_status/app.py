@@ -1,4 +1,5 @@
-"""Rocket.Chat's import status routes: import.status, getCurrentImportOperation, getLatestImportOperations."""
+"""Rocket.Chat's import status routes: import.status, getCurrentImportOperation, getLatestImportOperations
+(their OPTIONS answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
 
 from bulk_import.api import cold_start
 
@@ -49,7 +50,9 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    settings = get_settings()
+    return rocketchat.resolve(app, event, context, settings.rocketchat_api_enable_cors,
+                              settings.rocketchat_api_cors_origin)
 
 
 cold_start.end()

@@ -77,6 +77,16 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
     "PersoniumImportFunction/put-snapshot.json": (201, lambda body: body is None),
     "PersoniumImportFunction/put-snapshot-during-import.json": (409, personium_error("PR409-CM-0002")),
 }
+#: OPTIONS, as each product answers it (tests/integration/test_cors_preflight.py has every case).
+EXPECTED |= {
+    "PersoniumStatusFunction/options-import.json": (200, lambda body: body is None),
+    "PersoniumImportFunction/options-snapshot.json": (200, lambda body: body is None),
+    "RocketChatStatusFunction/options-import-status.json": (
+        405, lambda body: body == 'CORS not enabled. Go to "Admin > General > REST Api" to enable it.'),
+    "RocketChatImportFunction/options-import-new.json": (200, lambda body: body == "OK"),
+    "NativeReadFunction/options-imports.json": (204, lambda body: body is None),
+    "NativeWriteFunction/options-retry-import.json": (204, lambda body: body is None),
+}
 for slug in ["import-status", "get-current-import-operation", "get-latest-import-operations"]:
     EXPECTED[f"RocketChatStatusFunction/{slug}-not-logged-in.json"] = (401, NOT_LOGGED_IN)
     EXPECTED[f"RocketChatStatusFunction/{slug}-wrong-token.json"] = (401, NOT_LOGGED_IN)
@@ -139,7 +149,9 @@ NOT_HTTP = {
     "ImportEventsFunction/import-progress.json": lambda result: result == {"batchItemFailures": []},
 }
 #: What each response's Content-Type is, by the start of the file name; JSON when none matches.
-CONTENT_TYPES = {"ApiDocsFunction/docs": "text/html; charset=utf-8", "NativeReadFunction/list-errors-csv": None}
+CONTENT_TYPES = {"ApiDocsFunction/docs": "text/html; charset=utf-8", "NativeReadFunction/list-errors-csv": None,
+                 "RocketChatStatusFunction/options": "text/plain;charset=UTF-8",
+                 "RocketChatImportFunction/options": "text/plain;charset=UTF-8"}
 
 EVENT_FILES = sorted(str(path.relative_to(ROOT / "events")) for path in (ROOT / "events").rglob("*.json"))
 

@@ -1,103 +1,122 @@
-"""Least privilege that still works: every AWS call a function makes, seen while its handler runs
-on moto, is an action its policy in template.yaml allows (moto does not check IAM, AWS does)."""
+"""Least privilege, both ways. Every AWS call a function makes while its handler runs on moto is
+allowed by its policy in template.yaml (the SDK boundary refuses it otherwise, as AWS would:
+bulk_import_cli/iam_policies.py), and every grant of every policy (each action on each resource,
+each dynamodb:LeadingKeys and s3:prefix pattern) is used by some call of one run through every
+event file and the worker's paths, or is listed in NOT_CALLED_BY_THE_CODE with the reason."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import botocore.client
 import pytest
 
-from bulk_import.files import default_files
-from bulk_import.imports import cancel, start_records_import
+from bulk_import.executions import default_executions
+from bulk_import.files import ImportFiles, default_files, snapshot_key
+from bulk_import.imports import (
+    cancel,
+    rocketchat_add_users,
+    rocketchat_new,
+    rocketchat_run,
+    start_records_import,
+    start_snapshot_import,
+)
+from bulk_import.model import utc_now
+from bulk_import.storage import ImportStore
+from bulk_import.worker import OperationStopped
 from bulk_import_cli.demo import seed_demo
+from bulk_import_cli.iam_policies import Grant, Request, function_policies, requests_of
+from bulk_import_cli.sdk_boundary import current_function
 from tests.conftest import FUNCTIONS, ROOT, TEMPLATE, load_event
-from tests.integration.test_worker import RecordedExecutions, batch_descriptors
+from tests.integration.test_worker import (
+    RecordedExecutions,
+    batch_descriptors,
+    user,
+    users_jsonl,
+    zipped,
+)
 
-#: IAM actions that SAM policy templates in template.yaml grant (the ones used there).
-POLICY_TEMPLATES = {
-    "EventBridgePutEventsPolicy": {"events:PutEvents"},
-    "SQSSendMessagePolicy": {"sqs:SendMessage", "sqs:SendMessageBatch"},
-    "LambdaInvokePolicy": {"lambda:InvokeFunction"},
-    "S3ReadPolicy": {"s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation", "s3:GetObjectVersion",
-                     "s3:GetLifecycleConfiguration"},
+POLICIES = function_policies(TEMPLATE.raw)
+#: Grants no call of the functions' code makes, and why they are granted.
+NOT_CALLED_BY_THE_CODE = {
+    ("ImportEventsFunction", "sqs:SendMessage"): "Lambda's event source mapping sends failed stream batches "
+                                                 "to the dead-letter queue with the function's role",
+    ("ImportEventsFunction", "sqs:SendMessageBatch"): "granted with SendMessage by SAM's SQSSendMessagePolicy",
 }
-#: API operations whose IAM action has another name.
-ACTION_OF = {
-    ("s3", "HeadObject"): "s3:GetObject",
-    ("s3", "ListObjectsV2"): "s3:ListBucket",
-    ("s3", "CreateMultipartUpload"): "s3:PutObject",
-    ("s3", "UploadPart"): "s3:PutObject",
-    ("s3", "CompleteMultipartUpload"): "s3:PutObject",
-    ("s3", "ListMultipartUploads"): "s3:ListBucketMultipartUploads",
-    ("s3", "DeleteObjects"): "s3:DeleteObject",
-}
-SERVICE_PREFIX = {"dynamodb": "dynamodb", "s3": "s3", "states": "states", "events": "events"}
-
-
-def _listed(value):
-    return value if isinstance(value, list) else [value]
-
-
-def _table_part(resource) -> str | None:
-    """'table' or 'index/<name>' for a statement's resource on ImportTable; None for others."""
-    if resource == {"Fn::GetAtt": ["ImportTable", "Arn"]}:
-        return "table"
-    if isinstance(resource, dict) and str(resource.get("Fn::Sub", "")).startswith("${ImportTable.Arn}/"):
-        return resource["Fn::Sub"].removeprefix("${ImportTable.Arn}/")
-    return None
-
-
-def allowed_actions(function: str) -> set[str]:
-    """IAM actions the function's policies grant; DynamoDB ones as `action@table` or `action@index/X`."""
-    allowed = set()
-    for policy in TEMPLATE.raw["Resources"][function]["Properties"].get("Policies", []):
-        (name, body), = policy.items()
-        if name != "Statement":
-            allowed |= POLICY_TEMPLATES[name]
-            continue
-        for statement in body:
-            for action in _listed(statement["Action"]):
-                if action.startswith("dynamodb:"):
-                    allowed |= {f"{action}@{part}" for part in map(_table_part, _listed(statement["Resource"])) if part}
-                else:
-                    allowed.add(action)
-    return allowed
+#: Patterns one call of the code serves alike (the worker writes and reads every kind of directory
+#: entry through the same calls): one use covers them all.
+SAME_CODE_PATH = {"USER#*", "CHANNEL#*", "MESSAGE#*"}
+#: Presigned URLs are signed with the function's role: the client's request needs its grant.
+PRESIGNED = {"presigned_put": "s3:PutObject", "presigned_part": "s3:PutObject", "presigned_get": "s3:GetObject"}
 
 
 @pytest.fixture
-def calls(store):
-    """(service, operation, table or index for DynamoDB) of every AWS call made while recording, by function."""
-    seen: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    current: list[str] = []
+def calls(store, monkeypatch):
+    """The IAM requests of every AWS call made (and presigned URL signed) while a function runs."""
+    seen: dict[str, set[Request]] = defaultdict(set)
     original = botocore.client.BaseClient._make_api_call
 
     def record(self, operation_name, api_params):
-        if current:
-            service = self.meta.service_model.endpoint_prefix
-            target = f"index/{api_params['IndexName']}" if "IndexName" in api_params else "table"
-            seen[current[-1]].add((service, operation_name, target if service == "dynamodb" else ""))
+        if function := current_function.get():
+            seen[function].update(requests_of(self.meta.service_model.service_name, operation_name, api_params))
         return original(self, operation_name, api_params)
 
+    for method, action in PRESIGNED.items():
+        def presigned(self, key, *args, _signed=getattr(ImportFiles, method), _action=action, **kwargs):
+            if function := current_function.get():
+                seen[function].add(Request(_action, f"object/{key}"))
+            return _signed(self, key, *args, **kwargs)
+        monkeypatch.setattr(ImportFiles, method, presigned)
     # Installed over the strict SDK boundary and removed before it (this fixture ends first), not
     # through monkeypatch, which would put it back only after the boundary is gone.
     botocore.client.BaseClient._make_api_call = record
-
-    def run(function: str, event: dict):
-        current.append(function)
-        try:
-            return FUNCTIONS.invoke(function, event)
-        finally:
-            current.pop()
-
-    yield seen, run
+    yield seen, FUNCTIONS.invoke
     botocore.client.BaseClient._make_api_call = original
 
 
-def run_every_event_file(run) -> None:
+def _uses(grant: Grant, request: Request, leading_key: str | None, prefix: str | None) -> bool:
+    """Whether `request` uses `grant` through its pattern `leading_key` / `prefix` (None: any)."""
+    narrowed = Grant(grant.action, grant.resource, None if leading_key is None else (leading_key,),
+                     None if prefix is None else (prefix,))
+    return narrowed.allows(request)
+
+
+def unused_grants(function: str, requests: set[Request]) -> list[str]:
+    """The grants of the function's policy (one per pattern of a condition) no request uses."""
+    unused = []
+    for grant in POLICIES[function].grants:
+        patterns = list(grant.leading_keys or [None])
+        if SAME_CODE_PATH <= set(patterns):  # one entry for them all: used if any is
+            patterns = [next(p for p in patterns if p in SAME_CODE_PATH)] + [p for p in patterns if p not in SAME_CODE_PATH]
+        for leading_key in patterns:
+            for prefix in grant.s3_prefixes or [None]:
+                if (function, grant.action) in NOT_CALLED_BY_THE_CODE:
+                    continue
+                alike = SAME_CODE_PATH if leading_key in SAME_CODE_PATH else {leading_key}
+                if not any(_uses(grant, request, pattern, prefix) for request in requests for pattern in alike):
+                    unused.append(f"{grant.action} on {grant.resource}"
+                                  + (f" for {leading_key}" if leading_key else "") + (f" under {prefix}" if prefix else ""))
+    return unused
+
+
+def fresh_cells(store, rocketchat_cell: str) -> None:
+    """The table as seed_demo leaves it (written as no function: nothing recorded; the demo's files
+    are in the bucket already)."""
+    for page in store.client.get_paginator("scan").paginate(TableName=store.table_name, ProjectionExpression="PK, SK"):
+        for first in range(0, len(page["Items"]), 25):
+            store.client.batch_write_item(RequestItems={store.table_name: [
+                {"DeleteRequest": {"Key": key}} for key in page["Items"][first:first + 25]]})
+    seed_demo(store, rocketchat_cell, None)
+
+
+def run_every_event_file(store, run, rocketchat_cell: str) -> None:
+    """Each file of events/ through its function, from the state it was written for."""
     for path in sorted((ROOT / "events").rglob("*.json")):
         relative = path.relative_to(ROOT / "events")
+        fresh_cells(store, rocketchat_cell)
         run(relative.parts[0], load_event(str(relative)))
 
 
@@ -129,18 +148,163 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
                                 "error": {"Error": "States.Timeout", "Cause": "{}"}})
 
 
-def test_every_call_a_function_makes_is_allowed_by_its_policy(store, calls, function_environment):
+def staged(store, run, operation) -> dict:
+    reference = {"cell": operation.cell, "id": operation.id}
+    return run("ImportStageFunction", {"operation": reference})
+
+
+def batch_event(operation, batch: int) -> dict:
+    return {"batch": {"cell": operation.cell, "operationId": operation.id, "type": "user", "batch": batch}}
+
+
+def run_the_stages_of_every_source(store, run, rocketchat_cell: str) -> None:
+    """A Personium snapshot (cells/) and Rocket.Chat's import.addUsers (staged in the table)."""
+    files = default_files()
+    files.put(snapshot_key("iamsnap", "s"), zipped({"users.jsonl": users_jsonl(3)}))
+    staged(store, run, start_snapshot_import(store, files, RecordedExecutions(), "iamsnap", "s", "t"))
+    rocketchat_new(store, RecordedExecutions(), rocketchat_cell, "t")
+    rocketchat_add_users(store, rocketchat_cell, [user(1)])
+    staged(store, run, rocketchat_run(store, RecordedExecutions(), rocketchat_cell))
+
+
+def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
+    """Batch 0 dies after importing and is counted late by its retry, after a cancel; batch 1 dies
+    the same way and is counted by the sweeper; meanwhile an import stalls (the sweeper fails it
+    and stops its execution), and the demo's sample import, never started, is. Then two attempts of a
+    batch race across a stop: the loser removes the entries it should not have made."""
+    files, executions = default_files(), default_executions()
+    stopped = start_records_import(store, files, executions, "iamstop", [{"type": "user", **user(n)} for n in range(100)], None, "t")
+    staged(store, run, stopped)
+    counting = ImportStore.count_batch
+    with monkeypatch.context() as dying:
+        dying.setattr(ImportStore, "count_batch", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("died")))
+        for batch in (0, 1):
+            with pytest.raises(RuntimeError):
+                run("ImportBatchFunction", batch_event(stopped, batch))
+    assert ImportStore.count_batch is counting
+    cancel(store, executions, store.latest_operation("iamstop"))
+    with pytest.raises(OperationStopped):  # the retry of batch 0 counts it late
+        run("ImportBatchFunction", batch_event(stopped, 0))
+    stalled = start_records_import(store, files, executions, "iamstall", [{"type": "user", **user(1)}], None, "t")
+    staged(store, run, stalled)
+
+    sweeper = FUNCTIONS.module("ImportSweeperFunction")
+    monkeypatch.setattr(sweeper, "utc_now", lambda: utc_now() + timedelta(hours=2))
+    swept = run("ImportSweeperFunction", load_event("ImportSweeperFunction/scheduled.json"))
+    assert stalled.id in swept["failed"] and stopped.id in swept["reconciled"]
+    assert swept["started"]  # the demo's sample import in progress was never started
+    assert store.latest_operation("iamstop").count.completed == 100
+
+    raced = start_records_import(store, files, RecordedExecutions(), "iamrace", [{"type": "user", **user(n)} for n in range(5)], None, "t")
+    staged(store, run, raced)
+    putting = ImportStore.put_directory_entry
+
+    def put_then_race(self, cell, kind, identity, data, reference):
+        created = putting(self, cell, kind, identity, data, reference)
+        if identity == "user2":  # attempt B, seeing the import canceled, counts what exists now
+            token = current_function.set(None)  # the cancel is a client's, not the batch's
+            cancel(store, RecordedExecutions(), store.latest_operation("iamrace"))
+            current_function.reset(token)
+            with pytest.raises(OperationStopped):
+                run("ImportBatchFunction", batch_event(raced, 0))
+        return created
+
+    monkeypatch.setattr("bulk_import.worker._RECORD_WORKERS", ThreadPoolExecutor(max_workers=1))  # in order
+    monkeypatch.setattr(ImportStore, "put_directory_entry", put_then_race)
+    with pytest.raises(OperationStopped):  # attempt A: removes user3 and user4
+        run("ImportBatchFunction", batch_event(raced, 0))
+
+
+def with_request(event: dict, path: str, body: dict | None = None, **headers: str) -> dict:
+    """An event of events/ sent to another path (its parameters taken from it), body or headers."""
+    template = event["resource"].split("/")
+    parameters = {name[1:-1]: value for name, value in zip(template, path.split("/")) if name.startswith("{")}
+    return event | {"path": path, "pathParameters": parameters, "headers": event["headers"] | headers,
+                    "body": json.dumps(body) if body is not None else event["body"]}
+
+
+def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str) -> None:
+    """Stops of imports whose execution runs (cancel, import.clear), a keyed start that fails (its
+    idempotency record is deleted), and a multipart upload finished."""
+    fresh_cells(store, rocketchat_cell)
+    started = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["body"])
+    cancel_event = load_event("NativeWriteFunction/cancel-import.json")
+    token = load_event("NativeWriteFunction/start-import-records.json")["headers"]["Authorization"]
+    assert run("NativeWriteFunction", with_request(cancel_event, f"/v1/cells/elsewhere/imports/{started['id']}/cancel",
+                                                   Authorization=token))["statusCode"] == 200
+    for key, status in (("a-second-key", 202), ("a-third-key", 409)):  # a new import; then the cell is busy
+        start = with_request(load_event("NativeWriteFunction/start-import-records.json"), "/v1/cells/elsewhere/imports",
+                             **{"Idempotency-Key": key})
+        assert run("NativeWriteFunction", start)["statusCode"] == status
+
+    for name in ("import-new", "import-add-users", "import-run", "import-clear"):
+        assert run("RocketChatImportFunction", load_event(f"RocketChatImportFunction/{name}.json"))["statusCode"] == 200
+
+    created = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/create-upload-multipart.json"))["body"])
+    files = default_files()
+    key, multipart_id = files.pending_multipart(f"uploads/elsewhere/{created['uploadId']}/")
+    part = files.client.upload_part(Bucket=files.bucket, Key=key, UploadId=multipart_id, PartNumber=1, Body=b"{}\n")
+    complete = with_request(load_event("NativeWriteFunction/create-upload-multipart.json"),
+                            f"/v1/cells/elsewhere/uploads/{created['uploadId']}/complete", {"etags": [part["ETag"]]})
+    assert run("NativeWriteFunction", complete | {"resource": "/v1/cells/{cell}/uploads/{uploadId}/complete"})[
+        "statusCode"] == 200
+
+
+def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(store, calls, function_environment,
+                                                                          monkeypatch):
     seen, run = calls
-    seed_demo(store, function_environment["ROCKETCHAT_CELL"], default_files())
-    run_every_event_file(run)
+    rocketchat_cell = function_environment["ROCKETCHAT_CELL"]
+    seed_demo(store, rocketchat_cell, default_files())
+    run_every_event_file(store, run, rocketchat_cell)
+    fresh_cells(store, rocketchat_cell)
     run_the_worker_on_a_retry_of_a_canceled_import(store, run)
+    run_the_stages_of_every_source(store, run, rocketchat_cell)
+    run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
+    run_what_the_event_files_leave_out(store, run, rocketchat_cell)
 
     assert set(seen) >= {"NativeReadFunction", "NativeWriteFunction", "ImportStageFunction", "ImportBatchFunction",
                          "ImportPhaseFunction", "ImportEventsFunction", "ImportSweeperFunction"}
-    missing = {}
-    for function, operations in seen.items():
-        needed = {ACTION_OF.get((service, operation), f"{SERVICE_PREFIX[service]}:{operation}")
-                  + (f"@{target}" if target else "") for service, operation, target in operations}
-        if needed - allowed_actions(function):
-            missing[function] = sorted(needed - allowed_actions(function))
-    assert missing == {}
+    refused = {function: sorted(f"{r.action} on {r.resource} ({r.leading_key or r.s3_prefix or ''})"
+                                for r in requests if not POLICIES[function].allows(r))
+               for function, requests in seen.items()}
+    refused = {function: requests for function, requests in refused.items() if requests}
+    assert refused == {}, json.dumps(refused, indent=1)
+    unused = {function: grants for function in POLICIES if (grants := unused_grants(function, seen.get(function, set())))}
+    assert unused == {}, json.dumps(unused, indent=1)
+
+
+def test_an_unused_grant_is_found():
+    requests = {Request("dynamodb:BatchGetItem", "table", "CELL#a")}
+    assert unused_grants("PersoniumStatusFunction", requests) == ["dynamodb:BatchGetItem on table for TOKEN#*"]
+
+
+def test_a_call_outside_the_policy_is_refused_as_aws_refuses_it(store):
+    from bulk_import.storage import default_store
+    from botocore.exceptions import ClientError
+
+    token = current_function.set("PersoniumStatusFunction")
+    try:
+        with pytest.raises(ClientError) as refused:  # a status function writing a credential
+            default_store().client.put_item(TableName=store.table_name, Item={"PK": {"S": "TOKEN#x"}, "SK": {"S": "TOKEN"}})
+    finally:
+        current_function.reset(token)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_s3_answers_a_missing_key_with_403_to_a_function_that_may_not_list_the_bucket(store):
+    from botocore.exceptions import ClientError
+
+    files = default_files()
+    # The stage function may read snapshots, not list the bucket: as on S3, a missing one is 403.
+    for function, code in (("ImportStageFunction", "403"), (None, "404")):
+        token = current_function.set(function)
+        try:
+            with pytest.raises(ClientError) as missing:
+                files.client.head_object(Bucket=files.bucket, Key="cells/demo/snapshots/nothing.zip")
+        finally:
+            current_function.reset(token)
+        assert missing.value.response["Error"]["Code"] == code
+    # So Personium's import function lists (its policy allows it under cells/): a missing snapshot is 404.
+    assert POLICIES["PersoniumImportFunction"].answers_missing_key_with_403()
+    assert FUNCTIONS.invoke("PersoniumImportFunction", load_event(
+        "PersoniumImportFunction/start-import-snapshot-not-found.json"))["statusCode"] == 404

@@ -338,8 +338,10 @@ def test_an_execution_stopped_while_a_state_fails_ends_aborted(local_stack, fake
     # What a cancel does to the worker: the API flags the operation, a batch fails on the flag, and
     # StopExecution lands while the Map fails. moto skipped the Catch and ended it FAILED.
     def handler(event, context):
+        token = current_function.set(None)  # the stop is the API's call, made meanwhile, not this function's
         boto3.client("stepfunctions").stop_execution(executionArn=event["execution"], error="OperationStopped",
                                                      cause="cleared")
+        current_function.reset(token)
         raise Boom("stopped")
 
     arn = fake_handler(handler)

@@ -24,7 +24,8 @@ def published_metrics() -> set[str]:
 
 def test_every_alarm_on_our_namespace_watches_a_metric_the_code_publishes(template):
     alarms = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    ours = {name: alarm["MetricName"] for name, alarm in alarms.items() if alarm["Namespace"] == "BulkImport"}
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
+    ours = {name: alarm["MetricName"] for name, alarm in alarms.items() if alarm["Namespace"] == namespace}
     assert set(ours) == {"FailedImportsAlarm", "StalledImportsAlarm"}
     assert set(ours.values()) <= published_metrics()
     assert all(alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}] for alarm in alarms.values())
@@ -32,7 +33,8 @@ def test_every_alarm_on_our_namespace_watches_a_metric_the_code_publishes(templa
 
 def test_the_dashboard_charts_only_published_metrics(template):
     body = template["Resources"]["ImportDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
-    charted = set(re.findall(r'\["BulkImport", "(\w+)"', body))
+    namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]["Fn::Sub"]
+    charted = set(re.findall(rf'\["{re.escape(namespace)}", "(\w+)"', body))
     assert charted and charted <= published_metrics()
 
 
@@ -50,7 +52,7 @@ def test_operation_changes_reach_the_event_function_filtered_with_a_dead_letter_
 
 def test_the_sweeper_runs_on_a_schedule(template):
     (event,) = template["Resources"]["ImportSweeperFunction"]["Properties"]["Events"].values()
-    assert (event["Type"], event["Properties"]["Schedule"]) == ("Schedule", "rate(5 minutes)")
+    assert (event["Type"], event["Properties"]["ScheduleExpression"]) == ("ScheduleV2", "rate(5 minutes)")
 
 
 def test_retention_and_stall_limits_are_parameters_every_function_gets(template):

@@ -41,7 +41,9 @@ def test_functions_run_python313_on_arm64_with_tracing(template):
     function_globals = template["Globals"]["Function"]
     assert function_globals["Runtime"] == "python3.13"
     assert function_globals["Architectures"] == ["arm64"]
-    assert function_globals["Tracing"] == "Active"
+    # Active unless the EnableTracing parameter turns it off (tests/template/test_operations_features.py).
+    assert function_globals["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
+    assert template["Parameters"]["EnableTracing"]["Default"] == "true"
 
 
 @pytest.mark.parametrize("function", STATUS_FUNCTIONS)
@@ -82,12 +84,30 @@ def test_every_route_of_the_three_apis_is_served_by_the_rest_api(template):
         ("POST", "/v1/cells/{cell}/imports/{operationId}/retry"): "NativeWriteFunction",
         ("GET", "/openapi.json"): "ApiDocsFunction",
         ("GET", "/docs"): "ApiDocsFunction",
+        # CORS preflights (README): a path's OPTIONS goes to a function serving it, the reading one
+        # where two do.
+        ("OPTIONS", "/{CellName}/__import"): "PersoniumStatusFunction",
+        ("OPTIONS", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
+        ("OPTIONS", "/api/v1/import.status"): "RocketChatStatusFunction",
+        ("OPTIONS", "/api/v1/getCurrentImportOperation"): "RocketChatStatusFunction",
+        ("OPTIONS", "/api/v1/getLatestImportOperations"): "RocketChatStatusFunction",
+        ("OPTIONS", "/api/v1/import.new"): "RocketChatImportFunction",
+        ("OPTIONS", "/api/v1/import.addUsers"): "RocketChatImportFunction",
+        ("OPTIONS", "/api/v1/import.run"): "RocketChatImportFunction",
+        ("OPTIONS", "/api/v1/import.clear"): "RocketChatImportFunction",
+        ("OPTIONS", "/v1/cells/{cell}/imports"): "NativeReadFunction",
+        ("OPTIONS", "/v1/cells/{cell}/imports/{operationId}"): "NativeReadFunction",
+        ("OPTIONS", "/v1/cells/{cell}/imports/{operationId}/errors"): "NativeReadFunction",
+        ("OPTIONS", "/v1/cells/{cell}/uploads"): "NativeWriteFunction",
+        ("OPTIONS", "/v1/cells/{cell}/uploads/{uploadId}/complete"): "NativeWriteFunction",
+        ("OPTIONS", "/v1/cells/{cell}/imports/{operationId}/cancel"): "NativeWriteFunction",
+        ("OPTIONS", "/v1/cells/{cell}/imports/{operationId}/retry"): "NativeWriteFunction",
     }
 
 
 def test_api_stage_is_throttled_and_traced(template):
     api = template["Resources"]["ImportApi"]["Properties"]
-    assert api["TracingEnabled"] is True
+    assert api["TracingEnabled"] == {"Fn::If": ["TracingEnabled", True, False]}
     (setting,) = api["MethodSettings"]
     assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     assert setting["ThrottlingBurstLimit"] == {"Ref": "ThrottlingBurstLimit"}

@@ -126,13 +126,11 @@ class ImportFiles:
         self.client = client
 
     def etag(self, key: str) -> str | None:
-        """The ETag of the object's current version, None if there is no such object."""
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=key)["ETag"]
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("404", "NoSuchKey", "NotFound"):
-                return None
-            raise
+        """The ETag of the object's current version, None if there is no such object. Listed, not
+        HEADed: S3 answers a HEAD of a missing key with 403 to a caller that may not list the whole
+        bucket, and the functions may list only the prefixes they read (template.yaml)."""
+        found = self.first_object(key)
+        return found[1] if found is not None and found[0] == key else None
 
     def opener(self, key: str, etag: str | None = None) -> Callable[[], BinaryIO]:
         return lambda: io.BufferedReader(S3ObjectReader(self.client, self.bucket, key, etag), buffer_size=_READ_AHEAD)
@@ -192,7 +190,8 @@ class ImportFiles:
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
-            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+            # 403: S3's answer for a missing key to a function that may not list the bucket.
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied", "403"):
                 raise StagedBatchMissing(key) from exc
             raise
         return [StagedRecord(type=record_type, seq=line["seq"], data=line["data"], source=line["source"],

@@ -230,6 +230,11 @@ def start_snapshot_import(store: ImportStore, files: ImportFiles, executions: Ex
     return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user)
 
 
+def snapshot_exists(files: ImportFiles, cell: str, name: str) -> bool:
+    """Whether the cell's snapshot `<name>.zip` is stored (one S3 request)."""
+    return files.etag(snapshot_key(cell, name)) is not None
+
+
 def store_snapshot(store: ImportStore, files: ImportFiles, cell: str, name: str, body: bytes) -> None:
     """Personium's PUT __snapshot/<name>.zip: refused while an import of the cell runs (the import
     is pinned to the version it started with either way)."""

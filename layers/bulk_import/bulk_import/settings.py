@@ -23,6 +23,11 @@ class Settings(BaseModel):
     stalled_after_minutes: int = Field(default=10, ge=1)
     #: ... and for this long is failed by the sweeper.
     fail_stalled_after_minutes: int = Field(default=60, ge=1)
+    #: Rocket.Chat's settings API_Enable_CORS and API_CORS_Origin, with their defaults: a CORS
+    #: preflight to the Rocket.Chat dialect is refused (405) unless enabled; `*` or a comma-separated
+    #: list of origins (bulk_import.api.rocketchat.resolve).
+    rocketchat_api_enable_cors: bool = False
+    rocketchat_api_cors_origin: str = "*"
 
     @property
     def stalled_after(self) -> timedelta:
@@ -56,6 +61,8 @@ def get_settings() -> Settings:
         retention_days=os.environ.get("RETENTION_DAYS", 90),
         stalled_after_minutes=os.environ.get("STALLED_AFTER_MINUTES", 10),
         fail_stalled_after_minutes=os.environ.get("FAIL_STALLED_AFTER_MINUTES", 60),
+        rocketchat_api_enable_cors=os.environ.get("ROCKETCHAT_API_ENABLE_CORS", False),
+        rocketchat_api_cors_origin=os.environ.get("ROCKETCHAT_API_CORS_ORIGIN", "*"),
     )
 
 

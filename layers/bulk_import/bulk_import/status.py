@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from bulk_import.credentials import (
     ApiCredential,
@@ -29,11 +29,14 @@ class StatusStore(Protocol):
     def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
 
 
-def _read_as_root(store: StatusStore, cell: str, token: str | None, cookie_peer: str | None) -> tuple[CellToken, CellStatusRead]:
+def _read_as_root(store: StatusStore, cell: str, token: str | None, cookie_peer: str | None,
+                  resource_found: Callable[[], None] | None = None) -> tuple[CellToken, CellStatusRead]:
     # As in Personium, an unknown cell is reported before authentication.
     read = store.read_cell_status(cell, secret_hash(token) if token else None)
     if not read.cell_exists:
         raise CellNotFound(cell)
+    if resource_found is not None:
+        resource_found()
     if token is None:
         raise AuthenticationRequired
     return authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer), read
@@ -47,10 +50,13 @@ def cell_import_status(
 
 
 def authorize_cell_root_request(
-    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
+    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None,
+    resource_found: Callable[[], None] | None = None,
 ) -> CellToken:
-    """The caller's token, if it holds root on the cell (the same single request as a status read)."""
-    return _read_as_root(store, cell, token, cookie_peer)[0]
+    """The caller's token, if it holds root on the cell (the same single request as a status read).
+    `resource_found` raises if the resource asked for does not exist: called once the cell is known,
+    before the token is checked (Personium looks a __snapshot file up before the caller's rights)."""
+    return _read_as_root(store, cell, token, cookie_peer, resource_found)[0]
 
 
 def rocketchat_import_status(

@@ -1,4 +1,4 @@
-"""The native /v1 API's HTTP side: bearer credentials, views, cursors and RFC 9457 problem details.
+"""The native /v1 API's HTTP side: bearer credentials, views, cursors, RFC 9457 problem details, CORS.
 
 Every refusal is a problem document (`application/problem+json`) whose `type` is a stable URN, one
 per kind of error (PROBLEMS); the README lists them.
@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import Field
 
-from bulk_import.api.common import WireModel
+from bulk_import.api.common import WireModel, set_response_headers
 from bulk_import.api.observability import logger
 from bulk_import.errors import (
     AuthenticationRequired,
@@ -56,6 +56,25 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "unsupported-media-type": (415, "The request body must be JSON (Content-Type: application/json)"),
     "internal-error": (500, "Internal error"),
 }
+
+
+#: The methods of each /v1 resource, as template.yaml routes them (the GET and the POST of
+#: /imports are served by two functions): what its OPTIONS allows.
+RESOURCE_METHODS: dict[str, tuple[str, ...]] = {
+    "/v1/cells/{cell}/uploads": ("POST",),
+    "/v1/cells/{cell}/uploads/{uploadId}/complete": ("POST",),
+    "/v1/cells/{cell}/imports": ("GET", "POST"),
+    "/v1/cells/{cell}/imports/{operationId}": ("GET",),
+    "/v1/cells/{cell}/imports/{operationId}/errors": ("GET",),
+    "/v1/cells/{cell}/imports/{operationId}/cancel": ("POST",),
+    "/v1/cells/{cell}/imports/{operationId}/retry": ("POST",),
+}
+#: On every response: a page of any origin may call the API (a bearer credential authenticates,
+#: never a cookie) and read the headers it answers with besides the safelisted ones.
+CORS_HEADERS = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "Location, WWW-Authenticate"}
+#: What a preflight allows besides the resource's methods: the request headers the API reads.
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
+CORS_MAX_AGE_SECONDS = 86400
 
 
 class Problem(WireModel):
@@ -244,3 +263,25 @@ def _content_type(event: APIGatewayProxyEvent) -> str:
 def _validation_message(error: dict[str, Any]) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()))
     return f"{location}: {error.get('msg', 'invalid')}" if location else str(error.get("msg", "invalid"))
+
+
+# -- CORS ------------------------------------------------------------------------------------------
+
+
+def options_response(methods: tuple[str, ...]) -> dict[str, Any]:
+    """OPTIONS of a resource, a CORS preflight or not: 204 with its methods, no credential needed."""
+    allowed = ", ".join((*methods, "OPTIONS"))
+    headers = CORS_HEADERS | {"Allow": allowed, "Access-Control-Allow-Methods": allowed,
+                              "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+                              "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)}
+    return {"statusCode": 204, "multiValueHeaders": {name: [value] for name, value in headers.items()},
+            "body": None, "isBase64Encoded": False}
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict:
+    """Runs the resolver behind the API's CORS: OPTIONS of a resource is answered before routing,
+    every other response carries CORS_HEADERS."""
+    methods = RESOURCE_METHODS.get(event.get("resource") or "")
+    if event.get("httpMethod") == "OPTIONS" and methods:
+        return options_response(methods)
+    return set_response_headers(app.resolve(event, context), CORS_HEADERS)

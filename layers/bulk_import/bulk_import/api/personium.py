@@ -2,7 +2,9 @@
 
 Follows personium-core: X-Override rewrites request headers before anything reads them, the
 request key is validated (or generated) and echoed, and every response, errors included, carries
-Access-Control-Allow-Origin, X-Personium-Version and Content-Type.
+Access-Control-Allow-Origin, X-Personium-Version and Content-Type (but a body-less one), plus
+Personium's other CORS headers when the request has an Origin. An OPTIONS without Authorization is
+answered before routing, as personium-core's request filter does; with one, by the resource.
 """
 
 from __future__ import annotations
@@ -92,6 +94,17 @@ _CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
 
 SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_]{1,192}$"
 
+#: What an OPTIONS without Authorization is answered, on any path: PersoniumCoreContainerFilter
+#: (checkOptionsMethod) answers it before routing, so neither the cell nor a token is looked at.
+UNAUTHENTICATED_OPTIONS_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "MERGE", "MKCOL", "MOVE", "PROPFIND",
+                                   "PROPPATCH", "ACL")
+#: What an OPTIONS with Authorization is answered, once the caller has root: CellImportResource and
+#: CellSnapshotDavFileResource (Personium's own methods, GET/DELETE/PROPFIND of a snapshot included).
+CELL_IMPORT_METHODS = ("GET", "POST")
+SNAPSHOT_FILE_METHODS = ("GET", "PUT", "DELETE", "PROPFIND")
+#: PersoniumCoreContainerFilter.addResponseHeaders: CORS headers added when the request has an Origin.
+CORS_MAX_AGE_SECONDS = 86400
+
 
 class CellImportRequest(BaseModel):
     """POST /{CellName}/__import body (built when first used: the status function never reads one)."""
@@ -120,6 +133,25 @@ def snapshot_name(file_name: str) -> str:
     if dot != "." or extension != "zip" or not re.match(SNAPSHOT_NAME_PATTERN, name):
         raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN[:-1] + r"\.zip$")
     return name
+
+
+def stored_snapshot_name(file_name: str) -> str | None:
+    """The snapshot a __snapshot file name names; None for a name PUT refuses (no such file exists)."""
+    try:
+        return snapshot_name(file_name)
+    except PersoniumRequestError:
+        return None
+
+
+def _allowed(methods: tuple[str, ...]) -> dict[str, str]:
+    """ResourceUtils.responseBuilderForOptions: OPTIONS first, then the resource's methods."""
+    allowed = ", ".join(("OPTIONS", *methods))
+    return {"Allow": allowed, "Access-Control-Allow-Methods": allowed}
+
+
+def options_response(methods: tuple[str, ...]) -> Response:
+    """An OPTIONS answered by a resource: 200, no body, Allow and Access-Control-Allow-Methods."""
+    return Response(status_code=200, headers=_allowed(methods))
 
 
 class LocalizedText(WireModel):
@@ -261,12 +293,33 @@ def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
+def cors_headers(event: APIGatewayProxyEvent) -> dict[str, str]:
+    """Personium's CORS response headers. Access-Control-Allow-Origin is `*` on every response, as the
+    API reference (the seed) says; personium-core since 2018 echoes the Origin instead. The others
+    only when the request has an Origin, as personium-core adds them: credentials, a day's max age,
+    X-Personium-Version exposed, and the headers a preflight asks for allowed, whatever they are."""
+    headers = {"Access-Control-Allow-Origin": "*"}
+    if event.headers.get("Origin") is None:
+        return headers
+    headers |= {"Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+                "Access-Control-Expose-Headers": "X-Personium-Version"}
+    requested = event.headers.get("Access-Control-Request-Headers")
+    return headers | ({"Access-Control-Allow-Headers": requested} if requested is not None else {})
+
+
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, personium_version: str) -> dict:
     """Runs the resolver the way Personium's filters wrap every resource."""
     event = apply_header_overrides(event)
-    request_key = APIGatewayProxyEvent(event).headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())
-    headers = {"Access-Control-Allow-Origin": "*", "X-Personium-Version": personium_version}
-    if not _REQUEST_KEY.match(request_key):
+    request = APIGatewayProxyEvent(event)
+    request_key = request.headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())
+    headers = cors_headers(request) | {"X-Personium-Version": personium_version}
+    valid_key = _REQUEST_KEY.match(request_key) is not None
+    if event.get("httpMethod") == "OPTIONS" and request.headers.get("Authorization") is None:
+        # Answered by the request filter before routing, even with a request key it refuses.
+        answered = {"statusCode": 200, "multiValueHeaders": {}, "body": None, "isBase64Encoded": False}
+        return set_response_headers(answered, _allowed(UNAUTHENTICATED_OPTIONS_METHODS) | headers
+                                    | ({REQUEST_KEY_HEADER: request_key} if valid_key else {}))
+    if not valid_key:
         logger.info("Rejected request key", extra={"request_key": request_key[:256]})
         rejected = {
             "statusCode": INVALID_REQUEST_KEY.status,

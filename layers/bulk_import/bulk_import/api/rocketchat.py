@@ -1,4 +1,5 @@
-"""Rocket.Chat's REST dialect: X-User-Id/X-Auth-Token, IImport operations, ApiClass error bodies."""
+"""Rocket.Chat's REST dialect: X-User-Id/X-Auth-Token, IImport operations, ApiClass error bodies,
+and its REST API's CORS middleware."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from bulk_import.api.common import WireModel
+from bulk_import.api.common import WireModel, set_response_headers
 from bulk_import.api.observability import logger
 from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
 from bulk_import.model import Counts, ImportOperation, ImportState, iso_millis
@@ -20,6 +21,17 @@ NOT_LOGGED_IN = "You must be logged in to do this."
 NOT_PERMITTED = "User does not have the permissions required for this action [error-unauthorized]"
 # Rocket.Chat's ApiClass.internalError default text, spelling included.
 INTERNAL_ERROR = "Internal error occured"
+
+# Its REST API's CORS middleware (apps/meteor/server/api/v1/middlewares/cors.ts) and the router's
+# catch-all OPTIONS handler (packages/http-router, `options('*')`): texts and headers as sent.
+CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, HEAD, PATCH"
+CORS_ALLOW_HEADERS = ("Origin, X-Requested-With, Content-Type, Accept, X-User-Id, X-Auth-Token, x-visitor-token, "
+                      "Authorization")
+CORS_NOT_ENABLED = 'CORS not enabled. Go to "Admin > General > REST Api" to enable it.'
+INVALID_ORIGIN = "Invalid origin"
+OPTIONS_ANSWER = "OK"
+# What a text body gets from Hono's c.body() (the Fetch Response's default for a string).
+TEXT_PLAIN = "text/plain;charset=UTF-8"
 
 
 class RocketChatOperation(WireModel):
@@ -162,3 +174,36 @@ def parse_add_users_request(body: str | None) -> AddUsersRequest:
         error = exc.errors()[0]
         location = ".".join(str(part) for part in error["loc"])
         raise InvalidParams(f"{error['msg']}{' in ' + location if location else ''} [invalid-params]") from exc
+
+
+def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    return {"statusCode": status_code, "multiValueHeaders": {"Content-Type": [TEXT_PLAIN]}
+            | {name: [value] for name, value in (headers or {}).items()}, "body": text, "isBase64Encoded": False}
+
+
+def options_response(event: APIGatewayProxyEvent, cors_enabled: bool, cors_origin: str) -> dict[str, Any]:
+    """Any OPTIONS, answered before routing and authentication (settings API_Enable_CORS and
+    API_CORS_Origin): a plain one `OK`; a CORS preflight (an Origin or Access-Control-Request-Method)
+    405 unless CORS is enabled, then allowed for `*` or for an origin of the comma-separated list."""
+    origin = event.headers.get("Origin")
+    if event.headers.get("Access-Control-Request-Method") is None and origin is None:
+        return _text(200, OPTIONS_ANSWER)
+    if not cors_enabled:
+        return _text(405, CORS_NOT_ENABLED)
+    allowed = {"Access-Control-Allow-Methods": CORS_ALLOW_METHODS, "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS}
+    if cors_origin == "*":
+        return _text(200, OPTIONS_ANSWER, {"Access-Control-Allow-Origin": "*"} | allowed)
+    # Compared as Rocket.Chat does: the listed origins lower-cased, the request's as sent.
+    if origin is None or origin not in [listed.strip().lower() for listed in cors_origin.strip().split(",")]:
+        return _text(403, INVALID_ORIGIN)
+    return _text(200, OPTIONS_ANSWER, {"Vary": "Origin", "Access-Control-Allow-Origin": origin} | allowed)
+
+
+def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors_enabled: bool,
+            cors_origin: str) -> dict:
+    """Runs the resolver behind the CORS middleware: OPTIONS never reaches a route, and every other
+    response allows any origin and Rocket.Chat's headers, whatever the settings (Rocket.Chat PR #36085)."""
+    if event.get("httpMethod") == "OPTIONS":
+        return options_response(APIGatewayProxyEvent(event), cors_enabled, cors_origin)
+    return set_response_headers(app.resolve(event, context), {"Access-Control-Allow-Origin": "*",
+                                                             "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS})
