@@ -231,7 +231,7 @@ def lambda_site(directory: Path) -> None:
     """Fills `directory` with links to what a function can import on Lambda (the cold runs use it as
     their only path): the layer's package, the closure of the layer's requirements.txt, and the
     runtime's SDK with its dependencies."""
-    requirements = [Requirement(line) for line in (ROOT / "layers/bulk_import/requirements.txt").read_text().splitlines()
+    requirements = [Requirement(line) for line in (ROOT / "layers/bulk_import/requirements.in").read_text().splitlines()
                     if line.strip() and not line.startswith("#")]
     pending = [(requirement.name, frozenset(requirement.extras)) for requirement in requirements]
     pending += [(name, frozenset()) for name in RUNTIME_PACKAGES]

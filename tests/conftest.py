@@ -109,14 +109,18 @@ class HttpResult:
     body: Any
 
 
+def http_result(response: dict) -> HttpResult:
+    """A Lambda proxy response as the client sees it: the body decoded when it is JSON."""
+    headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
+    content_type = (headers.get("Content-Type") or [""])[0]
+    body = response["body"] or None
+    return HttpResult(response["statusCode"], headers, json.loads(body) if body and "json" in content_type else body)
+
+
 @pytest.fixture
 def invoke() -> Callable[[str, dict], HttpResult]:
     def call(function: str, event: dict) -> HttpResult:
-        response = FUNCTIONS.invoke(function, event)
-        headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
-        content_type = (headers.get("Content-Type") or [""])[0]
-        body = response["body"] or None
-        return HttpResult(response["statusCode"], headers, json.loads(body) if body and "json" in content_type else body)
+        return http_result(FUNCTIONS.invoke(function, event))
 
     return call
 

@@ -4,6 +4,7 @@ becomes the REST API proxy event API Gateway would send, handled by the function
 from __future__ import annotations
 
 import base64
+import logging
 import sys
 import time
 import traceback
@@ -16,6 +17,9 @@ from bulk_import_cli.functions_host import FunctionsHost
 from bulk_import_cli.sdk_boundary import SimulatedCrash
 from bulk_import_cli.sam_template import ACCOUNT, Route
 
+#: One record per request, `GET /demo/__import 200 12ms` (status in its `status` attribute); `serve`
+#: prints them on its terminal (terminal.py). Without a handler, logging drops them.
+request_log = logging.getLogger(__name__)
 # Request bodies of these types reach the function base64-encoded (the template's BinaryMediaTypes).
 BINARY_TYPES = ("application/zip", "application/octet-stream")
 
@@ -62,6 +66,7 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
         protocol_version = "HTTP/1.1"
 
         def _serve(self) -> None:
+            self._started = time.monotonic()
             path = urlsplit(self.path).path
             matched = next(((route, params) for route in routes
                             if (params := route.match(self.command, path)) is not None), None)
@@ -99,7 +104,13 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
         # OPTIONS too: the template routes it to the functions like any method (CORS preflights).
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
 
-        def log_message(self, format: str, *args: Any) -> None:
-            sys.stderr.write(f"{format % args}\n")
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            status = int(code) if isinstance(code, int) else 0  # an HTTPStatus
+            elapsed = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000
+            request_log.info("%s %s %s %.0fms", self.command, self.path, status or code, elapsed,
+                             extra={"status": status})
+
+        def log_message(self, format: str, *args: Any) -> None:  # what the server itself reports
+            request_log.warning(format, *args)
 
     return ThreadingHTTPServer(("127.0.0.1", port), Handler)

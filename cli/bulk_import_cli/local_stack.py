@@ -8,12 +8,10 @@ AWS itself.
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import threading
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import boto3
@@ -32,6 +30,7 @@ from bulk_import_cli.gateway import make_server  # noqa: E402
 from bulk_import_cli.iam_policies import function_policies  # noqa: E402
 from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate  # noqa: E402
 from bulk_import_cli.sdk_boundary import SdkBoundary  # noqa: E402
+from bulk_import_cli.stack_state import StackInfo, state_file  # noqa: E402,F401  (the state file: stack_state.py)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
@@ -44,29 +43,6 @@ _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
 KEEP_CALLS = 20_000
 #: What `bulk-import serve` keeps: nobody reads them there (bench/import_run.py subscribes instead).
 SERVE_KEEP_CALLS = 1_000
-
-
-def state_file() -> Path:
-    """Where a running local stack tells CLI commands how to reach it (tests point it elsewhere)."""
-    return Path(os.environ.get("BULK_IMPORT_STATE_FILE", REPO_ROOT / ".local-stack.json"))
-
-
-@dataclass(frozen=True)
-class StackInfo:
-    """What a CLI command needs to talk to a running local stack (saved in .local-stack.json)."""
-
-    endpoint: str
-    api_url: str
-    region: str
-    parameters: dict[str, str]
-
-    def save(self) -> None:
-        state_file().write_text(json.dumps(self.__dict__, indent=2))
-
-    @classmethod
-    def load(cls) -> StackInfo | None:
-        path = state_file()
-        return cls(**json.loads(path.read_text())) if path.exists() else None
 
 
 class LocalStack:

@@ -107,8 +107,10 @@ class SamTemplate:
             return self.resolve(self.raw["Resources"][logical_id]["Properties"].get("Name")) or f"{STACK_NAME}-{logical_id}"
         return f"{STACK_NAME}-{logical_id}"
 
-    def ref(self, name: str) -> str:
+    def ref(self, name: str) -> str | None:
         pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK_NAME}
+        if name == "AWS::NoValue":  # CloudFormation removes the property (functions() drops the variable)
+            return None
         if name in pseudo:
             return pseudo[name]
         if name in self.parameters:
@@ -160,7 +162,7 @@ class SamTemplate:
 
     def _sub(self, expression: str) -> str:
         name, _, attribute = expression.partition(".")
-        return self.get_att(name, attribute) if attribute else self.ref(name)
+        return self.get_att(name, attribute) if attribute else self.ref(name) or ""
 
     # -- what the local stack serves and creates --------------------------------------------------
 
@@ -176,7 +178,8 @@ class SamTemplate:
                 code_dir=self.root / properties["CodeUri"],
                 module=module,
                 attribute=attribute,
-                environment={name: str(self.resolve(value)) for name, value in (shared | own).items()},
+                environment={name: str(resolved) for name, value in (shared | own).items()
+                             if (resolved := self.resolve(value)) is not None},
                 alias=self.function_alias(logical_id),
             )
         return functions

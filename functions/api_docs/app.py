@@ -29,8 +29,13 @@ def swagger_page() -> str:
     from aws_lambda_powertools.event_handler.openapi.swagger_ui.html import generate_swagger_html
 
     assets = Path(swagger_ui.__file__).parent
-    return generate_swagger_html(DOCUMENT, (assets / "swagger-ui-bundle.min.js").read_text(),
-                                 (assets / "swagger-ui.min.css").read_text(), "", None)
+    return generate_swagger_html(
+        DOCUMENT,
+        (assets / "swagger-ui-bundle.min.js").read_text(),
+        (assets / "swagger-ui.min.css").read_text(),
+        "",
+        None,
+    )
 
 
 @app.get("/openapi.json")

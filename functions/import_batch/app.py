@@ -21,8 +21,9 @@ def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
     logger.append_keys(operation_id=batch.operationId, cell=batch.cell, record_type=batch.type, batch=batch.batch)
     started = time.perf_counter()
     outcome = import_batch(default_store(), default_files(), batch.cell, batch.operationId, batch.type, batch.batch)
-    metrics.add_metric(name="BatchDuration", unit=MetricUnit.Milliseconds,
-                       value=round((time.perf_counter() - started) * 1000, 1))
+    metrics.add_metric(
+        name="BatchDuration", unit=MetricUnit.Milliseconds, value=round((time.perf_counter() - started) * 1000, 1)
+    )
     metrics.add_metric(name="RecordsImported", unit=MetricUnit.Count, value=outcome["completed"])
     metrics.add_metric(name="RecordsFailed", unit=MetricUnit.Count, value=outcome["error"])
     return outcome

@@ -6,8 +6,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.executions import default_executions
-from bulk_import.model import utc_now
 from bulk_import.files import default_files
+from bulk_import.model import utc_now
 from bulk_import.settings import get_import_settings, get_settings
 from bulk_import.storage import default_store
 from bulk_import.worker import sweep
@@ -18,8 +18,15 @@ from bulk_import.worker import sweep
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
-    swept = sweep(default_store(), default_files(), default_executions(), utc_now(), settings.stalled_after,
-                  settings.fail_stalled_after, concurrency=get_import_settings().batch_concurrency)
+    swept = sweep(
+        default_store(),
+        default_files(),
+        default_executions(),
+        utc_now(),
+        settings.stalled_after,
+        settings.fail_stalled_after,
+        concurrency=get_import_settings().batch_concurrency,
+    )
     # The StalledImports alarm watches this: imports shown as stalled that are not failed yet.
     metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(swept.stalled) - len(swept.failed))
     metrics.add_metric(name="StalledImportsFailed", unit=MetricUnit.Count, value=len(swept.failed))
@@ -29,5 +36,7 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("Stopped import reconciled", extra={"operation_id": operation.id, "cell": operation.cell})
     for operation in swept.started:
         logger.warning("Unstarted import started", extra={"operation_id": operation.id, "cell": operation.cell})
-    return {name: [operation.id for operation in getattr(swept, name)]
-            for name in ("stalled", "failed", "started", "reconciled")}
+    return {
+        name: [operation.id for operation in getattr(swept, name)]
+        for name in ("stalled", "failed", "started", "reconciled")
+    }

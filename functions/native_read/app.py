@@ -32,13 +32,19 @@ DOWNLOAD_LINK_SECONDS = 900
 
 
 @app.get("/v1/cells/<cell>/imports", summary="The cell's imports, newest first", tags=["Imports"])
-def list_imports(cell: str, limit: PageSize = 20, cursor: Cursor = None,
-                 state: Annotated[ImportState | None, Query(description="Only imports in this state")] = None,
-                 ) -> native.ImportList:
-    page = api_operations(default_store(), cell, native.bearer_token(app.current_event), limit,
-                          native.decode_cursor(cursor), state)
-    return native.ImportList(items=[native.import_view(operation) for operation in page.items],
-                             nextCursor=native.encode_cursor(page.next_key))
+def list_imports(
+    cell: str,
+    limit: PageSize = 20,
+    cursor: Cursor = None,
+    state: Annotated[ImportState | None, Query(description="Only imports in this state")] = None,
+) -> native.ImportList:
+    page = api_operations(
+        default_store(), cell, native.bearer_token(app.current_event), limit, native.decode_cursor(cursor), state
+    )
+    return native.ImportList(
+        items=[native.import_view(operation) for operation in page.items],
+        nextCursor=native.encode_cursor(page.next_key),
+    )
 
 
 @app.get("/v1/cells/<cell>/imports/<operationId>", summary="One import: state, counts, rate, ETA", tags=["Imports"])
@@ -47,19 +53,27 @@ def get_import(cell: str, operationId: str) -> native.ImportView:
     return native.import_view(operation)
 
 
-@app.get("/v1/cells/<cell>/imports/<operationId>/errors", tags=["Imports"],
-         summary="The import's failed records; Accept: text/csv redirects to a CSV of them all",
-         responses={
-             200: {"description": "A page of failed records",
-                   "content": {"application/json": {"model": native.FailedRecordList}}},
-             303: {"description": "Accept: text/csv: Location is a CSV of them all (valid 15 minutes)"}})
+@app.get(
+    "/v1/cells/<cell>/imports/<operationId>/errors",
+    tags=["Imports"],
+    summary="The import's failed records; Accept: text/csv redirects to a CSV of them all",
+    responses={
+        200: {
+            "description": "A page of failed records",
+            "content": {"application/json": {"model": native.FailedRecordList}},
+        },
+        303: {"description": "Accept: text/csv: Location is a CSV of them all (valid 15 minutes)"},
+    },
+)
 def list_failed_records(cell: str, operationId: str, limit: PageSize = 100, cursor: Cursor = None):
     token = native.bearer_token(app.current_event)
     if "text/csv" in (app.current_event.headers.get("Accept") or ""):
         return _csv_download(cell, operationId, token)
     page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
-    body = native.FailedRecordList(items=[native.FailedRecordView.of(record) for record in page.items],
-                                   nextCursor=native.encode_cursor(page.next_key))
+    body = native.FailedRecordList(
+        items=[native.FailedRecordView.of(record) for record in page.items],
+        nextCursor=native.encode_cursor(page.next_key),
+    )
     return Response(status_code=200, content_type="application/json", body=body.model_dump_json())
 
 

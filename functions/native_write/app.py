@@ -5,8 +5,9 @@ from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
+from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, Callable
+from typing import TYPE_CHECKING, Annotated, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.params import Body
@@ -15,12 +16,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
+from bulk_import import uploads
 from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
 from bulk_import.api.observability import logger, metrics
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
-from bulk_import import uploads
 from bulk_import.files import default_files
 from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
 from bulk_import.status import api_credential, api_operation
@@ -44,15 +45,16 @@ def _accepted(view: native.ImportView) -> Response[native.ImportView]:
     return Response(status_code=202, content_type="application/json", body=view, headers={"Location": location})
 
 
-@app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size",
-          tags=["Uploads"])
+@app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size", tags=["Uploads"])
 def create_upload(cell: str, request: native_writes.UploadRequest) -> native_writes.UploadView:
     _authorize(cell)
     return native_writes.UploadView.of(uploads.create_upload(default_files(), cell, request.filename, request.size))
 
 
 @app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
-def complete_upload(cell: str, uploadId: str, request: native_writes.CompleteUploadRequest) -> native_writes.CompletedUpload:
+def complete_upload(
+    cell: str, uploadId: str, request: native_writes.CompleteUploadRequest
+) -> native_writes.CompletedUpload:
     _authorize(cell)
     filename = uploads.complete_upload(default_files(), cell, uploadId, request.etags)
     return native_writes.CompletedUpload(uploadId=uploadId, filename=filename)
@@ -88,13 +90,24 @@ def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyC
 
     store = default_store()
     # PK fixed, SK the key's hash; the records expire by the table's TTL.
-    persistence = DynamoDBPersistenceLayer(table_name=store.table_name, boto3_client=store.client, key_attr="PK",
-                                           sort_key_attr="SK", static_pk_value="IDEMPOTENCY#start-import",
-                                           expiry_attr="expiresAt")
-    config = IdempotencyConfig(event_key_jmespath="[cell, key]", payload_validation_jmespath="request",
-                               expires_after_seconds=24 * 3600)
-    start = idempotent_function(start_once, data_keyword_argument="command", persistence_store=persistence,
-                                config=config, output_serializer=PydanticSerializer)
+    persistence = DynamoDBPersistenceLayer(
+        table_name=store.table_name,
+        boto3_client=store.client,
+        key_attr="PK",
+        sort_key_attr="SK",
+        static_pk_value="IDEMPOTENCY#start-import",
+        expiry_attr="expiresAt",
+    )
+    config = IdempotencyConfig(
+        event_key_jmespath="[cell, key]", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
+    )
+    start = idempotent_function(
+        start_once,
+        data_keyword_argument="command",
+        persistence_store=persistence,
+        config=config,
+        output_serializer=PydanticSerializer,
+    )
     return start, config
 
 
@@ -107,19 +120,32 @@ def _start_idempotently(command: StartCommand) -> native.ImportView:
 def _start(command: StartCommand) -> native.ImportView:
     request = command.request
     if request.uploadId is not None:
-        operation = start_upload_import(default_store(), default_files(), default_executions(), command.cell,
-                                        request.uploadId, request.name, command.user)
+        operation = start_upload_import(
+            default_store(),
+            default_files(),
+            default_executions(),
+            command.cell,
+            request.uploadId,
+            request.name,
+            command.user,
+        )
     else:
-        records = [record.model_dump(mode="json") for record in request.records]
-        operation = start_records_import(default_store(), default_files(), default_executions(), command.cell,
-                                         records, request.name, command.user)
+        inline = cast("list[native_writes.InlineRecord]", request.records)  # StartImportRequest: one or the other
+        records = [record.model_dump(mode="json") for record in inline]
+        operation = start_records_import(
+            default_store(), default_files(), default_executions(), command.cell, records, request.name, command.user
+        )
     logger.info("Import started", extra={"operation_id": operation.id})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
     return native.import_view(operation)
 
 
-@app.post("/v1/cells/<cell>/imports", summary="Start an import of an upload or of inline records",
-          tags=["Imports"], responses={202: {"description": "Started; Location is the import"}})
+@app.post(
+    "/v1/cells/<cell>/imports",
+    summary="Start an import of an upload or of inline records",
+    tags=["Imports"],
+    responses={202: {"description": "Started; Location is the import"}},
+)
 def start_import(cell: str, request: native_writes.StartImportRequest) -> Response[native.ImportView]:
     credential = _authorize(cell)
     key = app.current_event.headers.get("Idempotency-Key")
@@ -127,24 +153,37 @@ def start_import(cell: str, request: native_writes.StartImportRequest) -> Respon
     return _accepted(_start_idempotently(command) if key else _start(command))
 
 
-@app.post("/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import",
-          tags=["Imports"])
+@app.post(
+    "/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import", tags=["Imports"]
+)
 def cancel_import(cell: str, operationId: str) -> native.ImportView:
-    _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
-                                 ApiPermission.WRITE)
+    _, operation = api_operation(
+        default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
+    )
     stopped = cancel(default_store(), default_executions(), operation)
     return native.import_view(stopped)
 
 
-@app.post("/v1/cells/<cell>/imports/<operationId>/retry", tags=["Imports"],
-          summary="Start a new import of this import's failed records only (optionally corrected)",
-          responses={202: {"description": "Started; Location is the new import"}})
-def retry_import(cell: str, operationId: str,
-                 request: Annotated[native_writes.RetryRequest | None, Body()] = None) -> Response[native.ImportView]:
-    credential, parent = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event),
-                                       ApiPermission.WRITE)
-    child = retry(default_store(), default_files(), default_executions(), parent,
-                  (request or native_writes.RetryRequest()).corrections, credential.name)
+@app.post(
+    "/v1/cells/<cell>/imports/<operationId>/retry",
+    tags=["Imports"],
+    summary="Start a new import of this import's failed records only (optionally corrected)",
+    responses={202: {"description": "Started; Location is the new import"}},
+)
+def retry_import(
+    cell: str, operationId: str, request: Annotated[native_writes.RetryRequest | None, Body()] = None
+) -> Response[native.ImportView]:
+    credential, parent = api_operation(
+        default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
+    )
+    child = retry(
+        default_store(),
+        default_files(),
+        default_executions(),
+        parent,
+        (request or native_writes.RetryRequest()).corrections,
+        credential.name,
+    )
     return _accepted(native.import_view(child))
 
 

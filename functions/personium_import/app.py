@@ -6,7 +6,7 @@ from bulk_import.api import cold_start
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
 import base64
-from typing import Callable
+from collections.abc import Callable
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
@@ -32,12 +32,17 @@ def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None)
     """Checks the caller has root on the cell (one request; `resource_found` first, once the cell is
     known); returns the token's subject."""
     credential = personium.PersoniumCredential.of(app.current_event)
-    return authorize_cell_root_request(default_store(), cell, credential.token, credential.cookie_peer,
-                                       resource_found).subject
+    return authorize_cell_root_request(
+        default_store(), cell, credential.token, credential.cookie_peer, resource_found
+    ).subject
 
 
-@app.post("/<CellName>/__import", summary="Start a cell import from a snapshot", tags=["Personium"],
-          responses={202: {"description": "Import accepted; Location is the status URL"}})
+@app.post(
+    "/<CellName>/__import",
+    summary="Start a cell import from a snapshot",
+    tags=["Personium"],
+    responses={202: {"description": "Import accepted; Location is the status URL"}},
+)
 def start_cell_import(CellName: str):
     user = _authorize_root(CellName)
     request = personium.parse_cell_import_request(app.current_event.body)
@@ -49,8 +54,12 @@ def start_cell_import(CellName: str):
     return Response(status_code=202, headers={"Location": request_url(app.current_event)})
 
 
-@app.put("/<CellName>/__snapshot/<Name>", summary="Store a snapshot file", tags=["Personium"],
-         responses={201: {"description": "Snapshot stored"}})
+@app.put(
+    "/<CellName>/__snapshot/<Name>",
+    summary="Store a snapshot file",
+    tags=["Personium"],
+    responses={201: {"description": "Snapshot stored"}},
+)
 def put_snapshot(CellName: str, Name: str):
     _authorize_root(CellName)
     name = personium.snapshot_name(Name)
@@ -64,6 +73,7 @@ def put_snapshot(CellName: str, Name: str):
 def snapshot_options(CellName: str, Name: str):
     """With Authorization (personium.resolve answers an OPTIONS without one): the file must exist,
     then root on the cell."""
+
     def file_found() -> None:
         name = personium.stored_snapshot_name(Name)
         if name is None or not snapshot_exists(default_files(), CellName, name):

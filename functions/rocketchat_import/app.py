@@ -5,6 +5,8 @@ from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
+from typing import cast
+
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,9 +29,10 @@ rocketchat.install_import_error_handlers(app)
 def _authorize() -> str:
     """Checks the caller may run imports (one request); returns the user id."""
     login = rocketchat.RocketChatLogin.of(app.current_event)
-    rocketchat_import_status(default_store(), get_settings().rocketchat_cell, login.user_id, login.auth_token,
-                             Permission.RUN_IMPORT)
-    return login.user_id
+    rocketchat_import_status(
+        default_store(), get_settings().rocketchat_cell, login.user_id, login.auth_token, Permission.RUN_IMPORT
+    )
+    return cast(str, login.user_id)  # rocketchat_import_status refused a request without one
 
 
 @app.post("/api/v1/import.new", summary="Create an API import operation", tags=["Rocket.Chat"])
@@ -68,8 +71,9 @@ def import_clear() -> rocketchat.SuccessResponse:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
-    return rocketchat.resolve(app, event, context, settings.rocketchat_api_enable_cors,
-                              settings.rocketchat_api_cors_origin)
+    return rocketchat.resolve(
+        app, event, context, settings.rocketchat_api_enable_cors, settings.rocketchat_api_cors_origin
+    )
 
 
 cold_start.end()

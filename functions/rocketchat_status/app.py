@@ -51,8 +51,9 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     settings = get_settings()
-    return rocketchat.resolve(app, event, context, settings.rocketchat_api_enable_cors,
-                              settings.rocketchat_api_cors_origin)
+    return rocketchat.resolve(
+        app, event, context, settings.rocketchat_api_enable_cors, settings.rocketchat_api_cors_origin
+    )
 
 
 cold_start.end()

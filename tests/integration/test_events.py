@@ -6,7 +6,7 @@ import pytest
 
 from bulk_import.files import default_files
 from bulk_import_cli.demo import ACTIVE_OPERATION_ID, DONE_OPERATION_ID, seed_demo
-from tests.conftest import FUNCTIONS, ROOT, load_event
+from tests.conftest import FUNCTIONS, ROOT, HttpResult, load_event
 
 PERSONIUM_ERROR = {"code", "message"}
 IN_PROGRESS = {
@@ -169,11 +169,17 @@ def test_event_file_of_a_function_api_gateway_does_not_call(event_file, store, f
 @pytest.mark.parametrize("event_file", sorted(EXPECTED))
 def test_event_file_through_its_handler(event_file, store, invoke, function_environment):
     seed_demo(store, function_environment["ROCKETCHAT_CELL"], default_files())
+
+    result = invoke(Path(event_file).parts[0], load_event(event_file))
+
+    assert_expected_answer(event_file, result)
+
+
+def assert_expected_answer(event_file: str, result: HttpResult) -> None:
+    """The answer to an API event file with the demo data seeded: its status, body and Content-Type
+    (tests/integration/test_sam_local_invoke.py checks `sam local invoke`'s answers with it too)."""
     function = Path(event_file).parts[0]
     status, check = EXPECTED[event_file]
-
-    result = invoke(function, load_event(event_file))
-
     assert result.status == status, result.body
     assert check(result.body), result.body
     if result.body is not None:

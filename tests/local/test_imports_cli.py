@@ -1,5 +1,5 @@
 """`bulk-import imports` against a running local stack: the /v1 API's JSON for scripts, tables for
-humans, problem documents on stderr with exit code 2.
+humans, problem documents on stderr with exit code 1.
 
 The seeded demo operations are only read here (other tests rely on them); imports this module
 changes are its own, on its own cells.
@@ -26,8 +26,7 @@ RECORDS = [{"type": "user", "username": "u1", "emails": ["u1@example.com"]}, {"t
 def cli(local_stack, tmp_path, monkeypatch, capsys):
     """Runs `bulk-import imports ARGS` in-process against the package's local stack; returns
     (code, stdout, stderr) of the command alone: the stack runs in this process too, so its
-    handlers' log records (one JSON object a line on stdout) and the gateway's access log (stderr)
-    are dropped."""
+    handlers' log records (one JSON object a line on stdout) are dropped."""
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
     monkeypatch.delenv("BULK_IMPORT_TOKEN", raising=False)
     local_stack.info.save()
@@ -124,13 +123,13 @@ def test_retry_with_a_correction_starts_a_child_import_of_the_failed_record(cli,
 
 def test_cancel_of_a_finished_import_is_refused_with_the_problem_on_stderr(cli):
     code, out, err = cli("cancel", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID)
-    assert (code, out) == (2, "")
+    assert (code, out) == (1, "")
     assert err.startswith("bulk-import: The import cannot be canceled (409): The import is done; only a loading")
 
 
-def test_a_bad_token_exits_2(cli):
+def test_a_bad_token_exits_1(cli):
     code, out, err = cli("show", "--cell", demo.DEMO_CELL, demo.ACTIVE_OPERATION_ID, "--token", "bi_wrong")
-    assert (code, out, err) == (2, "", "bulk-import: The credential is not valid (401)\n")
+    assert (code, out, err) == (1, "", "bulk-import: The credential is not valid (401)\n")
 
 
 def test_without_a_local_stack_an_api_url_is_required(tmp_path, monkeypatch, capsys):
@@ -172,17 +171,57 @@ def test_watch_exits_1_for_an_import_that_ended_failed(cli, local_stack):
     assert code == 1 and json.loads(out)["failure"]["message"] == "The import stalled."
 
 
-def test_a_named_stack_gives_the_api_url_and_the_table_for_a_credential(local_stack, tmp_path, monkeypatch, capsys):
-    import bulk_import_cli.main as cli_main
+@pytest.mark.parametrize("args", [
+    ["--stack-name", "prod-stack", "imports", "show", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--json"],
+    ["imports", "show", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--stack-name", "prod-stack",
+     "--output", "json"],
+], ids=["global-options-first", "global-options-after-the-subcommand"])
+def test_a_named_stack_gives_the_api_url_and_the_table_for_a_credential(local_stack, tmp_path, monkeypatch, capsys,
+                                                                        args):
+    from bulk_import_cli import common
 
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "none.json"))  # no local stack here
     monkeypatch.delenv("BULK_IMPORT_TOKEN", raising=False)
     monkeypatch.delenv("BULK_IMPORT_API_URL", raising=False)
     outputs = {"ApiUrl": local_stack.api_url, "TableName": local_stack.store.table_name}
-    monkeypatch.setattr(cli_main, "_stack_outputs", lambda name: outputs if name == "prod-stack" else {})
+    monkeypatch.setattr(common, "stack_outputs", lambda args: outputs if args.stack_name == "prod-stack" else {})
 
-    code = main(["--stack-name", "prod-stack", "imports", "show", "--cell", demo.OTHER_CELL,
-                 demo.DONE_OPERATION_ID, "--json"])
+    code = main(args)
 
     out = without_lines_starting(capsys.readouterr().out, '{"')
     assert code == 0 and json.loads(out)["id"] == demo.DONE_OPERATION_ID
+
+
+def test_start_uploads_a_file_and_starts_its_import(cli, tmp_path):
+    users = tmp_path / "users.jsonl"
+    users.write_text("".join(json.dumps(record) + "\n" for record in RECORDS))
+    code, out, err = cli("start", str(users), "--cell", "cli-start", "--name", "from disk")
+    started = json.loads(out)
+    assert code == 0 and (started["name"], started["counts"]["total"]) == ("from disk", 0)
+    assert f"bulk-import imports watch --cell cli-start {started['id']}" in err
+    final = watch_until_done(cli, "cli-start", started["id"])
+    assert (final["counts"]["completed"], final["counts"]["error"]) == (1, 1)
+    assert cli("start", str(tmp_path / "missing.jsonl"), "--cell", "cli-start")[0] == 2
+
+
+def test_without_an_id_a_command_takes_the_cells_latest_import(cli, local_stack):
+    operation_id = start_import(local_stack, "cli-latest")
+    code, out, _ = cli("show", "--cell", "cli-latest")
+    assert (code, json.loads(out)["id"]) == (0, operation_id)
+    code, out, _ = cli("watch", "--cell", "cli-latest", "--interval", "0.2")
+    assert (code, json.loads(out)["id"]) == (0, operation_id)
+    code, out, err = cli("show", "--cell", "a-cell-without-imports")
+    assert (code, out, err) == (1, "", "bulk-import: cell a-cell-without-imports has no import\n")
+
+
+def test_the_import_spellings_of_before_still_work_and_say_they_are_deprecated(local_stack, tmp_path, monkeypatch,
+                                                                               capsys):
+    monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
+    local_stack.info.save()
+    operation_id = start_import(local_stack, "cli-legacy")
+    assert main(["import", "watch", "--cell", "cli-legacy", "--interval", "0.2", "--output", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(without_lines_starting(captured.out, '{"'))["id"] == operation_id
+    assert "`bulk-import import` is deprecated" in captured.err
+    assert main(["import", "cancel", "--cell", "cli-legacy", "--json"]) == 1  # done: the API refuses
+    assert "The import cannot be canceled (409)" in capsys.readouterr().err

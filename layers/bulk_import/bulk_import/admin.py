@@ -34,8 +34,9 @@ def create_rocketchat_credential(
     return shown
 
 
-def create_api_credential(store: ImportStore, cell: str, permissions: list[ApiPermission],
-                          **options: Any) -> IssuedApiCredential:
+def create_api_credential(
+    store: ImportStore, cell: str, permissions: list[ApiPermission], **options: Any
+) -> IssuedApiCredential:
     """Issues a /v1 credential; `options` are issue_api_credential's (name, lifetime, fixed demo token)."""
     stored, shown = issue_api_credential(cell, permissions, **options)
     store.put_cell(cell)

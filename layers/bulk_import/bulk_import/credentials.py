@@ -151,21 +151,29 @@ def issue_rocketchat_credential(
     cell: str, user_id: str, permissions: list[Permission], token: str | None = None
 ) -> tuple[RocketChatUser, IssuedRocketChatCredential]:
     token = token or new_secret()
-    stored = RocketChatUser(user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions))
+    stored = RocketChatUser(
+        user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions)
+    )
     shown = IssuedRocketChatCredential(userId=user_id, authToken=token, cell=cell, permissions=sorted(permissions))
     return stored, shown
 
 
 def issue_api_credential(
-    cell: str, permissions: list[ApiPermission], *, name: str = "operator",
-    lifetime: timedelta = DEFAULT_API_CREDENTIAL_LIFETIME, token: str | None = None,
+    cell: str,
+    permissions: list[ApiPermission],
+    *,
+    name: str = "operator",
+    lifetime: timedelta = DEFAULT_API_CREDENTIAL_LIFETIME,
+    token: str | None = None,
 ) -> tuple[ApiCredential, IssuedApiCredential]:
     token = token or API_TOKEN_PREFIX + new_secret()
     expires_at = utc_now() + lifetime
-    stored = ApiCredential(token_hash=secret_hash(token), cell=cell, permissions=frozenset(permissions), name=name,
-                           expires_at=expires_at)
-    shown = IssuedApiCredential(token=token, cell=cell, permissions=sorted(permissions), name=name,
-                                expires_at=expires_at)
+    stored = ApiCredential(
+        token_hash=secret_hash(token), cell=cell, permissions=frozenset(permissions), name=name, expires_at=expires_at
+    )
+    shown = IssuedApiCredential(
+        token=token, cell=cell, permissions=sorted(permissions), name=name, expires_at=expires_at
+    )
     return stored, shown
 
 

@@ -46,19 +46,33 @@ class ImportEvent(BaseModel):
 def events_between(old: ImportOperation | None, new: ImportOperation) -> list[ImportEvent]:
     """The events of one change of a cell's latest operation (`old` None or another operation:
     `new` was just started)."""
-    same = old is not None and old.id == new.id
+    before = old if old is not None and old.id == new.id else None  # `old`, if it is the same operation as `new`
     events = []
-    if not same or old.state != new.state:
-        events.append(_event(EventType.STATE_CHANGED, new, old.state if same else None, new.count.percent))
-    if same and new.is_active:
+    if before is None or before.state != new.state:
+        events.append(
+            _event(EventType.STATE_CHANGED, new, before.state if before is not None else None, new.count.percent)
+        )
+    if before is not None and new.is_active:
         passed = new.count.percent // PROGRESS_STEP_PERCENT
-        if passed > old.count.percent // PROGRESS_STEP_PERCENT:
+        if passed > before.count.percent // PROGRESS_STEP_PERCENT:
             events.append(_event(EventType.PROGRESS, new, None, passed * PROGRESS_STEP_PERCENT))
     return events
 
 
 def _event(kind: EventType, operation: ImportOperation, previous: ImportState | None, percent: int) -> ImportEvent:
-    return ImportEvent(type=kind, detail=ImportEventDetail(
-        id=operation.id, cell=operation.cell, name=operation.importation_name, state=operation.state,
-        previousState=previous, step=operation.step, parentId=operation.parent_id, counts=operation.count,
-        percent=percent, failure=operation.failure, at=iso_millis(operation.updated_at)))
+    return ImportEvent(
+        type=kind,
+        detail=ImportEventDetail(
+            id=operation.id,
+            cell=operation.cell,
+            name=operation.importation_name,
+            state=operation.state,
+            previousState=previous,
+            step=operation.step,
+            parentId=operation.parent_id,
+            counts=operation.count,
+            percent=percent,
+            failure=operation.failure,
+            at=iso_millis(operation.updated_at),
+        ),
+    )

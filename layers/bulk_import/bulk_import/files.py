@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import Any, BinaryIO, Callable, Iterable
+from typing import IO, Any, BinaryIO
 
 import boto3
 from botocore.exceptions import ClientError
@@ -135,7 +136,7 @@ class ImportFiles:
     def opener(self, key: str, etag: str | None = None) -> Callable[[], BinaryIO]:
         return lambda: io.BufferedReader(S3ObjectReader(self.client, self.bucket, key, etag), buffer_size=_READ_AHEAD)
 
-    def put(self, key: str, body: bytes | BinaryIO) -> None:
+    def put(self, key: str, body: bytes | IO[bytes]) -> None:
         """Bytes in one PutObject; a stream through the transfer manager (multipart when large)."""
         if isinstance(body, bytes):
             self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
@@ -151,22 +152,30 @@ class ImportFiles:
         return (listing["Contents"][0]["Key"], listing["Contents"][0]["ETag"]) if listing.get("KeyCount") else None
 
     def presigned_put(self, key: str, expires_in: int) -> str:
-        return self.client.generate_presigned_url("put_object", Params={"Bucket": self.bucket, "Key": key},
-                                                  ExpiresIn=expires_in)
+        return self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+        )
 
     def presigned_get(self, key: str, expires_in: int, download_name: str) -> str:
         return self.client.generate_presigned_url(
-            "get_object", ExpiresIn=expires_in,
-            Params={"Bucket": self.bucket, "Key": key,
-                    "ResponseContentDisposition": f'attachment; filename="{download_name}"'})
+            "get_object",
+            ExpiresIn=expires_in,
+            Params={
+                "Bucket": self.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{download_name}"',
+            },
+        )
 
     def start_multipart(self, key: str) -> str:
         return self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
 
     def presigned_part(self, key: str, multipart_id: str, part_number: int, expires_in: int) -> str:
         return self.client.generate_presigned_url(
-            "upload_part", ExpiresIn=expires_in,
-            Params={"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": part_number})
+            "upload_part",
+            ExpiresIn=expires_in,
+            Params={"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": part_number},
+        )
 
     def pending_multipart(self, prefix: str) -> tuple[str, str] | None:
         """(key, multipart upload id) of an unfinished multipart upload under `prefix`."""
@@ -175,14 +184,18 @@ class ImportFiles:
 
     def complete_multipart(self, key: str, multipart_id: str, etags: list[str]) -> None:
         parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, start=1)]
-        self.client.complete_multipart_upload(Bucket=self.bucket, Key=key, UploadId=multipart_id,
-                                              MultipartUpload={"Parts": parts})
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket, Key=key, UploadId=multipart_id, MultipartUpload={"Parts": parts}
+        )
 
     def write_staged_objects(self, operation_id: str, objects: dict[tuple[str, int], list[StagedRecord]]) -> None:
         """One object per (record type, object index), several PutObjects at once; writing an object
         again (a retried or resumed staging) replaces it with the same records, or with more of them."""
-        map_all(_REQUESTS, lambda item: self.put(staged_object_key(operation_id, *item[0]), _staged_lines(item[1])),
-                list(objects.items()))
+        map_all(
+            _REQUESTS,
+            lambda item: self.put(staged_object_key(operation_id, *item[0]), _staged_lines(item[1])),
+            list(objects.items()),
+        )
 
     def read_staged_object(self, operation_id: str, record_type: str, index: int) -> list[StagedRecord]:
         """The staged records of one object, in seq order (one GetObject)."""
@@ -194,15 +207,20 @@ class ImportFiles:
             if exc.response["Error"]["Code"] in ("NoSuchKey", "404", "AccessDenied", "403"):
                 raise StagedBatchMissing(key) from exc
             raise
-        return [StagedRecord(type=record_type, seq=line["seq"], data=line["data"], source=line["source"],
-                             problem=line.get("problem"))
-                for line in map(json.loads, body.splitlines())]
+        return [
+            StagedRecord(
+                type=record_type, seq=line["seq"], data=line["data"], source=line["source"], problem=line.get("problem")
+            )
+            for line in map(json.loads, body.splitlines())
+        ]
 
     def read_staged_batch(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
         """The staged records of one batch, in seq order (one GetObject: its group's)."""
         return self.read_staged_batches(operation_id, record_type, [batch])[batch]
 
-    def read_staged_batches(self, operation_id: str, record_type: str, batches: list[int]) -> dict[int, list[StagedRecord]]:
+    def read_staged_batches(
+        self, operation_id: str, record_type: str, batches: list[int]
+    ) -> dict[int, list[StagedRecord]]:
         """Several batches' staged records, each object they are in read once (at once)."""
         indexes = sorted({staged_object_of(batch) for batch in batches})
         read = map_all(_REQUESTS, lambda index: self.read_staged_object(operation_id, record_type, index), indexes)
@@ -232,8 +250,11 @@ class ImportFiles:
 
 
 def _staged_lines(records: list[StagedRecord]) -> bytes:
-    lines = ({"seq": record.seq, "source": record.source, "data": record.data}
-             | ({"problem": record.problem} if record.problem else {}) for record in records)
+    lines = (
+        {"seq": record.seq, "source": record.source, "data": record.data}
+        | ({"problem": record.problem} if record.problem else {})
+        for record in records
+    )
     return b"".join(json.dumps(line, separators=(",", ":")).encode() + b"\n" for line in lines)
 
 

@@ -13,7 +13,6 @@ from typing import Any, Protocol
 
 from bulk_import.errors import BulkImportError
 from bulk_import.files import ImportFiles, corrections_key, snapshot_key, upload_prefix
-from bulk_import.records import COUNT_FIELD, RecordInvalid, parse_record
 from bulk_import.model import (
     ACTIVE_STEPS,
     BATCH_SIZE,
@@ -23,7 +22,7 @@ from bulk_import.model import (
     new_operation_id,
     utc_now,
 )
-from bulk_import.records import StagedRecord
+from bulk_import.records import COUNT_FIELD, RecordInvalid, StagedRecord, parse_record
 from bulk_import.storage import ImportStore, OperationConflict
 
 ALL_STEPS = frozenset(ProgressStep)
@@ -79,8 +78,18 @@ class Executions(Protocol):
 
 def _new_operation(cell: str, user: str, kind: str, step: ProgressStep, **fields: Any) -> ImportOperation:
     now = utc_now()
-    return ImportOperation(id=new_operation_id(), cell=cell, type=kind, importer_key=kind, step=step,
-                           started_at=now, updated_at=now, heartbeat_at=now, user=user, **fields)
+    return ImportOperation(
+        id=new_operation_id(),
+        cell=cell,
+        type=kind,
+        importer_key=kind,
+        step=step,
+        started_at=now,
+        updated_at=now,
+        heartbeat_at=now,
+        user=user,
+        **fields,
+    )
 
 
 def _idle_latest(store: ImportStore, cell: str) -> ImportOperation | None:
@@ -91,8 +100,7 @@ def _idle_latest(store: ImportStore, cell: str) -> ImportOperation | None:
     return latest
 
 
-def _replace_latest(store: ImportStore, operation: ImportOperation,
-                    latest: ImportOperation | None) -> ImportOperation:
+def _replace_latest(store: ImportStore, operation: ImportOperation, latest: ImportOperation | None) -> ImportOperation:
     try:
         store.start_operation(operation, latest)
     except OperationConflict as exc:
@@ -105,8 +113,9 @@ def _run(store: ImportStore, executions: Executions, operation: ImportOperation)
     try:
         execution_arn = executions.start(operation.cell, operation.id)
     except Exception:
-        store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
-                               settle_unprocessed=True)
+        store.update_operation(
+            operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED, settle_unprocessed=True
+        )
         raise
     try:
         return store.update_operation(operation, from_steps=ACTIVE_STEPS, execution_arn=execution_arn)
@@ -115,7 +124,13 @@ def _run(store: ImportStore, executions: Executions, operation: ImportOperation)
 
 
 def start_file_import(
-    store: ImportStore, files: ImportFiles, executions: Executions, cell: str, key: str, name: str, user: str,
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    cell: str,
+    key: str,
+    name: str,
+    user: str,
     kind: str = "personium",
 ) -> ImportOperation:
     """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI)."""
@@ -126,12 +141,25 @@ def start_file_import(
     return _start_file(store, executions, cell, key, etag, name, user, kind, latest)
 
 
-def _start_file(store: ImportStore, executions: Executions, cell: str, key: str, etag: str, name: str, user: str,
-                kind: str, latest: ImportOperation | None) -> ImportOperation:
+def _start_file(
+    store: ImportStore,
+    executions: Executions,
+    cell: str,
+    key: str,
+    etag: str,
+    name: str,
+    user: str,
+    kind: str,
+    latest: ImportOperation | None,
+) -> ImportOperation:
     """Starts importing the file at `key`, in the version `etag`, in place of `latest` (read idle)."""
-    operation = _replace_latest(store, _new_operation(cell, user, kind, ProgressStep.PREPARING_STARTED,
-                                                      importation_name=name, source_key=key, source_etag=etag),
-                                latest)
+    operation = _replace_latest(
+        store,
+        _new_operation(
+            cell, user, kind, ProgressStep.PREPARING_STARTED, importation_name=name, source_key=key, source_etag=etag
+        ),
+        latest,
+    )
     return _run(store, executions, operation)
 
 
@@ -139,8 +167,15 @@ def new_upload_id() -> str:
     return os.urandom(12).hex()
 
 
-def start_upload_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, upload_id: str,
-                        name: str | None, user: str) -> ImportOperation:
+def start_upload_import(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    cell: str,
+    upload_id: str,
+    name: str | None,
+    user: str,
+) -> ImportOperation:
     """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
     uploaded = files.first_object(upload_prefix(cell, upload_id))
     if uploaded is None:
@@ -150,8 +185,15 @@ def start_upload_import(store: ImportStore, files: ImportFiles, executions: Exec
     return _start_file(store, executions, cell, key, etag, name or key.rpartition("/")[2], user, "v1", latest)
 
 
-def start_records_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str,
-                         records: list[dict[str, Any]], name: str | None, user: str) -> ImportOperation:
+def start_records_import(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    cell: str,
+    records: list[dict[str, Any]],
+    name: str | None,
+    user: str,
+) -> ImportOperation:
     """Imports records sent inline: they are written as a JSON Lines upload, then imported as one,
     so inline records and files take the same path (and report errors by line)."""
     latest = _idle_latest(store, cell)  # before the upload: a busy cell leaves no file behind
@@ -175,8 +217,14 @@ def cancel(store: ImportStore, executions: Executions, operation: ImportOperatio
     return stopped
 
 
-def retry(store: ImportStore, files: ImportFiles, executions: Executions, parent: ImportOperation,
-          corrections: dict[str, dict[str, Any]], user: str) -> ImportOperation:
+def retry(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    parent: ImportOperation,
+    corrections: dict[str, dict[str, Any]],
+    user: str,
+) -> ImportOperation:
     """Starts a new operation, linked to `parent`, that imports only the records `parent` counted
     as errors (those that failed, and those a cancel, clear or failure left unprocessed), replacing
     those named in `corrections` (`user:12` -> fixed record).
@@ -193,11 +241,18 @@ def retry(store: ImportStore, files: ImportFiles, executions: Executions, parent
     if latest is None or latest.id != parent.id:
         raise NotRetryable("A newer import of this cell exists; only the latest one can be retried.")
     _check_corrections(store, parent, corrections)
-    child = _new_operation(parent.cell, user, parent.type, ProgressStep.PREPARING_STARTED,
-                           importation_name=parent.importation_name, parent_id=parent.id)
+    child = _new_operation(
+        parent.cell,
+        user,
+        parent.type,
+        ProgressStep.PREPARING_STARTED,
+        importation_name=parent.importation_name,
+        parent_id=parent.id,
+    )
     if corrections:
-        child = child.model_copy(update={"source_key": corrections_key(parent.cell, child.id)})
-        files.put(child.source_key, json.dumps(corrections).encode())
+        source_key = corrections_key(parent.cell, child.id)
+        child = child.model_copy(update={"source_key": source_key})
+        files.put(source_key, json.dumps(corrections).encode())
     return _run(store, executions, _replace_latest(store, child, latest))
 
 
@@ -218,15 +273,19 @@ def _check_corrections(store: ImportStore, parent: ImportOperation, corrections:
             problems.append(f"{record_id}: {exc}")
     for record_type, seqs in named.items():
         outcomes = store.batch_outcomes(parent.id, record_type, sorted({seq // BATCH_SIZE for seq in seqs}))
-        problems += [f"{record_type}:{seq}: not a failed record of {parent.id}" for seq in seqs
-                     if seq >= getattr(parent.count, COUNT_FIELD[record_type])
-                     or (seq // BATCH_SIZE in outcomes and seq not in outcomes[seq // BATCH_SIZE].failed)]
+        problems += [
+            f"{record_type}:{seq}: not a failed record of {parent.id}"
+            for seq in seqs
+            if seq >= getattr(parent.count, COUNT_FIELD[record_type])
+            or (seq // BATCH_SIZE in outcomes and seq not in outcomes[seq // BATCH_SIZE].failed)
+        ]
     if problems:
         raise InvalidCorrections(problems)
 
 
-def start_snapshot_import(store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str,
-                          user: str) -> ImportOperation:
+def start_snapshot_import(
+    store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str, user: str
+) -> ImportOperation:
     return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user)
 
 
@@ -256,8 +315,9 @@ def stop(store: ImportStore, executions: Executions, cell: str, *, clear: bool) 
         return latest
     changes = {"valid": False} if clear else {"step": ProgressStep.IMPORT_CANCELLED}
     try:
-        stopped = store.update_operation(latest, from_steps=ALL_STEPS if clear else ACTIVE_STEPS,
-                                         settle_unprocessed=True, **changes)
+        stopped = store.update_operation(
+            latest, from_steps=ALL_STEPS if clear else ACTIVE_STEPS, settle_unprocessed=True, **changes
+        )
     except OperationConflict:
         return store.latest_operation(cell)
     if latest.execution_arn is not None and latest.is_active:
@@ -280,8 +340,10 @@ def rocketchat_add_users(store: ImportStore, cell: str, users: list[dict[str, An
     if any(not any(user.get("emails") or []) or not any(user.get("importIds") or []) for user in users):
         raise ImportServiceError(MISSING_REQUIRED_DATA)
     first = operation.count.users
-    records = [StagedRecord(type="user", seq=first + index, data=user, source=f"import.addUsers:{first + index + 1}")
-               for index, user in enumerate(users)]
+    records = [
+        StagedRecord(type="user", seq=first + index, data=user, source=f"import.addUsers:{first + index + 1}")
+        for index, user in enumerate(users)
+    ]
     try:
         store.stage_api_records(operation, records, "users")
     except OperationConflict as exc:
@@ -307,8 +369,9 @@ def rocketchat_run(store: ImportStore, executions: Executions, cell: str) -> Imp
     if operation.step != ProgressStep.USER_SELECTION:
         raise ImportServiceError(INVALID_OPERATION_STATUS)
     try:
-        operation = store.update_operation(operation, from_steps=frozenset({ProgressStep.USER_SELECTION}),
-                                           step=ProgressStep.IMPORTING_STARTED)
+        operation = store.update_operation(
+            operation, from_steps=frozenset({ProgressStep.USER_SELECTION}), step=ProgressStep.IMPORTING_STARTED
+        )
     except OperationConflict as exc:
         raise ImportServiceError(INVALID_OPERATION_STATUS) from exc
     return _run(store, executions, operation)

@@ -16,8 +16,9 @@ import csv
 import json
 import re
 import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable, Iterator
+from typing import IO, Any, BinaryIO
 
 from bulk_import.errors import BulkImportError
 from bulk_import.records import MAX_RECORD_BYTES, MAX_RECORD_DEPTH, RecordType
@@ -57,8 +58,9 @@ class _UnreadableLine:
     head: bytes
 
 
-def read_records(open_file: Callable[[], BinaryIO], cursor: dict[str, int] | None = None,
-                 name: str = "input") -> Iterator[SourceRecord]:
+def read_records(
+    open_file: Callable[[], BinaryIO], cursor: dict[str, int] | None = None, name: str = "input"
+) -> Iterator[SourceRecord]:
     """Every record of the file `open_file()` opens (a zip or JSON Lines), from `cursor` on."""
     with open_file() as file:
         is_zip = file.read(4) in _ZIP_MAGIC
@@ -93,11 +95,14 @@ def _ordered_members(archive: zipfile.ZipFile) -> list[str]:
     JSON Lines members."""
     names = [info.filename for info in archive.infolist() if not info.is_dir()]
     messages = sorted(n for n in names if n.count("/") == 1 and n.endswith("/messages.csv"))
-    return ([n for n in ("users.csv", "channels.csv") if n in names] + messages
-            + sorted(n for n in names if n.endswith(".jsonl")))
+    return (
+        [n for n in ("users.csv", "channels.csv") if n in names]
+        + messages
+        + sorted(n for n in names if n.endswith(".jsonl"))
+    )
 
 
-def _lines(stream: BinaryIO, cursor: dict[str, int] | None) -> Iterator[tuple[int, int, str | _UnreadableLine]]:
+def _lines(stream: IO[bytes], cursor: dict[str, int] | None) -> Iterator[tuple[int, int, str | _UnreadableLine]]:
     """(line number, offset after the line, text) of every non-blank line, from the cursor on. A line
     over MAX_RECORD_BYTES is read past, never held whole; it and a line that is not UTF-8 come as
     _UnreadableLine."""
@@ -124,13 +129,18 @@ def _lines(stream: BinaryIO, cursor: dict[str, int] | None) -> Iterator[tuple[in
             yield number, offset, text
 
 
-def _lines_records(lines: Iterator[tuple[int, int, str | _UnreadableLine]], file: str, member: int,
-                   parse: Callable[[str], tuple[RecordType, dict, str | None]],
-                   unreadable_type: Callable[[bytes], RecordType]) -> Iterator[SourceRecord]:
+def _lines_records(
+    lines: Iterator[tuple[int, int, str | _UnreadableLine]],
+    file: str,
+    member: int,
+    parse: Callable[[str], tuple[RecordType, dict, str | None]],
+    unreadable_type: Callable[[bytes], RecordType],
+) -> Iterator[SourceRecord]:
     for number, offset, text in lines:
         position = {"member": member, "offset": offset, "line": number}
-        record_type, data, problem = (unreadable_type(text.head), {}, text.problem) \
-            if isinstance(text, _UnreadableLine) else parse(text)
+        record_type, data, problem = (
+            (unreadable_type(text.head), {}, text.problem) if isinstance(text, _UnreadableLine) else parse(text)
+        )
         yield SourceRecord(record_type, data, f"{file}:{number}", position, problem)
 
 
@@ -156,7 +166,7 @@ def _json_record(text: str) -> tuple[RecordType, dict, str | None]:
     return RecordType(kind), value, None
 
 
-def _csv_records(stream: BinaryIO, file: str, member: int, cursor: dict[str, int] | None) -> Iterator[SourceRecord]:
+def _csv_records(stream: IO[bytes], file: str, member: int, cursor: dict[str, int] | None) -> Iterator[SourceRecord]:
     record_type, header = CSV_FILES[file.rpartition("/")[2]]
     channel = file.partition("/")[0]
     lines = _lines(stream, None)
@@ -171,10 +181,11 @@ def _csv_records(stream: BinaryIO, file: str, member: int, cursor: dict[str, int
             return record_type, {}, fields
         if len(fields) != len(header):
             return record_type, {}, f"expected {len(header)} columns, got {len(fields)}"
-        return record_type, _csv_data(record_type, dict(zip(header, fields)), channel), None
+        return record_type, _csv_data(record_type, dict(zip(header, fields, strict=True)), channel), None
 
-    yield from _lines_records(_lines(stream, cursor) if cursor is not None else lines, file, member, parse,
-                              lambda head: record_type)
+    yield from _lines_records(
+        _lines(stream, cursor) if cursor is not None else lines, file, member, parse, lambda head: record_type
+    )
 
 
 def _csv_fields(text: str) -> list[str] | str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -84,6 +84,7 @@ ACTIVE_STATES = frozenset({ImportState.LOADING, ImportState.IMPORTING})
 ACTIVE_STEPS = frozenset(step for step, state in _STATE_OF_STEP.items() if state in ACTIVE_STATES)
 #: Steps an operation ends in; it is finished there (or when cleared).
 FINISHED_STEPS = frozenset({ProgressStep.DONE, ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED})
+
 
 def steps_in_state(state: ImportState) -> frozenset[ProgressStep]:
     """The steps a valid operation is in when it is in `state` (an invalid one is in ERROR too)."""
@@ -237,12 +238,12 @@ class ImportOperation(BaseModel):
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def iso_millis(moment: datetime) -> str:
     """ISO 8601 UTC with milliseconds and a Z, the form both dialects print (2017-02-13T09:00:00.000Z)."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def new_operation_id() -> str:

@@ -23,8 +23,16 @@ class EventPublisher:
         self.client = client
 
     def publish(self, events: list[ImportEvent]) -> None:
-        entries = [{"Source": SOURCE, "DetailType": event.type.value, "Detail": event.detail.model_dump_json(),
-                    "EventBusName": self.bus_name, "Resources": []} for event in events]
+        entries: list[dict[str, Any]] = [
+            {
+                "Source": SOURCE,
+                "DetailType": event.type.value,
+                "Detail": event.detail.model_dump_json(),
+                "EventBusName": self.bus_name,
+                "Resources": [],
+            }
+            for event in events
+        ]
         for start in range(0, len(entries), _PUT_EVENTS_LIMIT):
             response = self.client.put_events(Entries=entries[start : start + _PUT_EVENTS_LIMIT])
             if response.get("FailedEntryCount"):

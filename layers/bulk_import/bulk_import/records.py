@@ -68,7 +68,8 @@ class RecordType(StrEnum):
 
 
 #: The operation's count field of each record type.
-COUNT_FIELD = {RecordType.USER: "users", RecordType.CHANNEL: "channels", RecordType.MESSAGE: "messages"}
+#: Looked up by RecordType or by its value (a str: RecordType is a StrEnum).
+COUNT_FIELD: dict[str, str] = {RecordType.USER: "users", RecordType.CHANNEL: "channels", RecordType.MESSAGE: "messages"}
 
 
 class RecordInvalid(BulkImportError):
@@ -125,7 +126,7 @@ class MessageRecord(ImportRecord):
     text: Annotated[str, Field(max_length=5000)]
 
 
-_MODEL_OF_TYPE: dict[RecordType, type[ImportRecord]] = {
+_MODEL_OF_TYPE: dict[RecordType, type[UserRecord] | type[ChannelRecord] | type[MessageRecord]] = {
     RecordType.USER: UserRecord,
     RecordType.CHANNEL: ChannelRecord,
     RecordType.MESSAGE: MessageRecord,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from bulk_import.credentials import (
     ApiCredential,
@@ -29,8 +30,13 @@ class StatusStore(Protocol):
     def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
 
 
-def _read_as_root(store: StatusStore, cell: str, token: str | None, cookie_peer: str | None,
-                  resource_found: Callable[[], None] | None = None) -> tuple[CellToken, CellStatusRead]:
+def _read_as_root(
+    store: StatusStore,
+    cell: str,
+    token: str | None,
+    cookie_peer: str | None,
+    resource_found: Callable[[], None] | None = None,
+) -> tuple[CellToken, CellStatusRead]:
     # As in Personium, an unknown cell is reported before authentication.
     read = store.read_cell_status(cell, secret_hash(token) if token else None)
     if not read.cell_exists:
@@ -50,7 +56,10 @@ def cell_import_status(
 
 
 def authorize_cell_root_request(
-    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None,
+    store: StatusStore,
+    cell: str,
+    token: str | None,
+    cookie_peer: str | None = None,
     resource_found: Callable[[], None] | None = None,
 ) -> CellToken:
     """The caller's token, if it holds root on the cell (the same single request as a status read).
@@ -89,8 +98,9 @@ def api_credential(store: ImportStore, cell: str, token: str | None, permission:
     return authorize_api(store.read_api_credential(secret_hash(token)), cell=cell, permission=permission)
 
 
-def api_operation(store: ImportStore, cell: str, operation_id: str, token: str | None,
-                  permission: ApiPermission = ApiPermission.READ) -> tuple[ApiCredential, ImportOperation]:
+def api_operation(
+    store: ImportStore, cell: str, operation_id: str, token: str | None, permission: ApiPermission = ApiPermission.READ
+) -> tuple[ApiCredential, ImportOperation]:
     """The caller's credential and one operation of the cell, if the caller may do `permission`
     there (one request, auth included)."""
     if not token:
@@ -102,15 +112,22 @@ def api_operation(store: ImportStore, cell: str, operation_id: str, token: str |
     return credential, read.operation
 
 
-def api_operations(store: ImportStore, cell: str, token: str | None, limit: int, after: dict[str, Any] | None,
-                   state: ImportState | None) -> Page[ImportOperation]:
+def api_operations(
+    store: ImportStore,
+    cell: str,
+    token: str | None,
+    limit: int,
+    after: dict[str, Any] | None,
+    state: ImportState | None,
+) -> Page[ImportOperation]:
     """A page of the cell's history, newest first (two requests: the credential, the Query)."""
     api_credential(store, cell, token, ApiPermission.READ)
     return store.operations(cell, limit, _owned(after, PK=f"CELL#{cell}"), state)
 
 
-def api_failed_records(store: ImportStore, cell: str, operation_id: str, token: str | None, limit: int,
-                       after: dict[str, Any] | None) -> Page[StagedRecord]:
+def api_failed_records(
+    store: ImportStore, cell: str, operation_id: str, token: str | None, limit: int, after: dict[str, Any] | None
+) -> Page[StagedRecord]:
     """A page of an operation's failed records (two requests: the operation with the credential,
     then the Query)."""
     api_operation(store, cell, operation_id, token)

@@ -39,13 +39,14 @@ from __future__ import annotations
 import heapq
 import random
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable, Generic, Sequence, TypeVar
+from typing import Any, Generic, TypeVar
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -56,7 +57,6 @@ from bulk_import.concurrency import map_all
 from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
 from bulk_import.model import (
     ACTIVE_STEPS,
-    BATCH_SIZE,
     FINISHED_STEPS,
     Counts,
     Failure,
@@ -84,9 +84,16 @@ _BATCH_GET_LIMIT = 100
 FAILED_SHARDS = 8
 #: Errors DynamoDB answers under contention or load; the request (always idempotent here: a
 #: conditional write, a marker-guarded transaction or a read) is sent again after a jittered wait.
-_RETRYABLE_ERRORS = frozenset({"TransactionConflictException", "ThrottlingException",
-                               "ProvisionedThroughputExceededException", "RequestLimitExceeded",
-                               "InternalServerError", "ServiceUnavailable"})
+_RETRYABLE_ERRORS = frozenset(
+    {
+        "TransactionConflictException",
+        "ThrottlingException",
+        "ProvisionedThroughputExceededException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
 _RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 _ATTEMPTS = 10
 _BACKOFF_BASE, _BACKOFF_CAP = 0.025, 2.0
@@ -183,7 +190,7 @@ def _epoch(moment: datetime) -> int:
 
 
 def _from_epoch(seconds: Any) -> datetime:
-    return datetime.fromtimestamp(int(seconds), timezone.utc)
+    return datetime.fromtimestamp(int(seconds), UTC)
 
 
 def _optional_time(value: str | None) -> datetime | None:
@@ -205,9 +212,12 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     }
     if operation.is_active:
         item["activeShard"] = _ACTIVE_SHARD
-    for name, moment in (("heartbeatAt", operation.heartbeat_at), ("finishedAt", operation.finished_at),
-                         ("markAt", operation.mark and operation.mark.at),
-                         ("previousMarkAt", operation.previous_mark and operation.previous_mark.at)):
+    for name, moment in (
+        ("heartbeatAt", operation.heartbeat_at),
+        ("finishedAt", operation.finished_at),
+        ("markAt", operation.mark.at if operation.mark is not None else None),
+        ("previousMarkAt", operation.previous_mark.at if operation.previous_mark is not None else None),
+    ):
         if moment is not None:
             item[name] = moment.isoformat()
     if operation.mark is not None:
@@ -291,13 +301,22 @@ def cell_token_from_item(token_hash: str, item: dict[str, Any]) -> CellToken:
 
 
 def api_credential_to_item(credential: ApiCredential) -> dict[str, Any]:
-    return {"cell": credential.cell, "permissions": sorted(credential.permissions), "name": credential.name,
-            "expiresAt": _epoch(credential.expires_at)}
+    return {
+        "cell": credential.cell,
+        "permissions": sorted(credential.permissions),
+        "name": credential.name,
+        "expiresAt": _epoch(credential.expires_at),
+    }
 
 
 def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCredential:
-    return ApiCredential(token_hash=token_hash, cell=item["cell"], permissions=frozenset(item["permissions"]),
-                         name=item["name"], expires_at=_from_epoch(item["expiresAt"]))
+    return ApiCredential(
+        token_hash=token_hash,
+        cell=item["cell"],
+        permissions=frozenset(item["permissions"]),
+        name=item["name"],
+        expires_at=_from_epoch(item["expiresAt"]),
+    )
 
 
 def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
@@ -360,13 +379,17 @@ class ImportStore:
 
     # -- reads -----------------------------------------------------------------------------------
 
-    def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, ...], dict[str, Any]]:
         """One BatchGetItem per 100 keys (its limit); another only for the UnprocessedKeys DynamoDB
         returns (throttling)."""
-        found: dict[tuple[str, str], dict[str, Any]] = {}
+        found: dict[tuple[str, ...], dict[str, Any]] = {}
         for start in range(0, len(keys), _BATCH_GET_LIMIT):
-            request = {self.table_name: {"Keys": [_marshal(key) for key in keys[start : start + _BATCH_GET_LIMIT]],
-                                         "ConsistentRead": True}}
+            request = {
+                self.table_name: {
+                    "Keys": [_marshal(key) for key in keys[start : start + _BATCH_GET_LIMIT]],
+                    "ConsistentRead": True,
+                }
+            }
             attempt = 0
             while request:
                 if attempt:
@@ -379,13 +402,20 @@ class ImportStore:
                 attempt += 1
         return found
 
-    def _operation_of(self, cell: str, operation_id: str, extra_keys: tuple[dict[str, str], ...] = ()
-                      ) -> tuple[ImportOperation | None, dict[tuple[str, str], dict[str, Any]]]:
+    def _operation_of(
+        self, cell: str, operation_id: str, extra_keys: tuple[dict[str, str], ...] = ()
+    ) -> tuple[ImportOperation | None, dict[tuple[str, ...], dict[str, Any]]]:
         """One operation of the cell wherever it is stored (the latest, or earlier under its id), and
         whatever else `extra_keys` names, in one BatchGetItem."""
         found = self._batch_get([latest_operation_key(cell), earlier_operation_key(cell, operation_id), *extra_keys])
-        operation = next((operation_from_item(item) for (partition, _), item in found.items()
-                          if partition == f"CELL#{cell}" and item.get("id") == operation_id), None)
+        operation = next(
+            (
+                operation_from_item(item)
+                for (partition, _), item in found.items()
+                if partition == f"CELL#{cell}" and item.get("id") == operation_id
+            ),
+            None,
+        )
         return operation, found
 
     def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead:
@@ -397,7 +427,7 @@ class ImportStore:
         latest_item = found.get(tuple(latest_operation_key(cell).values()))
         return CellStatusRead(
             cell_exists=tuple(cell_key(cell).values()) in found,
-            token=cell_token_from_item(token_hash, token_item) if token_item else None,
+            token=cell_token_from_item(token_hash, token_item) if token_hash and token_item else None,
             latest=operation_from_item(latest_item) if latest_item else None,
         )
 
@@ -414,8 +444,9 @@ class ImportStore:
         """The cell's operations, newest first: the latest, then earlier ones by descending id."""
         return self.operations(cell, limit).items
 
-    def operations(self, cell: str, limit: int, start_key: dict[str, Any] | None = None,
-                   state: ImportState | None = None) -> Page[ImportOperation]:
+    def operations(
+        self, cell: str, limit: int, start_key: dict[str, Any] | None = None, state: ImportState | None = None
+    ) -> Page[ImportOperation]:
         """A page of the cell's operations, newest first, optionally only those in `state`. One
         Query, more only while the filter leaves the page short."""
         arguments: dict[str, Any] = {
@@ -458,24 +489,31 @@ class ImportStore:
     def batch_outcomes(self, operation_id: str, record_type: str, batches: Sequence[int]) -> dict[int, BatchOutcome]:
         """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
-        return {batch: _outcome_from_item(item) for batch in batches
-                if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))}
+        return {
+            batch: _outcome_from_item(item)
+            for batch in batches
+            if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))
+        }
 
     def own_entries(self, cell: str, entries: list[tuple[str, str, str]]) -> set[str]:
         """Of (kind, identity, reference) entries, the references whose entry exists and was created
         by that same record (one BatchGetItem per 100)."""
         found = self._batch_get([directory_key(cell, kind, identity) for kind, identity, _ in entries])
-        return {reference for kind, identity, reference in entries
-                if (item := found.get(tuple(directory_key(cell, kind, identity).values())))
-                and item.get("importedFrom") == reference}
+        return {
+            reference
+            for kind, identity, reference in entries
+            if (item := found.get(tuple(directory_key(cell, kind, identity).values())))
+            and item.get("importedFrom") == reference
+        }
 
     def read_api_credential(self, token_hash: str) -> ApiCredential | None:
         found = self._batch_get([api_credential_key(token_hash)])
         item = found.get(tuple(api_credential_key(token_hash).values()))
         return api_credential_from_item(token_hash, item) if item else None
 
-    def failed_records(self, operation_id: str, limit: int,
-                       start_key: dict[str, Any] | None = None) -> Page[StagedRecord]:
+    def failed_records(
+        self, operation_id: str, limit: int, start_key: dict[str, Any] | None = None
+    ) -> Page[StagedRecord]:
         """A page of the records of an operation that failed, users first, in line order: one Query
         per shard of the FailedRecords index (at once), merged. The page's key is the last record's
         `failedKey`: every shard resumes after it."""
@@ -484,9 +522,14 @@ class ImportStore:
             condition, values = condition + " AND failedKey > :after", {":after": start_key["failedKey"]}
 
         def shard_page(shard: int) -> tuple[list[dict[str, Any]], bool]:
-            response = self._call("query", TableName=self.table_name, IndexName=FAILED_INDEX,
-                                  KeyConditionExpression=condition, Limit=limit,
-                                  ExpressionAttributeValues=_marshal(values | {":shard": f"{operation_id}#{shard}"}))
+            response = self._call(
+                "query",
+                TableName=self.table_name,
+                IndexName=FAILED_INDEX,
+                KeyConditionExpression=condition,
+                Limit=limit,
+                ExpressionAttributeValues=_marshal(values | {":shard": f"{operation_id}#{shard}"}),
+            )
             return [_unmarshal(raw) for raw in response["Items"]], "LastEvaluatedKey" in response
 
         shards = map_all(_REQUESTS, shard_page, range(FAILED_SHARDS))
@@ -502,21 +545,36 @@ class ImportStore:
         then a BatchGetItem per 100."""
         keys, start = [], None
         while True:
-            page = self._page({"TableName": self.table_name, "IndexName": ACTIVE_INDEX,
-                               "KeyConditionExpression": "activeShard = :active",
-                               "ExpressionAttributeValues": _marshal({":active": _ACTIVE_SHARD})},
-                              1000, start, lambda item: {"PK": item["PK"], "SK": item["SK"]})
+            page = self._page(
+                {
+                    "TableName": self.table_name,
+                    "IndexName": ACTIVE_INDEX,
+                    "KeyConditionExpression": "activeShard = :active",
+                    "ExpressionAttributeValues": _marshal({":active": _ACTIVE_SHARD}),
+                },
+                1000,
+                start,
+                lambda item: {"PK": item["PK"], "SK": item["SK"]},
+            )
             keys += page.items
             start = page.next_key
             if start is None:
                 break
         found = [operation_from_item(item) for item in self._batch_get(keys).values()]
-        stalled = [operation for operation in found
-                   if (operation.is_active or operation.reconcile_pending) and operation.last_heartbeat < heartbeat_before]
+        stalled = [
+            operation
+            for operation in found
+            if (operation.is_active or operation.reconcile_pending) and operation.last_heartbeat < heartbeat_before
+        ]
         return sorted(stalled, key=lambda operation: operation.last_heartbeat)
 
-    def _page(self, arguments: dict[str, Any], limit: int, start_key: dict[str, Any] | None,
-              parse: Callable[[dict[str, Any]], T]) -> Page[T]:
+    def _page(
+        self,
+        arguments: dict[str, Any],
+        limit: int,
+        start_key: dict[str, Any] | None,
+        parse: Callable[[dict[str, Any]], T],
+    ) -> Page[T]:
         """Queries until `limit` items are found or the results end; a filter may need several."""
         items: list[T] = []
         key = start_key
@@ -535,7 +593,9 @@ class ImportStore:
     def put_cell(self, cell: str) -> bool:
         """Creates the cell if it does not exist yet; True when this call created it."""
         try:
-            self._call("put_item", TableName=self.table_name,
+            self._call(
+                "put_item",
+                TableName=self.table_name,
                 Item=_marshal({**cell_key(cell), "cell": cell, "createdAt": utc_now().isoformat()}),
                 ConditionExpression="attribute_not_exists(PK)",
             )
@@ -599,7 +659,8 @@ class ImportStore:
     # -- the worker ------------------------------------------------------------------------------
 
     def latest_operation(self, cell: str) -> ImportOperation | None:
-        response = self._call("get_item", TableName=self.table_name, Key=_marshal(latest_operation_key(cell)), ConsistentRead=True
+        response = self._call(
+            "get_item", TableName=self.table_name, Key=_marshal(latest_operation_key(cell)), ConsistentRead=True
         )
         return operation_from_item(_unmarshal(response["Item"])) if "Item" in response else None
 
@@ -611,7 +672,9 @@ class ImportStore:
 
     def api_records(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
         """The records Rocket.Chat's import.addUsers staged for one batch (one Query)."""
-        response = self._call("query", TableName=self.table_name,
+        response = self._call(
+            "query",
+            TableName=self.table_name,
             KeyConditionExpression="PK = :pk AND SK < :marker",
             ExpressionAttributeValues=_marshal(
                 {":pk": _staged_partition(operation_id, record_type, batch), ":marker": "~"}
@@ -620,22 +683,28 @@ class ImportStore:
         )
         return [_staged_record_from_item(_unmarshal(raw)) for raw in response["Items"]]
 
-    def read_batch_context(self, cell: str, operation_id: str, record_type: str, batch: int
-                           ) -> tuple[ImportOperation | None, bool, BatchOutcome | None]:
+    def read_batch_context(
+        self, cell: str, operation_id: str, record_type: str, batch: int
+    ) -> tuple[ImportOperation | None, bool, BatchOutcome | None]:
         """The operation (wherever it is stored), whether it is the cell's latest, and the batch's
         outcome if it was counted already: one BatchGetItem."""
         marker = batch_marker_key(operation_id, record_type, batch)
         operation, found = self._operation_of(cell, operation_id, (marker,))
         latest = found.get(tuple(latest_operation_key(cell).values()))
         marker_item = found.get(tuple(marker.values()))
-        return (operation, bool(latest) and latest.get("id") == operation_id,
-                _outcome_from_item(marker_item) if marker_item else None)
+        return (
+            operation,
+            bool(latest and latest.get("id") == operation_id),
+            _outcome_from_item(marker_item) if marker_item else None,
+        )
 
     def put_directory_entry(self, cell: str, kind: str, identity: str, data: dict[str, Any], reference: str) -> bool:
         """Creates an imported entry; False if it exists already, unless this same record created it."""
         item = {**directory_key(cell, kind, identity), "data": data, "importedFrom": reference}
         try:
-            self._call("put_item", TableName=self.table_name,
+            self._call(
+                "put_item",
+                TableName=self.table_name,
                 Item=_marshal(item),
                 ConditionExpression="attribute_not_exists(PK) OR importedFrom = :reference",
                 ExpressionAttributeValues=_marshal({":reference": reference}),
@@ -649,7 +718,9 @@ class ImportStore:
     def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
         """Undoes put_directory_entry for an entry this record created; leaves anyone else's alone."""
         try:
-            self._call("delete_item", TableName=self.table_name,
+            self._call(
+                "delete_item",
+                TableName=self.table_name,
                 Key=_marshal(directory_key(cell, kind, identity)),
                 ConditionExpression="importedFrom = :reference",
                 ExpressionAttributeValues=_marshal({":reference": reference}),
@@ -658,8 +729,16 @@ class ImportStore:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
-    def count_batch(self, operation: ImportOperation, record_type: str, batch: int, outcome: BatchOutcome, *,
-                    late: bool = False, at_latest: bool = True) -> BatchCount:
+    def count_batch(
+        self,
+        operation: ImportOperation,
+        record_type: str,
+        batch: int,
+        outcome: BatchOutcome,
+        *,
+        late: bool = False,
+        at_latest: bool = True,
+    ) -> BatchCount:
         """Adds a batch's outcome to the counts exactly once: one transaction of the count update and
         the batch's marker (which keeps the outcome), conditional on the marker not existing yet.
 
@@ -671,21 +750,32 @@ class ImportStore:
         names = {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"}
         values: dict[str, Any] = {":completed": outcome.completed, ":now": utc_now().isoformat(), ":id": operation.id}
         if late:
-            expression = "SET #count.#completed = #count.#completed + :completed, " \
-                         "#count.#error = #count.#error - :completed, updatedAt = :now"
+            expression = (
+                "SET #count.#completed = #count.#completed + :completed, "
+                "#count.#error = #count.#error - :completed, updatedAt = :now"
+            )
             condition = "id = :id AND (valid = :false OR #step IN (:failed, :canceled))"
-            values |= {":false": False, ":failed": ProgressStep.IMPORT_FAILED.value,
-                       ":canceled": ProgressStep.IMPORT_CANCELLED.value}
+            values |= {
+                ":false": False,
+                ":failed": ProgressStep.IMPORT_FAILED.value,
+                ":canceled": ProgressStep.IMPORT_CANCELLED.value,
+            }
         else:
-            expression = "SET #count.#completed = #count.#completed + :completed, " \
-                         "#count.#error = #count.#error + :error, updatedAt = :now, heartbeatAt = :now"
+            expression = (
+                "SET #count.#completed = #count.#completed + :completed, "
+                "#count.#error = #count.#error + :error, updatedAt = :now, heartbeatAt = :now"
+            )
             condition = "id = :id AND #step = :step AND valid = :valid"
             values |= {":error": outcome.error, ":step": operation.step.value, ":valid": True}
         key = latest_operation_key(operation.cell) if at_latest else earlier_operation_key(operation.cell, operation.id)
         update = self._operation_update(key, expression, condition, names, values)
-        marker = {"Put": {"TableName": self.table_name,
-                          "Item": _marshal(self._marker_item(operation.id, record_type, batch, outcome)),
-                          "ConditionExpression": "attribute_not_exists(PK)"}}
+        marker = {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": _marshal(self._marker_item(operation.id, record_type, batch, outcome)),
+                "ConditionExpression": "attribute_not_exists(PK)",
+            }
+        }
         try:
             self._call("transact_write_items", TransactItems=[update, marker])
         except ClientError as exc:
@@ -725,33 +815,42 @@ class ImportStore:
         has counted what batches in flight at the end imported (worker.reconcile_stopped).
         `heartbeat` records that the worker made progress; `stage_cursor` is where staging resumes,
         saved with the counts it goes with (`forget_stage_cursor` drops it once staging is done:
-        every batch count rewrites the item, and its size is what a write costs). `unchanged_since` makes the update conditional on the
-        operation not having been written since that `updatedAt` (a decision made on what was read).
+        every batch count rewrites the item, and its size is what a write costs). `unchanged_since`
+        makes the update conditional on the operation not having been written since that
+        `updatedAt` (a decision made on what was read).
         An operation that finishes gets its finish time and expiry and leaves the ActiveOperations
         index; one that becomes active joins it.
         """
         now = utc_now()
         finishing = step in FINISHED_STEPS or valid is False
-        assignments = {"updatedAt": now.isoformat(), "step": step and step.value, "valid": valid,
-                       "executionArn": execution_arn, "failure": failure and failure.model_dump(),
-                       "heartbeatAt": now.isoformat() if heartbeat else None, "stageCursor": stage_cursor,
-                       "finishedAt": now.isoformat() if finishing else None,
-                       "expiresAt": _epoch(now + self.retention) if finishing else None,
-                       "activeShard": _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing)
-                       or (finishing and settle_unprocessed) else None,
-                       "reconcilePending": True if finishing and settle_unprocessed else None}
+        assignments = {
+            "updatedAt": now.isoformat(),
+            "step": step and step.value,
+            "valid": valid,
+            "executionArn": execution_arn,
+            "failure": failure and failure.model_dump(),
+            "heartbeatAt": now.isoformat() if heartbeat else None,
+            "stageCursor": stage_cursor,
+            "finishedAt": now.isoformat() if finishing else None,
+            "expiresAt": _epoch(now + self.retention) if finishing else None,
+            "activeShard": _ACTIVE_SHARD
+            if (step in ACTIVE_STEPS and not finishing) or (finishing and settle_unprocessed)
+            else None,
+            "reconcilePending": True if finishing and settle_unprocessed else None,
+        }
         values = {f":{name}": value for name, value in assignments.items() if value is not None}
         expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
         names = {f"#{name}": name for name, value in assignments.items() if value is not None}
-        for field, value in (counts or {}).items():
-            expressions.append(f"#count.#{field} = :count_{field}")
-            names |= {"#count": "count", f"#{field}": field}
-            values[f":count_{field}"] = value
+        for count_name, value in (counts or {}).items():
+            expressions.append(f"#count.#{count_name} = :count_{count_name}")
+            names |= {"#count": "count", f"#{count_name}": count_name}
+            values[f":count_{count_name}"] = value
         if settle_unprocessed:
             expressions.append("#count.#error = #count.#total - #count.#completed")
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
-        removed = (["activeShard"] if finishing and not settle_unprocessed else []) \
-            + (["stageCursor"] if forget_stage_cursor else [])
+        removed = (["activeShard"] if finishing and not settle_unprocessed else []) + (
+            ["stageCursor"] if forget_stage_cursor else []
+        )
         removals = f" REMOVE {', '.join(removed)}" if removed else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
         condition = f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})"
@@ -760,7 +859,9 @@ class ImportStore:
             names["#updated_now"] = "updatedAt"
             steps[":seen"] = unchanged_since.isoformat()
         try:
-            response = self._call("update_item", TableName=self.table_name,
+            response = self._call(
+                "update_item",
+                TableName=self.table_name,
                 Key=_marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + ", ".join(expressions) + removals,
                 ConditionExpression=condition,
@@ -779,9 +880,14 @@ class ImportStore:
         is stored (the latest, or archived by a newer import); one UpdateItem, two if archived."""
         for key in (latest_operation_key(cell), earlier_operation_key(cell, operation_id)):
             try:
-                self._call("update_item", TableName=self.table_name, Key=_marshal(key),
-                           UpdateExpression="REMOVE activeShard, reconcilePending", ConditionExpression="id = :id",
-                           ExpressionAttributeValues=_marshal({":id": operation_id}))
+                self._call(
+                    "update_item",
+                    TableName=self.table_name,
+                    Key=_marshal(key),
+                    UpdateExpression="REMOVE activeShard, reconcilePending",
+                    ConditionExpression="id = :id",
+                    ExpressionAttributeValues=_marshal({":id": operation_id}),
+                )
                 return
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
@@ -800,7 +906,9 @@ class ImportStore:
             condition = "id = :id AND markAt = :seen"
             values[":seen"] = operation.mark.at.isoformat()
         try:
-            self._call("update_item", TableName=self.table_name,
+            self._call(
+                "update_item",
+                TableName=self.table_name,
                 Key=_marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + move,
                 ConditionExpression=condition,
@@ -826,11 +934,20 @@ class ImportStore:
                 "updatedAt = :now",
                 "id = :id AND valid = :true AND #count.#kind = :before AND #step IN (:new, :ready)",
                 {"#count": "count", "#total": "total", "#kind": kind, "#step": "step"},
-                {":n": len(chunk), ":ready": ProgressStep.USER_SELECTION.value, ":now": utc_now().isoformat(),
-                 ":id": operation.id, ":true": True, ":before": chunk[0].seq, ":new": ProgressStep.NEW.value},
+                {
+                    ":n": len(chunk),
+                    ":ready": ProgressStep.USER_SELECTION.value,
+                    ":now": utc_now().isoformat(),
+                    ":id": operation.id,
+                    ":true": True,
+                    ":before": chunk[0].seq,
+                    ":new": ProgressStep.NEW.value,
+                },
             )
-            puts = [{"Put": {"TableName": self.table_name, "Item": _marshal(self._staged_item(operation.id, record))}}
-                    for record in chunk]
+            puts = [
+                {"Put": {"TableName": self.table_name, "Item": _marshal(self._staged_item(operation.id, record))}}
+                for record in chunk
+            ]
             try:
                 self._call("transact_write_items", TransactItems=[update, *puts])
             except ClientError as exc:
@@ -841,34 +958,57 @@ class ImportStore:
 
     def put_batch_outcome(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> None:
         """Records a batch's outcome without counting it: for sample operations (bulk-import demo)."""
-        self._call("put_item", TableName=self.table_name,
-                   Item=_marshal(self._marker_item(operation_id, record_type, batch, outcome)))
+        self._call(
+            "put_item",
+            TableName=self.table_name,
+            Item=_marshal(self._marker_item(operation_id, record_type, batch, outcome)),
+        )
 
     def _marker_item(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> dict[str, Any]:
-        return {**batch_marker_key(operation_id, record_type, batch), **_outcome_to_item(outcome),
-                "expiresAt": self._staged_expiry()}
+        return {
+            **batch_marker_key(operation_id, record_type, batch),
+            **_outcome_to_item(outcome),
+            "expiresAt": self._staged_expiry(),
+        }
 
     def _staged_expiry(self) -> int:
         return _epoch(utc_now() + self.retention + STAGING_GRACE)
 
     def _staged_item(self, operation_id: str, record: StagedRecord) -> dict[str, Any]:
-        item = {**staged_record_key(operation_id, record), "type": record.type, "seq": record.seq,
-                "data": record.data, "source": record.source, "expiresAt": self._staged_expiry()}
+        item = {
+            **staged_record_key(operation_id, record),
+            "type": record.type,
+            "seq": record.seq,
+            "data": record.data,
+            "source": record.source,
+            "expiresAt": self._staged_expiry(),
+        }
         if record.problem is not None:
             item["problem"] = record.problem
         if record.error is not None:
             # The sparse FailedRecords index lists exactly the records that carry these.
-            item |= {"error": record.error, "errorCode": record.error_code or "record-failed",
-                     "failedOf": failed_shard(operation_id, record.batch),
-                     "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}"}
+            item |= {
+                "error": record.error,
+                "errorCode": record.error_code or "record-failed",
+                "failedOf": failed_shard(operation_id, record.batch),
+                "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}",
+            }
         return item
 
-    def _operation_update(self, key: dict[str, str], expression: str, condition: str, names: dict[str, str],
-                          values: dict[str, Any]) -> dict[str, Any]:
+    def _operation_update(
+        self, key: dict[str, str], expression: str, condition: str, names: dict[str, str], values: dict[str, Any]
+    ) -> dict[str, Any]:
         """A TransactWriteItems update of an operation's item."""
-        return {"Update": {"TableName": self.table_name, "Key": _marshal(key),
-                           "UpdateExpression": expression, "ConditionExpression": condition,
-                           "ExpressionAttributeNames": names, "ExpressionAttributeValues": _marshal(values)}}
+        return {
+            "Update": {
+                "TableName": self.table_name,
+                "Key": _marshal(key),
+                "UpdateExpression": expression,
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": _marshal(values),
+            }
+        }
 
     def _batch_write(self, requests: list[dict[str, Any]]) -> None:
         """BatchWriteItem, 25 requests each, several at once (the client is thread-safe); items
@@ -886,19 +1026,32 @@ class ImportStore:
 
 
 def _outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
-    return {"completed": outcome.completed, "error": outcome.error,
-            "failed": [{"seq": seq, "code": code, "message": message}
-                       for seq, (code, message) in sorted(outcome.failed.items())]}
+    return {
+        "completed": outcome.completed,
+        "error": outcome.error,
+        "failed": [
+            {"seq": seq, "code": code, "message": message} for seq, (code, message) in sorted(outcome.failed.items())
+        ],
+    }
 
 
 def _outcome_from_item(item: dict[str, Any]) -> BatchOutcome:
-    return BatchOutcome(completed=int(item["completed"]),
-                        failed={int(entry["seq"]): (entry["code"], entry["message"]) for entry in item.get("failed", [])})
+    return BatchOutcome(
+        completed=int(item["completed"]),
+        failed={int(entry["seq"]): (entry["code"], entry["message"]) for entry in item.get("failed", [])},
+    )
 
 
 def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
-    return StagedRecord(type=item["type"], seq=int(item["seq"]), data=_plain(item["data"]), source=item["source"],
-                        error=item.get("error"), error_code=item.get("errorCode"), problem=item.get("problem"))
+    return StagedRecord(
+        type=item["type"],
+        seq=int(item["seq"]),
+        data=_plain(item["data"]),
+        source=item["source"],
+        error=item.get("error"),
+        error_code=item.get("errorCode"),
+        problem=item.get("problem"),
+    )
 
 
 def _retryable(error: ClientError) -> bool:
@@ -911,7 +1064,7 @@ def _retryable(error: ClientError) -> bool:
 
 def _back_off(attempt: int) -> None:
     """Full jitter (AWS's advice for contention): a random wait up to base * 2^attempt, capped."""
-    time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2 ** attempt)))
+    time.sleep(random.uniform(0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt)))
 
 
 def _storable(value: Any) -> Any:

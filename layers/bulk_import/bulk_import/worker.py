@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal, cast
 
 from pydantic import BaseModel, NonNegativeInt
 
@@ -54,10 +55,10 @@ from bulk_import.model import (
 from bulk_import.records import (
     COUNT_FIELD,
     ChannelRecord,
-    StagedRecord,
     MessageRecord,
     RecordInvalid,
     RecordType,
+    StagedRecord,
     UserRecord,
     parse_record,
     record_problem,
@@ -159,8 +160,14 @@ def _current(store: ImportStore, cell: str, operation_id: str) -> ImportOperatio
     return operation
 
 
-def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozenset[ProgressStep],
-          to_step: ProgressStep, **changes: Any) -> ImportOperation:
+def _move(
+    store: ImportStore,
+    cell: str,
+    operation_id: str,
+    from_steps: frozenset[ProgressStep],
+    to_step: ProgressStep,
+    **changes: Any,
+) -> ImportOperation:
     """Moves the operation from one of `from_steps` to `to_step`. Idempotent: Step Functions may run
     a transition twice, or retry one whose write landed before the function died, and such a repeat
     finds the operation there (or past it) and succeeds instead of stranding the import."""
@@ -168,9 +175,10 @@ def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozense
     for _ in range(2):  # a second read explains a lost race: our own repeat, or a stop
         if operation is None or operation.id != operation_id or not operation.valid:
             raise OperationStopped(operation_id)
-        if operation.step == to_step or (_STEP_ORDER[operation.step] > _STEP_ORDER[to_step]
-                                         and operation.step not in (ProgressStep.IMPORT_FAILED,
-                                                                    ProgressStep.IMPORT_CANCELLED)):
+        if operation.step == to_step or (
+            _STEP_ORDER[operation.step] > _STEP_ORDER[to_step]
+            and operation.step not in (ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED)
+        ):
             return operation
         if operation.step not in from_steps:
             raise OperationStopped(operation_id)
@@ -181,30 +189,42 @@ def _move(store: ImportStore, cell: str, operation_id: str, from_steps: frozense
     raise OperationStopped(operation_id)
 
 
-def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id: str,
-                out_of_time: Callable[[], bool], concurrency: int) -> dict[str, Any]:
+def stage_input(
+    store: ImportStore,
+    files: ImportFiles,
+    cell: str,
+    operation_id: str,
+    out_of_time: Callable[[], bool],
+    concurrency: int,
+) -> dict[str, Any]:
     """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
     writes the batch manifests and moves the operation to importing users.
 
-    Records are staged in S3, one object per STAGED_BATCHES_PER_OBJECT batches of 50 (files.py). Resumable from anywhere:
-    where to resume (the input position and the counts up to it) is saved on the operation in the
-    same write as those counts, right after the batches it covers are written. Any attempt, a retry
-    of a crashed one included, resumes from there, renumbers the same records the same way and
-    writes the same objects."""
+    Records are staged in S3, one object per STAGED_BATCHES_PER_OBJECT batches of 50 (files.py).
+    Resumable from anywhere: where to resume (the input position and the counts up to it) is saved
+    on the operation in the same write as those counts, right after the batches it covers are
+    written. Any attempt, a retry of a crashed one included, resumes from there, renumbers the same
+    records the same way and writes the same objects."""
     operation = _current(store, cell, operation_id)
     manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
-        return {"operation": _reference(operation), "staged": True,
-                "manifest": manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType}}
+        return {
+            "operation": _reference(operation),
+            "staged": True,
+            "manifest": manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType},
+        }
     cursor = operation.stage_cursor
-    counts = dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field)
-                                                    for field in COUNT_FIELD.values()}
+    counts = (
+        dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
+    )
     position = cursor and cursor["position"]
     if operation.parent_id is not None:
-        parent = store.operation(cell, operation.parent_id)
+        # A retry is started of an existing operation (imports.retry), which it keeps for as long.
+        parent = cast(ImportOperation, store.operation(cell, operation.parent_id))
         corrections = files.read_json(operation.source_key) if operation.source_key else {}
         writer = _BatchWriter(files, operation.id, counts)
-        for records, position in _records_to_retry(files, store, parent, position):
+        retried = _records_to_retry(files, store, parent, position)
+        for records, position in retried:
             for record in records:
                 writer.add(_restaged(record, counts, corrections))
             operation = _save_staged(store, operation, writer, counts, position)
@@ -216,9 +236,9 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
             raise NotAZip(operation.source_key)
         writer = _BatchWriter(files, operation.id, counts)
         file_name = operation.source_key.rpartition("/")[2]
-        for read, record in enumerate(read_records(opener, position, name=file_name), start=1):
-            writer.add(_staged(record, counts))
-            position = record.cursor
+        for read, source_record in enumerate(read_records(opener, position, name=file_name), start=1):
+            writer.add(_staged(source_record, counts))
+            position = source_record.cursor
             if read % STAGE_CHUNK == 0:
                 operation = _save_staged(store, operation, writer, counts, position)
                 if out_of_time():
@@ -234,9 +254,12 @@ def stage_input(store: ImportStore, files: ImportFiles, cell: str, operation_id:
             operation = _save_staged(store, operation, writer, counts, {"batch": first + _MARKERS_PER_READ})
             if out_of_time():
                 return {"operation": _reference(operation), "staged": False}
-    manifest |= {record_type.value: files.write_manifest(operation.id, record_type.value,
-                                                         _descriptors(operation, record_type, counts))
-                 for record_type in RecordType}
+    manifest |= {
+        record_type.value: files.write_manifest(
+            operation.id, record_type.value, _descriptors(operation, record_type, counts)
+        )
+        for record_type in RecordType
+    }
     operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS, forget_stage_cursor=True)
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
 
@@ -254,13 +277,17 @@ class _BatchWriter:
         self.pending: dict[tuple[str, int], list[StagedRecord]] = {}
         self.full: dict[tuple[str, int], list[StagedRecord]] = {}
         self.last_type: RecordType | None = None
-        for record_type in RecordType if counts else ():
+        if not counts:
+            return
+        for record_type in RecordType:
             staged = counts[COUNT_FIELD[record_type]]
             if staged % _RECORDS_PER_OBJECT:
                 index = staged // _RECORDS_PER_OBJECT
                 self.pending[(record_type.value, index)] = [
-                    record for record in files.read_staged_object(operation_id, record_type.value, index)
-                    if record.seq < staged]
+                    record
+                    for record in files.read_staged_object(operation_id, record_type.value, index)
+                    if record.seq < staged
+                ]
 
     def add(self, record: StagedRecord) -> None:
         key = (record.type, staged_object_of(record.batch))
@@ -287,8 +314,13 @@ def _staged(record: SourceRecord, counts: dict[str, int]) -> StagedRecord:
     """The next record of its type, numbered from the counts (which it advances)."""
     field = COUNT_FIELD[record.type]
     problem = record.problem or record_problem(record.data)
-    staged = StagedRecord(type=record.type.value, seq=counts[field], data={} if problem else record.data,
-                          source=record.source, problem=problem)
+    staged = StagedRecord(
+        type=record.type.value,
+        seq=counts[field],
+        data={} if problem else record.data,
+        source=record.source,
+        problem=problem,
+    )
     counts[field] += 1
     return staged
 
@@ -308,8 +340,9 @@ def _restaged(record: StagedRecord, counts: dict[str, int], corrections: dict[st
 _MARKERS_PER_READ = 100
 
 
-def _records_to_retry(files: ImportFiles, store: ImportStore, parent: ImportOperation,
-                      position: dict[str, Any] | None) -> Iterator[tuple[list[StagedRecord], dict[str, Any]]]:
+def _records_to_retry(
+    files: ImportFiles, store: ImportStore, parent: ImportOperation, position: dict[str, Any] | None
+) -> Iterator[tuple[list[StagedRecord], dict[str, Any]]]:
     """Every record `parent` counted as an error, 100 batches at a time, each page with the position
     after it. A counted batch's marker names its failed records; a batch the parent never counted
     (canceled, cleared or failed before it got there) gives all its records. Markers are read with
@@ -318,17 +351,23 @@ def _records_to_retry(files: ImportFiles, store: ImportStore, parent: ImportOper
     position = position or {"type": RecordType.USER.value, "batch": 0}
     types = list(RecordType)
     groups: list[tuple[RecordType, range]] = []
-    for record_type in types[types.index(RecordType(position["type"])):]:
+    for record_type in types[types.index(RecordType(position["type"])) :]:
         batches = math.ceil(getattr(parent.count, COUNT_FIELD[record_type]) / BATCH_SIZE)
         first = position["batch"] if record_type.value == position["type"] else 0
-        groups += [(record_type, range(start, min(start + _MARKERS_PER_READ, batches)))
-                   for start in range(first, batches, _MARKERS_PER_READ)]
+        groups += [
+            (record_type, range(start, min(start + _MARKERS_PER_READ, batches)))
+            for start in range(first, batches, _MARKERS_PER_READ)
+        ]
     for record_type, batches in groups:
         outcomes = store.batch_outcomes(parent.id, record_type.value, batches)
         wanted = [batch for batch in batches if batch not in outcomes or outcomes[batch].failed]
         staged = files.read_staged_batches(parent.id, record_type.value, wanted)
-        records = [record for batch in wanted for record in staged[batch]
-                   if batch not in outcomes or record.seq in outcomes[batch].failed]
+        records = [
+            record
+            for batch in wanted
+            for record in staged[batch]
+            if batch not in outcomes or record.seq in outcomes[batch].failed
+        ]
         # Never None, even after the last page: a resumed walk must not start over.
         yield records, {"type": record_type.value, "batch": batches.stop}
 
@@ -338,16 +377,26 @@ def _is_zip(opener: Callable) -> bool:
         return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def _save_staged(store: ImportStore, operation: ImportOperation, writer: _BatchWriter,
-                 counts: dict[str, int], position: dict[str, Any] | None) -> ImportOperation:
+def _save_staged(
+    store: ImportStore,
+    operation: ImportOperation,
+    writer: _BatchWriter,
+    counts: dict[str, int],
+    position: dict[str, Any] | None,
+) -> ImportOperation:
     """Writes the batches staged so far, then saves the counts and where to resume after them, in
     one write."""
     writer.flush()
     step = PREPARING_STEP[writer.last_type] if writer.last_type else operation.step
     try:
-        return store.update_operation(operation, from_steps=STAGING_STEPS, step=step, heartbeat=True,
-                                      counts=counts | {"total": sum(counts.values())},
-                                      stage_cursor={"position": position, "counts": counts})
+        return store.update_operation(
+            operation,
+            from_steps=STAGING_STEPS,
+            step=step,
+            heartbeat=True,
+            counts=counts | {"total": sum(counts.values())},
+            stage_cursor={"position": position, "counts": counts},
+        )
     except OperationConflict as exc:
         raise OperationStopped(operation.id) from exc
 
@@ -355,9 +404,15 @@ def _save_staged(store: ImportStore, operation: ImportOperation, writer: _BatchW
 def _descriptors(operation: ImportOperation, record_type: RecordType, counts: dict[str, int]):
     """The manifest's items: groups of BATCHES_PER_CHILD consecutive batches, one child each."""
     batches = math.ceil(counts[COUNT_FIELD[record_type]] / BATCH_SIZE)
-    return ({"cell": operation.cell, "operationId": operation.id, "type": record_type.value,
-             "batches": list(range(first, min(first + BATCHES_PER_CHILD, batches)))}
-            for first in range(0, batches, BATCHES_PER_CHILD))
+    return (
+        {
+            "cell": operation.cell,
+            "operationId": operation.id,
+            "type": record_type.value,
+            "batches": list(range(first, min(first + BATCHES_PER_CHILD, batches))),
+        }
+        for first in range(0, batches, BATCHES_PER_CHILD)
+    )
 
 
 def _reference(operation: ImportOperation) -> dict[str, str]:
@@ -369,8 +424,9 @@ def _ended_early(operation: ImportOperation) -> bool:
     return not operation.valid or operation.step in (ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED)
 
 
-def import_batch(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, record_type: RecordType,
-                 batch: int) -> dict:
+def import_batch(
+    store: ImportStore, files: ImportFiles, cell: str, operation_id: str, record_type: RecordType, batch: int
+) -> dict:
     """Imports one batch and counts it exactly once, whatever ran before: the batch's marker, written
     with its counts, records its outcome, and every later attempt makes the table agree with it.
 
@@ -395,8 +451,10 @@ def import_batch(store: ImportStore, files: ImportFiles, cell: str, operation_id
             operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
     if outcome is None and operation is not None and _ended_early(operation):
         committed = _committed(store, operation, records)
-        if store.count_batch(operation, record_type.value, batch, committed, late=True,
-                             at_latest=at_latest) is BatchCount.COUNTED:
+        if (
+            store.count_batch(operation, record_type.value, batch, committed, late=True, at_latest=at_latest)
+            is BatchCount.COUNTED
+        ):
             outcome = committed
         else:
             operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
@@ -417,9 +475,14 @@ MAX_ERROR_MESSAGE = 1000
 
 def _import_records(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
     errors = map_all(_RECORD_WORKERS, lambda record: import_record(store, operation, record), records)
-    return BatchOutcome(completed=sum(error is None for error in errors),
-                        failed={record.seq: (error[0], error[1][:MAX_ERROR_MESSAGE])
-                                for record, error in zip(records, errors) if error is not None})
+    return BatchOutcome(
+        completed=sum(error is None for error in errors),
+        failed={
+            record.seq: (error[0], error[1][:MAX_ERROR_MESSAGE])
+            for record, error in zip(records, errors, strict=True)
+            if error is not None
+        },
+    )
 
 
 def _committed(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
@@ -429,16 +492,26 @@ def _committed(store: ImportStore, operation: ImportOperation, records: list[Sta
     own = store.own_entries(operation.cell, list(entries.values())) if entries else set()
     return BatchOutcome(
         completed=sum(entry[2] in own for entry in entries.values()),
-        failed={record.seq: (RecordError.NOT_IMPORTED, NOT_IMPORTED_MESSAGE) for record in records
-                if record.seq not in entries or entries[record.seq][2] not in own})
+        failed={
+            record.seq: (RecordError.NOT_IMPORTED, NOT_IMPORTED_MESSAGE)
+            for record in records
+            if record.seq not in entries or entries[record.seq][2] not in own
+        },
+    )
 
 
-def _reconcile(store: ImportStore, operation: ImportOperation, records: list[StagedRecord],
-               outcome: BatchOutcome) -> None:
+def _reconcile(
+    store: ImportStore, operation: ImportOperation, records: list[StagedRecord], outcome: BatchOutcome
+) -> None:
     """Removes the entries that records the marker counts as not imported created anyway: an attempt
     that raced the one that counted, and put after it looked. Valid records only (one BatchGetItem)."""
-    entries = [entry for record in records if record.seq in outcome.failed
-               and outcome.failed[record.seq][0] != RecordError.INVALID and (entry := _entry(operation, record))]
+    entries = [
+        entry
+        for record in records
+        if record.seq in outcome.failed
+        and outcome.failed[record.seq][0] != RecordError.INVALID
+        and (entry := _entry(operation, record))
+    ]
     if not entries:
         return
     own = store.own_entries(operation.cell, entries)
@@ -450,12 +523,16 @@ def _reconcile(store: ImportStore, operation: ImportOperation, records: list[Sta
 def _failed_records(records: list[StagedRecord], outcome: BatchOutcome) -> list[StagedRecord]:
     """The records that failed, with their error, for the errors API; not those never imported
     because the operation ended first (a retry takes them from the marker)."""
-    return [replace(record, error_code=outcome.failed[record.seq][0], error=outcome.failed[record.seq][1])
-            for record in records
-            if record.seq in outcome.failed and outcome.failed[record.seq][0] != RecordError.NOT_IMPORTED]
+    return [
+        replace(record, error_code=outcome.failed[record.seq][0], error=outcome.failed[record.seq][1])
+        for record in records
+        if record.seq in outcome.failed and outcome.failed[record.seq][0] != RecordError.NOT_IMPORTED
+    ]
 
 
-def import_record(store: ImportStore, operation: ImportOperation, record: StagedRecord) -> tuple[RecordError, str] | None:
+def import_record(
+    store: ImportStore, operation: ImportOperation, record: StagedRecord
+) -> tuple[RecordError, str] | None:
     """Imports one staged record; why it cannot be imported (code, message), None on success."""
     if record.problem is not None:
         return RecordError.INVALID, record.problem
@@ -479,8 +556,9 @@ def _entry(operation: ImportOperation, record: StagedRecord) -> tuple[str, str, 
         return None
 
 
-def _directory_entry(operation: ImportOperation, record: StagedRecord,
-                     parsed: UserRecord | ChannelRecord | MessageRecord) -> tuple[str, str, str]:
+def _directory_entry(
+    operation: ImportOperation, record: StagedRecord, parsed: UserRecord | ChannelRecord | MessageRecord
+) -> tuple[str, str, str]:
     reference = record.reference(operation.id)
     if isinstance(parsed, UserRecord):
         return "user", parsed.username.lower(), reference
@@ -512,14 +590,27 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
     its children's failures as States.ExceedToleratedFailureThreshold). Idempotent."""
     for _ in range(3):
         operation = store.latest_operation(cell)
-        if operation is None or operation.id != operation_id or _ended_early(operation) \
-                or operation.step == ProgressStep.DONE:
-            failed = operation is not None and operation.id == operation_id and operation.valid \
+        if (
+            operation is None
+            or operation.id != operation_id
+            or _ended_early(operation)
+            or operation.step == ProgressStep.DONE
+        ):
+            failed = (
+                operation is not None
+                and operation.id == operation_id
+                and operation.valid
                 and operation.step == ProgressStep.IMPORT_FAILED
+            )
             return {"operation": {"cell": cell, "id": operation_id}, "stopped": not failed}
         try:
-            store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
-                                   failure=failure_of(error), settle_unprocessed=True)
+            store.update_operation(
+                operation,
+                from_steps=ACTIVE_STEPS,
+                step=ProgressStep.IMPORT_FAILED,
+                failure=failure_of(error),
+                settle_unprocessed=True,
+            )
         except OperationConflict:
             continue  # it moved meanwhile (a batch counted, or it ended): look again
         return {"operation": _reference(operation), "stopped": False}
@@ -546,8 +637,15 @@ class Sweep:
     reconciled: list[ImportOperation] = field(default_factory=list)  # ended early, in-flight batches counted
 
 
-def sweep(store: ImportStore, files: ImportFiles, executions: Any, now: datetime, stalled_after: timedelta,
-          fail_after: timedelta, concurrency: int) -> Sweep:
+def sweep(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Any,
+    now: datetime,
+    stalled_after: timedelta,
+    fail_after: timedelta,
+    concurrency: int,
+) -> Sweep:
     """The scheduled sweeper. Reads the active operations once; starts the execution of those whose
     start died half-way (the execution is named after the operation, so it can never run twice);
     fails those stalled for `fail_after` (their unprocessed records counted as errors, their
@@ -556,39 +654,62 @@ def sweep(store: ImportStore, files: ImportFiles, executions: Any, now: datetime
     candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER))
     minutes = int(fail_after.total_seconds() // 60)
     failed, started = [], []
-    reconciled = [reconcile_stopped(store, files, operation, concurrency) for operation in candidates
-                  if operation.reconcile_pending and operation.finished_at is not None
-                  and now - operation.finished_at > RECONCILE_AFTER]
+    reconciled = [
+        reconcile_stopped(store, files, operation, concurrency)
+        for operation in candidates
+        if operation.reconcile_pending
+        and operation.finished_at is not None
+        and now - operation.finished_at > RECONCILE_AFTER
+    ]
     for operation in candidates:
         if not operation.is_active:
             continue
         if operation.execution_arn is None and operation.is_stalled(now, UNSTARTED_AFTER):
             execution_arn = executions.start(operation.cell, operation.id)
             try:
-                started.append(store.update_operation(operation, from_steps=ACTIVE_STEPS, execution_arn=execution_arn,
-                                                      heartbeat=True, unchanged_since=operation.updated_at))
+                started.append(
+                    store.update_operation(
+                        operation,
+                        from_steps=ACTIVE_STEPS,
+                        execution_arn=execution_arn,
+                        heartbeat=True,
+                        unchanged_since=operation.updated_at,
+                    )
+                )
             except OperationConflict:
                 pass  # the worker wrote meanwhile: it runs
             continue
         if not operation.is_stalled(now, fail_after):
             continue
-        failure = Failure(code=STALLED, message=f"The import stalled: no progress since "
-                          f"{iso_millis(operation.last_heartbeat)} (limit {minutes} minutes).")
+        failure = Failure(
+            code=STALLED,
+            message=f"The import stalled: no progress since "
+            f"{iso_millis(operation.last_heartbeat)} (limit {minutes} minutes).",
+        )
         try:
-            failed.append(store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED,
-                                                 failure=failure, settle_unprocessed=True,
-                                                 unchanged_since=operation.updated_at))
+            failed.append(
+                store.update_operation(
+                    operation,
+                    from_steps=ACTIVE_STEPS,
+                    step=ProgressStep.IMPORT_FAILED,
+                    failure=failure,
+                    settle_unprocessed=True,
+                    unchanged_since=operation.updated_at,
+                )
+            )
         except OperationConflict:
             continue  # it moved on or ended since it was read
         if operation.execution_arn is not None:
             executions.stop(operation.execution_arn, "stalled")
-    stalled = [operation for operation in candidates
-               if operation.is_stalled(now, stalled_after) and operation not in started]
+    stalled = [
+        operation for operation in candidates if operation.is_stalled(now, stalled_after) and operation not in started
+    ]
     return Sweep(stalled=stalled, failed=failed, started=started, reconciled=reconciled)
 
 
-def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportOperation,
-                      concurrency: int) -> ImportOperation:
+def reconcile_stopped(
+    store: ImportStore, files: ImportFiles, operation: ImportOperation, concurrency: int
+) -> ImportOperation:
     """Counts what batches in flight when `operation` ended early imported and no attempt counted.
 
     A stop (StopExecution, or a Map Run that fails) aborts child executions: an attempt that died
@@ -601,8 +722,9 @@ def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportO
     `concurrency` groups were started. Each such first uncounted batch whose records' entries exist
     is counted late by the same marker transaction."""
     for record_type in RecordType:
-        for batch in _first_uncounted_of_groups(store, operation.id, record_type,
-                                                getattr(operation.count, COUNT_FIELD[record_type]), concurrency):
+        for batch in _first_uncounted_of_groups(
+            store, operation.id, record_type, getattr(operation.count, COUNT_FIELD[record_type]), concurrency
+        ):
             ended, at_latest, outcome = store.read_batch_context(operation.cell, operation.id, record_type.value, batch)
             if ended is None or outcome is not None:
                 continue
@@ -613,8 +735,9 @@ def reconcile_stopped(store: ImportStore, files: ImportFiles, operation: ImportO
     return operation
 
 
-def _first_uncounted_of_groups(store: ImportStore, operation_id: str, record_type: RecordType, records: int,
-                               concurrency: int) -> Iterator[int]:
+def _first_uncounted_of_groups(
+    store: ImportStore, operation_id: str, record_type: RecordType, records: int, concurrency: int
+) -> Iterator[int]:
     """The first uncounted batch of each group that may have started: groups are read in order
     (their markers, several groups per BatchGetItem) until `concurrency` + 1 groups in a row had
     no batch counted: no later group started."""
@@ -623,7 +746,7 @@ def _first_uncounted_of_groups(store: ImportStore, operation_id: str, record_typ
     per_read = max(1, _MARKERS_PER_READ // BATCHES_PER_CHILD)
     idle = 0
     for start in range(0, len(groups), per_read):
-        chunk = groups[start:start + per_read]
+        chunk = groups[start : start + per_read]
         counted = store.batch_outcomes(operation_id, record_type.value, [b for group in chunk for b in group])
         for group in chunk:
             first_uncounted = next((batch for batch in group if batch not in counted), None)
@@ -642,8 +765,11 @@ def failure_of(error: dict[str, str]) -> Failure:
     if name == MalformedInput.__name__:
         return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
     if name == SourceChanged.__name__:
-        return Failure(code=SOURCE_CHANGED, message=f"The input file was replaced during the import "
-                                                    f"({_error_message(cause)}); start it again to import the new one.")
+        return Failure(
+            code=SOURCE_CHANGED,
+            message=f"The input file was replaced during the import "
+            f"({_error_message(cause)}); start it again to import the new one.",
+        )
     return Failure(code=UNKNOWN_FAILURE, message=f"Unknown error. ({name})")
 
 

@@ -28,7 +28,10 @@ class WireModel(BaseModel):
 def set_response_headers(response: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     """Adds headers to a Lambda proxy response, in whichever header form it already uses."""
     if "multiValueHeaders" in response:
-        response["multiValueHeaders"] = {**(response["multiValueHeaders"] or {}), **{k: [v] for k, v in headers.items()}}
+        response["multiValueHeaders"] = {
+            **(response["multiValueHeaders"] or {}),
+            **{k: [v] for k, v in headers.items()},
+        }
     else:
         response["headers"] = {**(response.get("headers") or {}), **headers}
     return response

@@ -89,11 +89,17 @@ class Problem(WireModel):
     errors: list[str] | None = None
 
 
-def problem(slug: str, detail: str | None = None, errors: list[str] | None = None,
-            headers: dict[str, str] | None = None, instance: str | None = None) -> Response:
+def problem(
+    slug: str,
+    detail: str | None = None,
+    errors: list[str] | None = None,
+    headers: dict[str, str] | None = None,
+    instance: str | None = None,
+) -> Response:
     status, title = PROBLEMS[slug]
-    body = Problem(type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, errors=errors,
-                   instance=instance)
+    body = Problem(
+        type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, errors=errors, instance=instance
+    )
     return Response(status_code=status, content_type=PROBLEM_JSON, body=body.model_dump_json(), headers=headers)
 
 
@@ -158,14 +164,24 @@ class ImportView(WireModel):
     def of(cls, operation: ImportOperation, now: datetime, stalled_after: timedelta) -> ImportView:
         rate = operation.rate
         return cls(
-            id=operation.id, cell=operation.cell, name=operation.importation_name, state=operation.state,
-            step=operation.step, stalled=operation.is_stalled(now, stalled_after), valid=operation.valid,
-            parentId=operation.parent_id, counts=operation.count, percent=operation.count.percent,
+            id=operation.id,
+            cell=operation.cell,
+            name=operation.importation_name,
+            state=operation.state,
+            step=operation.step,
+            stalled=operation.is_stalled(now, stalled_after),
+            valid=operation.valid,
+            parentId=operation.parent_id,
+            counts=operation.count,
+            percent=operation.count.percent,
             rate=round(rate, 2) if rate is not None and operation.is_active else None,
-            etaSeconds=operation.eta_seconds, startedAt=iso_millis(operation.started_at),
-            updatedAt=iso_millis(operation.updated_at), heartbeatAt=iso_millis(operation.last_heartbeat),
+            etaSeconds=operation.eta_seconds,
+            startedAt=iso_millis(operation.started_at),
+            updatedAt=iso_millis(operation.updated_at),
+            heartbeatAt=iso_millis(operation.last_heartbeat),
             finishedAt=operation.finished_at and iso_millis(operation.finished_at),
-            expiresAt=operation.expires_at and iso_millis(operation.expires_at), failure=operation.failure,
+            expiresAt=operation.expires_at and iso_millis(operation.expires_at),
+            failure=operation.failure,
         )
 
 
@@ -189,8 +205,14 @@ class FailedRecordView(WireModel):
 
     @classmethod
     def of(cls, record: StagedRecord) -> FailedRecordView:
-        return cls(record=record.record_id, type=record.type, source=record.source,
-                   code=record.error_code or "record-failed", message=record.error or "", data=record.data)
+        return cls(
+            record=record.record_id,
+            type=record.type,
+            source=record.source,
+            code=record.error_code or "record-failed",
+            message=record.error or "",
+            data=record.data,
+        )
 
 
 class FailedRecordList(WireModel):
@@ -202,23 +224,33 @@ CSV_COLUMNS = ["record", "type", "source", "code", "message", "data"]
 
 
 def csv_row(view: FailedRecordView) -> list[str]:
-    return [view.record, view.type.value, view.source, view.code, view.message,
-            json.dumps(view.data, default=str, separators=(",", ":"))]
+    return [
+        view.record,
+        view.type.value,
+        view.source,
+        view.code,
+        view.message,
+        json.dumps(view.data, default=str, separators=(",", ":")),
+    ]
 
 
 # -- errors ----------------------------------------------------------------------------------------
 
 
-def answer_with_problem(app: APIGatewayRestResolver, error_type: type[Exception], slug: str, *,
-                        detailed: bool = False) -> None:
+def answer_with_problem(
+    app: APIGatewayRestResolver, error_type: type[Exception], slug: str, *, detailed: bool = False
+) -> None:
     """Answers `error_type` with the problem `slug`; its message is the detail if `detailed`."""
+
     def handle(error: Exception) -> Response:
         return problem(slug, str(error) if detailed else None, instance=app.current_event.path)
+
     app.exception_handler(error_type)(handle)
 
 
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
     """The refusals every /v1 route may meet (native_writes adds those of the writes)."""
+
     def instance() -> str:
         return app.current_event.path
 
@@ -233,8 +265,12 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
 
     @app.exception_handler(AuthenticationRequired)
     def unauthenticated(_: AuthenticationRequired) -> Response:
-        return problem("unauthenticated", "Send Authorization: Bearer <token>.", instance=instance(),
-                       headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'})
+        return problem(
+            "unauthenticated",
+            "Send Authorization: Bearer <token>.",
+            instance=instance(),
+            headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'},
+        )
 
     @app.exception_handler(RequestValidationError)
     def invalid_request(error: RequestValidationError) -> Response:
@@ -243,8 +279,7 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         content_type = _content_type(app.current_event)
         if app.current_event.body and content_type != "application/json" and not content_type.endswith("+json"):
             return problem("unsupported-media-type", f"got {content_type}", instance=instance())
-        return problem("invalid-request", errors=[_validation_message(e) for e in error.errors()],
-                       instance=instance())
+        return problem("invalid-request", errors=[_validation_message(e) for e in error.errors()], instance=instance())
 
     @app.exception_handler(NotFoundError)
     def unknown_route(_: NotFoundError) -> Response:
@@ -271,11 +306,18 @@ def _validation_message(error: dict[str, Any]) -> str:
 def options_response(methods: tuple[str, ...]) -> dict[str, Any]:
     """OPTIONS of a resource, a CORS preflight or not: 204 with its methods, no credential needed."""
     allowed = ", ".join((*methods, "OPTIONS"))
-    headers = CORS_HEADERS | {"Allow": allowed, "Access-Control-Allow-Methods": allowed,
-                              "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
-                              "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS)}
-    return {"statusCode": 204, "multiValueHeaders": {name: [value] for name, value in headers.items()},
-            "body": None, "isBase64Encoded": False}
+    headers = CORS_HEADERS | {
+        "Allow": allowed,
+        "Access-Control-Allow-Methods": allowed,
+        "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+    }
+    return {
+        "statusCode": 204,
+        "multiValueHeaders": {name: [value] for name, value in headers.items()},
+        "body": None,
+        "isBase64Encoded": False,
+    }
 
 
 def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict:

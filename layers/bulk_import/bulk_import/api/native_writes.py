@@ -30,13 +30,15 @@ FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x
 
 class UploadRequest(BaseModel):
     filename: FileName = Field(description="Name of the file (a .zip in Rocket.Chat's CSV layout, or .jsonl)")
-    size: int | None = Field(default=None, ge=0, le=MAX_UPLOAD_SIZE,
-                             description="Bytes; above 5 GiB the upload is multipart")
+    size: int | None = Field(
+        default=None, ge=0, le=MAX_UPLOAD_SIZE, description="Bytes; above 5 GiB the upload is multipart"
+    )
 
 
 class CompleteUploadRequest(BaseModel):
-    etags: list[str] = Field(min_length=1, max_length=10_000,
-                             description="The ETag S3 returned for each part, in part order")
+    etags: list[str] = Field(
+        min_length=1, max_length=10_000, description="The ETag S3 returned for each part, in part order"
+    )
 
 
 class InlineRecord(BaseModel, extra="allow"):
@@ -59,8 +61,11 @@ class StartImportRequest(BaseModel):
 
 class RetryRequest(BaseModel):
     corrections: dict[Annotated[str, Field(pattern=r"^(user|channel|message):\d+$")], dict[str, Any]] = Field(
-        default_factory=dict, max_length=10_000,
-        description="Fixed records by record id (as the errors listing names them); the others are retried as they were")
+        default_factory=dict,
+        max_length=10_000,
+        description="Fixed records by record id (as the errors listing names them); "
+        "the others are retried as they were",
+    )
 
 
 # -- responses -------------------------------------------------------------------------------------
@@ -77,15 +82,24 @@ class UploadView(WireModel):
     url: str | None = Field(default=None, description="Single upload: PUT the whole file here")
     partSize: int | None = None
     parts: list[UploadPart] | None = Field(
-        default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete")
+        default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete"
+    )
     expiresAt: str
 
     @classmethod
     def of(cls, upload: Upload) -> UploadView:
-        parts = None if upload.part_urls is None else [
-            UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
-        return cls(uploadId=upload.upload_id, url=upload.url, partSize=upload.part_size, parts=parts,
-                   expiresAt=iso_millis(upload.expires_at))
+        parts = (
+            None
+            if upload.part_urls is None
+            else [UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
+        )
+        return cls(
+            uploadId=upload.upload_id,
+            url=upload.url,
+            partSize=upload.part_size,
+            parts=parts,
+            expiresAt=iso_millis(upload.expires_at),
+        )
 
 
 class CompletedUpload(WireModel):

@@ -69,6 +69,7 @@ RESOURCE_NOT_FOUND = PersoniumCode("PR404-DV-0001", "Resource not found. [{0}]."
 CELL_BUSY = PersoniumCode("PR409-MC-0001", "Cell to be processed is being accessed by other requests.")
 CELL_LOCKED = PersoniumCode("PR409-CM-0002", "Because [{0}] is being executed, writing to cell can not be done.")
 
+
 class InvalidAuthenticationScheme(BulkImportError):
     """An Authorization header that is not a Bearer token."""
 
@@ -96,8 +97,19 @@ SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_]{1,192}$"
 
 #: What an OPTIONS without Authorization is answered, on any path: PersoniumCoreContainerFilter
 #: (checkOptionsMethod) answers it before routing, so neither the cell nor a token is looked at.
-UNAUTHENTICATED_OPTIONS_METHODS = ("GET", "POST", "PUT", "DELETE", "HEAD", "MERGE", "MKCOL", "MOVE", "PROPFIND",
-                                   "PROPPATCH", "ACL")
+UNAUTHENTICATED_OPTIONS_METHODS = (
+    "GET",
+    "POST",
+    "PUT",
+    "DELETE",
+    "HEAD",
+    "MERGE",
+    "MKCOL",
+    "MOVE",
+    "PROPFIND",
+    "PROPPATCH",
+    "ACL",
+)
 #: What an OPTIONS with Authorization is answered, once the caller has root: CellImportResource and
 #: CellSnapshotDavFileResource (Personium's own methods, GET/DELETE/PROPFIND of a snapshot included).
 CELL_IMPORT_METHODS = ("GET", "POST")
@@ -301,8 +313,11 @@ def cors_headers(event: APIGatewayProxyEvent) -> dict[str, str]:
     headers = {"Access-Control-Allow-Origin": "*"}
     if event.headers.get("Origin") is None:
         return headers
-    headers |= {"Access-Control-Allow-Credentials": "true", "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
-                "Access-Control-Expose-Headers": "X-Personium-Version"}
+    headers |= {
+        "Access-Control-Allow-Credentials": "true",
+        "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
+        "Access-Control-Expose-Headers": "X-Personium-Version",
+    }
     requested = event.headers.get("Access-Control-Request-Headers")
     return headers | ({"Access-Control-Allow-Headers": requested} if requested is not None else {})
 
@@ -317,8 +332,12 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, pe
     if event.get("httpMethod") == "OPTIONS" and request.headers.get("Authorization") is None:
         # Answered by the request filter before routing, even with a request key it refuses.
         answered = {"statusCode": 200, "multiValueHeaders": {}, "body": None, "isBase64Encoded": False}
-        return set_response_headers(answered, _allowed(UNAUTHENTICATED_OPTIONS_METHODS) | headers
-                                    | ({REQUEST_KEY_HEADER: request_key} if valid_key else {}))
+        return set_response_headers(
+            answered,
+            _allowed(UNAUTHENTICATED_OPTIONS_METHODS)
+            | headers
+            | ({REQUEST_KEY_HEADER: request_key} if valid_key else {}),
+        )
     if not valid_key:
         logger.info("Rejected request key", extra={"request_key": request_key[:256]})
         rejected = {

@@ -4,12 +4,11 @@ and its REST API's CORS middleware."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from bulk_import.api.common import WireModel, set_response_headers
@@ -25,8 +24,9 @@ INTERNAL_ERROR = "Internal error occured"
 # Its REST API's CORS middleware (apps/meteor/server/api/v1/middlewares/cors.ts) and the router's
 # catch-all OPTIONS handler (packages/http-router, `options('*')`): texts and headers as sent.
 CORS_ALLOW_METHODS = "GET, POST, PUT, DELETE, HEAD, PATCH"
-CORS_ALLOW_HEADERS = ("Origin, X-Requested-With, Content-Type, Accept, X-User-Id, X-Auth-Token, x-visitor-token, "
-                      "Authorization")
+CORS_ALLOW_HEADERS = (
+    "Origin, X-Requested-With, Content-Type, Accept, X-User-Id, X-Auth-Token, x-visitor-token, Authorization"
+)
 CORS_NOT_ENABLED = 'CORS not enabled. Go to "Admin > General > REST Api" to enable it.'
 INVALID_ORIGIN = "Invalid origin"
 OPTIONS_ANSWER = "OK"
@@ -177,8 +177,13 @@ def parse_add_users_request(body: str | None) -> AddUsersRequest:
 
 
 def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {"statusCode": status_code, "multiValueHeaders": {"Content-Type": [TEXT_PLAIN]}
-            | {name: [value] for name, value in (headers or {}).items()}, "body": text, "isBase64Encoded": False}
+    return {
+        "statusCode": status_code,
+        "multiValueHeaders": {"Content-Type": [TEXT_PLAIN]}
+        | {name: [value] for name, value in (headers or {}).items()},
+        "body": text,
+        "isBase64Encoded": False,
+    }
 
 
 def options_response(event: APIGatewayProxyEvent, cors_enabled: bool, cors_origin: str) -> dict[str, Any]:
@@ -199,11 +204,14 @@ def options_response(event: APIGatewayProxyEvent, cors_enabled: bool, cors_origi
     return _text(200, OPTIONS_ANSWER, {"Vary": "Origin", "Access-Control-Allow-Origin": origin} | allowed)
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors_enabled: bool,
-            cors_origin: str) -> dict:
+def resolve(
+    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors_enabled: bool, cors_origin: str
+) -> dict:
     """Runs the resolver behind the CORS middleware: OPTIONS never reaches a route, and every other
     response allows any origin and Rocket.Chat's headers, whatever the settings (Rocket.Chat PR #36085)."""
     if event.get("httpMethod") == "OPTIONS":
         return options_response(APIGatewayProxyEvent(event), cors_enabled, cors_origin)
-    return set_response_headers(app.resolve(event, context), {"Access-Control-Allow-Origin": "*",
-                                                             "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS})
+    return set_response_headers(
+        app.resolve(event, context),
+        {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS},
+    )
