@@ -9,6 +9,7 @@ resolver): a CORS preflight is transport, not an operation a client calls, and i
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +80,5 @@ def document_path(template: SamTemplate) -> Path:
 
 
 def _version(root: Path) -> str:
-    for line in (root / "pyproject.toml").read_text().splitlines():
-        if line.startswith("version"):
-            return line.split("=", 1)[1].strip().strip('"')
-    raise ValueError("pyproject.toml has no version")
+    with (root / "pyproject.toml").open("rb") as pyproject:
+        return str(tomllib.load(pyproject)["project"]["version"])
