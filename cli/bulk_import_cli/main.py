@@ -202,7 +202,7 @@ def token_create(args: argparse.Namespace) -> None:
         issued = create_cell_token(store, args.cell_token, root=args.root)
     else:
         issued = create_rocketchat_credential(store, _rocketchat_cell(args), args.user, args.permission)
-    common.print_result(args, issued.model_dump(mode="json"))
+    common.print_result(args, issued.to_json())
 
 
 def invoke(args: argparse.Namespace) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from dataclasses import replace
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -176,8 +177,8 @@ def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket,
     from tests.conftest import FUNCTIONS
 
     operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(10), None, "op")
-    progressed = operation.model_copy(update={"step": ProgressStep.IMPORTING_USERS,
-                                              "count": operation.count.model_copy(update={"total": 10, "completed": 3})})
+    progressed = replace(operation, step=ProgressStep.IMPORTING_USERS,
+                         count=replace(operation.count, total=10, completed=3))
     staged = {"eventID": "2", "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
         "Keys": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}},
         "NewImage": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}}}}

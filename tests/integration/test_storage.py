@@ -1,5 +1,7 @@
 """The store's writes: starting an operation moves the previous one aside, atomically and only once."""
 
+from dataclasses import replace
+
 import pytest
 
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
@@ -52,8 +54,8 @@ def test_updating_an_operation_that_is_no_longer_the_latest_fails(store):
 
 
 def test_update_operation_settles_unprocessed_records_as_errors(store):
-    running = operation(step=ProgressStep.IMPORTING_USERS).model_copy(
-        update={"count": Counts(total=120, users=120, completed=50, error=3)})
+    running = replace(operation(step=ProgressStep.IMPORTING_USERS),
+                      count=Counts(total=120, users=120, completed=50, error=3))
     store.start_operation(running, None)
     stopped = store.update_operation(running, from_steps=frozenset({ProgressStep.IMPORTING_USERS}),
                                      step=ProgressStep.IMPORT_CANCELLED, settle_unprocessed=True)

@@ -1,5 +1,6 @@
 """Rate, ETA, stall and the events derived from two versions of an operation."""
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 from bulk_import.events import EventType, events_between
@@ -53,7 +54,7 @@ def test_a_new_operation_is_one_state_change_event():
 
 
 def test_replacing_the_latest_operation_announces_the_new_one():
-    (event,) = events_between(operation(step=ProgressStep.DONE, completed=1000).model_copy(update={"id": "old"}),
+    (event,) = events_between(replace(operation(step=ProgressStep.DONE, completed=1000), id="old"),
                               operation(step=ProgressStep.PREPARING_STARTED))
     assert event.detail.previousState is None and event.detail.id == "019a00000000000000000001"
 

@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 
 from bulk_import.api.personium import cell_import_status_view
 from bulk_import.api.rocketchat import current_operation_view, import_status_view
-from bulk_import.model import Counts, Failure, ImportOperation
+from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep
 
 STARTED = datetime(2017, 2, 13, 9, 0, tzinfo=timezone.utc)
 UPDATED = datetime(2017, 2, 13, 9, 5, 1, 37000, tzinfo=timezone.utc)
@@ -13,7 +13,7 @@ UPDATED = datetime(2017, 2, 13, 9, 5, 1, 37000, tzinfo=timezone.utc)
 
 def operation(step, valid=True, **changes):
     fields = dict(
-        id="64d5f3a2b1c0d9e8f7a6b5c4", cell="demo", type="personium", importer_key="personium", step=step,
+        id="64d5f3a2b1c0d9e8f7a6b5c4", cell="demo", type="personium", importer_key="personium", step=ProgressStep(step),
         valid=valid, started_at=STARTED, updated_at=UPDATED, user="aobEdbYhXfu5hkeqG",
         importation_name="CellExport_2017_01", count=Counts(total=1000, users=1000, completed=800, error=10),
     )

@@ -2,20 +2,22 @@
 
 Secrets are 256-bit random values, so a plain SHA-256 is a safe storage form and a safe lookup key
 (no salt or slow hash is needed against guessing). The raw secret is printed once and never stored.
+Dataclasses, not pydantic, for the cold start of every API function (bulk_import.model says why).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from bulk_import.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
-from bulk_import.model import CellName, utc_now
+from bulk_import.model import utc_now, valid_cell_name
 
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
 
@@ -43,25 +45,29 @@ class ApiPermission(StrEnum):
     WRITE = "imports:write"
 
 
-# The models below are built when first used (defer_build): a function reads one kind of
-# credential, and the Issued* ones are the CLI's.
-
-
-class ApiCredential(BaseModel):
+@dataclass(frozen=True)
+class ApiCredential:
     """A /v1 bearer credential: scoped to one cell, with permissions, stored under its hash."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     token_hash: str
-    cell: CellName
+    cell: str
     permissions: frozenset[ApiPermission]
     name: str
     expires_at: datetime
 
 
-class IssuedApiCredential(BaseModel):
-    model_config = ConfigDict(defer_build=True)
+class Issued:
+    """What the operator is shown once, as JSON."""
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            name: value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+            for name, value in dataclasses.asdict(self).items()  # type: ignore[call-overload]
+        }
+
+
+@dataclass(frozen=True)
+class IssuedApiCredential(Issued):
     token: str
     cell: str
     permissions: list[ApiPermission]
@@ -74,13 +80,12 @@ API_TOKEN_PREFIX = "bi_"
 DEFAULT_API_CREDENTIAL_LIFETIME = timedelta(days=90)
 
 
-class CellToken(BaseModel):
+@dataclass(frozen=True)
+class CellToken:
     """A Personium access token for one cell, stored under the hash of the token."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     token_hash: str
-    cell: CellName
+    cell: str
     root: bool
     subject: str
     expires_at: datetime
@@ -89,21 +94,19 @@ class CellToken(BaseModel):
     cookie_peer_hash: str
 
 
-class RocketChatUser(BaseModel):
+@dataclass(frozen=True)
+class RocketChatUser:
     """A Rocket.Chat user's auth token and permissions, stored per cell under the user id."""
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
-    user_id: str = Field(min_length=1)
-    cell: CellName
+    user_id: str
+    cell: str
     token_hash: str
     permissions: frozenset[Permission]
 
 
-class IssuedCellToken(BaseModel):
-    """What the operator is shown once: Personium's token response fields."""
-
-    model_config = ConfigDict(defer_build=True)
+@dataclass(frozen=True, kw_only=True)
+class IssuedCellToken(Issued):
+    """Personium's token response fields."""
 
     access_token: str
     token_type: str = "Bearer"
@@ -113,9 +116,8 @@ class IssuedCellToken(BaseModel):
     root: bool
 
 
-class IssuedRocketChatCredential(BaseModel):
-    model_config = ConfigDict(defer_build=True)
-
+@dataclass(frozen=True)
+class IssuedRocketChatCredential(Issued):
     userId: str
     authToken: str
     cell: str
@@ -132,6 +134,7 @@ def issue_cell_token(
     peer: str | None = None,
 ) -> tuple[CellToken, IssuedCellToken]:
     """Issues a token; `token`/`peer` fix the secrets instead of drawing them (demo data only)."""
+    valid_cell_name(cell)
     token, peer = token or new_secret(), peer or new_secret()
     stored = CellToken(
         token_hash=secret_hash(token),
@@ -150,6 +153,9 @@ def issue_cell_token(
 def issue_rocketchat_credential(
     cell: str, user_id: str, permissions: list[Permission], token: str | None = None
 ) -> tuple[RocketChatUser, IssuedRocketChatCredential]:
+    valid_cell_name(cell)
+    if not user_id:
+        raise ValueError("a Rocket.Chat user id is required")
     token = token or new_secret()
     stored = RocketChatUser(
         user_id=user_id, cell=cell, token_hash=secret_hash(token), permissions=frozenset(permissions)
@@ -166,6 +172,7 @@ def issue_api_credential(
     lifetime: timedelta = DEFAULT_API_CREDENTIAL_LIFETIME,
     token: str | None = None,
 ) -> tuple[ApiCredential, IssuedApiCredential]:
+    valid_cell_name(cell)
     token = token or API_TOKEN_PREFIX + new_secret()
     expires_at = utc_now() + lifetime
     stored = ApiCredential(

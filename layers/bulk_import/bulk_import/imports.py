@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import Any, Protocol
 
 from bulk_import.errors import BulkImportError
@@ -251,7 +252,7 @@ def retry(
     )
     if corrections:
         source_key = corrections_key(parent.cell, child.id)
-        child = child.model_copy(update={"source_key": source_key})
+        child = replace(child, source_key=source_key)
         files.put(source_key, json.dumps(corrections).encode())
     return _run(store, executions, _replace_latest(store, child, latest))
 

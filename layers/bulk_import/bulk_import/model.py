@@ -2,20 +2,31 @@
 
 One model serves every dialect: an operation stores its Rocket.Chat progress step, `valid`, times and
 counts; the Rocket.Chat `state` and the Personium `status`/`progress` are derived here, once.
-Nothing in this module knows about HTTP or DynamoDB.
+Nothing in this module knows about HTTP or DynamoDB. Plain dataclasses, not pydantic: a status
+read builds an operation from its item on every cold start, and pydantic's import alone would cost
+a fifth of a bare boto3 function's (docs/benchmarks.md); input is validated where it enters (the
+API's request bodies, the records), and what the table holds was written by this code.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt
+#: Personium's cell names; every dialect's cell is one.
+CELL_NAME_PATTERN = r"^[a-zA-Z0-9][a-zA-Z0-9-_]{0,127}$"
 
-CellName = Annotated[str, Field(pattern=r"^[a-zA-Z0-9][a-zA-Z0-9-_]{0,127}$")]
+
+def valid_cell_name(name: str) -> str:
+    """`name`, if it is a cell name; ValueError otherwise."""
+    if not re.match(CELL_NAME_PATTERN, name):
+        raise ValueError(f"not a cell name: {name!r} (must match {CELL_NAME_PATTERN})")
+    return name
 
 
 class ProgressStep(StrEnum):
@@ -101,15 +112,20 @@ class PersoniumStatus(StrEnum):
     FAILED = "import failed"
 
 
-class Counts(BaseModel):
+@dataclass(frozen=True)
+class Counts:
     """Rocket.Chat's operation.count: per-type totals and the processed records."""
 
-    total: NonNegativeInt = 0
-    users: NonNegativeInt = 0
-    messages: NonNegativeInt = 0
-    channels: NonNegativeInt = 0
-    completed: NonNegativeInt = 0
-    error: NonNegativeInt = 0
+    total: int = 0
+    users: int = 0
+    messages: int = 0
+    channels: int = 0
+    completed: int = 0
+    error: int = 0
+
+    def __post_init__(self) -> None:
+        if min(self.total, self.users, self.messages, self.channels, self.completed, self.error) < 0:
+            raise ValueError(f"negative count: {self}")
 
     @property
     def processed(self) -> int:
@@ -121,33 +137,36 @@ class Counts(BaseModel):
         return self.processed * 100 // self.total if self.total else 0
 
 
-class ProgressMark(BaseModel):
+@dataclass(frozen=True)
+class ProgressMark:
     """How many records were processed at a moment; two marks give the recent rate."""
 
-    model_config = ConfigDict(frozen=True)
-
     at: datetime
-    processed: NonNegativeInt
+    processed: int
 
 
 #: The worker moves the progress mark once it is this old, so the rate covers the last 30-60 s.
 RATE_WINDOW = timedelta(seconds=30)
 
 
-class Failure(BaseModel):
+@dataclass(frozen=True)
+class Failure:
     """Why an operation failed: a Personium-style code (PRxxx-XX-nnnn) and an English message."""
 
-    code: str = Field(pattern=r"^PR\d{3}-\w{2}-\d{4}$")
+    code: str
     message: str
 
+    def __post_init__(self) -> None:
+        if not re.match(r"^PR\d{3}-\w{2}-\d{4}$", self.code):
+            raise ValueError(f"not a Personium code: {self.code!r}")
 
-class ImportOperation(BaseModel):
+
+@dataclass(frozen=True, kw_only=True)
+class ImportOperation:
     """An import operation of a cell; the one stored fact from which every view is derived."""
 
-    model_config = ConfigDict(frozen=True)
-
     id: str
-    cell: CellName
+    cell: str
     type: str
     importer_key: str
     importation_name: str | None = None
@@ -156,7 +175,7 @@ class ImportOperation(BaseModel):
     started_at: datetime
     updated_at: datetime
     user: str
-    count: Counts = Field(default_factory=Counts)
+    count: Counts = field(default_factory=Counts)
     failure: Failure | None = None
     #: The input file (an S3 key) for file imports; None when records arrive through the API.
     source_key: str | None = None

@@ -1,28 +1,54 @@
-"""Function configuration, validated once per cold start from the template's environment."""
+"""Function configuration, read once per cold start from the template's environment.
+
+Read by hand rather than by pydantic-settings: every function reads these on its cold start, and
+pydantic's import alone would cost a fifth of a bare boto3 function's (docs/benchmarks.md).
+"""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from bulk_import.model import valid_cell_name
 
-from bulk_import.model import CellName
+#: What a boolean variable may say (pydantic's spellings).
+_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
 
 
-class Settings(BaseModel):
+def _positive(name: str, default: int) -> int:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or int(text) < 1:
+        raise ValueError(f"{name} must be a whole number ≥ 1, not {text!r}")
+    return int(text)
+
+
+def _boolean(name: str, default: bool) -> bool:
+    text = os.environ.get(name)
+    if text is None:
+        return default
+    if text.strip().lower() not in _TRUE | _FALSE:
+        raise ValueError(f"{name} must be true or false, not {text!r}")
+    return text.strip().lower() in _TRUE
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
     """What every function has."""
 
     table_name: str
-    rocketchat_cell: CellName
+    rocketchat_cell: str
     personium_version: str
     #: Days a finished operation and its records are kept before DynamoDB's TTL deletes them.
-    retention_days: int = Field(default=90, ge=1)
+    retention_days: int = 90
     #: An active import whose worker showed no progress for this long is shown as stalled ...
-    stalled_after_minutes: int = Field(default=10, ge=1)
+    stalled_after_minutes: int = 10
     #: ... and for this long is failed by the sweeper.
-    fail_stalled_after_minutes: int = Field(default=60, ge=1)
+    fail_stalled_after_minutes: int = 60
     #: Rocket.Chat's settings API_Enable_CORS and API_CORS_Origin, with their defaults: a CORS
     #: preflight to the Rocket.Chat dialect is refused (405) unless enabled; `*` or a comma-separated
     #: list of origins (bulk_import.api.rocketchat.resolve).
@@ -38,11 +64,9 @@ class Settings(BaseModel):
         return timedelta(minutes=self.fail_stalled_after_minutes)
 
 
+@dataclass(frozen=True, kw_only=True)
 class ImportSettings(Settings):
     """What the functions that start, run or stop imports have as well."""
-
-    # Built when first used: the status functions never read these.
-    model_config = ConfigDict(defer_build=True)
 
     import_bucket: str
     # Only the API functions start and stop the worker; the worker's own functions cannot name
@@ -52,25 +76,29 @@ class ImportSettings(Settings):
     batch_concurrency: int = 10
 
 
+def _settings_fields() -> dict[str, Any]:
+    return {
+        "table_name": os.environ["TABLE_NAME"],
+        "rocketchat_cell": valid_cell_name(os.environ["ROCKETCHAT_CELL"]),
+        "personium_version": os.environ["PERSONIUM_VERSION"],
+        "retention_days": _positive("RETENTION_DAYS", 90),
+        "stalled_after_minutes": _positive("STALLED_AFTER_MINUTES", 10),
+        "fail_stalled_after_minutes": _positive("FAIL_STALLED_AFTER_MINUTES", 60),
+        "rocketchat_api_enable_cors": _boolean("ROCKETCHAT_API_ENABLE_CORS", False),
+        "rocketchat_api_cors_origin": os.environ.get("ROCKETCHAT_API_CORS_ORIGIN", "*"),
+    }
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings(
-        table_name=os.environ["TABLE_NAME"],
-        rocketchat_cell=os.environ["ROCKETCHAT_CELL"],
-        personium_version=os.environ["PERSONIUM_VERSION"],
-        retention_days=os.environ.get("RETENTION_DAYS", 90),
-        stalled_after_minutes=os.environ.get("STALLED_AFTER_MINUTES", 10),
-        fail_stalled_after_minutes=os.environ.get("FAIL_STALLED_AFTER_MINUTES", 60),
-        rocketchat_api_enable_cors=os.environ.get("ROCKETCHAT_API_ENABLE_CORS", False),
-        rocketchat_api_cors_origin=os.environ.get("ROCKETCHAT_API_CORS_ORIGIN", "*"),
-    )
+    return Settings(**_settings_fields())
 
 
 @lru_cache(maxsize=1)
 def get_import_settings() -> ImportSettings:
     return ImportSettings(
-        **get_settings().model_dump(),
+        **_settings_fields(),
         import_bucket=os.environ["IMPORT_BUCKET"],
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN"),
-        batch_concurrency=os.environ.get("BATCH_CONCURRENCY", 10),
+        batch_concurrency=_positive("BATCH_CONCURRENCY", 10),
     )

@@ -41,7 +41,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import Enum
@@ -54,7 +54,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
-from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
+from bulk_import.credentials import ApiCredential, ApiPermission, CellToken, Permission, RocketChatUser
 from bulk_import.model import (
     ACTIVE_STEPS,
     FINISHED_STEPS,
@@ -208,7 +208,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         "startedAt": operation.started_at.isoformat(),
         "updatedAt": operation.updated_at.isoformat(),
         "user": operation.user,
-        "count": operation.count.model_dump(),
+        "count": asdict(operation.count),
     }
     if operation.is_active:
         item["activeShard"] = _ACTIVE_SHARD
@@ -231,7 +231,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     if operation.importation_name is not None:
         item["importationName"] = operation.importation_name
     if operation.failure is not None:
-        item["failure"] = operation.failure.model_dump()
+        item["failure"] = asdict(operation.failure)
     if operation.source_key is not None:
         item["sourceKey"] = operation.source_key
     if operation.execution_arn is not None:
@@ -252,7 +252,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         type=item["type"],
         importer_key=item["importerKey"],
         importation_name=item.get("importationName"),
-        step=item["step"],
+        step=ProgressStep(item["step"]),
         valid=item["valid"],
         started_at=datetime.fromisoformat(item["startedAt"]),
         updated_at=datetime.fromisoformat(item["updatedAt"]),
@@ -313,7 +313,7 @@ def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCreden
     return ApiCredential(
         token_hash=token_hash,
         cell=item["cell"],
-        permissions=frozenset(item["permissions"]),
+        permissions=frozenset(map(ApiPermission, item["permissions"])),
         name=item["name"],
         expires_at=_from_epoch(item["expiresAt"]),
     )
@@ -325,7 +325,10 @@ def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
 
 def rocketchat_user_from_item(cell: str, user_id: str, item: dict[str, Any]) -> RocketChatUser:
     return RocketChatUser(
-        user_id=user_id, cell=cell, token_hash=item["tokenHash"], permissions=frozenset(item["permissions"])
+        user_id=user_id,
+        cell=cell,
+        token_hash=item["tokenHash"],
+        permissions=frozenset(map(Permission, item["permissions"])),
     )
 
 
@@ -828,7 +831,7 @@ class ImportStore:
             "step": step and step.value,
             "valid": valid,
             "executionArn": execution_arn,
-            "failure": failure and failure.model_dump(),
+            "failure": failure and asdict(failure),
             "heartbeatAt": now.isoformat() if heartbeat else None,
             "stageCursor": stage_cursor,
             "finishedAt": now.isoformat() if finishing else None,

@@ -27,9 +27,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, cast
+from typing import Annotated, Any, Literal, cast
 
-from pydantic import BaseModel, NonNegativeInt
+from pydantic import BaseModel, Field, NonNegativeInt
 
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
@@ -45,7 +45,7 @@ from bulk_import.inputs import MalformedInput, SourceRecord, read_records
 from bulk_import.model import (
     ACTIVE_STEPS,
     BATCH_SIZE,
-    CellName,
+    CELL_NAME_PATTERN,
     Failure,
     ImportOperation,
     ProgressStep,
@@ -109,6 +109,8 @@ class RecordError(StrEnum):
 
 
 NOT_IMPORTED_MESSAGE = "The import ended before this record was imported."
+
+CellName = Annotated[str, Field(pattern=CELL_NAME_PATTERN)]
 
 
 class OperationReference(BaseModel):
