@@ -15,7 +15,7 @@ from bulk_import.admin import create_api_credential, create_cell_token, create_r
 from bulk_import.credentials import ApiPermission, Permission
 from bulk_import.files import ImportFiles, snapshot_key, upload_prefix
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.records import StagedRecord
+from bulk_import.staged_records import StagedRecord
 from bulk_import.storage import BatchOutcome, ImportStore
 
 DEMO_CELL = "demo"

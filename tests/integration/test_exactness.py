@@ -23,7 +23,8 @@ from bulk_import.imports import (
     start_snapshot_import,
 )
 from bulk_import.model import ImportState, ProgressStep, utc_now
-from bulk_import.records import MAX_RECORD_BYTES, RecordType
+from bulk_import.records import MAX_RECORD_BYTES
+from bulk_import.staged_records import RecordType
 from bulk_import.storage import FAILED_SHARDS, ImportStore
 from bulk_import.worker import (
     SOURCE_CHANGED,

@@ -55,7 +55,7 @@ def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(s
 
 
 def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records(store, files, executions):
-    from bulk_import.records import RecordType
+    from bulk_import.staged_records import RecordType
     from bulk_import.worker import import_batch, stage_input
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
@@ -178,7 +178,7 @@ def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store,
     import threading
     import time
 
-    from bulk_import.records import RecordType
+    from bulk_import.staged_records import RecordType
     from bulk_import.storage import ImportStore
     from bulk_import.worker import import_batch, stage_input
 

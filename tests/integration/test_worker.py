@@ -29,7 +29,7 @@ from bulk_import.imports import (
     stop,
 )
 from bulk_import.model import ImportState, ProgressStep
-from bulk_import.records import RecordType
+from bulk_import.staged_records import RecordType
 from bulk_import.storage import ImportStore, directory_key
 from bulk_import.worker import (
     OperationStopped,

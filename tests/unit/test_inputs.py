@@ -7,7 +7,7 @@ import zipfile
 import pytest
 
 from bulk_import.inputs import MalformedInput, read_records
-from bulk_import.records import RecordType
+from bulk_import.staged_records import RecordType
 
 
 def zipped(members: dict[str, str | bytes]) -> bytes:

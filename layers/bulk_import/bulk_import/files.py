@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -15,8 +16,8 @@ from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
-from bulk_import.records import StagedRecord
 from bulk_import.settings import get_import_settings
+from bulk_import.staged_records import StagedRecord
 
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
 # Created once per process: batch objects are written and read several at a time.
@@ -26,6 +27,11 @@ _REQUESTS = ThreadPoolExecutor(max_workers=8)
 def snapshot_key(cell: str, name: str) -> str:
     """Where Personium's snapshot `<name>.zip` of a cell is kept (its __snapshot collection)."""
     return f"cells/{cell}/snapshots/{name}.zip"
+
+
+def new_upload_id() -> str:
+    """A new upload's (or export's) name in its key: 96 random bits."""
+    return os.urandom(12).hex()
 
 
 def upload_prefix(cell: str, upload_id: str) -> str:

@@ -8,12 +8,11 @@ gets OperationBusy.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import replace
 from typing import Any, Protocol
 
 from bulk_import.errors import BulkImportError
-from bulk_import.files import ImportFiles, corrections_key, snapshot_key, upload_prefix
+from bulk_import.files import ImportFiles, corrections_key, new_upload_id, snapshot_key, upload_prefix
 from bulk_import.model import (
     ACTIVE_STEPS,
     BATCH_SIZE,
@@ -23,7 +22,8 @@ from bulk_import.model import (
     new_operation_id,
     utc_now,
 )
-from bulk_import.records import COUNT_FIELD, RecordInvalid, StagedRecord, parse_record
+from bulk_import.records import RecordInvalid, parse_record
+from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore, OperationConflict
 
 ALL_STEPS = frozenset(ProgressStep)
@@ -162,10 +162,6 @@ def _start_file(
         latest,
     )
     return _run(store, executions, operation)
-
-
-def new_upload_id() -> str:
-    return os.urandom(12).hex()
 
 
 def start_upload_import(

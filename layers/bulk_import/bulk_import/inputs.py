@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import IO, Any, BinaryIO
 
 from bulk_import.errors import BulkImportError
-from bulk_import.records import MAX_RECORD_BYTES, MAX_RECORD_DEPTH, RecordType
+from bulk_import.records import MAX_RECORD_BYTES, MAX_RECORD_DEPTH
+from bulk_import.staged_records import RecordType
 
 #: Rocket.Chat's CSV importer: file -> (record type, header).
 CSV_FILES = {

@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bulk_import.errors import BulkImportError
-from bulk_import.model import BATCH_SIZE
+from bulk_import.staged_records import RecordType
 
 #: The largest record kept whole (its JSON): with the staged item's own attributes, well under
 #: DynamoDB's 400 KB item limit. A larger one is staged without its data and fails alone.
@@ -29,47 +27,6 @@ _NUMBER_LIMITS = (1e-130, 1e126)
 
 _NAME = r"^[A-Za-z0-9._-]{1,64}$"
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
-
-
-@dataclass(frozen=True)
-class StagedRecord:
-    """A numbered record of an operation: staged (in S3, docs/data-model.md) until its batch imports
-    it; `error` is set once it failed to import (failed records are kept in DynamoDB)."""
-
-    type: str
-    seq: int
-    data: dict[str, Any]
-    source: str
-    error: str | None = None
-    #: A stable code for the error (RecordError in worker.py).
-    error_code: str | None = None
-    #: Why the record could not even be staged as read (too large, not storable): it fails as
-    #: invalid when its batch runs, and its data is left out.
-    problem: str | None = None
-
-    @property
-    def batch(self) -> int:
-        return self.seq // BATCH_SIZE
-
-    def reference(self, operation_id: str) -> str:
-        """What an imported entry remembers of the record that created it, to recognise a retry."""
-        return f"{operation_id}#{self.type}#{self.seq}"
-
-    @property
-    def record_id(self) -> str:
-        """The record's name within its operation (`user:12`), shown with its error."""
-        return f"{self.type}:{self.seq}"
-
-
-class RecordType(StrEnum):
-    USER = "user"
-    CHANNEL = "channel"
-    MESSAGE = "message"
-
-
-#: The operation's count field of each record type.
-#: Looked up by RecordType or by its value (a str: RecordType is a StrEnum).
-COUNT_FIELD: dict[str, str] = {RecordType.USER: "users", RecordType.CHANNEL: "channels", RecordType.MESSAGE: "messages"}
 
 
 class RecordInvalid(BulkImportError):

@@ -67,8 +67,8 @@ from bulk_import.model import (
     steps_in_state,
     utc_now,
 )
-from bulk_import.records import StagedRecord
 from bulk_import.settings import get_settings
+from bulk_import.staged_records import StagedRecord
 
 LATEST = "IMPORT#~latest"
 ACTIVE_INDEX = "ActiveOperations"

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bulk_import.files import ImportFiles, upload_prefix
-from bulk_import.imports import UploadNotFound, new_upload_id
+from bulk_import.files import ImportFiles, new_upload_id, upload_prefix
+from bulk_import.imports import UploadNotFound
 from bulk_import.model import utc_now
 
 SINGLE_UPLOAD_LIMIT = 5 * 1024**3

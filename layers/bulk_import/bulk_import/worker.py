@@ -53,16 +53,14 @@ from bulk_import.model import (
     utc_now,
 )
 from bulk_import.records import (
-    COUNT_FIELD,
     ChannelRecord,
     MessageRecord,
     RecordInvalid,
-    RecordType,
-    StagedRecord,
     UserRecord,
     parse_record,
     record_problem,
 )
+from bulk_import.staged_records import COUNT_FIELD, RecordType, StagedRecord
 from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, OperationConflict
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
