@@ -171,7 +171,7 @@ def _demo_import(stack: LocalStack, users: int, terminal: Terminal) -> None:
     def operation() -> ImportOperation:
         return stack.store.operation(demo.DEMO_CELL, started.id) or started
 
-    watch(lambda: import_view(operation()).model_dump(mode="json"), terminal.console)
+    watch(lambda: import_view(operation()), terminal.console)
     final = operation()
     terminal.print(
         f"Demo import {final.state.value}: {final.count.completed:,} imported, {final.count.error:,} "

@@ -42,7 +42,9 @@ NATIVE_TAGS = {"Imports", "Uploads"}
 def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
     # Imported here: the API package creates Powertools' Logger and Metrics, which read their
     # configuration from the environment once, and `serve` sets it only when the stack starts.
-    from bulk_import.api.native import PROBLEM_JSON, Problem
+    from pydantic import TypeAdapter
+
+    from bulk_import.api.native import PROBLEM_JSON, PROBLEM_TYPE_PREFIX, Problem
 
     document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": TITLE, "version": _version(template.root),
                                                             "description": DESCRIPTION},
@@ -51,22 +53,28 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
                                 "paths": {}, "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES}}
     api_functions = sorted({route.function for route in template.routes()} - {DOCS_FUNCTION})
     for logical_id in api_functions:
-        part = json.loads(host.module(logical_id).app.get_openapi_json_schema(title=TITLE))
+        part = json.loads(_resolver(host.module(logical_id).app).get_openapi_json_schema(title=TITLE))
         for path, operations in part.get("paths", {}).items():
             document["paths"].setdefault(path, {}).update(operations)
         for name, schema in part.get("components", {}).get("schemas", {}).items():
             if document["components"]["schemas"].setdefault(name, schema) != schema:
                 raise ValueError(f"two functions define the schema {name} differently")
-    document["components"]["schemas"]["Problem"] = Problem.model_json_schema()
+    document["components"]["schemas"]["Problem"] = TypeAdapter(Problem).json_schema()
     for operations in document["paths"].values():
         for operation in operations.values():
             tag = operation.get("tags", [""])[0]
             operation["security"] = SECURITY_OF_TAG[tag]
             if tag in NATIVE_TAGS:
+                problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+                queried = any(parameter["in"] == "query" for parameter in operation.get("parameters", []))
+                if queried and "422" not in operation["responses"]:
+                    # The read function reads its query by hand (native.read_query), not through Powertools'
+                    # validation, which declares the 422 of the routes it validates.
+                    invalid = f"The query is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request"
+                    operation["responses"] = {"422": {"description": invalid, "content": problem},
+                                              **operation["responses"]}
                 operation["responses"]["default"] = {
-                    "description": "A problem (RFC 9457); its type names the error",
-                    "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-                }
+                    "description": "A problem (RFC 9457); its type names the error", "content": problem}
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
 
@@ -77,6 +85,20 @@ def render(document: dict[str, Any]) -> str:
 
 def document_path(template: SamTemplate) -> Path:
     return template.functions()[DOCS_FUNCTION].code_dir / "openapi.json"
+
+
+def _resolver(app: Any) -> Any:
+    """A function's Powertools resolver: its own, or one its bulk_import.api.rest.Router declares its
+    routes on (the Personium and Rocket.Chat functions route without Powertools' event handler)."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+    from bulk_import.api.rest import Router
+
+    if not isinstance(app, Router):
+        return app
+    resolver = APIGatewayRestResolver()
+    app.declare(resolver)
+    return resolver
 
 
 def _version(root: Path) -> str:

@@ -1,5 +1,9 @@
 """The native API's reads: the import history, one import, its failed records (JSON or CSV); OPTIONS
-of these resources (native.resolve)."""
+of these resources (native.resolve).
+
+It loads no pydantic (issue 10: its import alone costs a fifth of a bare boto3 function's cold
+start): Powertools does not validate these requests, whose only input besides the path is a few
+query parameters that native.with_query reads, and the views are dicts (native's TypedDicts)."""
 
 from bulk_import.api import cold_start
 
@@ -8,10 +12,8 @@ cold_start.begin()  # before the imports: loading them is what it speeds up
 import csv
 import io
 import tempfile
-from typing import Annotated
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -21,30 +23,21 @@ from bulk_import.model import ImportState
 from bulk_import.status import api_failed_records, api_operation, api_operations
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=True)
+app = APIGatewayRestResolver(enable_validation=False)
 native.install_error_handlers(app)
 
-PageSize = Annotated[int, Query(ge=1, le=1000, description="Items per page")]
-Cursor = Annotated[str | None, Query(description="nextCursor of the previous page")]
 #: Failed records read per Query while writing a CSV download.
 CSV_PAGE = 1000
 DOWNLOAD_LINK_SECONDS = 900
 
 
 @app.get("/v1/cells/<cell>/imports", summary="The cell's imports, newest first", tags=["Imports"])
-def list_imports(
-    cell: str,
-    limit: PageSize = 20,
-    cursor: Cursor = None,
-    state: Annotated[ImportState | None, Query(description="Only imports in this state")] = None,
-) -> native.ImportList:
+@native.with_query(app, native.PageSize(default=20), native.CURSOR, native.STATE)
+def list_imports(cell: str, limit: int, cursor: str | None, state: ImportState | None) -> native.ImportList:
     page = api_operations(
         default_store(), cell, native.bearer_token(app.current_event), limit, native.decode_cursor(cursor), state
     )
-    return native.ImportList(
-        items=[native.import_view(operation) for operation in page.items],
-        nextCursor=native.encode_cursor(page.next_key),
-    )
+    return native.import_list(page.items, page.next_key)
 
 
 @app.get("/v1/cells/<cell>/imports/<operationId>", summary="One import: state, counts, rate, ETA", tags=["Imports"])
@@ -65,26 +58,22 @@ def get_import(cell: str, operationId: str) -> native.ImportView:
         303: {"description": "Accept: text/csv: Location is a CSV of them all (valid 15 minutes)"},
     },
 )
-def list_failed_records(cell: str, operationId: str, limit: PageSize = 100, cursor: Cursor = None):
+@native.with_query(app, native.PageSize(default=100), native.CURSOR)
+def list_failed_records(cell: str, operationId: str, limit: int, cursor: str | None):
     token = native.bearer_token(app.current_event)
     if "text/csv" in (app.current_event.headers.get("Accept") or ""):
         return _csv_download(cell, operationId, token)
     page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
-    body = native.FailedRecordList(
-        items=[native.FailedRecordView.of(record) for record in page.items],
-        nextCursor=native.encode_cursor(page.next_key),
-    )
-    return Response(status_code=200, content_type="application/json", body=body.model_dump_json())
+    body = native.failed_record_list(page.items, page.next_key)
+    return Response(status_code=200, content_type="application/json", body=native.json_body(body))
 
 
 def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
     """Writes every failed record to a CSV in S3 page by page and redirects to it: a Lambda
     response is capped at 6 MB, an S3 download is not. Memory stays at one page (the file spills
     to /tmp)."""
-    # Imported here: only this download writes to S3, and the JSON routes' cold start would load
-    # the import machinery (files, imports) for nothing.
-    from bulk_import.files import default_files, errors_export_key
-    from bulk_import.imports import new_upload_id
+    # Imported here: only this download writes to S3.
+    from bulk_import.files import default_files, errors_export_key, new_upload_id
 
     api_operation(default_store(), cell, operation_id, token)
     files = default_files()
@@ -96,7 +85,7 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
         after, rows = None, 0
         while True:
             page = default_store().failed_records(operation_id, CSV_PAGE, after)
-            writer.writerows(native.csv_row(native.FailedRecordView.of(record)) for record in page.items)
+            writer.writerows(native.csv_row(native.failed_record_view(record)) for record in page.items)
             rows += len(page.items)
             after = page.next_key
             if after is None:

@@ -41,14 +41,14 @@ def _authorize(cell: str) -> ApiCredential:
 
 def _accepted(view: native.ImportView) -> Response[native.ImportView]:
     """202 with the import started, and its URL as Location."""
-    location = url_of(app.current_event, f"/v1/cells/{view.cell}/imports/{view.id}")
+    location = url_of(app.current_event, f"/v1/cells/{view['cell']}/imports/{view['id']}")
     return Response(status_code=202, content_type="application/json", body=view, headers={"Location": location})
 
 
 @app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size", tags=["Uploads"])
 def create_upload(cell: str, request: native_writes.UploadRequest) -> native_writes.UploadView:
     _authorize(cell)
-    return native_writes.UploadView.of(uploads.create_upload(default_files(), cell, request.filename, request.size))
+    return native_writes.upload_view(uploads.create_upload(default_files(), cell, request.filename, request.size))
 
 
 @app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
@@ -57,7 +57,7 @@ def complete_upload(
 ) -> native_writes.CompletedUpload:
     _authorize(cell)
     filename = uploads.complete_upload(default_files(), cell, uploadId, request.etags)
-    return native_writes.CompletedUpload(uploadId=uploadId, filename=filename)
+    return {"uploadId": uploadId, "filename": filename}
 
 
 class StartCommand(BaseModel):
@@ -86,7 +86,6 @@ def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyC
         IdempotencyConfig,
         idempotent_function,
     )
-    from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 
     store = default_store()
     # PK fixed, SK the key's hash; the records expire by the table's TTL.
@@ -106,7 +105,6 @@ def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyC
         data_keyword_argument="command",
         persistence_store=persistence,
         config=config,
-        output_serializer=PydanticSerializer,
     )
     return start, config
 

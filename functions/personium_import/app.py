@@ -8,7 +8,6 @@ cold_start.begin()  # before the imports: loading them is what it speeds up
 import base64
 from collections.abc import Callable
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,6 +15,8 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import personium
 from bulk_import.api.common import request_url
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.personium_requests import parse_cell_import_request
+from bulk_import.api.rest import Answer, Router
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
 from bulk_import.imports import snapshot_exists, start_snapshot_import, store_snapshot
@@ -23,9 +24,7 @@ from bulk_import.settings import get_settings
 from bulk_import.status import authorize_cell_root_request
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=True)
-personium.install_error_handlers(app)
-personium.install_import_error_handlers(app)
+app = Router(personium.answer_import_error)
 
 
 def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None) -> str:
@@ -37,25 +36,27 @@ def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None)
     ).subject
 
 
-@app.post(
-    "/<CellName>/__import",
+@app.route(
+    "POST",
+    "/{CellName}/__import",
     summary="Start a cell import from a snapshot",
     tags=["Personium"],
     responses={202: {"description": "Import accepted; Location is the status URL"}},
 )
 def start_cell_import(CellName: str):
     user = _authorize_root(CellName)
-    request = personium.parse_cell_import_request(app.current_event.body)
+    request = parse_cell_import_request(app.current_event.body)
     operation = start_snapshot_import(
         default_store(), default_files(), default_executions(), CellName, request.Name, user
     )
     logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": request.Name})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
-    return Response(status_code=202, headers={"Location": request_url(app.current_event)})
+    return Answer(202, headers={"Location": request_url(app.current_event)})
 
 
-@app.put(
-    "/<CellName>/__snapshot/<Name>",
+@app.route(
+    "PUT",
+    "/{CellName}/__snapshot/{Name}",
     summary="Store a snapshot file",
     tags=["Personium"],
     responses={201: {"description": "Snapshot stored"}},
@@ -66,10 +67,10 @@ def put_snapshot(CellName: str, Name: str):
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
     store_snapshot(default_store(), default_files(), CellName, name, body)
-    return Response(status_code=201, headers={"Location": request_url(event)})
+    return Answer(201, headers={"Location": request_url(event)})
 
 
-@app.route("/<CellName>/__snapshot/<Name>", method="OPTIONS", include_in_schema=False)
+@app.route("OPTIONS", "/{CellName}/__snapshot/{Name}", include_in_schema=False)
 def snapshot_options(CellName: str, Name: str):
     """With Authorization (personium.resolve answers an OPTIONS without one): the file must exist,
     then root on the cell."""

@@ -4,22 +4,21 @@ from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import personium
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.rest import Router
 from bulk_import.settings import get_settings
 from bulk_import.status import authorize_cell_root_request, cell_import_status
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=True)
-personium.install_error_handlers(app)
+app = Router(personium.answer_error)
 
 
-@app.get("/<CellName>/__import", summary="Get cell import status", tags=["Personium"])
+@app.get("/{CellName}/__import", summary="Get cell import status", tags=["Personium"])
 def get_cell_import_status(CellName: str) -> personium.CellImportStatus:
     credential = personium.PersoniumCredential.of(app.current_event)
     operation = cell_import_status(default_store(), CellName, credential.token, credential.cookie_peer)
@@ -27,7 +26,7 @@ def get_cell_import_status(CellName: str) -> personium.CellImportStatus:
     return personium.cell_import_status_view(operation)
 
 
-@app.route("/<CellName>/__import", method="OPTIONS", include_in_schema=False)
+@app.route("OPTIONS", "/{CellName}/__import", include_in_schema=False)
 def cell_import_options(CellName: str):
     """With Authorization (personium.resolve answers an OPTIONS without one): root on the cell."""
     credential = personium.PersoniumCredential.of(app.current_event)

@@ -7,13 +7,14 @@ cold_start.begin()  # before the imports: loading them is what it speeds up
 
 from typing import cast
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.rest import Router
+from bulk_import.api.rocketchat_requests import parse_add_users_request
 from bulk_import.credentials import Permission
 from bulk_import.executions import default_executions
 from bulk_import.imports import rocketchat_add_users, rocketchat_new, rocketchat_run, stop
@@ -21,9 +22,7 @@ from bulk_import.settings import get_settings
 from bulk_import.status import rocketchat_import_status
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=True)
-rocketchat.install_error_handlers(app)
-rocketchat.install_import_error_handlers(app)
+app = Router(rocketchat.answer_import_error)
 
 
 def _authorize() -> str:
@@ -35,36 +34,36 @@ def _authorize() -> str:
     return cast(str, login.user_id)  # rocketchat_import_status refused a request without one
 
 
-@app.post("/api/v1/import.new", summary="Create an API import operation", tags=["Rocket.Chat"])
+@app.route("POST", "/api/v1/import.new", summary="Create an API import operation", tags=["Rocket.Chat"])
 def import_new() -> rocketchat.NewOperationResponse:
     user = _authorize()
     operation = rocketchat_new(default_store(), default_executions(), get_settings().rocketchat_cell, user)
-    return rocketchat.NewOperationResponse(operation=rocketchat.RocketChatOperation.of(operation))
+    return {"operation": rocketchat.rocketchat_operation(operation), "success": True}
 
 
-@app.post("/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
+@app.route("POST", "/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
 def import_add_users() -> rocketchat.SuccessResponse:
     _authorize()
-    request = rocketchat.parse_add_users_request(app.current_event.body)
+    request = parse_add_users_request(app.current_event.body)
     rocketchat_add_users(default_store(), get_settings().rocketchat_cell, request.users)
     metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(request.users))
-    return rocketchat.SuccessResponse()
+    return {"success": True}
 
 
-@app.post("/api/v1/import.run", summary="Run the API import; returns at once", tags=["Rocket.Chat"])
+@app.route("POST", "/api/v1/import.run", summary="Run the API import; returns at once", tags=["Rocket.Chat"])
 def import_run() -> rocketchat.SuccessResponse:
     _authorize()
     operation = rocketchat_run(default_store(), default_executions(), get_settings().rocketchat_cell)
     logger.info("Import started", extra={"operation_id": operation.id})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
-    return rocketchat.SuccessResponse()
+    return {"success": True}
 
 
-@app.post("/api/v1/import.clear", summary="Invalidate the current operation and stop it", tags=["Rocket.Chat"])
+@app.route("POST", "/api/v1/import.clear", summary="Invalidate the current operation and stop it", tags=["Rocket.Chat"])
 def import_clear() -> rocketchat.SuccessResponse:
     _authorize()
     stop(default_store(), default_executions(), get_settings().rocketchat_cell, clear=True)
-    return rocketchat.SuccessResponse()
+    return {"success": True}
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

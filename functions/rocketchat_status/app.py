@@ -5,20 +5,19 @@ from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.rest import Router
 from bulk_import.credentials import Permission
 from bulk_import.settings import get_settings
 from bulk_import.status import rocketchat_import_status, rocketchat_latest_operations
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=True)
-rocketchat.install_error_handlers(app)
+app = Router(rocketchat.answer_error)
 
 
 def _latest_operation():
@@ -44,7 +43,7 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
     login = rocketchat.RocketChatLogin.of(app.current_event)
     cell = get_settings().rocketchat_cell
     operations = rocketchat_latest_operations(default_store(), cell, login.user_id, login.auth_token)
-    return [rocketchat.RocketChatOperation.of(operation) for operation in operations]
+    return [rocketchat.rocketchat_operation(operation) for operation in operations]
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

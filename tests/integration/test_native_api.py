@@ -65,6 +65,22 @@ def test_a_cursor_of_another_listing_is_a_400(store, bucket, token, invoke):
     assert (result.status, result.body["type"]) == (400, "urn:bulk-import:problem:invalid-cursor")
 
 
+def test_an_invalid_query_is_a_422_problem_naming_each_invalid_parameter_before_any_credential_check(store, invoke):
+    listing = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports",
+                                                     query={"limit": "0", "cursor": "x", "state": "sleeping"}))
+    assert (listing.status, listing.headers["Content-Type"]) == (422, ["application/problem+json"])
+    assert listing.body == {
+        "type": "urn:bulk-import:problem:invalid-request", "title": "The request is not valid", "status": 422,
+        "instance": f"/v1/cells/{CELL}/imports",
+        "errors": ["query.limit: Input should be greater than or equal to 1",
+                   "query.state: Input should be 'none', 'new', 'loading', 'ready', 'importing', 'error', "
+                   "'canceled' or 'done'"]}
+    errors = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/x/errors",
+                                                    query={"limit": "2.5"}))
+    assert (errors.status, errors.body["errors"]) == (
+        422, ["query.limit: Input should be a valid integer, unable to parse string as an integer"])
+
+
 def test_failed_records_page_through_http_and_download_as_csv(store, bucket, token, invoke):
     parent = imported(store, bucket, users(20, invalid={2, 7, 11, 19}))
     seen, query = [], {"limit": "3"}

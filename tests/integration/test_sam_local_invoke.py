@@ -13,6 +13,9 @@ What SAM does, step by step, and how this does it:
   reset and seeded with the demo data before each event (tests/integration/test_events.py does the
   same in-process and owns the expectations, reused here).
 
+Each process also reports the packages it loaded: the status functions must answer every event
+without pydantic (its import alone is a fifth of a bare boto3 function's cold start, issue 10).
+
 Differences left: the process runs this venv's Python (3.11) and packages, where the container has
 the runtime's Python (python3.13) and the layer's pinned requirements.
 """
@@ -87,8 +90,10 @@ with open(event_path) as file:
     event = json.load(file)
 result = handler(event, LambdaContext())
 with open(result_path, "w") as file:
-    json.dump(result, file)
+    json.dump({"answer": result, "packages": sorted({name.partition(".")[0] for name in sys.modules})}, file)
 """
+#: Functions that answer every event without loading pydantic (bulk_import.api.common.present).
+WITHOUT_PYDANTIC = {"PersoniumStatusFunction", "RocketChatStatusFunction", "NativeReadFunction"}
 
 
 class SamLocal:
@@ -97,6 +102,8 @@ class SamLocal:
     def __init__(self, endpoint: str, info: StackInfo, workdir: Path) -> None:
         self.endpoint = endpoint
         self.logs = ""
+        #: The top-level packages the last invocation's process had loaded when it answered.
+        self.packages: set[str] = set()
         self.template = SamTemplate(TEMPLATE, info.parameters)
         self.workdir = workdir
         self._clients = {service: boto3.client(service, endpoint_url=endpoint, region_name=REGION,
@@ -151,7 +158,9 @@ class SamLocal:
         )
         assert completed.returncode == 0, completed.stderr[-4000:]
         self.logs = completed.stdout  # what the function printed: Powertools' JSON logs and metrics
-        return json.loads(result.read_text())
+        written = json.loads(result.read_text())
+        self.packages = set(written["packages"])
+        return written["answer"]
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +235,5 @@ def test_sam_local_invoke_of_an_event_file(event_file, sam_local, environments):
         assert NOT_HTTP[event_file](response), response
     else:
         assert_expected_answer(event_file, http_result(response))
+    if function in WITHOUT_PYDANTIC:
+        assert "pydantic" not in sam_local.packages

@@ -1,25 +1,34 @@
-"""The native /v1 API's HTTP side: bearer credentials, views, cursors, RFC 9457 problem details, CORS.
+"""The native /v1 API's HTTP side: bearer credentials, query parameters, views, cursors, RFC 9457
+problem details, CORS.
 
 Every refusal is a problem document (`application/problem+json`) whose `type` is a stable URN, one
 per kind of error (PROBLEMS); the README lists them.
+
+Nothing here loads pydantic: the read function answers without it (its import alone costs a fifth
+of a bare boto3 function's cold start, docs/benchmarks.md). Response bodies are dicts typed by
+TypedDicts, from which the OpenAPI document is generated (pydantic reads them then, at development
+time); the read routes' query parameters are read by hand (QueryParameter, read_query), in the
+words Powertools' validation uses for the write function's bodies.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import inspect
 import json
-from datetime import datetime, timedelta
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import Field
+from typing_extensions import TypedDict
 
-from bulk_import.api.common import WireModel, set_response_headers
+from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
 from bulk_import.errors import (
     AuthenticationRequired,
@@ -29,9 +38,19 @@ from bulk_import.errors import (
     OperationNotFound,
     PermissionDenied,
 )
-from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
-from bulk_import.records import RecordType, StagedRecord
+from bulk_import.model import ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
 from bulk_import.settings import get_settings
+from bulk_import.staged_records import RecordType, StagedRecord
+
+T = TypeVar("T")
+
+
+def field_docstrings(cls: T) -> T:
+    """Has the OpenAPI generator (pydantic, at development time) describe each field of the TypedDict
+    `cls` by the docstring under it. Nothing reads this at run time."""
+    cls.__pydantic_config__ = {"use_attribute_docstrings": True}  # type: ignore[attr-defined]
+    return cls
+
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:bulk-import:problem:"
@@ -77,16 +96,22 @@ CORS_ALLOW_HEADERS = "Authorization, Content-Type, Idempotency-Key"
 CORS_MAX_AGE_SECONDS = 86400
 
 
-class Problem(WireModel):
+@field_docstrings
+class Problem(TypedDict):
     """RFC 9457 problem details."""
 
     type: str
     title: str
     status: int
-    detail: str | None = None
-    instance: str | None = None
-    #: Validation problems, one per invalid field or record.
-    errors: list[str] | None = None
+    detail: NotRequired[str]
+    instance: NotRequired[str]
+    errors: NotRequired[list[str]]
+    """Validation problems, one per invalid field or record."""
+
+
+def json_body(body: Any) -> str:
+    """A response body as compact JSON, characters beyond ASCII as they are."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
 def problem(
@@ -97,10 +122,10 @@ def problem(
     instance: str | None = None,
 ) -> Response:
     status, title = PROBLEMS[slug]
-    body = Problem(
-        type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, errors=errors, instance=instance
+    body: Problem = present(
+        type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, instance=instance, errors=errors
     )
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=body.model_dump_json(), headers=headers)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=json_body(body), headers=headers)
 
 
 # -- requests --------------------------------------------------------------------------------------
@@ -137,87 +162,301 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
     return key
 
 
+# -- query parameters ------------------------------------------------------------------------------
+
+
+class InvalidRequest(Exception):
+    """The request is not valid; `errors` says why, one error per invalid field, as pydantic words
+    them (`loc`, `msg`)."""
+
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        super().__init__("; ".join(_validation_message(error) for error in errors))
+        self.errors = errors
+
+
+class QueryParameter:
+    """A query parameter of a read route. The read function does not validate requests with
+    Powertools (its validation loads pydantic): read_query reads these by hand, and refuses a value
+    in the words that validation would use. (Plain classes, not dataclasses: the cold start builds
+    these.)"""
+
+    def __init__(self, name: str, description: str, default: Any = None) -> None:
+        self.name, self.description = name, description
+        #: The value when the parameter is not sent.
+        self.default = default
+
+    def parse(self, value: str | list[str]) -> Any:
+        """The value of the parameter sent as `value` (a list when it was sent more than once);
+        ValueError, as pydantic words it, when it is not valid."""
+        raise NotImplementedError
+
+    def annotation(self) -> Any:
+        """The parameter's type as a route validated by Powertools declares it, for the OpenAPI
+        document. It loads pydantic: only QueryRoute.__signature__ calls it, when the document is
+        generated."""
+        raise NotImplementedError
+
+
+#: An integer as pydantic reads one from a string: blanks around (Unicode's White_Space, which \s
+#: is but for the separators \x1c-\x1f), a sign, digits grouped by underscores, and a fraction of
+#: zeros (" +1_000.0 " is 1000; "1e3", "0x10" and "１" are not). Compiled when first used.
+_INTEGER = r"[^\S\x1c-\x1f]*([+-]?)([0-9]+(?:_[0-9]+)*)(?:\.0+)?[^\S\x1c-\x1f]*"
+_NOT_AN_INTEGER = "Input should be a valid integer"
+#: Longer, pydantic refuses to read an integer (as int() does, sys.get_int_max_str_digits()).
+_MAX_INTEGER_DIGITS = 4300
+
+
+class PageSize(QueryParameter):
+    """How many items a page of a listing holds: `default` when the parameter is not sent."""
+
+    def __init__(self, default: int, minimum: int = 1, maximum: int = 1000) -> None:
+        super().__init__("limit", "Items per page", default)
+        self.minimum, self.maximum = minimum, maximum
+
+    def parse(self, value: str | list[str]) -> int:
+        if not isinstance(value, str):
+            raise ValueError(_NOT_AN_INTEGER)
+        match = re.fullmatch(_INTEGER, value)
+        if match is None:
+            raise ValueError(f"{_NOT_AN_INTEGER}, unable to parse string as an integer")
+        sign, digits = match[1], match[2].replace("_", "").lstrip("0") or "0"
+        if len(digits) > _MAX_INTEGER_DIGITS:
+            raise ValueError("Unable to parse input string as an integer, exceeded maximum size")
+        number = int(sign + digits)
+        if number < self.minimum:
+            raise ValueError(f"Input should be greater than or equal to {self.minimum}")
+        if number > self.maximum:
+            raise ValueError(f"Input should be less than or equal to {self.maximum}")
+        return number
+
+    def annotation(self) -> Any:
+        from aws_lambda_powertools.event_handler.openapi.params import Query
+
+        return Annotated[int, Query(ge=self.minimum, le=self.maximum, description=self.description)]
+
+
+class Text(QueryParameter):
+    """Any string, optional."""
+
+    def parse(self, value: str | list[str]) -> str:
+        if not isinstance(value, str):
+            raise ValueError("Input should be a valid string")
+        return value
+
+    def annotation(self) -> Any:
+        from aws_lambda_powertools.event_handler.openapi.params import Query
+
+        return Annotated[str | None, Query(description=self.description)]
+
+
+class StateFilter(QueryParameter):
+    """One of the ImportState values, optional."""
+
+    def parse(self, value: str | list[str]) -> ImportState:
+        states = [state.value for state in ImportState]
+        if isinstance(value, str) and value in states:
+            return ImportState(value)
+        *others, last = map(repr, states)
+        raise ValueError(f"Input should be {', '.join(others)} or {last}")
+
+    def annotation(self) -> Any:
+        from aws_lambda_powertools.event_handler.openapi.params import Query
+
+        return Annotated[ImportState | None, Query(description=self.description)]
+
+
+CURSOR = Text("cursor", "nextCursor of the previous page")
+STATE = StateFilter("state", "Only imports in this state")
+
+
+def query_value(event: APIGatewayProxyEvent, name: str) -> str | list[str] | None:
+    """A query parameter as Powertools' validation reads it from a REST API event: its value, the list
+    of its values when it was sent more than once, or None when it was not sent."""
+    values = event.multi_value_query_string_parameters.get(name)
+    if values is None:
+        return event.query_string_parameters.get(name)
+    return values[0] if len(values) == 1 else values
+
+
+def read_query(event: APIGatewayProxyEvent, parameters: Sequence[QueryParameter]) -> dict[str, Any]:
+    """The value of each of `parameters` by name, its default when it was not sent; InvalidRequest
+    with an error per invalid one."""
+    values: dict[str, Any] = {}
+    errors: list[dict[str, Any]] = []
+    for parameter in parameters:
+        value = query_value(event, parameter.name)
+        try:
+            values[parameter.name] = parameter.default if value is None else parameter.parse(value)
+        except ValueError as error:
+            errors.append({"loc": ("query", parameter.name), "msg": str(error)})
+    if errors:
+        raise InvalidRequest(errors)
+    return values
+
+
+class QueryRoute:
+    """A route function called with its query parameters too, read by read_query before it runs:
+    without validation, Powertools passes a route only its path parameters.
+
+    Powertools reads a route's signature to document it (and to validate, which the read function
+    does not). `__signature__` gives it the function's, with each query parameter annotated and
+    defaulted as a route validated by Powertools declares it: the OpenAPI document describes them as
+    such. It is built when asked for, since the annotations load pydantic; Powertools does not ask
+    while it answers requests."""
+
+    def __init__(
+        self, app: APIGatewayRestResolver, function: Callable[..., Any], parameters: Sequence[QueryParameter]
+    ) -> None:
+        self.__name__ = function.__name__  # Powertools names the operation after it
+        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
+        self.app, self.function, self.parameters = app, function, parameters
+
+    def __call__(self, **path_parameters: str) -> Any:
+        return self.function(**path_parameters, **read_query(self.app.current_event, self.parameters))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.function)
+        query = {parameter.name: parameter for parameter in self.parameters}
+        return signature.replace(
+            parameters=[
+                parameter.replace(annotation=query[name].annotation(), default=query[name].default)
+                if name in query
+                else parameter
+                for name, parameter in signature.parameters.items()
+            ]
+        )
+
+
+def with_query(app: APIGatewayRestResolver, *parameters: QueryParameter) -> Callable[[Callable[..., Any]], QueryRoute]:
+    """Decorates a route function (below the route) that takes `parameters` by name besides its path
+    parameters."""
+    return lambda function: QueryRoute(app, function, parameters)
+
+
 # -- responses -------------------------------------------------------------------------------------
 
 
-class ImportView(WireModel):
+class ImportCounts(TypedDict):
+    """Per-type totals and the processed records."""
+
+    total: int
+    users: int
+    messages: int
+    channels: int
+    completed: int
+    error: int
+
+
+class ImportFailure(TypedDict):
+    """Why an import failed: a Personium-style code (PRxxx-XX-nnnn) and an English message."""
+
+    code: str
+    message: str
+
+
+@field_docstrings
+class ImportView(TypedDict):
+    """An import: its state, progress and times."""
+
     id: str
     cell: str
-    name: str | None = None
+    name: NotRequired[str]
     state: ImportState
     step: ProgressStep
     stalled: bool
     valid: bool
-    parentId: str | None = None
-    counts: Counts
+    parentId: NotRequired[str]
+    counts: ImportCounts
     percent: int
-    rate: float | None = Field(default=None, description="Records processed per second over the last 30-60 s")
-    etaSeconds: int | None = None
+    rate: NotRequired[float]
+    """Records processed per second over the last 30-60 s"""
+    etaSeconds: NotRequired[int]
     startedAt: str
     updatedAt: str
     heartbeatAt: str
-    finishedAt: str | None = None
-    expiresAt: str | None = None
-    failure: Failure | None = None
-
-    @classmethod
-    def of(cls, operation: ImportOperation, now: datetime, stalled_after: timedelta) -> ImportView:
-        rate = operation.rate
-        return cls(
-            id=operation.id,
-            cell=operation.cell,
-            name=operation.importation_name,
-            state=operation.state,
-            step=operation.step,
-            stalled=operation.is_stalled(now, stalled_after),
-            valid=operation.valid,
-            parentId=operation.parent_id,
-            counts=operation.count,
-            percent=operation.count.percent,
-            rate=round(rate, 2) if rate is not None and operation.is_active else None,
-            etaSeconds=operation.eta_seconds,
-            startedAt=iso_millis(operation.started_at),
-            updatedAt=iso_millis(operation.updated_at),
-            heartbeatAt=iso_millis(operation.last_heartbeat),
-            finishedAt=operation.finished_at and iso_millis(operation.finished_at),
-            expiresAt=operation.expires_at and iso_millis(operation.expires_at),
-            failure=operation.failure,
-        )
+    finishedAt: NotRequired[str]
+    expiresAt: NotRequired[str]
+    failure: NotRequired[ImportFailure]
 
 
 def import_view(operation: ImportOperation) -> ImportView:
     """The view of `operation` now, stalled by this stack's StalledAfterMinutes."""
-    return ImportView.of(operation, utc_now(), get_settings().stalled_after)
+    rate = operation.rate
+    view: ImportView = present(
+        id=operation.id,
+        cell=operation.cell,
+        name=operation.importation_name,
+        state=operation.state,
+        step=operation.step,
+        stalled=operation.is_stalled(utc_now(), get_settings().stalled_after),
+        valid=operation.valid,
+        parentId=operation.parent_id,
+        counts=asdict(operation.count),
+        percent=operation.count.percent,
+        rate=round(rate, 2) if rate is not None and operation.is_active else None,
+        etaSeconds=operation.eta_seconds,
+        startedAt=iso_millis(operation.started_at),
+        updatedAt=iso_millis(operation.updated_at),
+        heartbeatAt=iso_millis(operation.last_heartbeat),
+        finishedAt=operation.finished_at and iso_millis(operation.finished_at),
+        expiresAt=operation.expires_at and iso_millis(operation.expires_at),
+        failure=operation.failure and asdict(operation.failure),
+    )
+    return view
 
 
-class ImportList(WireModel):
+class ImportList(TypedDict):
+    """A page of imports, newest first."""
+
     items: list[ImportView]
-    nextCursor: str | None = None
+    nextCursor: NotRequired[str]
 
 
-class FailedRecordView(WireModel):
-    record: str = Field(description="The record's id in its import (type:sequence), the key of a retry correction")
+def import_list(operations: Sequence[ImportOperation], next_key: dict[str, Any] | None) -> ImportList:
+    page: ImportList = present(
+        items=[import_view(operation) for operation in operations], nextCursor=encode_cursor(next_key)
+    )
+    return page
+
+
+@field_docstrings
+class FailedRecordView(TypedDict):
+    """A record that failed to import, with its error."""
+
+    record: str
+    """The record's id in its import (type:sequence), the key of a retry correction"""
     type: RecordType
-    source: str = Field(description="Where the record came from: file and line, or API call and position")
+    source: str
+    """Where the record came from: file and line, or API call and position"""
     code: str
     message: str
     data: dict[str, Any]
 
-    @classmethod
-    def of(cls, record: StagedRecord) -> FailedRecordView:
-        return cls(
-            record=record.record_id,
-            type=record.type,
-            source=record.source,
-            code=record.error_code or "record-failed",
-            message=record.error or "",
-            data=record.data,
-        )
+
+def failed_record_view(record: StagedRecord) -> FailedRecordView:
+    return {
+        "record": record.record_id,
+        "type": RecordType(record.type),
+        "source": record.source,
+        "code": record.error_code or "record-failed",
+        "message": record.error or "",
+        "data": record.data,
+    }
 
 
-class FailedRecordList(WireModel):
+class FailedRecordList(TypedDict):
+    """A page of an import's failed records."""
+
     items: list[FailedRecordView]
-    nextCursor: str | None = None
+    nextCursor: NotRequired[str]
+
+
+def failed_record_list(records: Sequence[StagedRecord], next_key: dict[str, Any] | None) -> FailedRecordList:
+    page: FailedRecordList = present(
+        items=[failed_record_view(record) for record in records], nextCursor=encode_cursor(next_key)
+    )
+    return page
 
 
 CSV_COLUMNS = ["record", "type", "source", "code", "message", "data"]
@@ -225,12 +464,12 @@ CSV_COLUMNS = ["record", "type", "source", "code", "message", "data"]
 
 def csv_row(view: FailedRecordView) -> list[str]:
     return [
-        view.record,
-        view.type.value,
-        view.source,
-        view.code,
-        view.message,
-        json.dumps(view.data, default=str, separators=(",", ":")),
+        view["record"],
+        view["type"].value,
+        view["source"],
+        view["code"],
+        view["message"],
+        json.dumps(view["data"], default=str, separators=(",", ":")),
     ]
 
 
@@ -272,14 +511,9 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
             headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'},
         )
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response:
-        # A body that is not JSON (curl -d sends a form) is read as a form and fails validation
-        # puzzlingly; say what is wrong instead.
-        content_type = _content_type(app.current_event)
-        if app.current_event.body and content_type != "application/json" and not content_type.endswith("+json"):
-            return problem("unsupported-media-type", f"got {content_type}", instance=instance())
-        return problem("invalid-request", errors=[_validation_message(e) for e in error.errors()], instance=instance())
+    @app.exception_handler(InvalidRequest)
+    def invalid_request(error: InvalidRequest) -> Response:
+        return invalid_request_problem(app, error.errors)
 
     @app.exception_handler(NotFoundError)
     def unknown_route(_: NotFoundError) -> Response:
@@ -291,11 +525,24 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         return problem("internal-error", instance=instance())
 
 
+def invalid_request_problem(app: APIGatewayRestResolver, errors: Sequence[Mapping[str, Any]]) -> Response:
+    """The answer to a request that is not valid: `errors` as pydantic words them (`loc`, `msg`),
+    from read_query or from Powertools' validation of the write function's bodies."""
+    # A body that is not JSON (curl -d sends a form) is read as a form and fails validation
+    # puzzlingly; say what is wrong instead.
+    content_type = _content_type(app.current_event)
+    if app.current_event.body and content_type != "application/json" and not content_type.endswith("+json"):
+        return problem("unsupported-media-type", f"got {content_type}", instance=app.current_event.path)
+    return problem(
+        "invalid-request", errors=[_validation_message(error) for error in errors], instance=app.current_event.path
+    )
+
+
 def _content_type(event: APIGatewayProxyEvent) -> str:
     return (event.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
 
 
-def _validation_message(error: dict[str, Any]) -> str:
+def _validation_message(error: Mapping[str, Any]) -> str:
     location = ".".join(str(part) for part in error.get("loc", ()))
     return f"{location}: {error.get('msg', 'invalid')}" if location else str(error.get("msg", "invalid"))
 

@@ -1,25 +1,28 @@
 """The native /v1 API's write side: request bodies, upload views, and the refusals only writes meet.
 
 Apart from native.py, which both /v1 functions load, so that the read function does not load the
-import machinery (uploads, files, imports) and these models.
+import machinery (uploads, files, imports), nor pydantic: the write function validates its request
+bodies with Powertools (pydantic models), its responses are dicts typed by TypedDicts as native's.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, NotRequired
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
     IdempotencyValidationError,
 )
 from pydantic import BaseModel, Field, model_validator
+from typing_extensions import TypedDict
 
-from bulk_import.api.common import WireModel
-from bulk_import.api.native import answer_with_problem, problem
+from bulk_import.api.common import present
+from bulk_import.api.native import answer_with_problem, field_docstrings, invalid_request_problem, problem
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import iso_millis
-from bulk_import.records import RecordType
+from bulk_import.staged_records import RecordType
 from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
 
 # -- requests --------------------------------------------------------------------------------------
@@ -71,38 +74,43 @@ class RetryRequest(BaseModel):
 # -- responses -------------------------------------------------------------------------------------
 
 
-class UploadPart(WireModel):
+class UploadPart(TypedDict):
     partNumber: int
     url: str
 
 
-class UploadView(WireModel):
+@field_docstrings
+class UploadView(TypedDict):
+    """Where to PUT a file: one URL, or one per part."""
+
     uploadId: str
-    method: str = "PUT"
-    url: str | None = Field(default=None, description="Single upload: PUT the whole file here")
-    partSize: int | None = None
-    parts: list[UploadPart] | None = Field(
-        default=None, description="Multipart upload: PUT each part, then POST the ETags to .../complete"
-    )
+    method: str
+    url: NotRequired[str]
+    """Single upload: PUT the whole file here"""
+    partSize: NotRequired[int]
+    parts: NotRequired[list[UploadPart]]
+    """Multipart upload: PUT each part, then POST the ETags to .../complete"""
     expiresAt: str
 
-    @classmethod
-    def of(cls, upload: Upload) -> UploadView:
-        parts = (
-            None
-            if upload.part_urls is None
-            else [UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
-        )
-        return cls(
-            uploadId=upload.upload_id,
-            url=upload.url,
-            partSize=upload.part_size,
-            parts=parts,
-            expiresAt=iso_millis(upload.expires_at),
-        )
+
+def upload_view(upload: Upload) -> UploadView:
+    parts = (
+        None
+        if upload.part_urls is None
+        else [UploadPart(partNumber=number, url=url) for number, url in enumerate(upload.part_urls, start=1)]
+    )
+    view: UploadView = present(
+        uploadId=upload.upload_id,
+        method="PUT",
+        url=upload.url,
+        partSize=upload.part_size,
+        parts=parts,
+        expiresAt=iso_millis(upload.expires_at),
+    )
+    return view
 
 
-class CompletedUpload(WireModel):
+class CompletedUpload(TypedDict):
     uploadId: str
     filename: str
 
@@ -111,7 +119,8 @@ class CompletedUpload(WireModel):
 
 
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    """The refusals of the write routes, besides native.install_error_handlers' ones."""
+    """The refusals of the write routes, besides native.install_error_handlers' ones: among them,
+    the request bodies that Powertools' validation refuses."""
     for error_type, slug in {
         UploadNotFound: "upload-not-found",
         OperationBusy: "import-in-progress",
@@ -121,6 +130,10 @@ def install_error_handlers(app: APIGatewayRestResolver) -> None:
         answer_with_problem(app, error_type, slug)
     answer_with_problem(app, NotCancelable, "not-cancelable", detailed=True)
     answer_with_problem(app, NotRetryable, "not-retryable", detailed=True)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_request(error: RequestValidationError) -> Response:
+        return invalid_request_problem(app, error.errors())
 
     @app.exception_handler(InvalidCorrections)
     def invalid_corrections(error: InvalidCorrections) -> Response:

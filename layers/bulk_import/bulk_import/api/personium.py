@@ -10,18 +10,17 @@ answered before routing, as personium-core's request filter does; with one, by t
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any, NotRequired
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
 
-from bulk_import.api.common import WireModel, set_response_headers
+from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
+from bulk_import.api.rest import APPLICATION_JSON, Answer, Request, RouteNotFound, Router
 from bulk_import.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -118,27 +117,6 @@ SNAPSHOT_FILE_METHODS = ("GET", "PUT", "DELETE", "PROPFIND")
 CORS_MAX_AGE_SECONDS = 86400
 
 
-class CellImportRequest(BaseModel):
-    """POST /{CellName}/__import body (built when first used: the status function never reads one)."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    Name: Annotated[str, Field(pattern=SNAPSHOT_NAME_PATTERN, strict=True)]
-
-
-def parse_cell_import_request(body: str | None) -> CellImportRequest:
-    """The body, or the Personium error its first problem deserves."""
-    try:
-        return CellImportRequest.model_validate_json(body or "")
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        if error["type"] == "missing":
-            raise PersoniumRequestError(REQUIRED_KEY_MISSING, "Name") from exc
-        if error["loc"] == ("Name",):
-            raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN) from exc
-        raise PersoniumRequestError(JSON_PARSE_ERROR, error["msg"]) from exc
-
-
 def snapshot_name(file_name: str) -> str:
     """`<Name>.zip` of a __snapshot path, validated like an import's Name."""
     name, dot, extension = file_name.rpartition(".")
@@ -161,45 +139,45 @@ def _allowed(methods: tuple[str, ...]) -> dict[str, str]:
     return {"Allow": allowed, "Access-Control-Allow-Methods": allowed}
 
 
-def options_response(methods: tuple[str, ...]) -> Response:
+def options_response(methods: tuple[str, ...]) -> Answer:
     """An OPTIONS answered by a resource: 200, no body, Allow and Access-Control-Allow-Methods."""
-    return Response(status_code=200, headers=_allowed(methods))
+    return Answer(200, headers=_allowed(methods))
 
 
-class LocalizedText(WireModel):
-    lang: str = "en"
+class LocalizedText(TypedDict):
+    lang: str
     value: str
 
 
-class PersoniumMessage(WireModel):
+class PersoniumMessage(TypedDict):
     """Personium's message format, used for errors and for a failed import's cause."""
 
     code: str
     message: LocalizedText
 
-    @classmethod
-    def of(cls, code: str, text: str) -> PersoniumMessage:
-        return cls(code=code, message=LocalizedText(value=text))
+
+def personium_message(code: str, text: str) -> PersoniumMessage:
+    return {"code": code, "message": {"lang": "en", "value": text}}
 
 
-class CellImportStatus(WireModel):
+class CellImportStatus(TypedDict):
     status: PersoniumStatus
-    started_at: str | None = None
-    progress: str | None = None
-    importation_name: str | None = None
-    message: PersoniumMessage | None = None
+    started_at: NotRequired[str]
+    progress: NotRequired[str]
+    importation_name: NotRequired[str]
+    message: NotRequired[PersoniumMessage]
 
 
 def cell_import_status_view(operation: ImportOperation | None) -> CellImportStatus:
     if operation is None or operation.personium_status is PersoniumStatus.READY:
-        return CellImportStatus(status=PersoniumStatus.READY)
+        return {"status": PersoniumStatus.READY}
     failure = operation.failure if operation.personium_status is PersoniumStatus.FAILED else None
-    return CellImportStatus(
+    return present(
         status=operation.personium_status,
         started_at=iso_millis(operation.started_at),
         progress=f"{operation.count.percent}%",
         importation_name=operation.importation_name,
-        message=PersoniumMessage.of(failure.code, failure.message) if failure else None,
+        message=personium_message(failure.code, failure.message) if failure else None,
     )
 
 
@@ -211,7 +189,7 @@ class PersoniumCredential:
     cookie_peer: str | None = None
 
     @classmethod
-    def of(cls, event: APIGatewayProxyEvent) -> PersoniumCredential:
+    def of(cls, event: Request) -> PersoniumCredential:
         authorization = event.headers.get("Authorization")
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
@@ -232,50 +210,38 @@ class PersoniumCredential:
 
 
 def error_body(code: PersoniumCode, *arguments: str) -> str:
-    return PersoniumMessage.of(code.code, code.text(*arguments)).model_dump_json()
+    return json.dumps(personium_message(code.code, code.text(*arguments)), separators=(",", ":"), ensure_ascii=False)
 
 
-def error_response(code: PersoniumCode, *arguments: str) -> Response:
-    body = error_body(code, *arguments)
-    return Response(status_code=code.status, content_type=content_types.APPLICATION_JSON, body=body)
+def error_response(code: PersoniumCode, *arguments: str) -> Answer:
+    return Answer(code.status, error_body(code, *arguments))
 
 
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    @app.exception_handler(PersoniumRequestError)
-    def refused_request(error: PersoniumRequestError) -> Response:
+def answer_error(error: Exception) -> Answer:
+    """The Personium error a request that raised `error` gets."""
+    if isinstance(error, PersoniumRequestError):
         return error_response(error.code, *error.arguments)
-
-    @app.exception_handler(BulkImportError)
-    def known_error(error: BulkImportError) -> Response:
+    if isinstance(error, BulkImportError):
         return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR), *error.args)
-
-    @app.exception_handler(NotFoundError)
-    def unknown_route(_: NotFoundError) -> Response:
+    if isinstance(error, RouteNotFound):
         return error_response(URI_NOT_RECOGNIZED)
-
-    @app.exception_handler(Exception)
-    def unexpected_error(error: Exception) -> Response:
-        logger.exception("Unexpected error")
-        return error_response(UNKNOWN_ERROR)
+    logger.exception("Unexpected error")
+    return error_response(UNKNOWN_ERROR)
 
 
-def install_import_error_handlers(app: APIGatewayRestResolver) -> None:
-    """The refusals only the import routes meet, besides install_error_handlers' ones."""
+def answer_import_error(error: Exception) -> Answer:
+    """answer_error, and the refusals only the import routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
     from bulk_import.imports import CellImportRunning, OperationBusy, SnapshotNotFound
 
-    @app.exception_handler(OperationBusy)
-    def cell_busy(error: OperationBusy) -> Response:
+    if isinstance(error, OperationBusy):
         return error_response(CELL_BUSY, *error.args)
-
-    @app.exception_handler(SnapshotNotFound)
-    def snapshot_not_found(error: SnapshotNotFound) -> Response:
+    if isinstance(error, SnapshotNotFound):
         return error_response(RESOURCE_NOT_FOUND, *error.args)
-
-    @app.exception_handler(CellImportRunning)
-    def cell_locked(_: CellImportRunning) -> Response:
+    if isinstance(error, CellImportRunning):
         return error_response(CELL_LOCKED, "cell import")
+    return answer_error(error)
 
 
 def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
@@ -305,7 +271,7 @@ def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def cors_headers(event: APIGatewayProxyEvent) -> dict[str, str]:
+def cors_headers(event: Request) -> dict[str, str]:
     """Personium's CORS response headers. Access-Control-Allow-Origin is `*` on every response, as the
     API reference (the seed) says; personium-core since 2018 echoes the Origin instead. The others
     only when the request has an Origin, as personium-core adds them: credentials, a day's max age,
@@ -322,10 +288,10 @@ def cors_headers(event: APIGatewayProxyEvent) -> dict[str, str]:
     return headers | ({"Access-Control-Allow-Headers": requested} if requested is not None else {})
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, personium_version: str) -> dict:
-    """Runs the resolver the way Personium's filters wrap every resource."""
+def resolve(app: Router, event: dict[str, Any], context: Any, personium_version: str) -> dict:
+    """Runs the router the way Personium's filters wrap every resource."""
     event = apply_header_overrides(event)
-    request = APIGatewayProxyEvent(event)
+    request = Request(event)
     request_key = request.headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())
     headers = cors_headers(request) | {"X-Personium-Version": personium_version}
     valid_key = _REQUEST_KEY.match(request_key) is not None
@@ -342,7 +308,7 @@ def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any, pe
         logger.info("Rejected request key", extra={"request_key": request_key[:256]})
         rejected = {
             "statusCode": INVALID_REQUEST_KEY.status,
-            "multiValueHeaders": {"Content-Type": [content_types.APPLICATION_JSON]},
+            "multiValueHeaders": {"Content-Type": [APPLICATION_JSON]},
             "body": error_body(INVALID_REQUEST_KEY),
             "isBase64Encoded": False,
         }

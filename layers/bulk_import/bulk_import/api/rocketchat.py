@@ -3,18 +3,17 @@ and its REST API's CORS middleware."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+import json
+from dataclasses import asdict, dataclass
+from typing import Any, NotRequired
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypedDict
 
-from bulk_import.api.common import WireModel, set_response_headers
+from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router
 from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
-from bulk_import.model import Counts, ImportOperation, ImportState, iso_millis
+from bulk_import.model import ImportOperation, ImportState, iso_millis
 
 NOT_LOGGED_IN = "You must be logged in to do this."
 NOT_PERMITTED = "User does not have the permissions required for this action [error-unauthorized]"
@@ -34,63 +33,75 @@ OPTIONS_ANSWER = "OK"
 TEXT_PLAIN = "text/plain;charset=UTF-8"
 
 
-class RocketChatOperation(WireModel):
-    """IImport as Rocket.Chat serialises it (collection `import`)."""
+class OperationCount(TypedDict):
+    """Per-type totals and the processed records."""
 
-    id: str = Field(serialization_alias="_id")
+    total: int
+    users: int
+    messages: int
+    channels: int
+    completed: int
+    error: int
+
+
+class RocketChatOperation(TypedDict):
+    _id: str
     type: str
     importerKey: str
     ts: str
     status: str
     valid: bool
     user: str
-    updatedAt: str = Field(serialization_alias="_updatedAt")
-    count: Counts
-    file: str | None = None
-
-    @classmethod
-    def of(cls, operation: ImportOperation) -> RocketChatOperation:
-        return cls(
-            id=operation.id,
-            type=operation.type,
-            importerKey=operation.importer_key,
-            ts=iso_millis(operation.started_at),
-            status=operation.step.value,
-            valid=operation.valid,
-            user=operation.user,
-            updatedAt=iso_millis(operation.updated_at),
-            count=operation.count,
-            file=operation.importation_name,
-        )
+    _updatedAt: str
+    count: OperationCount
+    file: NotRequired[str]
 
 
-class ImportStatusResponse(WireModel):
-    success: bool = True
+RocketChatOperation.__doc__ = "IImport as Rocket.Chat serialises it (collection `import`)."
+
+
+def rocketchat_operation(operation: ImportOperation) -> RocketChatOperation:
+    return present(
+        _id=operation.id,
+        type=operation.type,
+        importerKey=operation.importer_key,
+        ts=iso_millis(operation.started_at),
+        status=operation.step.value,
+        valid=operation.valid,
+        user=operation.user,
+        _updatedAt=iso_millis(operation.updated_at),
+        count=asdict(operation.count),
+        file=operation.importation_name,
+    )
+
+
+class ImportStatusResponse(TypedDict):
+    success: bool
     state: ImportState
-    operation: RocketChatOperation | None = None
+    operation: NotRequired[RocketChatOperation]
 
 
-class CurrentOperationResponse(WireModel):
-    success: bool = True
-    operation: RocketChatOperation | None = None
+class CurrentOperationResponse(TypedDict):
+    success: bool
+    operation: NotRequired[RocketChatOperation]
 
 
-class RocketChatError(WireModel):
-    success: bool = False
+class RocketChatError(TypedDict):
+    success: bool
     error: str
-    errorType: str | None = None
-    status: str | None = None
-    message: str | None = None
+    errorType: NotRequired[str]
+    status: NotRequired[str]
+    message: NotRequired[str]
 
 
 def import_status_view(operation: ImportOperation | None) -> ImportStatusResponse:
     if operation is None:
-        return ImportStatusResponse(state=ImportState.NONE)
-    return ImportStatusResponse(state=operation.state, operation=RocketChatOperation.of(operation))
+        return {"success": True, "state": ImportState.NONE}
+    return {"success": True, "state": operation.state, "operation": rocketchat_operation(operation)}
 
 
 def current_operation_view(operation: ImportOperation | None) -> CurrentOperationResponse:
-    return CurrentOperationResponse(operation=RocketChatOperation.of(operation) if operation else None)
+    return {"success": True, "operation": rocketchat_operation(operation)} if operation else {"success": True}
 
 
 @dataclass(frozen=True)
@@ -99,81 +110,53 @@ class RocketChatLogin:
     auth_token: str | None
 
     @classmethod
-    def of(cls, event: APIGatewayProxyEvent) -> RocketChatLogin:
+    def of(cls, event: Request) -> RocketChatLogin:
         return cls(user_id=event.headers.get("X-User-Id"), auth_token=event.headers.get("X-Auth-Token"))
 
 
-def _error(status_code: int, body: RocketChatError) -> Response:
-    return Response(status_code=status_code, content_type=content_types.APPLICATION_JSON, body=body.model_dump_json())
+def _error(status_code: int, error: str, **details: str) -> Answer:
+    body: RocketChatError = present(success=False, error=error, **details)
+    return Answer(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
 
 
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    @app.exception_handler(AuthenticationRequired)
-    def not_logged_in(_: AuthenticationRequired) -> Response:
-        return _error(401, RocketChatError(error=NOT_LOGGED_IN, status="error", message=NOT_LOGGED_IN))
-
-    @app.exception_handler(PermissionDenied)
-    def not_permitted(_: PermissionDenied) -> Response:
-        return _error(403, RocketChatError(error=NOT_PERMITTED))
-
-    @app.exception_handler(InvalidParams)
-    def invalid_params(error: InvalidParams) -> Response:
-        return _error(400, RocketChatError(error=str(error), errorType="invalid-params"))
-
-    @app.exception_handler(NotFoundError)
-    def unknown_route(_: NotFoundError) -> Response:
-        return _error(404, RocketChatError(error="Not found"))
-
-    @app.exception_handler(Exception)
-    def unexpected_error(error: Exception) -> Response:
-        logger.exception("Unexpected error")
-        return _error(500, RocketChatError(error=INTERNAL_ERROR))
+def answer_error(error: Exception) -> Answer:
+    """The ApiClass error body a request that raised `error` gets."""
+    if isinstance(error, AuthenticationRequired):
+        return _error(401, NOT_LOGGED_IN, status="error", message=NOT_LOGGED_IN)
+    if isinstance(error, PermissionDenied):
+        return _error(403, NOT_PERMITTED)
+    if isinstance(error, InvalidParams):
+        return _error(400, str(error), errorType="invalid-params")
+    if isinstance(error, RouteNotFound):
+        return _error(404, "Not found")
+    logger.exception("Unexpected error")
+    return _error(500, INTERNAL_ERROR)
 
 
-def install_import_error_handlers(app: APIGatewayRestResolver) -> None:
-    """The refusals only the importer routes meet, besides install_error_handlers' ones."""
+def answer_import_error(error: Exception) -> Answer:
+    """answer_error, and the refusals only the importer routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
     from bulk_import.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
 
-    @app.exception_handler(ImportServiceError)
-    def refused(error: ImportServiceError) -> Response:
-        return _error(400, RocketChatError(error=str(error)))
-
-    @app.exception_handler(OperationBusy)
-    def busy(_: OperationBusy) -> Response:
-        return _error(400, RocketChatError(error=CANNOT_RECEIVE))
+    if isinstance(error, ImportServiceError):
+        return _error(400, str(error))
+    if isinstance(error, OperationBusy):
+        return _error(400, CANNOT_RECEIVE)
+    return answer_error(error)
 
 
-class NewOperationResponse(WireModel):
+class NewOperationResponse(TypedDict):
     operation: RocketChatOperation
-    success: bool = True
+    success: bool
 
 
-class SuccessResponse(WireModel):
-    success: bool = True
-
-
-class AddUsersRequest(BaseModel):
-    """import.addUsers body; the users' fields are checked by Rocket.Chat's rules when imported.
-    Built when first used: the status function never reads one."""
-
-    model_config = ConfigDict(defer_build=True)
-
-    users: list[dict[str, Any]]
+class SuccessResponse(TypedDict):
+    success: bool
 
 
 class InvalidParams(BulkImportError):
     """A body that fails Rocket.Chat's request schema check."""
-
-
-def parse_add_users_request(body: str | None) -> AddUsersRequest:
-    try:
-        return AddUsersRequest.model_validate_json(body or "")
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        location = ".".join(str(part) for part in error["loc"])
-        raise InvalidParams(f"{error['msg']}{' in ' + location if location else ''} [invalid-params]") from exc
 
 
 def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -186,7 +169,7 @@ def _text(status_code: int, text: str, headers: dict[str, str] | None = None) ->
     }
 
 
-def options_response(event: APIGatewayProxyEvent, cors_enabled: bool, cors_origin: str) -> dict[str, Any]:
+def options_response(event: Request, cors_enabled: bool, cors_origin: str) -> dict[str, Any]:
     """Any OPTIONS, answered before routing and authentication (settings API_Enable_CORS and
     API_CORS_Origin): a plain one `OK`; a CORS preflight (an Origin or Access-Control-Request-Method)
     405 unless CORS is enabled, then allowed for `*` or for an origin of the comma-separated list."""
@@ -204,13 +187,11 @@ def options_response(event: APIGatewayProxyEvent, cors_enabled: bool, cors_origi
     return _text(200, OPTIONS_ANSWER, {"Vary": "Origin", "Access-Control-Allow-Origin": origin} | allowed)
 
 
-def resolve(
-    app: APIGatewayRestResolver, event: dict[str, Any], context: Any, cors_enabled: bool, cors_origin: str
-) -> dict:
-    """Runs the resolver behind the CORS middleware: OPTIONS never reaches a route, and every other
+def resolve(app: Router, event: dict[str, Any], context: Any, cors_enabled: bool, cors_origin: str) -> dict:
+    """Runs the router behind the CORS middleware: OPTIONS never reaches a route, and every other
     response allows any origin and Rocket.Chat's headers, whatever the settings (Rocket.Chat PR #36085)."""
     if event.get("httpMethod") == "OPTIONS":
-        return options_response(APIGatewayProxyEvent(event), cors_enabled, cors_origin)
+        return options_response(Request(event), cors_enabled, cors_origin)
     return set_response_headers(
         app.resolve(event, context),
         {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS},

@@ -1,0 +1,140 @@
+"""Answering API Gateway's REST proxy events for the Personium and Rocket.Chat functions, without
+Powertools' event handler.
+
+A function has a few routes, matched against the event's path as Powertools matches them (API Gateway
+has routed the request to the function already). Importing Powertools' event handler costs a tenth of a bare boto3
+function's cold start (all its resolvers, asyncio among them, and every event class): more than half
+of what a status read may add (docs/benchmarks.md). The native API's functions, which validate
+parameters and bodies through it, keep it. Route functions have the signatures Powertools' routes
+have (path parameters as arguments, the answer's type as return annotation), so the OpenAPI
+generator declares them on a Powertools resolver (`Router.declare`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+APPLICATION_JSON = "application/json"
+
+
+class Headers(dict[str, str]):
+    """Request headers, looked up whatever their case (HTTP header names are case-insensitive)."""
+
+    def __init__(self, headers: dict[str, str] | None) -> None:
+        super().__init__({name.lower(): value for name, value in (headers or {}).items()})
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return super().get(name.lower(), default)
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    domain_name: str | None
+    #: The path the client called, with the stage (or a custom domain's base path).
+    path: str | None
+
+
+class Request:
+    """What the dialects read of a REST proxy event."""
+
+    def __init__(self, event: dict[str, Any]) -> None:
+        self.raw_event = event
+        self.http_method: str = event.get("httpMethod", "")
+        self.path: str = event.get("path", "")
+        self.headers = Headers(event.get("headers"))
+        self.query_string_parameters: dict[str, str] = event.get("queryStringParameters") or {}
+        self.body: str | None = event.get("body")
+        self.is_base64_encoded: bool = bool(event.get("isBase64Encoded"))
+        context = event.get("requestContext") or {}
+        self.request_context = RequestContext(domain_name=context.get("domainName"), path=context.get("path"))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A response: status, body (text), Content-Type (None without a body) and other headers."""
+
+    status_code: int
+    body: str | None = None
+    content_type: str | None = APPLICATION_JSON
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, body: Any, status_code: int = 200) -> Answer:
+        return cls(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+
+    def proxy(self) -> dict[str, Any]:
+        """As Lambda's proxy integration returns it."""
+        content_type = {"Content-Type": [self.content_type]} if self.body and self.content_type else {}
+        return {
+            "statusCode": self.status_code,
+            "multiValueHeaders": content_type | {name: [value] for name, value in self.headers.items()},
+            "body": self.body or "",
+            "isBase64Encoded": False,
+        }
+
+
+class RouteNotFound(Exception):
+    """No route of this function has the event's resource and method (API Gateway would not send it)."""
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    #: API Gateway's resource: /{CellName}/__import.
+    resource: str
+    function: Callable[..., Any]
+    #: What the OpenAPI document says of it (Powertools' route options: summary, tags, responses...).
+    openapi: dict[str, Any]
+
+    def path_parameters(self, path: str) -> dict[str, str] | None:
+        """The resource's parameters in `path`; None if `path` is not this resource's."""
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
+        matched = re.fullmatch(pattern, path)
+        return matched.groupdict() if matched else None
+
+
+class Router:
+    """Routes a function's events to its route functions; every exception becomes `answer_error`'s
+    answer. A route function returns an Answer, or a body that is answered 200 as JSON."""
+
+    def __init__(self, answer_error: Callable[[Exception], Answer]) -> None:
+        self.routes: dict[tuple[str, str], Route] = {}
+        self.answer_error = answer_error
+        self.current_event = Request({})
+
+    def route(self, method: str, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        def register(function: Callable[..., Any]) -> Callable[..., Any]:
+            self.routes[(method, resource)] = Route(method, resource, function, openapi)
+            return function
+
+        return register
+
+    def get(self, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("GET", resource, **openapi)
+
+    def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        self.current_event = request = Request(event)
+        try:
+            route, parameters = self._match(request)
+            result = route.function(**parameters)
+            answer = result if isinstance(result, Answer) else Answer.json(result)
+        except Exception as error:
+            answer = self.answer_error(error)
+        return answer.proxy()
+
+    def _match(self, request: Request) -> tuple[Route, dict[str, str]]:
+        for route in self.routes.values():
+            parameters = route.path_parameters(request.path) if route.method == request.http_method else None
+            if parameters is not None:
+                return route, parameters
+        raise RouteNotFound(f"{request.http_method} {request.path}")
+
+    def declare(self, app: Any) -> None:
+        """Declares the routes on a Powertools resolver `app`, for its OpenAPI document."""
+        for route in self.routes.values():
+            path = route.resource.replace("{", "<").replace("}", ">")
+            app.route(path, method=route.method, **route.openapi)(route.function)
