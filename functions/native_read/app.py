@@ -1,9 +1,10 @@
 """The native API's reads: the import history, one import, its failed records (JSON or CSV); OPTIONS
 of these resources (native.resolve).
 
-It loads no pydantic (issue 10: its import alone costs a fifth of a bare boto3 function's cold
-start): Powertools does not validate these requests, whose only input besides the path is a few
-query parameters that native.with_query reads, and the views are dicts (native's TypedDicts)."""
+It loads neither pydantic nor Powertools' event handler (issue 10, docs/architecture.md: together
+they cost a third of a bare boto3 function's cold start): bulk_import.api.rest routes, the only
+input besides the path is a few query parameters that native.with_query reads, and the views are
+dicts (native's TypedDicts)."""
 
 from bulk_import.api import cold_start
 
@@ -13,25 +14,24 @@ import csv
 import io
 import tempfile
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import native
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.rest import Answer, Router
 from bulk_import.model import ImportState
 from bulk_import.status import api_failed_records, api_operation, api_operations
 from bulk_import.storage import default_store
 
-app = APIGatewayRestResolver(enable_validation=False)
-native.install_error_handlers(app)
+app = Router(native.answer_error)
 
 #: Failed records read per Query while writing a CSV download.
 CSV_PAGE = 1000
 DOWNLOAD_LINK_SECONDS = 900
 
 
-@app.get("/v1/cells/<cell>/imports", summary="The cell's imports, newest first", tags=["Imports"])
+@app.get("/v1/cells/{cell}/imports", summary="The cell's imports, newest first", tags=["Imports"])
 @native.with_query(app, native.PageSize(default=20), native.CURSOR, native.STATE)
 def list_imports(cell: str, limit: int, cursor: str | None, state: ImportState | None) -> native.ImportList:
     page = api_operations(
@@ -40,14 +40,14 @@ def list_imports(cell: str, limit: int, cursor: str | None, state: ImportState |
     return native.import_list(page.items, page.next_key)
 
 
-@app.get("/v1/cells/<cell>/imports/<operationId>", summary="One import: state, counts, rate, ETA", tags=["Imports"])
+@app.get("/v1/cells/{cell}/imports/{operationId}", summary="One import: state, counts, rate, ETA", tags=["Imports"])
 def get_import(cell: str, operationId: str) -> native.ImportView:
     _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event))
     return native.import_view(operation)
 
 
 @app.get(
-    "/v1/cells/<cell>/imports/<operationId>/errors",
+    "/v1/cells/{cell}/imports/{operationId}/errors",
     tags=["Imports"],
     summary="The import's failed records; Accept: text/csv redirects to a CSV of them all",
     responses={
@@ -64,11 +64,10 @@ def list_failed_records(cell: str, operationId: str, limit: int, cursor: str | N
     if "text/csv" in (app.current_event.headers.get("Accept") or ""):
         return _csv_download(cell, operationId, token)
     page = api_failed_records(default_store(), cell, operationId, token, limit, native.decode_cursor(cursor))
-    body = native.failed_record_list(page.items, page.next_key)
-    return Response(status_code=200, content_type="application/json", body=native.json_body(body))
+    return native.failed_record_list(page.items, page.next_key)
 
 
-def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
+def _csv_download(cell: str, operation_id: str, token: str | None) -> Answer:
     """Writes every failed record to a CSV in S3 page by page and redirects to it: a Lambda
     response is capped at 6 MB, an S3 download is not. Memory stays at one page (the file spills
     to /tmp)."""
@@ -95,7 +94,7 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Response:
         files.put(key, spool)
     logger.info("Failed records exported", extra={"operation_id": operation_id, "rows": rows})
     url = files.presigned_get(key, DOWNLOAD_LINK_SECONDS, f"{operation_id}-errors.csv")
-    return Response(status_code=303, headers={"Location": url}, body="")
+    return Answer(303, headers={"Location": url})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)

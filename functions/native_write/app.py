@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
 app = APIGatewayRestResolver(enable_validation=True)
-native.install_error_handlers(app)
 native_writes.install_error_handlers(app)
 
 

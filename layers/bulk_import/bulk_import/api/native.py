@@ -23,13 +23,11 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Annotated, Any, NotRequired, TypeVar
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import present, set_response_headers
+from bulk_import.api.common import ProxyRequest, present, set_response_headers
 from bulk_import.api.observability import logger
+from bulk_import.api.rest import Answer, RouteNotFound, Router, json_text
 from bulk_import.errors import (
     AuthenticationRequired,
     CredentialExpired,
@@ -109,29 +107,24 @@ class Problem(TypedDict):
     """Validation problems, one per invalid field or record."""
 
 
-def json_body(body: Any) -> str:
-    """A response body as compact JSON, characters beyond ASCII as they are."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-
-
 def problem(
     slug: str,
     detail: str | None = None,
     errors: list[str] | None = None,
     headers: dict[str, str] | None = None,
     instance: str | None = None,
-) -> Response:
+) -> Answer:
     status, title = PROBLEMS[slug]
     body: Problem = present(
         type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, instance=instance, errors=errors
     )
-    return Response(status_code=status, content_type=PROBLEM_JSON, body=json_body(body), headers=headers)
+    return Answer(status, json_text(body), PROBLEM_JSON, headers or {})
 
 
 # -- requests --------------------------------------------------------------------------------------
 
 
-def bearer_token(event: APIGatewayProxyEvent) -> str | None:
+def bearer_token(event: ProxyRequest) -> str | None:
     """The bearer token of the Authorization header; None when there is no header."""
     header = event.headers.get("Authorization")
     if header is None:
@@ -269,7 +262,7 @@ CURSOR = Text("cursor", "nextCursor of the previous page")
 STATE = StateFilter("state", "Only imports in this state")
 
 
-def query_value(event: APIGatewayProxyEvent, name: str) -> str | list[str] | None:
+def query_value(event: Any, name: str) -> str | list[str] | None:
     """A query parameter as Powertools' validation reads it from a REST API event: its value, the list
     of its values when it was sent more than once, or None when it was not sent."""
     values = event.multi_value_query_string_parameters.get(name)
@@ -278,7 +271,7 @@ def query_value(event: APIGatewayProxyEvent, name: str) -> str | list[str] | Non
     return values[0] if len(values) == 1 else values
 
 
-def read_query(event: APIGatewayProxyEvent, parameters: Sequence[QueryParameter]) -> dict[str, Any]:
+def read_query(event: Any, parameters: Sequence[QueryParameter]) -> dict[str, Any]:
     """The value of each of `parameters` by name, its default when it was not sent; InvalidRequest
     with an error per invalid one."""
     values: dict[str, Any] = {}
@@ -304,9 +297,7 @@ class QueryRoute:
     such. It is built when asked for, since the annotations load pydantic; Powertools does not ask
     while it answers requests."""
 
-    def __init__(
-        self, app: APIGatewayRestResolver, function: Callable[..., Any], parameters: Sequence[QueryParameter]
-    ) -> None:
+    def __init__(self, app: Router, function: Callable[..., Any], parameters: Sequence[QueryParameter]) -> None:
         self.__name__ = function.__name__  # Powertools names the operation after it
         self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
         self.app, self.function, self.parameters = app, function, parameters
@@ -328,7 +319,7 @@ class QueryRoute:
         )
 
 
-def with_query(app: APIGatewayRestResolver, *parameters: QueryParameter) -> Callable[[Callable[..., Any]], QueryRoute]:
+def with_query(app: Router, *parameters: QueryParameter) -> Callable[[Callable[..., Any]], QueryRoute]:
     """Decorates a route function (below the route) that takes `parameters` by name besides its path
     parameters."""
     return lambda function: QueryRoute(app, function, parameters)
@@ -476,69 +467,46 @@ def csv_row(view: FailedRecordView) -> list[str]:
 # -- errors ----------------------------------------------------------------------------------------
 
 
-def answer_with_problem(
-    app: APIGatewayRestResolver, error_type: type[Exception], slug: str, *, detailed: bool = False
-) -> None:
-    """Answers `error_type` with the problem `slug`; its message is the detail if `detailed`."""
+#: The errors answered with a problem of their own, without detail.
+_SLUG_OF_ERROR: dict[type[Exception], str] = {
+    InvalidCredential: "invalid-credential",
+    CredentialExpired: "credential-expired",
+    PermissionDenied: "forbidden",
+    OperationNotFound: "operation-not-found",
+    InvalidCursor: "invalid-cursor",
+    RouteNotFound: "not-found",
+}
 
-    def handle(error: Exception) -> Response:
-        return problem(slug, str(error) if detailed else None, instance=app.current_event.path)
 
-    app.exception_handler(error_type)(handle)
-
-
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    """The refusals every /v1 route may meet (native_writes adds those of the writes)."""
-
-    def instance() -> str:
-        return app.current_event.path
-
-    for error_type, slug in {
-        InvalidCredential: "invalid-credential",
-        CredentialExpired: "credential-expired",
-        PermissionDenied: "forbidden",
-        OperationNotFound: "operation-not-found",
-        InvalidCursor: "invalid-cursor",
-    }.items():
-        answer_with_problem(app, error_type, slug)
-
-    @app.exception_handler(AuthenticationRequired)
-    def unauthenticated(_: AuthenticationRequired) -> Response:
+def answer_error(error: Exception, request: ProxyRequest) -> Answer:
+    """The problem a /v1 request that raised `error` gets (native_writes adds the writes' refusals)."""
+    if type(error) in _SLUG_OF_ERROR:
+        return problem(_SLUG_OF_ERROR[type(error)], instance=request.path)
+    if isinstance(error, AuthenticationRequired):
         return problem(
             "unauthenticated",
             "Send Authorization: Bearer <token>.",
-            instance=instance(),
+            instance=request.path,
             headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'},
         )
-
-    @app.exception_handler(InvalidRequest)
-    def invalid_request(error: InvalidRequest) -> Response:
-        return invalid_request_problem(app, error.errors)
-
-    @app.exception_handler(NotFoundError)
-    def unknown_route(_: NotFoundError) -> Response:
-        return problem("not-found", instance=instance())
-
-    @app.exception_handler(Exception)
-    def unexpected_error(_: Exception) -> Response:
-        logger.exception("Unexpected error")
-        return problem("internal-error", instance=instance())
+    if isinstance(error, InvalidRequest):
+        return invalid_request_problem(request, error.errors)
+    logger.exception("Unexpected error")
+    return problem("internal-error", instance=request.path)
 
 
-def invalid_request_problem(app: APIGatewayRestResolver, errors: Sequence[Mapping[str, Any]]) -> Response:
+def invalid_request_problem(request: ProxyRequest, errors: Sequence[Mapping[str, Any]]) -> Answer:
     """The answer to a request that is not valid: `errors` as pydantic words them (`loc`, `msg`),
     from read_query or from Powertools' validation of the write function's bodies."""
     # A body that is not JSON (curl -d sends a form) is read as a form and fails validation
     # puzzlingly; say what is wrong instead.
-    content_type = _content_type(app.current_event)
-    if app.current_event.body and content_type != "application/json" and not content_type.endswith("+json"):
-        return problem("unsupported-media-type", f"got {content_type}", instance=app.current_event.path)
-    return problem(
-        "invalid-request", errors=[_validation_message(error) for error in errors], instance=app.current_event.path
-    )
+    content_type = _content_type(request)
+    if request.body and content_type != "application/json" and not content_type.endswith("+json"):
+        return problem("unsupported-media-type", f"got {content_type}", instance=request.path)
+    return problem("invalid-request", errors=[_validation_message(error) for error in errors], instance=request.path)
 
 
-def _content_type(event: APIGatewayProxyEvent) -> str:
+def _content_type(event: ProxyRequest) -> str:
     return (event.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
 
 
@@ -567,9 +535,10 @@ def options_response(methods: tuple[str, ...]) -> dict[str, Any]:
     }
 
 
-def resolve(app: APIGatewayRestResolver, event: dict[str, Any], context: Any) -> dict:
-    """Runs the resolver behind the API's CORS: OPTIONS of a resource is answered before routing,
-    every other response carries CORS_HEADERS."""
+def resolve(app: Any, event: dict[str, Any], context: Any) -> dict:
+    """Runs the router (the read function's Router, the write function's Powertools resolver)
+    behind the API's CORS: OPTIONS of a resource is answered before routing, every other response
+    carries CORS_HEADERS."""
     methods = RESOURCE_METHODS.get(event.get("resource") or "")
     if event.get("httpMethod") == "OPTIONS" and methods:
         return options_response(methods)

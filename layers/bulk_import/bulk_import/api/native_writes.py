@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any, NotRequired
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
@@ -19,7 +20,8 @@ from pydantic import BaseModel, Field, model_validator
 from typing_extensions import TypedDict
 
 from bulk_import.api.common import present
-from bulk_import.api.native import answer_with_problem, field_docstrings, invalid_request_problem, problem
+from bulk_import.api.native import answer_error, field_docstrings, invalid_request_problem, problem
+from bulk_import.api.rest import Answer
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import iso_millis
 from bulk_import.staged_records import RecordType
@@ -118,23 +120,36 @@ class CompletedUpload(TypedDict):
 # -- errors ----------------------------------------------------------------------------------------
 
 
+#: The write routes' refusals answered with a problem of their own: the error's message is its
+#: detail where True.
+_PROBLEM_OF_ERROR: dict[type[Exception], tuple[str, bool]] = {
+    UploadNotFound: ("upload-not-found", False),
+    OperationBusy: ("import-in-progress", False),
+    IdempotencyValidationError: ("idempotency-key-reused", False),
+    IdempotencyAlreadyInProgressError: ("idempotency-key-in-use", False),
+    NotCancelable: ("not-cancelable", True),
+    NotRetryable: ("not-retryable", True),
+    NotFoundError: ("not-found", False),
+}
+
+
+def answer_write_error(error: Exception, request: Any) -> Answer:
+    """native.answer_error, and the refusals of the write routes: among them, the request bodies
+    that Powertools' validation refuses."""
+    if type(error) in _PROBLEM_OF_ERROR:
+        slug, detailed = _PROBLEM_OF_ERROR[type(error)]
+        return problem(slug, str(error) if detailed else None, instance=request.path)
+    if isinstance(error, RequestValidationError):
+        return invalid_request_problem(request, error.errors())
+    if isinstance(error, InvalidCorrections):
+        return problem("invalid-corrections", errors=error.problems, instance=request.path)
+    return answer_error(error, request)
+
+
 def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    """The refusals of the write routes, besides native.install_error_handlers' ones: among them,
-    the request bodies that Powertools' validation refuses."""
-    for error_type, slug in {
-        UploadNotFound: "upload-not-found",
-        OperationBusy: "import-in-progress",
-        IdempotencyValidationError: "idempotency-key-reused",
-        IdempotencyAlreadyInProgressError: "idempotency-key-in-use",
-    }.items():
-        answer_with_problem(app, error_type, slug)
-    answer_with_problem(app, NotCancelable, "not-cancelable", detailed=True)
-    answer_with_problem(app, NotRetryable, "not-retryable", detailed=True)
+    """Has Powertools' resolver answer every error as answer_write_error does."""
 
-    @app.exception_handler(RequestValidationError)
-    def invalid_request(error: RequestValidationError) -> Response:
-        return invalid_request_problem(app, error.errors())
-
-    @app.exception_handler(InvalidCorrections)
-    def invalid_corrections(error: InvalidCorrections) -> Response:
-        return problem("invalid-corrections", errors=error.problems, instance=app.current_event.path)
+    @app.exception_handler(Exception)
+    def answer(error: Exception) -> Response:
+        answered = answer_write_error(error, app.current_event)
+        return Response(answered.status_code, answered.content_type, answered.body, answered.headers)

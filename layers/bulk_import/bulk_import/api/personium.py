@@ -217,7 +217,7 @@ def error_response(code: PersoniumCode, *arguments: str) -> Answer:
     return Answer(code.status, error_body(code, *arguments))
 
 
-def answer_error(error: Exception) -> Answer:
+def answer_error(error: Exception, request: Request) -> Answer:
     """The Personium error a request that raised `error` gets."""
     if isinstance(error, PersoniumRequestError):
         return error_response(error.code, *error.arguments)
@@ -229,7 +229,7 @@ def answer_error(error: Exception) -> Answer:
     return error_response(UNKNOWN_ERROR)
 
 
-def answer_import_error(error: Exception) -> Answer:
+def answer_import_error(error: Exception, request: Request) -> Answer:
     """answer_error, and the refusals only the import routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
@@ -241,7 +241,7 @@ def answer_import_error(error: Exception) -> Answer:
         return error_response(RESOURCE_NOT_FOUND, *error.args)
     if isinstance(error, CellImportRunning):
         return error_response(CELL_LOCKED, "cell import")
-    return answer_error(error)
+    return answer_error(error, request)
 
 
 def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:

@@ -21,6 +21,11 @@ from typing import Any
 APPLICATION_JSON = "application/json"
 
 
+def json_text(body: Any) -> str:
+    """A response body as compact JSON, characters beyond ASCII as they are."""
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+
+
 class Headers(dict[str, str]):
     """Request headers, looked up whatever their case (HTTP header names are case-insensitive)."""
 
@@ -47,6 +52,9 @@ class Request:
         self.path: str = event.get("path", "")
         self.headers = Headers(event.get("headers"))
         self.query_string_parameters: dict[str, str] = event.get("queryStringParameters") or {}
+        self.multi_value_query_string_parameters: dict[str, list[str]] = (
+            event.get("multiValueQueryStringParameters") or {}
+        )
         self.body: str | None = event.get("body")
         self.is_base64_encoded: bool = bool(event.get("isBase64Encoded"))
         context = event.get("requestContext") or {}
@@ -64,7 +72,7 @@ class Answer:
 
     @classmethod
     def json(cls, body: Any, status_code: int = 200) -> Answer:
-        return cls(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+        return cls(status_code, json_text(body))
 
     def proxy(self) -> dict[str, Any]:
         """As Lambda's proxy integration returns it."""
@@ -99,9 +107,10 @@ class Route:
 
 class Router:
     """Routes a function's events to its route functions; every exception becomes `answer_error`'s
-    answer. A route function returns an Answer, or a body that is answered 200 as JSON."""
+    answer (given the exception and the request). A route function returns an Answer, or a body
+    that is answered 200 as JSON."""
 
-    def __init__(self, answer_error: Callable[[Exception], Answer]) -> None:
+    def __init__(self, answer_error: Callable[[Exception, Request], Answer]) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.answer_error = answer_error
         self.current_event = Request({})
@@ -123,7 +132,7 @@ class Router:
             result = route.function(**parameters)
             answer = result if isinstance(result, Answer) else Answer.json(result)
         except Exception as error:
-            answer = self.answer_error(error)
+            answer = self.answer_error(error, request)
         return answer.proxy()
 
     def _match(self, request: Request) -> tuple[Route, dict[str, str]]:

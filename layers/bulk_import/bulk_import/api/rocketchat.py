@@ -119,7 +119,7 @@ def _error(status_code: int, error: str, **details: str) -> Answer:
     return Answer(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
 
 
-def answer_error(error: Exception) -> Answer:
+def answer_error(error: Exception, request: Request) -> Answer:
     """The ApiClass error body a request that raised `error` gets."""
     if isinstance(error, AuthenticationRequired):
         return _error(401, NOT_LOGGED_IN, status="error", message=NOT_LOGGED_IN)
@@ -133,7 +133,7 @@ def answer_error(error: Exception) -> Answer:
     return _error(500, INTERNAL_ERROR)
 
 
-def answer_import_error(error: Exception) -> Answer:
+def answer_import_error(error: Exception, request: Request) -> Answer:
     """answer_error, and the refusals only the importer routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
@@ -143,7 +143,7 @@ def answer_import_error(error: Exception) -> Answer:
         return _error(400, str(error))
     if isinstance(error, OperationBusy):
         return _error(400, CANNOT_RECEIVE)
-    return answer_error(error)
+    return answer_error(error, request)
 
 
 class NewOperationResponse(TypedDict):
