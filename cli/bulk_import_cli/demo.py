@@ -16,7 +16,8 @@ from bulk_import.credentials import ApiPermission, Permission
 from bulk_import.files import ImportFiles, snapshot_key, upload_prefix
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.staged_records import StagedRecord
-from bulk_import.storage import BatchOutcome, ImportStore
+from bulk_import.storage import ImportStore
+from bulk_import.storage.records import BatchOutcome
 
 DEMO_CELL = "demo"
 OTHER_CELL = "elsewhere"

@@ -13,7 +13,7 @@ from bulk_import.events import EventType as ImportEventType
 from bulk_import.events import events_between
 from bulk_import.model import ImportState
 from bulk_import.notifications import default_publisher
-from bulk_import.storage import LATEST, operation_from_item
+from bulk_import.storage.operations import LATEST, operation_from_item
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 #: Metrics per state an import reaches; the alarms in template.yaml watch ImportsFailed.

@@ -53,7 +53,8 @@ from bulk_import.imports import (
     stop,
 )
 from bulk_import.model import utc_now
-from bulk_import.storage import _marshal, latest_operation_key
+from bulk_import.storage.operations import latest_operation_key
+from bulk_import.storage.table import marshal
 from bulk_import.worker import STALLED, reconcile_stopped, stage_input, sweep
 from bulk_import_cli.local_stack import LocalStack
 from bulk_import_cli.sdk_boundary import Fault, SdkBoundary, current_function
@@ -336,9 +337,9 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
     operation = start_records_import(store, default_files(), parked, cell, [_user(n) for n in range(10)], None, "x")
     stage_input(store, default_files(), cell, operation.id, out_of_time=lambda: False, concurrency=1)
     long_ago = (utc_now() - timedelta(hours=2)).isoformat()
-    store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(cell)),
+    store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(cell)),
                              UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
-                             ExpressionAttributeValues=_marshal({":t": long_ago}))
+                             ExpressionAttributeValues=marshal({":t": long_ago}))
     limit = timedelta(minutes=60)
     def sweep_once():
         return sweep(store, default_files(), dead, utc_now(), limit, limit, concurrency=4)

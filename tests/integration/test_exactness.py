@@ -25,7 +25,8 @@ from bulk_import.imports import (
 from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.records import MAX_RECORD_BYTES
 from bulk_import.staged_records import RecordType
-from bulk_import.storage import FAILED_SHARDS, ImportStore
+from bulk_import.storage import ImportStore
+from bulk_import.storage.records import FAILED_SHARDS
 from bulk_import.worker import (
     SOURCE_CHANGED,
     OperationStopped,

@@ -18,7 +18,8 @@ from bulk_import.credentials import ApiPermission
 from bulk_import.files import default_files
 from bulk_import.imports import start_records_import
 from bulk_import.model import ProgressStep, utc_now
-from bulk_import.storage import _marshal, latest_operation_key, operation_to_item
+from bulk_import.storage.operations import latest_operation_key, operation_to_item
+from bulk_import.storage.table import marshal
 from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
 from tests.integration.test_operations import users
 from tests.integration.test_worker import RecordedExecutions, run_worker
@@ -181,10 +182,10 @@ def captured_events(store, function_environment):
 
 
 def stream_record(old, new) -> dict:
-    change = {"Keys": _marshal(latest_operation_key(new.cell)), "NewImage": _marshal(
+    change = {"Keys": marshal(latest_operation_key(new.cell)), "NewImage": marshal(
         {**latest_operation_key(new.cell), **operation_to_item(new)}), "StreamViewType": "NEW_AND_OLD_IMAGES"}
     if old is not None:
-        change["OldImage"] = _marshal({**latest_operation_key(old.cell), **operation_to_item(old)})
+        change["OldImage"] = marshal({**latest_operation_key(old.cell), **operation_to_item(old)})
     return {"eventID": "1", "eventName": "MODIFY" if old else "INSERT", "eventSource": "aws:dynamodb",
             "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x", "dynamodb": change}
 
@@ -220,8 +221,8 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": [], "started": [],
                                                              "reconciled": []}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
-    store.client.update_item(TableName=store.table_name, Key=_marshal(latest_operation_key(CELL)),
-                             UpdateExpression="SET heartbeatAt = :old", ExpressionAttributeValues=_marshal({":old": old}))
+    store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(CELL)),
+                             UpdateExpression="SET heartbeatAt = :old", ExpressionAttributeValues=marshal({":old": old}))
 
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [operation.id], "failed": [operation.id],
                                                              "started": [], "reconciled": []}

@@ -17,7 +17,7 @@ from bulk_import.imports import (
     start_records_import,
 )
 from bulk_import.model import ImportState, ProgressStep, utc_now
-from bulk_import.storage import STAGING_GRACE
+from bulk_import.storage.records import STAGING_GRACE
 from bulk_import.worker import STALLED, Sweep, sweep
 from tests.integration.test_worker import CELL, run_worker, user
 

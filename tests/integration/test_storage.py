@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage import BatchOutcome, OperationConflict
+from bulk_import.storage.operations import OperationConflict
+from bulk_import.storage.records import BatchOutcome
 
 
 def operation(cell="demo", step=ProgressStep.DONE):

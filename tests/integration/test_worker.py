@@ -30,7 +30,8 @@ from bulk_import.imports import (
 )
 from bulk_import.model import ImportState, ProgressStep
 from bulk_import.staged_records import RecordType
-from bulk_import.storage import ImportStore, directory_key
+from bulk_import.storage import ImportStore
+from bulk_import.storage.records import directory_key
 from bulk_import.worker import (
     OperationStopped,
     advance_phase,

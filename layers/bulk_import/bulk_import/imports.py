@@ -24,7 +24,8 @@ from bulk_import.model import (
 )
 from bulk_import.records import RecordInvalid, parse_record
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
-from bulk_import.storage import ImportStore, OperationConflict
+from bulk_import.storage import ImportStore
+from bulk_import.storage.operations import OperationConflict
 
 ALL_STEPS = frozenset(ProgressStep)
 

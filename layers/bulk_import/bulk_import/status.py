@@ -18,7 +18,8 @@ from bulk_import.credentials import (
 from bulk_import.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
 from bulk_import.model import ImportOperation, ImportState
 from bulk_import.staged_records import StagedRecord
-from bulk_import.storage import CellStatusRead, ImportStore, Page, RocketChatStatusRead
+from bulk_import.storage import CellStatusRead, ImportStore, RocketChatStatusRead
+from bulk_import.storage.table import Page
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
 LATEST_OPERATIONS_LIMIT = 20

@@ -61,7 +61,9 @@ from bulk_import.records import (
     record_problem,
 )
 from bulk_import.staged_records import COUNT_FIELD, RecordType, StagedRecord
-from bulk_import.storage import BatchCount, BatchOutcome, ImportStore, OperationConflict
+from bulk_import.storage import ImportStore
+from bulk_import.storage.operations import OperationConflict
+from bulk_import.storage.records import BatchCount, BatchOutcome
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.

@@ -1,0 +1,102 @@
+"""DynamoDB single-table storage. Knows items and keys; knows nothing of HTTP or dialects.
+
+Each kind of item is in its own module, with its keys and its index (docs/data-model.md has the
+whole schema): cells and operations (operations.py), staged and failed records, batch markers and
+imported entries (records.py), credentials (credentials.py); table.py sends the requests. ImportStore
+is all of them, and the reads that fetch a credential with the operation it asks for in one request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import lru_cache
+
+import boto3
+from botocore.config import Config
+
+from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
+from bulk_import.model import ImportOperation
+from bulk_import.settings import get_settings
+from bulk_import.storage.credentials import (
+    CredentialItems,
+    api_credential_from_item,
+    api_credential_key,
+    cell_token_from_item,
+    cell_token_key,
+    rocketchat_user_from_item,
+    rocketchat_user_key,
+)
+from bulk_import.storage.operations import OperationItems, cell_key, latest_operation_key, operation_from_item
+
+
+@dataclass(frozen=True)
+class CellStatusRead:
+    """Everything a Personium status read needs, fetched in one request."""
+
+    cell_exists: bool
+    token: CellToken | None
+    latest: ImportOperation | None
+
+
+@dataclass(frozen=True)
+class OperationRead:
+    """Everything a /v1 read of one operation needs, fetched in one request."""
+
+    credential: ApiCredential | None
+    operation: ImportOperation | None
+
+
+@dataclass(frozen=True)
+class RocketChatStatusRead:
+    """Everything a Rocket.Chat status read needs, fetched in one request."""
+
+    user: RocketChatUser | None
+    latest: ImportOperation | None
+
+
+class ImportStore(OperationItems, CredentialItems):
+    """The table, named by intent. One method, one DynamoDB request unless its docstring says otherwise."""
+
+    def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead:
+        keys = [cell_key(cell), latest_operation_key(cell)]
+        if token_hash is not None:
+            keys.append(cell_token_key(token_hash))
+        found = self._batch_get(keys)
+        token_item = found.get(tuple(cell_token_key(token_hash).values())) if token_hash else None
+        latest_item = found.get(tuple(latest_operation_key(cell).values()))
+        return CellStatusRead(
+            cell_exists=tuple(cell_key(cell).values()) in found,
+            token=cell_token_from_item(token_hash, token_item) if token_hash and token_item else None,
+            latest=operation_from_item(latest_item) if latest_item else None,
+        )
+
+    def read_rocketchat_status(self, cell: str, user_id: str) -> RocketChatStatusRead:
+        found = self._batch_get([rocketchat_user_key(cell, user_id), latest_operation_key(cell)])
+        user_item = found.get(tuple(rocketchat_user_key(cell, user_id).values()))
+        latest_item = found.get(tuple(latest_operation_key(cell).values()))
+        return RocketChatStatusRead(
+            user=rocketchat_user_from_item(cell, user_id, user_item) if user_item else None,
+            latest=operation_from_item(latest_item) if latest_item else None,
+        )
+
+    def read_operation(self, cell: str, operation_id: str, token_hash: str) -> OperationRead:
+        """A /v1 credential and one operation of the cell, wherever it is stored (one BatchGetItem)."""
+        operation, found = self._operation_of(cell, operation_id, (api_credential_key(token_hash),))
+        credential_item = found.get(tuple(api_credential_key(token_hash).values()))
+        return OperationRead(
+            credential=api_credential_from_item(token_hash, credential_item) if credential_item else None,
+            operation=operation,
+        )
+
+
+@lru_cache(maxsize=1)
+def default_store() -> ImportStore:
+    """The store for this process, created once so the client survives warm invocations.
+
+    The endpoint comes from boto3's own configuration (AWS_ENDPOINT_URL in the local stack).
+    """
+    settings = get_settings()
+    # botocore's standard mode retries throttling and 5xx with backoff; _call adds transaction conflicts.
+    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    return ImportStore(settings.table_name, client, timedelta(days=settings.retention_days))

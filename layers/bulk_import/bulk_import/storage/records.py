@@ -1,0 +1,258 @@
+"""Staged and failed records, batch markers, and the entries imports created.
+
+| item                 | PK                                        | SK               |
+|----------------------|-------------------------------------------|------------------|
+| staged record        | STAGE#<op>#<type>#<batch>                 | <seq, 10 digits> |
+| batch counted marker | STAGE#<op>#<type>#<batch>                 | ~counted         |
+| imported user        | USER#<cell>#<username>                    | USER             |
+| imported channel     | CHANNEL#<cell>#<name>                     | CHANNEL          |
+| imported message     | MESSAGE#<cell>#<channel>#<ts>#<op>#<seq>  | MESSAGE          |
+
+Records staged from a file live in S3 (bulk_import.files); the API's records, and every record
+that failed (with its error), are staged items. The sparse `FailedRecords` index (failedOf,
+failedKey) lists only failed records: `failedOf` is their operation id and a shard,
+`<op>#<batch % 8>`, so an operation's errors are 8 Queries merged in type and line order, and a
+failing import spreads its index writes over 8 partitions.
+
+A batch's `~counted` marker holds its outcome (which records failed, and why): the marker, not an
+index, is what counts, settles and retries read, always with strongly consistent reads. Staged
+records and markers carry `expiresAt` (the table's TTL).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from enum import Enum
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from bulk_import.concurrency import map_all
+from bulk_import.model import utc_now
+from bulk_import.staged_records import StagedRecord
+from bulk_import.storage.table import REQUESTS, Page, Table, epoch, marshal, plain, unmarshal
+
+FAILED_INDEX = "FailedRecords"
+#: Staged records expire this long after the retention period counted from staging, so that the
+#: errors of an import that runs for up to this long outlive its operation record.
+STAGING_GRACE = timedelta(days=30)
+#: Record types in the order they are imported; the failed-records index sorts by it.
+_TYPE_ORDER = {"user": 0, "channel": 1, "message": 2}
+#: The FailedRecords index's partitions per operation: a hot import writes its errors to 8 keys.
+FAILED_SHARDS = 8
+
+
+class BatchCount(Enum):
+    """What recording a batch's counts did."""
+
+    COUNTED = "counted"
+    ALREADY_COUNTED = "already counted"  # a retry of a batch whose counts were recorded before
+    STOPPED = "stopped"  # the operation is no longer in this batch's phase (canceled, cleared, failed)
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What a batch did, as its marker records it: how many records it imported, and each
+    record that it did not import, by seq, with the error code and message."""
+
+    completed: int
+    failed: dict[int, tuple[str, str]] = field(default_factory=dict)
+
+    @property
+    def error(self) -> int:
+        return len(self.failed)
+
+
+def _staged_partition(operation_id: str, record_type: str, batch: int) -> str:
+    # One partition per batch: a batch is one Query, and staging 10M records spreads over 200k keys.
+    return f"STAGE#{operation_id}#{record_type}#{batch:08d}"
+
+
+def staged_record_key(operation_id: str, record: StagedRecord) -> dict[str, str]:
+    return {"PK": _staged_partition(operation_id, record.type, record.batch), "SK": f"{record.seq:010d}"}
+
+
+def batch_marker_key(operation_id: str, record_type: str, batch: int) -> dict[str, str]:
+    return {"PK": _staged_partition(operation_id, record_type, batch), "SK": "~counted"}
+
+
+def failed_shard(operation_id: str, batch: int) -> str:
+    return f"{operation_id}#{batch % FAILED_SHARDS}"
+
+
+def directory_key(cell: str, kind: str, identity: str) -> dict[str, str]:
+    """Where an imported user, channel or message lives; identity is unique per cell and kind."""
+    return {"PK": f"{kind.upper()}#{cell}#{identity}", "SK": kind.upper()}
+
+
+class RecordItems(Table):
+    """Staged and failed records, batch markers and imported entries."""
+
+    def batch_outcomes(self, operation_id: str, record_type: str, batches: Sequence[int]) -> dict[int, BatchOutcome]:
+        """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
+        found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
+        return {
+            batch: _outcome_from_item(item)
+            for batch in batches
+            if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))
+        }
+
+    def own_entries(self, cell: str, entries: list[tuple[str, str, str]]) -> set[str]:
+        """Of (kind, identity, reference) entries, the references whose entry exists and was created
+        by that same record (one BatchGetItem per 100)."""
+        found = self._batch_get([directory_key(cell, kind, identity) for kind, identity, _ in entries])
+        return {
+            reference
+            for kind, identity, reference in entries
+            if (item := found.get(tuple(directory_key(cell, kind, identity).values())))
+            and item.get("importedFrom") == reference
+        }
+
+    def failed_records(
+        self, operation_id: str, limit: int, start_key: dict[str, Any] | None = None
+    ) -> Page[StagedRecord]:
+        """A page of the records of an operation that failed, users first, in line order: one Query
+        per shard of the FailedRecords index (at once), merged. The page's key is the last record's
+        `failedKey`: every shard resumes after it."""
+        condition, values = "failedOf = :shard", {}
+        if start_key is not None:
+            condition, values = condition + " AND failedKey > :after", {":after": start_key["failedKey"]}
+
+        def shard_page(shard: int) -> tuple[list[dict[str, Any]], bool]:
+            response = self._call(
+                "query",
+                TableName=self.table_name,
+                IndexName=FAILED_INDEX,
+                KeyConditionExpression=condition,
+                Limit=limit,
+                ExpressionAttributeValues=marshal(values | {":shard": f"{operation_id}#{shard}"}),
+            )
+            return [unmarshal(raw) for raw in response["Items"]], "LastEvaluatedKey" in response
+
+        shards = map_all(REQUESTS, shard_page, range(FAILED_SHARDS))
+        merged = list(heapq.merge(*(items for items, _ in shards), key=lambda item: item["failedKey"]))
+        page = merged[:limit]
+        more = len(merged) > limit or any(truncated for _, truncated in shards)
+        next_key = {"failedOf": operation_id, "failedKey": page[-1]["failedKey"]} if more and page else None
+        return Page(items=[_staged_record_from_item(item) for item in page], next_key=next_key)
+
+    def put_failed_records(self, operation_id: str, records: list[StagedRecord]) -> None:
+        """Keeps records that failed, with their error, where the errors API pages them (the
+        FailedRecords index): 25 per BatchWriteItem; writing one again is harmless."""
+        requests = [{"PutRequest": {"Item": marshal(self._staged_item(operation_id, record))}} for record in records]
+        self._batch_write(requests)
+
+    def api_records(self, operation_id: str, record_type: str, batch: int) -> list[StagedRecord]:
+        """The records Rocket.Chat's import.addUsers staged for one batch (one Query)."""
+        response = self._call(
+            "query",
+            TableName=self.table_name,
+            KeyConditionExpression="PK = :pk AND SK < :marker",
+            ExpressionAttributeValues=marshal(
+                {":pk": _staged_partition(operation_id, record_type, batch), ":marker": "~"}
+            ),
+            ConsistentRead=True,
+        )
+        return [_staged_record_from_item(unmarshal(raw)) for raw in response["Items"]]
+
+    def put_directory_entry(self, cell: str, kind: str, identity: str, data: dict[str, Any], reference: str) -> bool:
+        """Creates an imported entry; False if it exists already, unless this same record created it."""
+        item = {**directory_key(cell, kind, identity), "data": data, "importedFrom": reference}
+        try:
+            self._call(
+                "put_item",
+                TableName=self.table_name,
+                Item=marshal(item),
+                ConditionExpression="attribute_not_exists(PK) OR importedFrom = :reference",
+                ExpressionAttributeValues=marshal({":reference": reference}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
+        """Undoes put_directory_entry for an entry this record created; leaves anyone else's alone."""
+        try:
+            self._call(
+                "delete_item",
+                TableName=self.table_name,
+                Key=marshal(directory_key(cell, kind, identity)),
+                ConditionExpression="importedFrom = :reference",
+                ExpressionAttributeValues=marshal({":reference": reference}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+
+    def put_batch_outcome(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> None:
+        """Records a batch's outcome without counting it: for sample operations (bulk-import demo)."""
+        self._call(
+            "put_item",
+            TableName=self.table_name,
+            Item=marshal(self._marker_item(operation_id, record_type, batch, outcome)),
+        )
+
+    def _marker_item(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> dict[str, Any]:
+        return {
+            **batch_marker_key(operation_id, record_type, batch),
+            **_outcome_to_item(outcome),
+            "expiresAt": self._staged_expiry(),
+        }
+
+    def _staged_expiry(self) -> int:
+        return epoch(utc_now() + self.retention + STAGING_GRACE)
+
+    def _staged_item(self, operation_id: str, record: StagedRecord) -> dict[str, Any]:
+        item = {
+            **staged_record_key(operation_id, record),
+            "type": record.type,
+            "seq": record.seq,
+            "data": record.data,
+            "source": record.source,
+            "expiresAt": self._staged_expiry(),
+        }
+        if record.problem is not None:
+            item["problem"] = record.problem
+        if record.error is not None:
+            # The sparse FailedRecords index lists exactly the records that carry these.
+            item |= {
+                "error": record.error,
+                "errorCode": record.error_code or "record-failed",
+                "failedOf": failed_shard(operation_id, record.batch),
+                "failedKey": f"{_TYPE_ORDER[record.type]}#{record.seq:010d}",
+            }
+        return item
+
+
+def _outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
+    return {
+        "completed": outcome.completed,
+        "error": outcome.error,
+        "failed": [
+            {"seq": seq, "code": code, "message": message} for seq, (code, message) in sorted(outcome.failed.items())
+        ],
+    }
+
+
+def _outcome_from_item(item: dict[str, Any]) -> BatchOutcome:
+    return BatchOutcome(
+        completed=int(item["completed"]),
+        failed={int(entry["seq"]): (entry["code"], entry["message"]) for entry in item.get("failed", [])},
+    )
+
+
+def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
+    return StagedRecord(
+        type=item["type"],
+        seq=int(item["seq"]),
+        data=plain(item["data"]),
+        source=item["source"],
+        error=item.get("error"),
+        error_code=item.get("errorCode"),
+        problem=item.get("problem"),
+    )
