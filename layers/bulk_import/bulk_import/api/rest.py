@@ -7,7 +7,9 @@ function's cold start (all its resolvers, asyncio among them, and every event cl
 of what a status read may add (docs/benchmarks.md). The native API's functions, which validate
 parameters and bodies through it, keep it. Route functions have the signatures Powertools' routes
 have (path parameters as arguments, the answer's type as return annotation), so the OpenAPI
-generator declares them on a Powertools resolver (`Router.declare`).
+generator declares them on a Powertools resolver (`Router.declare`). CORS is each dialect's own
+(`personium.resolve`, `rocketchat.resolve`, `native.resolve`), not Powertools' CORSConfig, which
+answers every preflight one way: Personium and Rocket.Chat each answer it their own way.
 """
 
 from __future__ import annotations

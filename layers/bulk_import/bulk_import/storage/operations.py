@@ -63,6 +63,8 @@ def earlier_operation_key(cell: str, operation_id: str) -> dict[str, str]:
     return {"PK": f"CELL#{cell}", "SK": f"IMPORT#{operation_id}"}
 
 
+# Field by field, not pydantic aliases: the domain is dataclasses, for the status functions' cold
+# start (bulk_import.model), and the item's optional attributes are left out rather than null.
 def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": operation.id,
