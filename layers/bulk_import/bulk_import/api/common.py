@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from typing_extensions import TypedDict
+
 
 class ProxyRequest(Protocol):
     """A REST proxy event as bulk_import.api.rest and Powertools' APIGatewayProxyEvent both read it."""
@@ -16,6 +18,17 @@ class ProxyRequest(Protocol):
     def request_context(self) -> Any: ...
     @property
     def body(self) -> str | None: ...
+
+
+class OperationCounts(TypedDict):
+    """Per-type totals and the processed records (Rocket.Chat's operation.count; /v1's counts)."""
+
+    total: int
+    users: int
+    messages: int
+    channels: int
+    completed: int
+    error: int
 
 
 def present(**fields: Any) -> Any:

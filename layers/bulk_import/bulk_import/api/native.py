@@ -25,7 +25,7 @@ from typing import Annotated, Any, NotRequired, TypeVar
 
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import ProxyRequest, present, set_response_headers
+from bulk_import.api.common import OperationCounts, ProxyRequest, present, set_response_headers
 from bulk_import.api.observability import logger
 from bulk_import.api.rest import Answer, RouteNotFound, Router, json_text
 from bulk_import.errors import (
@@ -328,17 +328,6 @@ def with_query(app: Router, *parameters: QueryParameter) -> Callable[[Callable[.
 # -- responses -------------------------------------------------------------------------------------
 
 
-class ImportCounts(TypedDict):
-    """Per-type totals and the processed records."""
-
-    total: int
-    users: int
-    messages: int
-    channels: int
-    completed: int
-    error: int
-
-
 class ImportFailure(TypedDict):
     """Why an import failed: a Personium-style code (PRxxx-XX-nnnn) and an English message."""
 
@@ -358,7 +347,7 @@ class ImportView(TypedDict):
     stalled: bool
     valid: bool
     parentId: NotRequired[str]
-    counts: ImportCounts
+    counts: OperationCounts
     percent: int
     rate: NotRequired[float]
     """Records processed per second over the last 30-60 s"""

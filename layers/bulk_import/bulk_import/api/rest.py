@@ -46,12 +46,13 @@ class RequestContext:
 
 
 class Request:
-    """What the dialects read of a REST proxy event."""
+    """What the dialects read of a REST proxy event (KeyError for an event that is not one: it fails
+    the invocation, as Powertools' resolver does)."""
 
     def __init__(self, event: dict[str, Any]) -> None:
         self.raw_event = event
-        self.http_method: str = event.get("httpMethod", "")
-        self.path: str = event.get("path", "")
+        self.http_method: str = event["httpMethod"]
+        self.path: str = event["path"]
         self.headers = Headers(event.get("headers"))
         self.query_string_parameters: dict[str, str] = event.get("queryStringParameters") or {}
         self.multi_value_query_string_parameters: dict[str, list[str]] = (
@@ -115,7 +116,7 @@ class Router:
     def __init__(self, answer_error: Callable[[Exception, Request], Answer]) -> None:
         self.routes: dict[tuple[str, str], Route] = {}
         self.answer_error = answer_error
-        self.current_event = Request({})
+        self.current_event = Request({"httpMethod": "", "path": ""})
 
     def route(self, method: str, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(function: Callable[..., Any]) -> Callable[..., Any]:

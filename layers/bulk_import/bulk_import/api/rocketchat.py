@@ -9,7 +9,7 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import present, set_response_headers
+from bulk_import.api.common import OperationCounts, present, set_response_headers
 from bulk_import.api.observability import logger
 from bulk_import.api.rest import Answer, Request, RouteNotFound, Router
 from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
@@ -33,17 +33,6 @@ OPTIONS_ANSWER = "OK"
 TEXT_PLAIN = "text/plain;charset=UTF-8"
 
 
-class OperationCount(TypedDict):
-    """Per-type totals and the processed records."""
-
-    total: int
-    users: int
-    messages: int
-    channels: int
-    completed: int
-    error: int
-
-
 class RocketChatOperation(TypedDict):
     _id: str
     type: str
@@ -53,7 +42,7 @@ class RocketChatOperation(TypedDict):
     valid: bool
     user: str
     _updatedAt: str
-    count: OperationCount
+    count: OperationCounts
     file: NotRequired[str]
 
 

@@ -88,26 +88,19 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     ):
         if moment is not None:
             item[name] = moment.isoformat()
-    if operation.mark is not None:
-        item["markProcessed"] = operation.mark.processed
-    if operation.previous_mark is not None:
-        item["previousMarkProcessed"] = operation.previous_mark.processed
-    if operation.expires_at is not None:
-        item["expiresAt"] = epoch(operation.expires_at)
-    if operation.parent_id is not None:
-        item["parentId"] = operation.parent_id
-    if operation.importation_name is not None:
-        item["importationName"] = operation.importation_name
-    if operation.failure is not None:
-        item["failure"] = asdict(operation.failure)
-    if operation.source_key is not None:
-        item["sourceKey"] = operation.source_key
-    if operation.execution_arn is not None:
-        item["executionArn"] = operation.execution_arn
-    if operation.source_etag is not None:
-        item["sourceETag"] = operation.source_etag
-    if operation.stage_cursor is not None:
-        item["stageCursor"] = operation.stage_cursor
+    optional = {
+        "markProcessed": operation.mark and operation.mark.processed,
+        "previousMarkProcessed": operation.previous_mark and operation.previous_mark.processed,
+        "expiresAt": operation.expires_at and epoch(operation.expires_at),
+        "parentId": operation.parent_id,
+        "importationName": operation.importation_name,
+        "failure": operation.failure and asdict(operation.failure),
+        "sourceKey": operation.source_key,
+        "executionArn": operation.execution_arn,
+        "sourceETag": operation.source_etag,
+        "stageCursor": operation.stage_cursor,
+    }
+    item |= {name: value for name, value in optional.items() if value is not None}
     if operation.reconcile_pending:
         item["reconcilePending"] = True
     return item
