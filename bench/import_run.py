@@ -94,7 +94,7 @@ class Meter:
     def __init__(self, stack: Any) -> None:
         from moto.dynamodb.models import dynamodb_backends
 
-        from bulk_import_cli.sam_template import ACCOUNT, REGION
+        from bulk_import_local.sam_template import ACCOUNT, REGION
 
         self.stack = stack
         self.tables = dynamodb_backends[ACCOUNT][REGION].tables
@@ -209,7 +209,7 @@ def _unqualified(function: str) -> str:
 def _size(attributes: dict[str, Any]) -> int:
     """DynamoDB's size of an item from a recorded (shortened) request: texts cut by the record count
     at the length it notes."""
-    from bulk_import_cli.sdk_boundary import item_size
+    from bulk_import_local.sdk_boundary import item_size
 
     return item_size(_unshortened(attributes))
 
@@ -258,8 +258,8 @@ def run(users: int, *, progress: bool = True) -> Result:
     from bulk_import.files import default_files, snapshot_key
     from bulk_import.imports import start_snapshot_import
     from bulk_import_cli.demo import demo_users_zip
-    from bulk_import_cli.local_stack import SERVE_KEEP_CALLS, LocalStack
-    from bulk_import_cli.sdk_boundary import current_function
+    from bulk_import_local.local_stack import SERVE_KEEP_CALLS, LocalStack
+    from bulk_import_local.sdk_boundary import current_function
 
     # What the functions print (a JSON line per batch) goes where `serve` sends it: not to the table.
     with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull), \

@@ -63,9 +63,9 @@ from packaging.requirements import Requirement  # noqa: E402
 from bulk_import.files import default_files  # noqa: E402
 from bulk_import.storage import default_store  # noqa: E402
 from bulk_import_cli.demo import seed_demo  # noqa: E402
-from bulk_import_cli.functions_host import FunctionsHost  # noqa: E402
-from bulk_import_cli.local_stack import LOCAL_PARAMETERS  # noqa: E402
-from bulk_import_cli.sam_template import SamTemplate  # noqa: E402
+from bulk_import_local.functions_host import FunctionsHost  # noqa: E402
+from bulk_import_local.local_stack import LOCAL_PARAMETERS  # noqa: E402
+from bulk_import_local.sam_template import SamTemplate  # noqa: E402
 from table import Figure, Row, print_table  # noqa: E402
 
 COLD_GOAL, WARM_GOAL = 1.2, 1.3

@@ -18,12 +18,12 @@ from bulk_import.files import default_files
 from bulk_import.notifications import default_publisher
 from bulk_import.settings import get_import_settings, get_settings
 from bulk_import.storage import ImportStore, default_store
-from bulk_import_cli.functions_host import FunctionsHost
-from bulk_import_cli.local_stack import LOCAL_PARAMETERS
-from bulk_import_cli.sam_template import SamTemplate
-from bulk_import_cli import moto_transactions
-from bulk_import_cli.iam_policies import function_policies
-from bulk_import_cli.sdk_boundary import SdkBoundary
+from bulk_import_local.functions_host import FunctionsHost
+from bulk_import_local.local_stack import LOCAL_PARAMETERS
+from bulk_import_local.sam_template import SamTemplate
+from bulk_import_local import moto_stepfunctions, moto_transactions
+from bulk_import_local.iam_policies import function_policies
+from bulk_import_local.sdk_boundary import SdkBoundary
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = SamTemplate(ROOT / "template.yaml", LOCAL_PARAMETERS)
@@ -68,9 +68,11 @@ def aws(moto_aws):
     nesting, numbers, batch sizes, payloads, and what a function's IAM policy does not allow), so a
     test fails where AWS would."""
     undo_transactions = moto_transactions.install()  # as the local stack: one at a time, undoing only their items
+    undo_stop = moto_stepfunctions.install_stop_after_start()  # as the local stack: a stop never fails in moto
     undo = SdkBoundary(strict=True, policies=function_policies(TEMPLATE.raw)).install()
     yield
     undo()
+    undo_stop()
     undo_transactions()
 
 

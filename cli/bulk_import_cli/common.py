@@ -23,6 +23,7 @@ import functools
 import json
 import os
 import sys
+from pathlib import Path
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from bulk_import.executions import WorkerExecutions
     from bulk_import.files import ImportFiles
     from bulk_import.storage import ImportStore
-    from bulk_import_cli.functions_host import FunctionsHost
+    from bulk_import_local.functions_host import FunctionsHost
 
 OUTPUTS = ("json", "table")
 
@@ -134,43 +135,46 @@ def use_local_stack(args: argparse.Namespace) -> bool:
     os.environ.update({"AWS_ENDPOINT_URL": info.endpoint, "AWS_DEFAULT_REGION": info.region,
                        "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                        "POWERTOOLS_TRACE_DISABLED": "true"})
-    os.environ.update(functions_host(info.parameters).environment())
+    os.environ.update(functions_host(info).environment())
     return True
 
 
-def functions_host(parameters: dict[str, str] | None = None) -> FunctionsHost:
-    """The template's functions (imported here: it imports moto, which most commands never need)."""
-    from bulk_import_cli.functions_host import FunctionsHost
-    from bulk_import_cli.local_stack import REPO_ROOT
-    from bulk_import_cli.sam_template import SamTemplate
+def functions_host(info: StackInfo) -> FunctionsHost:
+    """The functions of the template the local stack runs (imported here: the local stack's package
+    needs moto, which most commands never need)."""
+    from bulk_import_local.functions_host import FunctionsHost
+    from bulk_import_local.sam_template import SamTemplate
 
-    return FunctionsHost(SamTemplate(REPO_ROOT / "template.yaml", parameters).functions())
+    return FunctionsHost(SamTemplate(Path(info.template), info.parameters).functions())
 
 
 def template_parameters(args: argparse.Namespace) -> dict[str, str]:
-    """The local stack's template parameters, else the template's defaults."""
+    """The parameters of the stack this command talks to: the local stack's, else the deployed one's."""
     info = local_stack(args)
     if info is not None:
         return info.parameters
-    from bulk_import_cli.local_stack import REPO_ROOT
-    from bulk_import_cli.sam_template import SamTemplate
-
-    return SamTemplate(REPO_ROOT / "template.yaml").parameters
+    return _describe(*_stack_key(args))[1]
 
 
 def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
     """The deployed stack's CloudFormation outputs."""
+    return _describe(*_stack_key(args))[0]
+
+
+def _stack_key(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
     if not args.stack_name:
         raise UsageError("no local stack is running here (start `bulk-import serve` in the repo root), "
                          "and no deployed stack was named: pass --stack-name or set BULK_IMPORT_STACK")
-    return _outputs(args.stack_name, os.environ.get("AWS_PROFILE"), os.environ.get("AWS_DEFAULT_REGION"))
+    return args.stack_name, os.environ.get("AWS_PROFILE"), os.environ.get("AWS_DEFAULT_REGION")
 
 
 @functools.lru_cache(maxsize=8)
-def _outputs(stack_name: str, profile: str | None, region: str | None) -> dict[str, str]:
-    """(profile and region: the cache's key; boto3 reads them from the environment.)"""
+def _describe(stack_name: str, profile: str | None, region: str | None) -> tuple[dict[str, str], dict[str, str]]:
+    """The deployed stack's outputs and parameters (profile and region: the cache's key; boto3 reads
+    them from the environment)."""
     (stack,) = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+    return ({output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])},
+            {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack.get("Parameters", [])})
 
 
 def store(args: argparse.Namespace) -> ImportStore:

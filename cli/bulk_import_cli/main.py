@@ -24,16 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel
 
 from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import ApiPermission, Permission
+from bulk_import.credentials import ApiPermission, Issued, Permission
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files, snapshot_key
 from bulk_import.imports import start_snapshot_import
 from bulk_import_cli import common, demo, imports_command
 from bulk_import_cli.stack_state import StackInfo, log_dir, state_file
-from bulk_import_cli.terminal import STACK_LOG, OutputRouter, Terminal, routed_output
 from bulk_import_cli.usage import CliError, Refused, UsageError
 from bulk_import_cli.watch import watch
 
@@ -45,7 +43,8 @@ except ImportError:
     sam_env = None  # type: ignore[assignment]
 if TYPE_CHECKING:
     from bulk_import.model import ImportOperation
-    from bulk_import_cli.local_stack import LocalStack
+    from bulk_import_local.local_stack import LocalStack
+    from bulk_import_local.terminal import OutputRouter, Terminal
 
 PACKAGE = "bulk-import"
 #: What stops `serve`: Ctrl-C, `kill`, and its terminal closing (SIGHUP).
@@ -59,6 +58,14 @@ def _rocketchat_cell(args: argparse.Namespace) -> str:
 # -- serve ---------------------------------------------------------------------------------------------
 
 
+def _template(args: argparse.Namespace) -> Path:
+    """The SAM template a command runs: --template, by default template.yaml here (as sam finds it)."""
+    path = Path(args.template)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such template (run this in the project's directory, or pass --template)")
+    return path
+
+
 def serve(args: argparse.Namespace) -> int:
     """The local stack, until Ctrl-C, `kill` or its terminal closing. The terminal shows the banner,
     one line per HTTP request and the demo's progress bar; what the functions and moto print goes to
@@ -70,11 +77,12 @@ def serve(args: argparse.Namespace) -> int:
                           f"{existing.api_url}): stop it first")
         state_file().unlink(missing_ok=True)
         print(f"bulk-import: removed {state_file()}: the local stack that wrote it is gone", file=sys.stderr)
-    from bulk_import_cli.local_stack import SERVE_KEEP_CALLS, LocalStack
+    from bulk_import_local.local_stack import SERVE_KEEP_CALLS, LocalStack
+    from bulk_import_local.terminal import OutputRouter, Terminal, routed_output
 
     os.environ.pop("AWS_PROFILE", None)  # moto takes any credentials; a profile could only fail
     terminal, messages = Terminal(sys.stdout), sys.stderr
-    stack = LocalStack(api_port=args.port, keep_calls=SERVE_KEEP_CALLS)
+    stack = LocalStack(_template(args), api_port=args.port, keep_calls=SERVE_KEEP_CALLS)
     router = OutputRouter(log_dir(), stack.host.functions, terminal if args.verbose else None)
     stopping = threading.Event()
 
@@ -90,7 +98,7 @@ def serve(args: argparse.Namespace) -> int:
             try:
                 demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"], default_files(),
                                sample_operations=not args.demo_users)
-                stack.info.save()
+                StackInfo.of(stack).save()
                 saved = True
                 terminal.print(_banner(stack, router))
                 if args.demo_users:
@@ -131,6 +139,8 @@ def _shown(path: Path) -> str:
 
 
 def _banner(stack: LocalStack, router: OutputRouter) -> str:
+    from bulk_import_local.terminal import STACK_LOG
+
     url, logs, cell = stack.api_url, _shown(router.directory), demo.DEMO_CELL
     verbose = "here too (--verbose)" if router.terminal is not None else "here too with --verbose"
     token, rocketchat_cell = demo.ROCKETCHAT_AUTH_TOKEN, stack.template.parameters["RocketChatCell"]
@@ -194,7 +204,7 @@ def token_create(args: argparse.Namespace) -> None:
     if args.user and not args.permission:
         raise UsageError("--user needs at least one --permission (run-import, view-import-operations)")
     store = common.store(args)
-    issued: BaseModel
+    issued: Issued
     if args.api:
         permissions = args.api_permission or [ApiPermission.READ, ApiPermission.WRITE]
         issued = create_api_credential(store, args.cell_token, permissions, name=args.name)
@@ -217,7 +227,7 @@ def invoke(args: argparse.Namespace) -> None:
         raise UsageError(f"{args.event}: {exc.strerror}") from exc
     except ValueError as exc:
         raise UsageError(f"{args.event}: not JSON ({exc})") from exc
-    host = common.functions_host(info.parameters)
+    host = common.functions_host(info)
     if args.function not in host.functions:
         raise UsageError(f"no function {args.function} in template.yaml (there are: {', '.join(host.functions)})")
     # Handlers log and emit metrics on stdout, as in Lambda; here stdout is for the result alone.
@@ -228,23 +238,23 @@ def invoke(args: argparse.Namespace) -> None:
 
 def openapi_command(args: argparse.Namespace) -> int:
     """Writes (or with --check, compares) the committed OpenAPI document to what the code generates."""
-    from bulk_import_cli import openapi
-    from bulk_import_cli.functions_host import FunctionsHost
-    from bulk_import_cli.local_stack import LOCAL_PARAMETERS, REPO_ROOT
-    from bulk_import_cli.sam_template import REGION, SamTemplate
+    from bulk_import_local import openapi
+    from bulk_import_local.functions_host import FunctionsHost
+    from bulk_import_local.local_stack import LOCAL_PARAMETERS
+    from bulk_import_local.sam_template import REGION, SamTemplate
 
-    template = SamTemplate(REPO_ROOT / "template.yaml", LOCAL_PARAMETERS)
+    template = SamTemplate(_template(args), LOCAL_PARAMETERS)
     host = FunctionsHost(template.functions())
     os.environ.update({"AWS_DEFAULT_REGION": REGION, **host.environment()} | dict(os.environ))
     generated = openapi.render(openapi.generate(template, host))
     path = openapi.document_path(template)
     if args.check:
         if path.read_text() != generated:
-            print(f"{path.relative_to(REPO_ROOT)} differs from the code: run `bulk-import openapi`", file=sys.stderr)
+            print(f"{path} differs from the code: run `bulk-import openapi`", file=sys.stderr)
             return 1
         return 0
     path.write_text(generated)
-    print(path.relative_to(REPO_ROOT))
+    print(path)
     return 0
 
 
@@ -279,6 +289,8 @@ def parser() -> argparse.ArgumentParser:
                                help="import N generated users into the demo cell and watch it (make run: 10000)")
     serve_command.add_argument("--verbose", "-v", action="store_true",
                                help="print what the functions log here too (it always goes to the log files)")
+    serve_command.add_argument("--template", "-t", default="template.yaml",
+                               help="the SAM template to run (default: template.yaml here, as sam finds it)")
     serve_command.set_defaults(run=serve)
 
     imports_command.register(commands)
@@ -307,6 +319,8 @@ def parser() -> argparse.ArgumentParser:
 
     openapi_parser = commands.add_parser("openapi", help="regenerate functions/api_docs/openapi.json from the code")
     openapi_parser.add_argument("--check", action="store_true", help="only report whether it is up to date")
+    openapi_parser.add_argument("--template", "-t", default="template.yaml",
+                                help="the SAM template whose functions document it (default: template.yaml here)")
     openapi_parser.set_defaults(run=openapi_command)
 
     demo_command = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)

@@ -33,11 +33,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
-from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_local.sam_template import SamTemplate
 from bulk_import_cli.stack_state import StackInfo
 from bulk_import_cli.usage import UsageError
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+#: As `sam` finds it: in the current directory.
+TEMPLATE = Path("template.yaml")
 #: How a container started by `sam local` reaches a port of the machine running Docker (Docker Desktop).
 CONTAINER_HOST = "host.docker.internal"
 #: The variable that points the SDK at the local stack's moto server.
@@ -132,10 +133,11 @@ def sam_env(args: argparse.Namespace) -> None:
         if info is None:
             raise UsageError("no local stack runs here: start `bulk-import serve` in the repo root first")
         endpoint = container_endpoint(info.endpoint, args.endpoint_host)
-        content = env_file(local_environments(info), {ENDPOINT_VARIABLE: endpoint})
+        content = env_file(local_environments(info, Path(info.template)), {ENDPOINT_VARIABLE: endpoint})
         source = f"local stack, moto at {endpoint}"
     elif args.stack_name:
-        content, source = env_file(deployed_environments(args.stack_name)), f"stack {args.stack_name}"
+        content = env_file(deployed_environments(args.stack_name, template=Path(args.template)))
+        source = f"stack {args.stack_name}"
     else:
         raise UsageError("sam-env takes --local (the running local stack) or --stack-name NAME (a deployed stack)")
     text = json.dumps(content, indent=2) + "\n"
@@ -162,4 +164,6 @@ def register(commands: argparse._SubParsersAction) -> None:
     command.add_argument("--endpoint-host", default=CONTAINER_HOST,
                          help=f"--local: the host a container reaches the local stack at (default {CONTAINER_HOST}; "
                               "127.0.0.1 with sam local invoke --docker-network host)")
+    command.add_argument("--template", "-t", default=str(TEMPLATE),
+                         help="--stack-name: the template the stack was deployed from (default: template.yaml here)")
     command.set_defaults(run=sam_env)

@@ -1,8 +1,8 @@
 """How CLI commands find a running local stack: the state file `bulk-import serve` writes
 (.local-stack.json), and whether the stack that wrote it still runs.
 
-Kept apart from local_stack.py (which re-exports it) so that commands that only read the file do
-not import moto.
+Kept apart from the local stack's package (bulk_import_local), which knows nothing of the CLI, so
+that commands that only read the file do not import moto.
 """
 
 from __future__ import annotations
@@ -13,9 +13,14 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-DEFAULT_STATE_FILE = Path(__file__).resolve().parents[2] / ".local-stack.json"
+if TYPE_CHECKING:
+    from bulk_import_local.local_stack import LocalStack
+
+#: In the directory `serve` runs in, as SAM keeps its state (.aws-sam) beside the template.
+DEFAULT_STATE_FILE = Path(".local-stack.json")
 #: How long a probe of the stack's API port waits: it is on this machine.
 PROBE_SECONDS = 0.5
 
@@ -40,8 +45,16 @@ class StackInfo:
     api_url: str
     region: str
     parameters: dict[str, str]
+    #: The template the stack runs (absolute): what commands that host its functions read.
+    template: str = "template.yaml"
     #: The process that runs the stack (the one that builds this: LocalStack runs in-process).
     pid: int | None = field(default_factory=os.getpid)
+
+    @classmethod
+    def of(cls, stack: LocalStack) -> StackInfo:
+        """What `serve` saves of the local stack it runs."""
+        return cls(endpoint=stack.endpoint, api_url=stack.api_url, region=stack.region,
+                   parameters=stack.template.parameters, template=str(stack.template_path))
 
     def save(self) -> None:
         state_file().write_text(json.dumps(dataclasses.asdict(self), indent=2))

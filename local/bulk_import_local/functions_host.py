@@ -54,8 +54,8 @@ from typing import Any, Callable
 from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
 
-from bulk_import_cli.sam_template import Function
-from bulk_import_cli.sdk_boundary import SimulatedCrash, current_function
+from bulk_import_local.sam_template import Function
+from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 
 #: A function's Timeout when the template does not give one (Lambda's own default is 3 s; the
 #: local stack passes the template's values).

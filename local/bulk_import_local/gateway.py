@@ -13,9 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from bulk_import_cli.functions_host import FunctionsHost
-from bulk_import_cli.sdk_boundary import SimulatedCrash
-from bulk_import_cli.sam_template import ACCOUNT, Route
+from bulk_import_local.functions_host import FunctionsHost
+from bulk_import_local.sdk_boundary import SimulatedCrash
+from bulk_import_local.sam_template import ACCOUNT, Route
 
 #: One record per request, `GET /demo/__import 200 12ms` (status in its `status` attribute); `serve`
 #: prints them on its terminal (terminal.py). Without a handler, logging drops them.

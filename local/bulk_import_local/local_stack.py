@@ -18,21 +18,21 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
-from bulk_import_cli import moto_footprint
+from bulk_import_local import moto_footprint
 
 moto_footprint.skip_unused_backends()  # before moto's Step Functions interpreter is imported (below)
 
 from bulk_import.storage import ImportStore  # noqa: E402
-from bulk_import_cli import moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
-from bulk_import_cli.call_log import CallLog  # noqa: E402
-from bulk_import_cli.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
-from bulk_import_cli.gateway import make_server  # noqa: E402
-from bulk_import_cli.iam_policies import function_policies  # noqa: E402
-from bulk_import_cli.sam_template import ACCOUNT, REGION, SamTemplate  # noqa: E402
-from bulk_import_cli.sdk_boundary import SdkBoundary  # noqa: E402
-from bulk_import_cli.stack_state import StackInfo, state_file  # noqa: E402,F401  (the state file: stack_state.py)
+from bulk_import_local import moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
+from bulk_import_local.call_log import CallLog  # noqa: E402
+from bulk_import_local.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
+from bulk_import_local.gateway import make_server  # noqa: E402
+from bulk_import_local.iam_policies import function_policies  # noqa: E402
+from bulk_import_local.sam_template import ACCOUNT, REGION, SamTemplate  # noqa: E402
+from bulk_import_local.sdk_boundary import SdkBoundary  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where `sam` finds the template: in the current directory.
+DEFAULT_TEMPLATE = Path("template.yaml")
 #: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
 #: interpreter runs only STANDARD children in a Distributed Map, and one process gains nothing from
 #: more than a few concurrent batches (docs/capacity.md).
@@ -46,9 +46,12 @@ SERVE_KEEP_CALLS = 1_000
 
 
 class LocalStack:
-    def __init__(self, template_path: Path = REPO_ROOT / "template.yaml", moto_port: int = 0, api_port: int = 3000,
+    region = REGION
+
+    def __init__(self, template_path: Path = DEFAULT_TEMPLATE, moto_port: int = 0, api_port: int = 3000,
                  keep_calls: int = KEEP_CALLS):
-        self.template = SamTemplate(template_path, LOCAL_PARAMETERS)
+        self.template_path = template_path.resolve()
+        self.template = SamTemplate(self.template_path, LOCAL_PARAMETERS)
         self.host = FunctionsHost(self.template.functions(), function_timeouts(self.template))
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._api_port = api_port
@@ -93,11 +96,6 @@ class LocalStack:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
-
-    @property
-    def info(self) -> StackInfo:
-        return StackInfo(endpoint=self.endpoint, api_url=self.api_url, region=REGION,
-                         parameters=self.template.parameters)
 
     @property
     def store(self) -> ImportStore:

@@ -71,7 +71,7 @@ def skip_unused_backends() -> None:
         spec = importlib.util.find_spec(name)
         if spec is None or spec.submodule_search_locations is None:
             continue
-        package = types.ModuleType(name, f"{name}, without its backend (bulk_import_cli.moto_footprint)")
+        package = types.ModuleType(name, f"{name}, without its backend (bulk_import_local.moto_footprint)")
         package.__path__ = list(spec.submodule_search_locations)
         package.__spec__ = spec
         package.__file__ = spec.origin

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from moto.dynamodb.models.table import Table
 
-from bulk_import_cli.moto_footprint import attribute_names
+from bulk_import_local.moto_footprint import attribute_names
 
 #: What the current Query reads: (table, partition key) for a Query of a table, (table, the index's
 #: key attribute names) for a Query of an index; None for anything else.

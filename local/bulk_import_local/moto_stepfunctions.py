@@ -25,6 +25,11 @@ tests/local/test_strict_stepfunctions.py):
   uncaught and then records it over the stop: the execution ends FAILED with the state's error.
   On AWS a stopped execution is ABORTED, as here. (With the Distributed Map failing as on AWS,
   the worker's cancel, which flags the operation and then stops the execution, hit this.)
+- **A stop right after the start.** moto runs an execution in a thread that creates its
+  environment when it begins; a StopExecution that lands before that fails inside moto
+  (`'NoneType' object has no attribute 'set_stop'`, a 500 to the caller), where AWS stops the
+  execution. Here the stop waits for the environment (`install_stop_after_start`, which the
+  in-process tests install too).
 - **ResultWriter paths.** moto evaluates a ResultWriter's `"Bucket.$"`/`"Prefix.$"` against the
   array of the children's results (so `$.manifest.bucket` is not found: States.Runtime); AWS
   evaluates them against the Map state's input, as here.
@@ -97,6 +102,7 @@ from moto.stepfunctions.parser.asl.eval.environment import Environment
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramStopped
 from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
+from moto.stepfunctions.parser.backend import execution_worker
 
 #: AWS's quota for a state's input, result or output, and an execution's input and output.
 MAX_PAYLOAD_BYTES = 262_144
@@ -226,6 +232,24 @@ def _looping_pool(open_job_frame: str) -> Callable[..., None]:
     return _eval_pool
 
 
+def install_stop_after_start() -> Callable[[], None]:
+    """A StopExecution waits (up to 10 s) for the execution's thread to have begun; returns the undo."""
+    original = execution_worker.ExecutionWorker.stop
+
+    def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
+        deadline = time.monotonic() + 10
+        while self.env is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        original(self, stop_date, error, cause)
+
+    execution_worker.ExecutionWorker.stop = stop
+
+    def undo() -> None:
+        execution_worker.ExecutionWorker.stop = original
+
+    return undo
+
+
 def install() -> Callable[[], None]:
     """Patches moto's Step Functions interpreter in this process; returns the undo."""
     originals: list[tuple[Any, str, Any]] = []
@@ -321,7 +345,10 @@ def install() -> Callable[[], None]:
     patch(ResultWriter, "_eval_body", result_writer_eval)
     patch(retrier_decl, "time", SimpleNamespace(sleep=scaled_sleep))
 
+    undo_stop = install_stop_after_start()
+
     def undo() -> None:
+        undo_stop()
         for owner, name, value in reversed(originals):
             setattr(owner, name, value)
 

@@ -13,8 +13,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from bulk_import_cli.functions_host import FunctionsHost
-from bulk_import_cli.sam_template import SamTemplate
+from bulk_import_local.functions_host import FunctionsHost
+from bulk_import_local.sam_template import SamTemplate
 
 DOCS_FUNCTION = "ApiDocsFunction"
 TITLE = "bulk-import"

@@ -86,7 +86,7 @@ from botocore.model import OperationModel
 from botocore.parsers import create_parser
 from s3transfer.futures import BoundedExecutor
 
-from bulk_import_cli.iam_policies import FunctionPolicy, requests_of
+from bulk_import_local.iam_policies import FunctionPolicy, requests_of
 
 #: The template function (logical id) whose handler this code runs for, set by the functions host
 #: for the duration of one invocation; threads started through bulk_import.concurrency inherit it.

@@ -27,12 +27,12 @@ from typing import TextIO
 from rich.console import Console
 from rich.text import Text
 
-from bulk_import_cli.sdk_boundary import current_function
+from bulk_import_local.sdk_boundary import current_function
 
 #: The log of whatever no function printed (a function's logical id is alphanumeric: no clash).
 STACK_LOG = "local-stack"
 #: The logger gateway.py writes its request lines to.
-REQUEST_LOGGER = "bulk_import_cli.gateway"
+REQUEST_LOGGER = "bulk_import_local.gateway"
 
 
 class Terminal:

@@ -9,7 +9,7 @@ promise is checked through the public API:
 - every imported user, channel and message exists once, and only those (the directory is counted);
 - a retry of the failed records brings back exactly those.
 
-Faults are injected at the SDK boundary (cli/bulk_import_cli/sdk_boundary.py), not in the project's
+Faults are injected at the SDK boundary (local/bulk_import_local/sdk_boundary.py), not in the project's
 functions, so the matrix keeps working through refactors; Step Functions' own Retry (scaled down
 in time) does the recovering. The fault points are found, not listed: a clean run of each flow
 records the writes its functions make, and each (function, operation) becomes a point at its
@@ -56,8 +56,8 @@ from bulk_import.model import utc_now
 from bulk_import.storage.operations import latest_operation_key
 from bulk_import.storage.table import marshal
 from bulk_import.worker import STALLED, reconcile_stopped, stage_input, sweep
-from bulk_import_cli.local_stack import LocalStack
-from bulk_import_cli.sdk_boundary import Fault, SdkBoundary, current_function
+from bulk_import_local.local_stack import LocalStack
+from bulk_import_local.sdk_boundary import Fault, SdkBoundary, current_function
 from tests.conftest import clear_cached_clients
 
 WORKER = ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction")

@@ -22,7 +22,7 @@ from bulk_import.imports import (
     start_records_import,
     start_snapshot_import,
 )
-from bulk_import.model import ImportState, ProgressStep, utc_now
+from bulk_import.model import ProgressStep, utc_now
 from bulk_import.records import MAX_RECORD_BYTES
 from bulk_import.staged_records import RecordType
 from bulk_import.storage import ImportStore

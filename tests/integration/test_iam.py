@@ -28,8 +28,8 @@ from bulk_import.model import utc_now
 from bulk_import.storage import ImportStore
 from bulk_import.worker import OperationStopped
 from bulk_import_cli.demo import seed_demo
-from bulk_import_cli.iam_policies import Grant, Request, function_policies, requests_of
-from bulk_import_cli.sdk_boundary import current_function
+from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
+from bulk_import_local.sdk_boundary import current_function
 from tests.conftest import FUNCTIONS, ROOT, TEMPLATE, load_event
 from tests.integration.test_worker import (
     RecordedExecutions,

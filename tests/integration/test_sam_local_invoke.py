@@ -43,8 +43,8 @@ from bulk_import.files import ImportFiles
 from bulk_import.storage import ImportStore
 from bulk_import_cli import main as cli
 from bulk_import_cli.demo import seed_demo
-from bulk_import_cli.local_stack import LOCAL_PARAMETERS
-from bulk_import_cli.sam_template import REGION, SamTemplate
+from bulk_import_local.local_stack import LOCAL_PARAMETERS
+from bulk_import_local.sam_template import REGION, SamTemplate
 from bulk_import_cli.stack_state import StackInfo
 from tests.conftest import ROOT, http_result
 from tests.integration.test_events import EVENT_FILES, NOT_HTTP, assert_expected_answer
@@ -173,7 +173,7 @@ def sam_local(tmp_path_factory):
         endpoint = f"http://{host}:{port}"
         # This process stands for `bulk-import serve`; its API port is moto's (StackInfo.running() probes it).
         info = StackInfo(endpoint=endpoint, api_url=endpoint, region=REGION,
-                         parameters=SamTemplate(TEMPLATE, LOCAL_PARAMETERS).parameters)
+                         parameters=SamTemplate(TEMPLATE, LOCAL_PARAMETERS).parameters, template=str(TEMPLATE))
         with mock.patch.dict(os.environ, {"BULK_IMPORT_STATE_FILE": str(workdir / ".local-stack.json")}):
             info.save()
             # No Docker here: the "container" is a process on this machine, so moto is at 127.0.0.1.

@@ -12,7 +12,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
-from bulk_import_cli.sdk_boundary import (
+from bulk_import_local.sdk_boundary import (
     MAX_ITEM_SIZE, Fault, SdkBoundary, SimulatedCrash, current_function, item_size,
 )
 

@@ -5,7 +5,7 @@ import os
 import pytest
 
 from bulk_import_cli import demo
-from bulk_import_cli.local_stack import LocalStack
+from bulk_import_local.local_stack import LocalStack
 from tests.conftest import clear_cached_clients
 
 

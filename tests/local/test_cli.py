@@ -30,7 +30,7 @@ BULK_IMPORT = str(Path(sys.executable).with_name("bulk-import"))
 def cli(local_stack, tmp_path, monkeypatch, capsys):
     """Runs `bulk-import ARGS` in-process against the package's local stack; returns (code, stdout)."""
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
-    local_stack.info.save()
+    StackInfo.of(local_stack).save()
 
     def run(*args: str) -> tuple[int, str]:
         code = main(list(args))
@@ -320,7 +320,20 @@ def test_without_the_local_stacks_packages_the_other_commands_still_run():
     assert "Traceback" not in version.stderr + unreachable.stderr + serve.stderr
 
 
-def run_python(script: str, *args: str) -> subprocess.CompletedProcess:
+def test_outside_the_project_the_cli_reads_none_of_its_files(tmp_path):
+    """Installed (`pip install .`), the CLI finds what it runs where `sam` does, in the current
+    directory, never beside its own modules."""
+    sources = (ROOT / "cli/bulk_import_cli").glob("*.py")
+    assert [path.name for path in sources if "__file__" in path.read_text()] == []
+    main = "import sys\nfrom bulk_import_cli.main import main\nsys.exit(main(sys.argv[1:]))"
+    for command in (["serve", "--port", "0"], ["openapi", "--check"]):
+        elsewhere = run_python(main, *command, cwd=tmp_path)
+        assert (elsewhere.returncode, elsewhere.stderr) == (
+            2, "bulk-import: template.yaml: no such template (run this in the project's directory, or pass --template)\n")
+    assert run_python(main, "openapi", "--check", "--template", str(ROOT / "template.yaml"), cwd=tmp_path).returncode == 0
+
+
+def run_python(script: str, *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
     env = {name: value for name, value in os.environ.items() if not name.startswith(("AWS_", "BULK_IMPORT_"))}
     return subprocess.run([sys.executable, "-c", script, *args], env=env | {"BULK_IMPORT_STATE_FILE": "/nonexistent/s"},
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+                          cwd=cwd, capture_output=True, text=True, timeout=60)

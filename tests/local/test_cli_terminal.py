@@ -9,8 +9,8 @@ import threading
 
 from rich.console import Console
 
-from bulk_import_cli.sdk_boundary import current_function
-from bulk_import_cli.terminal import REQUEST_LOGGER, STACK_LOG, OutputRouter, Terminal, routed_output
+from bulk_import_local.sdk_boundary import current_function
+from bulk_import_local.terminal import REQUEST_LOGGER, STACK_LOG, OutputRouter, Terminal, routed_output
 from bulk_import_cli.watch import watch
 
 

@@ -14,7 +14,8 @@ from bulk_import.admin import create_cell_token
 from bulk_import.model import ImportState, ProgressStep
 from bulk_import.storage import ImportStore
 from bulk_import.storage.records import directory_key
-from bulk_import_cli import demo, moto_stepfunctions
+from bulk_import_cli import demo
+from bulk_import_local import moto_stepfunctions
 
 RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
 # moto copies the whole table for every item of a transaction, so writes slow down as the shared

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from bulk_import.admin import create_api_credential
 from bulk_import.credentials import ApiPermission
+from bulk_import_cli.stack_state import StackInfo
 from bulk_import_cli import demo
 from bulk_import_cli.imports_command import failed_records_table, imports_table
 from bulk_import_cli.main import main
@@ -29,7 +30,7 @@ def cli(local_stack, tmp_path, monkeypatch, capsys):
     handlers' log records (one JSON object a line on stdout) are dropped."""
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
     monkeypatch.delenv("BULK_IMPORT_TOKEN", raising=False)
-    local_stack.info.save()
+    StackInfo.of(local_stack).save()
 
     def run(*args: str) -> tuple[int, str, str]:
         capsys.readouterr()
@@ -217,7 +218,7 @@ def test_without_an_id_a_command_takes_the_cells_latest_import(cli, local_stack)
 def test_the_import_spellings_of_before_still_work_and_say_they_are_deprecated(local_stack, tmp_path, monkeypatch,
                                                                                capsys):
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
-    local_stack.info.save()
+    StackInfo.of(local_stack).save()
     operation_id = start_import(local_stack, "cli-legacy")
     assert main(["import", "watch", "--cell", "cli-legacy", "--interval", "0.2", "--output", "json"]) == 0
     captured = capsys.readouterr()

@@ -18,8 +18,8 @@ from bulk_import.admin import create_api_credential
 from bulk_import.credentials import ApiPermission
 from bulk_import.model import ImportOperation, new_operation_id, utc_now
 from bulk_import_cli import demo
-from bulk_import_cli.gateway import proxy_event
-from bulk_import_cli.sam_template import Route
+from bulk_import_local.gateway import proxy_event
+from bulk_import_local.sam_template import Route
 from tests.conftest import TEMPLATE, load_event
 
 ROOT_AUTH = {"Authorization": f"Bearer {demo.ROOT_TOKEN}"}
@@ -221,7 +221,7 @@ def test_moto_stream_seam_is_where_the_patch_expects_it():
     ({"a": {"S": ["x"]}}, {"b": 1}, False),
 ])
 def test_the_local_stream_filter_matches_like_a_lambda_filter(pattern, value, expected):
-    from bulk_import_cli.moto_streams import matches
+    from bulk_import_local.moto_streams import matches
 
     assert matches(pattern, value) is expected
 
@@ -410,7 +410,7 @@ def _moto_item(table: str, pk: str, sk: str):
     from moto.dynamodb.models import dynamodb_backends
     from moto.dynamodb.models.dynamo_type import DynamoType
 
-    from bulk_import_cli.sam_template import ACCOUNT, REGION
+    from bulk_import_local.sam_template import ACCOUNT, REGION
 
     return dynamodb_backends[ACCOUNT][REGION].get_table(table).get_item(DynamoType({"S": pk}), DynamoType({"S": sk}))
 
@@ -460,7 +460,7 @@ def test_an_index_query_sees_only_items_with_the_index_keys_and_unpacks_no_other
 
 
 def test_the_call_log_keeps_the_latest_calls_indexed_as_a_list():
-    from bulk_import_cli.call_log import CallLog
+    from bulk_import_local.call_log import CallLog
 
     log, seen = CallLog(keep=3), []
     unsubscribe = log.subscribe(seen.append)

@@ -1,5 +1,5 @@
 """The local stack's Step Functions and Lambda are as strict as AWS where the worker depends on it
-(cli/bulk_import_cli/moto_stepfunctions.py, functions_host.py): each test here fails on plain moto.
+(local/bulk_import_local/moto_stepfunctions.py, functions_host.py): each test here fails on plain moto.
 
 The state machines are small ones made for each test; their Lambda tasks call ApiDocsFunction,
 whose handler a test replaces (fake_handler).
@@ -17,9 +17,9 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bulk_import_cli import moto_stepfunctions
-from bulk_import_cli.functions_host import LambdaFaults, SimulatedTimeout
-from bulk_import_cli.sdk_boundary import SimulatedCrash, current_function
+from bulk_import_local import moto_stepfunctions
+from bulk_import_local.functions_host import LambdaFaults, SimulatedTimeout
+from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 
 FUNCTION = "ApiDocsFunction"  # no route of these tests' stack calls it while they run
 INVOKE = "arn:aws:states:::lambda:invoke"
@@ -400,3 +400,24 @@ def test_retry_scale_is_read_from_the_environment(monkeypatch):
     assert moto_stepfunctions.retry_scale() == 1.0
     monkeypatch.setenv(moto_stepfunctions.RETRY_SCALE_VARIABLE, "0.01")
     assert moto_stepfunctions.retry_scale() == 0.01
+
+
+def test_a_stop_right_after_the_start_stops_the_execution(local_stack, monkeypatch):
+    """moto's execution thread creates its environment when it begins; a StopExecution that landed
+    before that failed inside moto (a 500). The thread is held back here, so the stop always lands
+    first."""
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    begin = execution_worker.ExecutionWorker._execution_logic
+    monkeypatch.setattr(execution_worker.ExecutionWorker, "_execution_logic",
+                        lambda self: (time.sleep(0.3), begin(self)))
+    stepfunctions = boto3.client("stepfunctions")
+    arn = stepfunctions.create_state_machine(
+        name=f"strict-{uuid.uuid4().hex[:10]}", roleArn="arn:aws:iam::123456789012:role/bulk-import-local",
+        definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 5, "End": True}}}),
+    )["stateMachineArn"]
+    execution = stepfunctions.start_execution(stateMachineArn=arn, input="{}")["executionArn"]
+
+    stepfunctions.stop_execution(executionArn=execution, error="OperationStopped", cause="canceled")
+
+    assert stepfunctions.describe_execution(executionArn=execution)["status"] == "ABORTED"

@@ -1,5 +1,6 @@
-"""No two modules import each other, even through others: the layer, the functions and the CLI form
-layers that call down only (docs/architecture.md, "Two walks down the layers").
+"""No two modules import each other, even through others, and the packages depend one way: the CLI
+on the local stack and the layer, the local stack on the layer only, the layer on neither
+(docs/architecture.md, "Two walks down the layers").
 
 Every import counts, those inside functions too (a lazy import is still a dependency). A module
 that imports `package.module` depends on that module, not on the package's __init__.
@@ -13,7 +14,13 @@ from pathlib import Path
 from tests.conftest import ROOT
 
 #: Where each first-party package's modules are.
-SOURCES = {"bulk_import": ROOT / "layers/bulk_import/bulk_import", "bulk_import_cli": ROOT / "cli/bulk_import_cli"}
+SOURCES = {
+    "bulk_import": ROOT / "layers/bulk_import/bulk_import",
+    "bulk_import_local": ROOT / "local/bulk_import_local",
+    "bulk_import_cli": ROOT / "cli/bulk_import_cli",
+}
+#: What each package may import of the others.
+ALLOWED = {"bulk_import": set(), "bulk_import_local": {"bulk_import"}, "bulk_import_cli": {"bulk_import", "bulk_import_local"}}
 
 
 def module_names() -> dict[str, Path]:
@@ -80,6 +87,19 @@ def test_no_module_imports_one_that_imports_it_back():
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
     assert graph["bulk_import.status"] >= {"bulk_import.storage", "bulk_import.credentials"}  # the graph is real
     assert cycles(graph) == []
+
+
+def test_each_package_imports_only_those_below_it():
+    modules = module_names()
+    crossing = {
+        (name, target)
+        for name, path in modules.items()
+        for target in imports_of(name, path, modules)
+        if target.partition(".")[0] not in ALLOWED[name.partition(".")[0]] | {name.partition(".")[0]}
+    }
+    assert crossing == set()
+    assert any(target.startswith("bulk_import_local.") for target in imports_of(
+        "bulk_import_cli.main", modules["bulk_import_cli.main"], modules))  # the check sees across packages
 
 
 def test_a_cycle_is_found():

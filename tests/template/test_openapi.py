@@ -3,7 +3,7 @@
 import json
 import re
 
-from bulk_import_cli import openapi
+from bulk_import_local import openapi
 from tests.conftest import FUNCTIONS, TEMPLATE
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 
 from bulk_import.files import ImportFiles, SourceChanged
-from bulk_import_cli.sam_template import load_template
+from bulk_import_local.sam_template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE_FILE = ROOT / "template.yaml"

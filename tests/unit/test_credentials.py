@@ -1,6 +1,5 @@
 """Credential issuance and the authorization decisions, without any storage."""
 
-from dataclasses import replace
 from datetime import timedelta
 
 import pytest
