@@ -15,7 +15,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import personium
 from bulk_import.api.common import request_url
 from bulk_import.api.observability import logger, metrics
-from bulk_import.api.personium_requests import parse_cell_import_request
 from bulk_import.api.rest import Answer, Router
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
@@ -45,6 +44,9 @@ def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None)
 )
 def start_cell_import(CellName: str):
     user = _authorize_root(CellName)
+    # Imported here: the body's model loads pydantic, which the snapshot routes do without.
+    from bulk_import.api.personium_requests import parse_cell_import_request
+
     request = parse_cell_import_request(app.current_event.body)
     operation = start_snapshot_import(
         default_store(), default_files(), default_executions(), CellName, request.Name, user

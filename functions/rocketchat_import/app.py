@@ -14,7 +14,6 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import rocketchat
 from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Router
-from bulk_import.api.rocketchat_requests import parse_add_users_request
 from bulk_import.credentials import Permission
 from bulk_import.executions import default_executions
 from bulk_import.imports import rocketchat_add_users, rocketchat_new, rocketchat_run, stop
@@ -44,6 +43,9 @@ def import_new() -> rocketchat.NewOperationResponse:
 @app.route("POST", "/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
 def import_add_users() -> rocketchat.SuccessResponse:
     _authorize()
+    # Imported here: the body's model loads pydantic, which the other routes do without.
+    from bulk_import.api.rocketchat_requests import parse_add_users_request
+
     request = parse_add_users_request(app.current_event.body)
     rocketchat_add_users(default_store(), get_settings().rocketchat_cell, request.users)
     metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(request.users))

@@ -22,7 +22,6 @@ from bulk_import.model import (
     new_operation_id,
     utc_now,
 )
-from bulk_import.records import RecordInvalid, parse_record
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore
 from bulk_import.storage.operations import OperationConflict
@@ -257,6 +256,10 @@ def retry(
 def _check_corrections(store: ImportStore, parent: ImportOperation, corrections: dict[str, dict[str, Any]]) -> None:
     """Each correction must name a record `parent` counted as an error (its batch's marker lists
     it, or the batch was never counted) and be a valid record itself."""
+    # Imported here: the records' rules load pydantic, which no other start or stop needs (a fifth of
+    # the API functions' cold start, docs/architecture.md).
+    from bulk_import.records import RecordInvalid, parse_record
+
     problems = []
     named: dict[str, list[int]] = {}
     for record_id, data in corrections.items():
