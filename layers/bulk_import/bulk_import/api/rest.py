@@ -1,15 +1,16 @@
-"""Answering API Gateway's REST proxy events for the Personium and Rocket.Chat functions, without
-Powertools' event handler.
+"""Answering API Gateway's REST proxy events without Powertools' event handler: every API function
+routes with this but the native write function.
 
-A function has a few routes, matched against the event's path as Powertools matches them (API Gateway
-has routed the request to the function already). Importing Powertools' event handler costs a tenth of a bare boto3
-function's cold start (all its resolvers, asyncio among them, and every event class): more than half
-of what a status read may add (docs/benchmarks.md). The native API's functions, which validate
-parameters and bodies through it, keep it. Route functions have the signatures Powertools' routes
-have (path parameters as arguments, the answer's type as return annotation), so the OpenAPI
-generator declares them on a Powertools resolver (`Router.declare`). CORS is each dialect's own
-(`personium.resolve`, `rocketchat.resolve`, `native.resolve`), not Powertools' CORSConfig, which
-answers every preflight one way: Personium and Rocket.Chat each answer it their own way.
+A function has a few routes, matched against the event's path as Powertools matches them (API
+Gateway has routed the request to the function already). Importing Powertools' event handler costs
+a tenth of a bare boto3 function's cold start (all its resolvers, asyncio among them, and every
+event class): more than half of what a status read may add (docs/benchmarks.md). The native write
+function, which has it validate parameters and bodies, keeps it. Route functions have the
+signatures Powertools' routes have (path parameters as arguments, the answer's type as return
+annotation), so the OpenAPI generator declares them on a Powertools resolver (`Router.declare`).
+CORS is each dialect's own (`personium.resolve`, `rocketchat.resolve`, `native.resolve`), not
+Powertools' CORSConfig, which answers every preflight one way: Personium and Rocket.Chat each answer
+it their own way.
 """
 
 from __future__ import annotations
