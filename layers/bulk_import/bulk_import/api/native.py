@@ -516,12 +516,7 @@ def options_response(methods: tuple[str, ...]) -> dict[str, Any]:
         "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS,
         "Access-Control-Max-Age": str(CORS_MAX_AGE_SECONDS),
     }
-    return {
-        "statusCode": 204,
-        "multiValueHeaders": {name: [value] for name, value in headers.items()},
-        "body": None,
-        "isBase64Encoded": False,
-    }
+    return Answer(204, headers=headers).proxy()
 
 
 def resolve(app: Any, event: dict[str, Any], context: Any) -> dict:

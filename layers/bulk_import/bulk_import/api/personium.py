@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import APPLICATION_JSON, Answer, Request, RouteNotFound, Router
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router
 from bulk_import.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -297,22 +297,11 @@ def resolve(app: Router, event: dict[str, Any], context: Any, personium_version:
     valid_key = _REQUEST_KEY.match(request_key) is not None
     if event.get("httpMethod") == "OPTIONS" and request.headers.get("Authorization") is None:
         # Answered by the request filter before routing, even with a request key it refuses.
-        answered = {"statusCode": 200, "multiValueHeaders": {}, "body": None, "isBase64Encoded": False}
-        return set_response_headers(
-            answered,
-            _allowed(UNAUTHENTICATED_OPTIONS_METHODS)
-            | headers
-            | ({REQUEST_KEY_HEADER: request_key} if valid_key else {}),
-        )
+        allowed = _allowed(UNAUTHENTICATED_OPTIONS_METHODS) | headers
+        return Answer(200, headers=allowed | ({REQUEST_KEY_HEADER: request_key} if valid_key else {})).proxy()
     if not valid_key:
         logger.info("Rejected request key", extra={"request_key": request_key[:256]})
-        rejected = {
-            "statusCode": INVALID_REQUEST_KEY.status,
-            "multiValueHeaders": {"Content-Type": [APPLICATION_JSON]},
-            "body": error_body(INVALID_REQUEST_KEY),
-            "isBase64Encoded": False,
-        }
-        return set_response_headers(rejected, headers)
+        return set_response_headers(error_response(INVALID_REQUEST_KEY).proxy(), headers)
     logger.append_keys(request_key=request_key)
     logger.info("Personium request", extra={"method": event.get("httpMethod"), "path": event.get("path")})
     return set_response_headers(app.resolve(event, context), headers | {REQUEST_KEY_HEADER: request_key})

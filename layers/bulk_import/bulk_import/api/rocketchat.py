@@ -149,13 +149,7 @@ class InvalidParams(BulkImportError):
 
 
 def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "statusCode": status_code,
-        "multiValueHeaders": {"Content-Type": [TEXT_PLAIN]}
-        | {name: [value] for name, value in (headers or {}).items()},
-        "body": text,
-        "isBase64Encoded": False,
-    }
+    return Answer(status_code, text, TEXT_PLAIN, headers or {}).proxy()
 
 
 def options_response(event: Request, cors_enabled: bool, cors_origin: str) -> dict[str, Any]:
