@@ -27,7 +27,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import OperationCounts, ProxyRequest, present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, RouteNotFound, Router, json_text
+from bulk_import.api.rest import Answer, RouteNotFound, Router, by_class, json_text
 from bulk_import.errors import (
     AuthenticationRequired,
     CredentialExpired,
@@ -469,8 +469,8 @@ _SLUG_OF_ERROR: dict[type[Exception], str] = {
 
 def answer_error(error: Exception, request: ProxyRequest) -> Answer:
     """The problem a /v1 request that raised `error` gets (native_writes adds the writes' refusals)."""
-    if type(error) in _SLUG_OF_ERROR:
-        return problem(_SLUG_OF_ERROR[type(error)], instance=request.path)
+    if (slug := by_class(_SLUG_OF_ERROR, error)) is not None:
+        return problem(slug, instance=request.path)
     if isinstance(error, AuthenticationRequired):
         return problem(
             "unauthenticated",

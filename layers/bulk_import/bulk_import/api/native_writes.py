@@ -21,7 +21,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import present
 from bulk_import.api.native import answer_error, field_docstrings, invalid_request_problem, problem
-from bulk_import.api.rest import Answer
+from bulk_import.api.rest import Answer, by_class
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import iso_millis
 from bulk_import.staged_records import RecordType
@@ -136,8 +136,8 @@ _PROBLEM_OF_ERROR: dict[type[Exception], tuple[str, bool]] = {
 def answer_write_error(error: Exception, request: Any) -> Answer:
     """native.answer_error, and the refusals of the write routes: among them, the request bodies
     that Powertools' validation refuses."""
-    if type(error) in _PROBLEM_OF_ERROR:
-        slug, detailed = _PROBLEM_OF_ERROR[type(error)]
+    if (listed := by_class(_PROBLEM_OF_ERROR, error)) is not None:
+        slug, detailed = listed
         return problem(slug, str(error) if detailed else None, instance=request.path)
     if isinstance(error, RequestValidationError):
         return invalid_request_problem(request, error.errors())

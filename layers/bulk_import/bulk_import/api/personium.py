@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class
 from bulk_import.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -222,7 +222,7 @@ def answer_error(error: Exception, request: Request) -> Answer:
     if isinstance(error, PersoniumRequestError):
         return error_response(error.code, *error.arguments)
     if isinstance(error, BulkImportError):
-        return error_response(_CODE_OF_ERROR.get(type(error), UNKNOWN_ERROR), *error.args)
+        return error_response(by_class(_CODE_OF_ERROR, error) or UNKNOWN_ERROR, *error.args)
     if isinstance(error, RouteNotFound):
         return error_response(URI_NOT_RECOGNIZED)
     logger.exception("Unexpected error")

@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 APPLICATION_JSON = "application/json"
 
@@ -89,8 +91,14 @@ class Answer:
         }
 
 
+def by_class(table: Mapping[type, T], error: Exception) -> T | None:
+    """`table`'s entry for the error's class or, failing that, its nearest listed base class: the
+    error handler that answers it, as exception handlers are chosen."""
+    return next((table[kind] for kind in type(error).__mro__ if kind in table), None)
+
+
 class RouteNotFound(Exception):
-    """No route of this function has the event's resource and method (API Gateway would not send it)."""
+    """No route of this function has the event's method and path (API Gateway would not send it)."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +109,16 @@ class Route:
     function: Callable[..., Any]
     #: What the OpenAPI document says of it (Powertools' route options: summary, tags, responses...).
     openapi: dict[str, Any]
+    #: The paths of the resource, its parameters as named groups (built once, when the route is declared).
+    pattern: re.Pattern[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
+        object.__setattr__(self, "pattern", re.compile(pattern))
 
     def path_parameters(self, path: str) -> dict[str, str] | None:
         """The resource's parameters in `path`; None if `path` is not this resource's."""
-        pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.resource))
-        matched = re.fullmatch(pattern, path)
+        matched = self.pattern.fullmatch(path)
         return matched.groupdict() if matched else None
 
 
