@@ -39,7 +39,7 @@ from bulk_import.model import (
     utc_now,
 )
 from bulk_import.staged_records import StagedRecord
-from bulk_import.storage.records import BatchCount, BatchOutcome, RecordItems, _outcome_from_item, batch_marker_key
+from bulk_import.storage.records import BatchCount, BatchOutcome, RecordItems, batch_marker_key, outcome_from_item
 from bulk_import.storage.table import Page, epoch, from_epoch, marshal, optional_time, plain, unmarshal
 
 LATEST = "IMPORT#~latest"
@@ -297,7 +297,7 @@ class OperationItems(RecordItems):
         return (
             operation,
             bool(latest and latest.get("id") == operation_id),
-            _outcome_from_item(marker_item) if marker_item else None,
+            outcome_from_item(marker_item) if marker_item else None,
         )
 
     def count_batch(

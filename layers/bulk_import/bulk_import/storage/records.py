@@ -95,7 +95,7 @@ class RecordItems(Table):
         """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
         return {
-            batch: _outcome_from_item(item)
+            batch: outcome_from_item(item)
             for batch in batches
             if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))
         }
@@ -200,7 +200,7 @@ class RecordItems(Table):
     def _marker_item(self, operation_id: str, record_type: str, batch: int, outcome: BatchOutcome) -> dict[str, Any]:
         return {
             **batch_marker_key(operation_id, record_type, batch),
-            **_outcome_to_item(outcome),
+            **outcome_to_item(outcome),
             "expiresAt": self._staged_expiry(),
         }
 
@@ -229,7 +229,7 @@ class RecordItems(Table):
         return item
 
 
-def _outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
+def outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
     return {
         "completed": outcome.completed,
         "error": outcome.error,
@@ -239,7 +239,7 @@ def _outcome_to_item(outcome: BatchOutcome) -> dict[str, Any]:
     }
 
 
-def _outcome_from_item(item: dict[str, Any]) -> BatchOutcome:
+def outcome_from_item(item: dict[str, Any]) -> BatchOutcome:
     return BatchOutcome(
         completed=int(item["completed"]),
         failed={int(entry["seq"]): (entry["code"], entry["message"]) for entry in item.get("failed", [])},
