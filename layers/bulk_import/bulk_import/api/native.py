@@ -393,11 +393,13 @@ class ImportList(TypedDict):
     nextCursor: NotRequired[str]
 
 
+def _page(items: list[Any], next_key: dict[str, Any] | None) -> Any:
+    """A listing's page: its items, and the cursor of the next page unless this is the last."""
+    return present(items=items, nextCursor=encode_cursor(next_key))
+
+
 def import_list(operations: Sequence[ImportOperation], next_key: dict[str, Any] | None) -> ImportList:
-    page: ImportList = present(
-        items=[import_view(operation) for operation in operations], nextCursor=encode_cursor(next_key)
-    )
-    return page
+    return _page([import_view(operation) for operation in operations], next_key)
 
 
 @field_docstrings
@@ -433,10 +435,7 @@ class FailedRecordList(TypedDict):
 
 
 def failed_record_list(records: Sequence[StagedRecord], next_key: dict[str, Any] | None) -> FailedRecordList:
-    page: FailedRecordList = present(
-        items=[failed_record_view(record) for record in records], nextCursor=encode_cursor(next_key)
-    )
-    return page
+    return _page([failed_record_view(record) for record in records], next_key)
 
 
 CSV_COLUMNS = ["record", "type", "source", "code", "message", "data"]
