@@ -33,9 +33,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import boto3
 
-from bulk_import_local.sam_template import SamTemplate
 from bulk_import_cli.stack_state import StackInfo
 from bulk_import_cli.usage import UsageError
+from bulk_import_local.sam_template import SamTemplate
 
 #: As `sam` finds it: in the current directory.
 TEMPLATE = Path("template.yaml")
