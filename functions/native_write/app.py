@@ -1,5 +1,12 @@
 """The native API's writes: uploads, starting (idempotently), canceling and retrying imports; OPTIONS
-of these resources (native.resolve)."""
+of these resources (native.resolve).
+
+It routes with bulk_import.api.rest, not Powertools' event handler, and a route loads pydantic only
+when it reads a body (native_writes.with_body): a cancel answers without (issue 10,
+docs/benchmarks.md).
+"""
+
+from __future__ import annotations
 
 from bulk_import.api import cold_start
 
@@ -7,19 +14,18 @@ cold_start.begin()  # before the imports: loading them is what it speeds up
 
 from collections.abc import Callable
 from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, cast
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.params import Body
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel
 
 from bulk_import import uploads
 from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
+from bulk_import.api.native_writes import with_body
 from bulk_import.api.observability import logger, metrics
+from bulk_import.api.rest import Answer, Router, json_text
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
@@ -30,42 +36,47 @@ from bulk_import.storage import default_store
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-app = APIGatewayRestResolver(enable_validation=True)
-native_writes.install_error_handlers(app)
+    from bulk_import.api.native_requests import (
+        CompleteUploadRequest,
+        InlineRecord,
+        RetryRequest,
+        StartCommand,
+        StartImportRequest,
+        UploadRequest,
+    )
+
+app = Router(native_writes.answer_write_error)
+
+#: The OpenAPI document's answer of the routes that start an import.
+STARTED = {
+    "description": "Started; Location is the import",
+    "content": {"application/json": {"model": native.ImportView}},
+}
 
 
 def _authorize(cell: str) -> ApiCredential:
     return api_credential(default_store(), cell, native.bearer_token(app.current_event), ApiPermission.WRITE)
 
 
-def _accepted(view: native.ImportView) -> Response[native.ImportView]:
+def _accepted(view: native.ImportView) -> Answer:
     """202 with the import started, and its URL as Location."""
     location = url_of(app.current_event, f"/v1/cells/{view['cell']}/imports/{view['id']}")
-    return Response(status_code=202, content_type="application/json", body=view, headers={"Location": location})
+    return Answer(202, json_text(view), headers={"Location": location})
 
 
-@app.post("/v1/cells/<cell>/uploads", summary="Get presigned S3 URLs to upload a file of any size", tags=["Uploads"])
-def create_upload(cell: str, request: native_writes.UploadRequest) -> native_writes.UploadView:
+@app.post("/v1/cells/{cell}/uploads", summary="Get presigned S3 URLs to upload a file of any size", tags=["Uploads"])
+@with_body(app, "UploadRequest")
+def create_upload(cell: str, request: UploadRequest) -> native_writes.UploadView:
     _authorize(cell)
     return native_writes.upload_view(uploads.create_upload(default_files(), cell, request.filename, request.size))
 
 
-@app.post("/v1/cells/<cell>/uploads/<uploadId>/complete", summary="Finish a multipart upload", tags=["Uploads"])
-def complete_upload(
-    cell: str, uploadId: str, request: native_writes.CompleteUploadRequest
-) -> native_writes.CompletedUpload:
+@app.post("/v1/cells/{cell}/uploads/{uploadId}/complete", summary="Finish a multipart upload", tags=["Uploads"])
+@with_body(app, "CompleteUploadRequest")
+def complete_upload(cell: str, uploadId: str, request: CompleteUploadRequest) -> native_writes.CompletedUpload:
     _authorize(cell)
     filename = uploads.complete_upload(default_files(), cell, uploadId, request.etags)
     return {"uploadId": uploadId, "filename": filename}
-
-
-class StartCommand(BaseModel):
-    """What an idempotent start is keyed and checked on: the cell, the key and the request."""
-
-    cell: str
-    key: str
-    user: str
-    request: native_writes.StartImportRequest
 
 
 def start_once(command: StartCommand) -> native.ImportView:
@@ -75,7 +86,7 @@ def start_once(command: StartCommand) -> native.ImportView:
 
 
 @lru_cache(maxsize=1)
-def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyConfig"]:
+def _idempotent_start() -> tuple[Callable[..., native.ImportView], IdempotencyConfig]:
     """start_once made idempotent by Powertools Idempotency, and the IdempotencyConfig to give each
     invocation's context. Created by the first keyed start: the other routes do not load the
     utility, and its records share the store's table and client (a client of its own would cost
@@ -109,9 +120,19 @@ def _idempotent_start() -> tuple[Callable[..., native.ImportView], "IdempotencyC
 
 
 def _start_idempotently(command: StartCommand) -> native.ImportView:
+    from aws_lambda_powertools.utilities.idempotency.exceptions import (
+        IdempotencyAlreadyInProgressError,
+        IdempotencyValidationError,
+    )
+
     start, config = _idempotent_start()
     config.register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
-    return start(command=command)
+    try:
+        return start(command=command)
+    except IdempotencyValidationError as error:
+        raise native_writes.IdempotencyKeyReused() from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise native_writes.IdempotencyKeyInUse() from error
 
 
 def _start(command: StartCommand) -> native.ImportView:
@@ -127,7 +148,7 @@ def _start(command: StartCommand) -> native.ImportView:
             command.user,
         )
     else:
-        inline = cast("list[native_writes.InlineRecord]", request.records)  # StartImportRequest: one or the other
+        inline = cast("list[InlineRecord]", request.records)  # StartImportRequest: one or the other
         records = [record.model_dump(mode="json") for record in inline]
         operation = start_records_import(
             default_store(), default_files(), default_executions(), command.cell, records, request.name, command.user
@@ -138,12 +159,15 @@ def _start(command: StartCommand) -> native.ImportView:
 
 
 @app.post(
-    "/v1/cells/<cell>/imports",
+    "/v1/cells/{cell}/imports",
     summary="Start an import of an upload or of inline records",
     tags=["Imports"],
-    responses={202: {"description": "Started; Location is the import"}},
+    responses={202: STARTED},
 )
-def start_import(cell: str, request: native_writes.StartImportRequest) -> Response[native.ImportView]:
+@with_body(app, "StartImportRequest")
+def start_import(cell: str, request: StartImportRequest):
+    from bulk_import.api.native_requests import StartCommand
+
     credential = _authorize(cell)
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
@@ -151,7 +175,7 @@ def start_import(cell: str, request: native_writes.StartImportRequest) -> Respon
 
 
 @app.post(
-    "/v1/cells/<cell>/imports/<operationId>/cancel", summary="Cancel a loading or importing import", tags=["Imports"]
+    "/v1/cells/{cell}/imports/{operationId}/cancel", summary="Cancel a loading or importing import", tags=["Imports"]
 )
 def cancel_import(cell: str, operationId: str) -> native.ImportView:
     _, operation = api_operation(
@@ -162,25 +186,18 @@ def cancel_import(cell: str, operationId: str) -> native.ImportView:
 
 
 @app.post(
-    "/v1/cells/<cell>/imports/<operationId>/retry",
+    "/v1/cells/{cell}/imports/{operationId}/retry",
     tags=["Imports"],
     summary="Start a new import of this import's failed records only (optionally corrected)",
-    responses={202: {"description": "Started; Location is the new import"}},
+    responses={202: STARTED | {"description": "Started; Location is the new import"}},
 )
-def retry_import(
-    cell: str, operationId: str, request: Annotated[native_writes.RetryRequest | None, Body()] = None
-) -> Response[native.ImportView]:
+@with_body(app, "RetryRequest", required=False)
+def retry_import(cell: str, operationId: str, request: RetryRequest | None):
     credential, parent = api_operation(
         default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
     )
-    child = retry(
-        default_store(),
-        default_files(),
-        default_executions(),
-        parent,
-        (request or native_writes.RetryRequest()).corrections,
-        credential.name,
-    )
+    corrections = request.corrections if request is not None else {}
+    child = retry(default_store(), default_files(), default_executions(), parent, corrections, credential.name)
     return _accepted(native.import_view(child))
 
 

@@ -67,10 +67,10 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
             if tag in NATIVE_TAGS:
                 problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                 queried = any(parameter["in"] == "query" for parameter in operation.get("parameters", []))
-                if queried and "422" not in operation["responses"]:
-                    # The read function reads its query by hand (native.read_query), not through Powertools'
-                    # validation, which declares the 422 of the routes it validates.
-                    invalid = f"The query is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request"
+                if queried or "requestBody" in operation:
+                    # The /v1 functions read queries and bodies themselves (native.read_query,
+                    # native_writes.read_body), not through Powertools' validation, which would declare the 422.
+                    invalid = f"The request is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request"
                     operation["responses"] = {"422": {"description": invalid, "content": problem},
                                               **operation["responses"]}
                 operation["responses"]["default"] = {

@@ -229,9 +229,9 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED
 
 
-def test_a_body_that_is_not_json_is_a_415_not_a_puzzling_validation_error(store, token, invoke):
-    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, headers={
-        "Content-Type": "application/x-www-form-urlencoded"})
+@pytest.mark.parametrize("media_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_body_that_is_not_json_is_a_415_not_a_puzzling_validation_error(store, token, invoke, media_type):
+    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, headers={"Content-Type": media_type})
     event["body"] = '{"records": [{"type": "user", "username": "ann", "emails": ["ann@example.com"]}]}'
     result = invoke("NativeWriteFunction", event)
     assert (result.status, result.body["type"]) == (415, "urn:bulk-import:problem:unsupported-media-type")

@@ -4,11 +4,11 @@ problem details, CORS.
 Every refusal is a problem document (`application/problem+json`) whose `type` is a stable URN, one
 per kind of error (PROBLEMS); the README lists them.
 
-Nothing here loads pydantic: the read function answers without it (its import alone costs a fifth
-of a bare boto3 function's cold start, docs/benchmarks.md). Response bodies are dicts typed by
-TypedDicts, from which the OpenAPI document is generated (pydantic reads them then, at development
-time); the read routes' query parameters are read by hand (QueryParameter, read_query), in the
-words Powertools' validation uses for the write function's bodies.
+Nothing here loads pydantic: the /v1 routes answer without it but those that read a body (its
+import alone costs a fifth of a bare boto3 function's cold start, docs/benchmarks.md). Response
+bodies are dicts typed by TypedDicts, from which the OpenAPI document is generated (pydantic reads
+them then, at development time); the read routes' query parameters are read by hand
+(QueryParameter, read_query), in the words Powertools' validation would use (pydantic's).
 """
 
 from __future__ import annotations
@@ -165,6 +165,11 @@ class InvalidRequest(Exception):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         super().__init__("; ".join(_validation_message(error) for error in errors))
         self.errors = errors
+
+
+class UnsupportedMediaType(Exception):
+    """The request's body is not JSON (curl -d sends a form): said as such, rather than as the
+    puzzling validation errors of a form read as JSON. The message is the media type sent."""
 
 
 class QueryParameter:
@@ -478,23 +483,16 @@ def answer_error(error: Exception, request: ProxyRequest) -> Answer:
             headers={"WWW-Authenticate": 'Bearer realm="bulk-import"'},
         )
     if isinstance(error, InvalidRequest):
-        return invalid_request_problem(request, error.errors)
+        errors = [_validation_message(detail) for detail in error.errors]
+        return problem("invalid-request", errors=errors, instance=request.path)
+    if isinstance(error, UnsupportedMediaType):
+        return problem("unsupported-media-type", f"got {error}", instance=request.path)
     logger.exception("Unexpected error")
     return problem("internal-error", instance=request.path)
 
 
-def invalid_request_problem(request: ProxyRequest, errors: Sequence[Mapping[str, Any]]) -> Answer:
-    """The answer to a request that is not valid: `errors` as pydantic words them (`loc`, `msg`),
-    from read_query or from Powertools' validation of the write function's bodies."""
-    # A body that is not JSON (curl -d sends a form) is read as a form and fails validation
-    # puzzlingly; say what is wrong instead.
-    content_type = _content_type(request)
-    if request.body and content_type != "application/json" and not content_type.endswith("+json"):
-        return problem("unsupported-media-type", f"got {content_type}", instance=request.path)
-    return problem("invalid-request", errors=[_validation_message(error) for error in errors], instance=request.path)
-
-
-def _content_type(event: ProxyRequest) -> str:
+def content_type(event: ProxyRequest) -> str:
+    """The request's media type, lowercase and without parameters (JSON when not sent)."""
     return (event.headers.get("Content-Type") or "application/json").split(";")[0].strip().lower()
 
 
@@ -519,9 +517,8 @@ def options_response(methods: tuple[str, ...]) -> dict[str, Any]:
 
 
 def resolve(app: Any, event: dict[str, Any], context: Any) -> dict:
-    """Runs the router (the read function's Router, the write function's Powertools resolver)
-    behind the API's CORS: OPTIONS of a resource is answered before routing, every other response
-    carries CORS_HEADERS."""
+    """Runs a /v1 function's Router behind the API's CORS: OPTIONS of a resource is answered before
+    routing, every other response carries CORS_HEADERS."""
     methods = RESOURCE_METHODS.get(event.get("resource") or "")
     if event.get("httpMethod") == "OPTIONS" and methods:
         return options_response(methods)

@@ -1,76 +1,107 @@
-"""The native /v1 API's write side: request bodies, upload views, and the refusals only writes meet.
+"""The native /v1 API's write side: reading request bodies, upload views, and the refusals only
+writes meet.
 
 Apart from native.py, which both /v1 functions load, so that the read function does not load the
-import machinery (uploads, files, imports), nor pydantic: the write function validates its request
-bodies with Powertools (pydantic models), its responses are dicts typed by TypedDicts as native's.
+import machinery (uploads, files, imports). Nothing here loads pydantic or Powertools' event handler:
+the bodies' models are in native_requests.py, which a route loads when it reads a body
+(`with_body`), so the routes without one (cancel) answer without pydantic. Responses are dicts typed
+by TypedDicts, as native's.
 """
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import json
+from collections.abc import Callable
 from typing import Annotated, Any, NotRequired
 
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.utilities.idempotency.exceptions import (
-    IdempotencyAlreadyInProgressError,
-    IdempotencyValidationError,
-)
-from pydantic import BaseModel, Field, model_validator
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import present
-from bulk_import.api.native import answer_error, field_docstrings, invalid_request_problem, problem
-from bulk_import.api.rest import Answer, by_class
+from bulk_import.api.common import ProxyRequest, present
+from bulk_import.api.native import (
+    InvalidRequest,
+    UnsupportedMediaType,
+    answer_error,
+    content_type,
+    field_docstrings,
+    problem,
+)
+from bulk_import.api.rest import Answer, Router, by_class
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import iso_millis
-from bulk_import.staged_records import RecordType
-from bulk_import.uploads import MAX_UPLOAD_SIZE, Upload
+from bulk_import.uploads import Upload
 
 # -- requests --------------------------------------------------------------------------------------
 
-
-FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
-
-
-class UploadRequest(BaseModel):
-    filename: FileName = Field(description="Name of the file (a .zip in Rocket.Chat's CSV layout, or .jsonl)")
-    size: int | None = Field(
-        default=None, ge=0, le=MAX_UPLOAD_SIZE, description="Bytes; above 5 GiB the upload is multipart"
-    )
+#: Where the bodies' models are (with_body names them).
+REQUESTS_MODULE = "bulk_import.api.native_requests"
 
 
-class CompleteUploadRequest(BaseModel):
-    etags: list[str] = Field(
-        min_length=1, max_length=10_000, description="The ETag S3 returned for each part, in part order"
-    )
+def read_body(model: Any, event: ProxyRequest, required: bool = True) -> Any:
+    """The request's JSON body as `model` (a pydantic model) validates it; None for an optional body
+    not sent. Refused in the words Powertools' validation uses: InvalidRequest with pydantic's
+    errors under `body`, UnsupportedMediaType for a body that is not JSON."""
+    from pydantic import ValidationError
+
+    kind = content_type(event)
+    if event.body and kind != "application/json" and not kind.endswith("+json"):
+        raise UnsupportedMediaType(kind)
+    try:
+        data = json.loads(event.body) if event.body else None
+    except json.JSONDecodeError as error:
+        raise InvalidRequest([{"loc": ("body", error.pos), "msg": "JSON decode error"}]) from error
+    if data is None:
+        if not required:
+            return None
+        raise InvalidRequest([{"loc": ("body",), "msg": "Field required"}])
+    try:
+        return model.model_validate(data, from_attributes=True)  # as Powertools validates: the same words
+    except ValidationError as error:
+        raise InvalidRequest(
+            [{"loc": ("body", *detail["loc"]), "msg": detail["msg"]} for detail in error.errors(include_url=False)]
+        ) from error
 
 
-class InlineRecord(BaseModel, extra="allow"):
-    """A record sent inline: its type, and the fields of that type (see the README)."""
+class BodyRoute:
+    """A route function called with its request body too, as `request`: read by read_body into the
+    model named `model_name` in REQUESTS_MODULE, loaded when the route is first called.
 
-    type: RecordType
+    As native.QueryRoute does for query parameters, `__signature__` gives Powertools, which reads a
+    route's signature to document it, the function's with `request` annotated as a route validated
+    by Powertools declares its body: the OpenAPI document describes the body by the model."""
+
+    def __init__(self, app: Router, function: Callable[..., Any], model_name: str, required: bool) -> None:
+        self.__name__ = function.__name__  # Powertools names the operation after it
+        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
+        self.app, self.function, self.model_name, self.required = app, function, model_name, required
+
+    def model(self) -> Any:
+        return getattr(importlib.import_module(REQUESTS_MODULE), self.model_name)
+
+    def __call__(self, **path_parameters: str) -> Any:
+        return self.function(**path_parameters, request=read_body(self.model(), self.app.current_event, self.required))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.function)
+        if self.required:
+            request = signature.parameters["request"].replace(annotation=self.model())
+        else:
+            from aws_lambda_powertools.event_handler.openapi.params import Body
+
+            request = signature.parameters["request"].replace(
+                annotation=Annotated[self.model() | None, Body()], default=None
+            )
+        return signature.replace(
+            parameters=[request if name == "request" else parameter for name, parameter in signature.parameters.items()]
+        )
 
 
-class StartImportRequest(BaseModel):
-    uploadId: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
-    records: list[InlineRecord] | None = Field(default=None, min_length=1, max_length=10_000)
-    name: str | None = Field(default=None, max_length=256, description="Shown as the import's name")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> StartImportRequest:
-        if (self.uploadId is None) == (self.records is None):
-            raise ValueError("give either uploadId or records")
-        return self
-
-
-class RetryRequest(BaseModel):
-    corrections: dict[Annotated[str, Field(pattern=r"^(user|channel|message):\d+$")], dict[str, Any]] = Field(
-        default_factory=dict,
-        max_length=10_000,
-        description="Fixed records by record id (as the errors listing names them); "
-        "the others are retried as they were",
-    )
+def with_body(app: Router, model_name: str, required: bool = True) -> Callable[[Callable[..., Any]], BodyRoute]:
+    """Decorates a route function (below the route) that takes its body as `request`, besides its path
+    parameters: a `model_name` of native_requests.py."""
+    return lambda function: BodyRoute(app, function, model_name, required)
 
 
 # -- responses -------------------------------------------------------------------------------------
@@ -120,36 +151,31 @@ class CompletedUpload(TypedDict):
 # -- errors ----------------------------------------------------------------------------------------
 
 
+class IdempotencyKeyReused(Exception):
+    """The Idempotency-Key was sent before with another request."""
+
+
+class IdempotencyKeyInUse(Exception):
+    """The request of this Idempotency-Key is still being answered."""
+
+
 #: The write routes' refusals answered with a problem of their own: the error's message is its
 #: detail where True.
 _PROBLEM_OF_ERROR: dict[type[Exception], tuple[str, bool]] = {
     UploadNotFound: ("upload-not-found", False),
     OperationBusy: ("import-in-progress", False),
-    IdempotencyValidationError: ("idempotency-key-reused", False),
-    IdempotencyAlreadyInProgressError: ("idempotency-key-in-use", False),
+    IdempotencyKeyReused: ("idempotency-key-reused", False),
+    IdempotencyKeyInUse: ("idempotency-key-in-use", False),
     NotCancelable: ("not-cancelable", True),
     NotRetryable: ("not-retryable", True),
-    NotFoundError: ("not-found", False),
 }
 
 
 def answer_write_error(error: Exception, request: Any) -> Answer:
-    """native.answer_error, and the refusals of the write routes: among them, the request bodies
-    that Powertools' validation refuses."""
+    """native.answer_error, and the refusals of the write routes."""
     if (listed := by_class(_PROBLEM_OF_ERROR, error)) is not None:
         slug, detailed = listed
         return problem(slug, str(error) if detailed else None, instance=request.path)
-    if isinstance(error, RequestValidationError):
-        return invalid_request_problem(request, error.errors())
     if isinstance(error, InvalidCorrections):
         return problem("invalid-corrections", errors=error.problems, instance=request.path)
     return answer_error(error, request)
-
-
-def install_error_handlers(app: APIGatewayRestResolver) -> None:
-    """Has Powertools' resolver answer every error as answer_write_error does."""
-
-    @app.exception_handler(Exception)
-    def answer(error: Exception) -> Response:
-        answered = answer_write_error(error, app.current_event)
-        return Response(answered.status_code, answered.content_type, answered.body, answered.headers)

@@ -1,13 +1,12 @@
 """Answering API Gateway's REST proxy events without Powertools' event handler: every API function
-routes with this but the native write function.
+but the docs routes with this.
 
 A function has a few routes, matched against the event's path as Powertools matches them (API
 Gateway has routed the request to the function already). Importing Powertools' event handler costs
 a tenth of a bare boto3 function's cold start (all its resolvers, asyncio among them, and every
-event class): more than half of what a status read may add (docs/benchmarks.md). The native write
-function, which has it validate parameters and bodies, keeps it. Route functions have the
-signatures Powertools' routes have (path parameters as arguments, the answer's type as return
-annotation), so the OpenAPI generator declares them on a Powertools resolver (`Router.declare`).
+event class): more than half of what a status read may add (docs/benchmarks.md). Route functions
+have the signatures Powertools' routes have (path parameters as arguments, the answer's type as
+return annotation), so the OpenAPI generator declares them on a Powertools resolver (`Router.declare`).
 CORS is each dialect's own (`personium.resolve`, `rocketchat.resolve`, `native.resolve`), not
 Powertools' CORSConfig, which answers every preflight one way: Personium and Rocket.Chat each answer
 it their own way.
@@ -131,6 +130,8 @@ class Router:
         self.routes: dict[tuple[str, str], Route] = {}
         self.answer_error = answer_error
         self.current_event = Request({"httpMethod": "", "path": ""})
+        #: The invocation's Lambda context (None outside Lambda).
+        self.lambda_context: Any = None
 
     def route(self, method: str, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         def register(function: Callable[..., Any]) -> Callable[..., Any]:
@@ -142,8 +143,12 @@ class Router:
     def get(self, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
         return self.route("GET", resource, **openapi)
 
+    def post(self, resource: str, **openapi: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+        return self.route("POST", resource, **openapi)
+
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         self.current_event = request = Request(event)
+        self.lambda_context = context
         try:
             route, parameters = self._match(request)
             result = route.function(**parameters)

@@ -1,0 +1,63 @@
+"""The native /v1 API's request bodies, validated by pydantic. Only a route that reads a body loads
+this module (native_writes.with_body), so only those routes load pydantic: its import alone costs a
+fifth of a bare boto3 function's cold start (docs/benchmarks.md)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, model_validator
+
+from bulk_import.staged_records import RecordType
+from bulk_import.uploads import MAX_UPLOAD_SIZE
+
+FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
+
+
+class UploadRequest(BaseModel):
+    filename: FileName = Field(description="Name of the file (a .zip in Rocket.Chat's CSV layout, or .jsonl)")
+    size: int | None = Field(
+        default=None, ge=0, le=MAX_UPLOAD_SIZE, description="Bytes; above 5 GiB the upload is multipart"
+    )
+
+
+class CompleteUploadRequest(BaseModel):
+    etags: list[str] = Field(
+        min_length=1, max_length=10_000, description="The ETag S3 returned for each part, in part order"
+    )
+
+
+class InlineRecord(BaseModel, extra="allow"):
+    """A record sent inline: its type, and the fields of that type (see the README)."""
+
+    type: RecordType
+
+
+class StartImportRequest(BaseModel):
+    uploadId: str | None = Field(default=None, pattern=r"^[0-9a-f]{24}$")
+    records: list[InlineRecord] | None = Field(default=None, min_length=1, max_length=10_000)
+    name: str | None = Field(default=None, max_length=256, description="Shown as the import's name")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> StartImportRequest:
+        if (self.uploadId is None) == (self.records is None):
+            raise ValueError("give either uploadId or records")
+        return self
+
+
+class RetryRequest(BaseModel):
+    corrections: dict[Annotated[str, Field(pattern=r"^(user|channel|message):\d+$")], dict[str, Any]] = Field(
+        default_factory=dict,
+        max_length=10_000,
+        description="Fixed records by record id (as the errors listing names them); "
+        "the others are retried as they were",
+    )
+
+
+class StartCommand(BaseModel):
+    """What an idempotent start is keyed and checked on: the cell, the key and the request."""
+
+    cell: str
+    key: str
+    user: str
+    request: StartImportRequest
