@@ -44,14 +44,9 @@ def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None)
 )
 def start_cell_import(CellName: str):
     user = _authorize_root(CellName)
-    # Imported here: the body's model loads pydantic, which the snapshot routes do without.
-    from bulk_import.api.personium_requests import parse_cell_import_request
-
-    request = parse_cell_import_request(app.current_event.body)
-    operation = start_snapshot_import(
-        default_store(), default_files(), default_executions(), CellName, request.Name, user
-    )
-    logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": request.Name})
+    name = personium.import_snapshot_name(app.current_event.body)
+    operation = start_snapshot_import(default_store(), default_files(), default_executions(), CellName, name, user)
+    logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": name})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
     return Answer(202, headers={"Location": request_url(app.current_event)})
 

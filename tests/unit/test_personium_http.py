@@ -1,9 +1,18 @@
-"""Personium request handling: X-Override, credentials from header or cookie."""
+"""Personium request handling: X-Override, credentials from header or cookie, the import's body."""
+
+import json
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from bulk_import.api.personium import InvalidAuthenticationScheme, PersoniumCredential, apply_header_overrides
+from bulk_import.api.personium import (
+    InvalidAuthenticationScheme,
+    PersoniumCredential,
+    PersoniumRequestError,
+    apply_header_overrides,
+    import_snapshot_name,
+    snapshot_name,
+)
 
 
 def event(headers=None, multi=None, query=None):
@@ -64,3 +73,34 @@ def test_cookie_is_ignored_without_p_cookie_peer():
 def test_authorization_wins_over_cookie():
     request = event({"Authorization": "Bearer hdr", "Cookie": "p_cookie=tok"}, None, {"p_cookie_peer": "peer"})
     assert PersoniumCredential.of(APIGatewayProxyEvent(request)).token == "hdr"
+
+
+@pytest.mark.parametrize("body", ['{"Name": "CellExport_2017-01"}', ' {"Name":"a", "Other": 1} ', '{"Name": "' + "x" * 192 + '"}'])
+def test_an_import_body_names_its_snapshot(body):
+    assert import_snapshot_name(body) == json.loads(body)["Name"]
+
+
+@pytest.mark.parametrize(("body", "code", "message"), [
+    # ResourceUtils.parseBodyAsJSON: the body itself is the message's parameter
+    ("{Name: snap", "PR400-CM-0004", "JSON parse error. [{Name: snap]."),
+    ("", "PR400-CM-0004", "JSON parse error. []."),
+    (None, "PR400-CM-0004", "JSON parse error. []."),
+    ('["snap"]', "PR400-CM-0004", 'JSON parse error. [["snap"]].'),
+    ("{}", "PR400-CM-0001", "Required key [Name] missing."),
+    ('{"Name": null}', "PR400-CM-0001", "Required key [Name] missing."),
+    ('{"Name": ""}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+    ('{"Name": "a.b"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+    ('{"Name": "snap\\n"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+    ('{"Name": 5}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+    ('{"Name": "' + "x" * 193 + '"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+])
+def test_an_import_body_is_refused_as_personium_refuses_it(body, code, message):
+    with pytest.raises(PersoniumRequestError) as refused:
+        import_snapshot_name(body)
+    assert (refused.value.code.code, str(refused.value)) == (code, message)
+
+
+@pytest.mark.parametrize("file_name", ["snap\n.zip", "snap.zip.zip", "snap", ".zip", "a b.zip"])
+def test_a_snapshot_file_name_is_refused_unless_a_valid_name_with_zip(file_name):
+    with pytest.raises(PersoniumRequestError):
+        snapshot_name(file_name)

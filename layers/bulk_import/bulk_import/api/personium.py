@@ -117,11 +117,37 @@ SNAPSHOT_FILE_METHODS = ("GET", "PUT", "DELETE", "PROPFIND")
 CORS_MAX_AGE_SECONDS = 86400
 
 
+def _valid_snapshot_name(name: Any) -> bool:
+    # fullmatch: Java's String.matches; re.match would let "$" match before a final newline.
+    return isinstance(name, str) and re.fullmatch(SNAPSHOT_NAME_PATTERN, name) is not None
+
+
 def snapshot_name(file_name: str) -> str:
     """`<Name>.zip` of a __snapshot path, validated like an import's Name."""
     name, dot, extension = file_name.rpartition(".")
-    if dot != "." or extension != "zip" or not re.match(SNAPSHOT_NAME_PATTERN, name):
+    if dot != "." or extension != "zip" or not _valid_snapshot_name(name):
         raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN[:-1] + r"\.zip$")
+    return name
+
+
+def import_snapshot_name(body: str | None) -> str:
+    """The Name of a POST __import body, read as CellImportResource reads it: the body is parsed
+    whatever its Content-Type (JSON_PARSE_ERROR names the body when it is not JSON), a Name absent
+    or null is missing, and it must match SNAPSHOT_NAME_PATTERN. Where Personium fails with a 500
+    (a body that is JSON but not an object, a Name that is not a string), this answers the 400 of the
+    nearest check."""
+    text = body or ""
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        raise PersoniumRequestError(JSON_PARSE_ERROR, text)
+    name = parsed.get("Name")
+    if name is None:
+        raise PersoniumRequestError(REQUIRED_KEY_MISSING, "Name")
+    if not _valid_snapshot_name(name):
+        raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN)
     return name
 
 
