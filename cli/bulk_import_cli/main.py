@@ -236,6 +236,22 @@ def invoke(args: argparse.Namespace) -> None:
     common.print_result(args, result)
 
 
+def botocore_data_command(args: argparse.Namespace) -> int:
+    """Writes (or with --check, compares) the layer's trimmed botocore data to what the installed
+    botocore gives (bulk_import_local.botocore_data)."""
+    from bulk_import_local import botocore_data
+
+    directory = botocore_data.data_directory(_template(args).resolve().parent)
+    if args.check:
+        if botocore_data.committed(directory) != botocore_data.generate():
+            print(f"{directory} differs from botocore's data: run `bulk-import botocore-data`", file=sys.stderr)
+            return 1
+        return 0
+    botocore_data.write(directory)
+    print(directory)
+    return 0
+
+
 def openapi_command(args: argparse.Namespace) -> int:
     """Writes (or with --check, compares) the committed OpenAPI document to what the code generates."""
     from bulk_import_local import openapi
@@ -322,6 +338,13 @@ def parser() -> argparse.ArgumentParser:
     openapi_parser.add_argument("--template", "-t", default="template.yaml",
                                 help="the SAM template whose functions document it (default: template.yaml here)")
     openapi_parser.set_defaults(run=openapi_command)
+
+    data_parser = commands.add_parser(
+        "botocore-data", help="regenerate the layer's botocore data (models trimmed to the operations it calls)")
+    data_parser.add_argument("--check", action="store_true", help="only report whether it is up to date")
+    data_parser.add_argument("--template", "-t", default="template.yaml",
+                             help="the project's SAM template (default: template.yaml here)")
+    data_parser.set_defaults(run=botocore_data_command)
 
     demo_command = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
     seed = demo_command.add_parser("seed", help="create the demo credentials and sample operations (dev only)")

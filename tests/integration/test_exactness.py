@@ -8,6 +8,7 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import boto3
 import pytest
 
 from bulk_import.files import snapshot_key
@@ -312,7 +313,7 @@ def test_6_failed_records_spread_over_the_index_shards_and_page_in_line_order(st
                for n in range(50 * FAILED_SHARDS)]
     operation = start_records_import(store, files, executions, CELL, records, None, "op")
     run_worker(store, files, operation.id)
-    shards = {item["failedOf"]["S"] for item in store.client.scan(
+    shards = {item["failedOf"]["S"] for item in boto3.client("dynamodb").scan(
         TableName=store.table_name, FilterExpression="attribute_exists(failedOf)")["Items"]}
     assert len(shards) == FAILED_SHARDS
     seen, start = [], None

@@ -11,6 +11,7 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import boto3
 import botocore.client
 import pytest
 
@@ -105,7 +106,7 @@ def unused_grants(function: str, requests: set[Request]) -> list[str]:
 def fresh_cells(store, rocketchat_cell: str) -> None:
     """The table as seed_demo leaves it (written as no function: nothing recorded; the demo's files
     are in the bucket already)."""
-    for page in store.client.get_paginator("scan").paginate(TableName=store.table_name, ProjectionExpression="PK, SK"):
+    for page in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=store.table_name, ProjectionExpression="PK, SK"):
         for first in range(0, len(page["Items"]), 25):
             store.client.batch_write_item(RequestItems={store.table_name: [
                 {"DeleteRequest": {"Key": key}} for key in page["Items"][first:first + 25]]})

@@ -6,8 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-import boto3
-
+from bulk_import import aws_clients
 from bulk_import.settings import get_import_settings
 
 
@@ -46,4 +45,4 @@ def default_executions() -> WorkerExecutions:
     state_machine_arn = get_import_settings().state_machine_arn
     if state_machine_arn is None:
         raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
-    return WorkerExecutions(state_machine_arn, boto3.client("stepfunctions"))
+    return WorkerExecutions(state_machine_arn, aws_clients.client("stepfunctions"))

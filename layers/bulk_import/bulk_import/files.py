@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import IO, Any, BinaryIO
 
-import boto3
 from botocore.exceptions import ClientError
 
+from bulk_import import aws_clients
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
 from bulk_import.settings import get_import_settings
@@ -267,4 +267,4 @@ def _staged_lines(records: list[StagedRecord]) -> bytes:
 
 @lru_cache(maxsize=1)
 def default_files() -> ImportFiles:
-    return ImportFiles(get_import_settings().import_bucket, boto3.client("s3"))
+    return ImportFiles(get_import_settings().import_bucket, aws_clients.client("s3"))

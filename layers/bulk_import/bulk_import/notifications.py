@@ -6,8 +6,7 @@ import os
 from functools import lru_cache
 from typing import Any
 
-import boto3
-
+from bulk_import import aws_clients
 from bulk_import.events import SOURCE, ImportEvent
 
 _PUT_EVENTS_LIMIT = 10
@@ -41,4 +40,4 @@ class EventPublisher:
 
 @lru_cache(maxsize=1)
 def default_publisher() -> EventPublisher:
-    return EventPublisher(os.environ["EVENT_BUS_NAME"], boto3.client("events"))
+    return EventPublisher(os.environ["EVENT_BUS_NAME"], aws_clients.client("events"))

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
 
-import boto3
 from botocore.config import Config
 
+from bulk_import import aws_clients
 from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
 from bulk_import.model import ImportOperation
 from bulk_import.settings import get_settings
@@ -98,5 +98,5 @@ def default_store() -> ImportStore:
     """
     settings = get_settings()
     # botocore's standard mode retries throttling and 5xx with backoff; _call adds transaction conflicts.
-    client = boto3.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    client = aws_clients.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
     return ImportStore(settings.table_name, client, timedelta(days=settings.retention_days))
