@@ -43,12 +43,9 @@ def import_new() -> rocketchat.NewOperationResponse:
 @app.route("POST", "/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
 def import_add_users() -> rocketchat.SuccessResponse:
     _authorize()
-    # Imported here: the body's model loads pydantic, which the other routes do without.
-    from bulk_import.api.rocketchat_requests import parse_add_users_request
-
-    request = parse_add_users_request(app.current_event.body)
-    rocketchat_add_users(default_store(), get_settings().rocketchat_cell, request.users)
-    metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(request.users))
+    users = rocketchat.add_users_body(app.current_event.body)
+    rocketchat_add_users(default_store(), get_settings().rocketchat_cell, users)
+    metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(users))
     return {"success": True}
 
 

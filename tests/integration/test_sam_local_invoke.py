@@ -96,7 +96,7 @@ with open(result_path, "w") as file:
 #: Events answered with pydantic loaded: those whose body a pydantic model validates (Rocket.Chat's
 #: users, the /v1 bodies of bulk_import.api.native_requests), Swagger UI (Powertools' page loads
 #: its OpenAPI models) and the functions not on the API.
-WITH_PYDANTIC = ("RocketChatImportFunction/import-add-users", "NativeWriteFunction/create-upload",
+WITH_PYDANTIC = ("NativeWriteFunction/create-upload",
                  "NativeWriteFunction/start-import", "NativeWriteFunction/retry-import", "ImportSweeperFunction/",
                  "ImportEventsFunction/", "ApiDocsFunction/docs.json")
 
