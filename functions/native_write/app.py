@@ -1,9 +1,8 @@
 """The native API's writes: uploads, starting (idempotently), canceling and retrying imports; OPTIONS
 of these resources (native.resolve).
 
-It routes with bulk_import.api.rest, not Powertools' event handler, and a route loads pydantic only
-when it reads a body (native_writes.with_body): a cancel answers without (issue 10,
-docs/benchmarks.md).
+It loads neither Powertools' event handler nor pydantic (issue 10, docs/benchmarks.md): it routes with
+bulk_import.api.rest, and a route that takes a body reads it with native_writes.with_body.
 """
 
 from __future__ import annotations
@@ -23,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import import uploads
 from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
+from bulk_import.api.native_bodies import StartCommand
 from bulk_import.api.native_writes import with_body
 from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Answer, Router, json_text
@@ -36,14 +36,7 @@ from bulk_import.storage import default_store
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
 
-    from bulk_import.api.native_requests import (
-        CompleteUploadRequest,
-        InlineRecord,
-        RetryRequest,
-        StartCommand,
-        StartImportRequest,
-        UploadRequest,
-    )
+    from bulk_import.api.native_bodies import CompleteUploadRequest, RetryRequest, StartImportRequest, UploadRequest
 
 app = Router(native_writes.answer_write_error)
 
@@ -148,8 +141,7 @@ def _start(command: StartCommand) -> native.ImportView:
             command.user,
         )
     else:
-        inline = cast("list[InlineRecord]", request.records)  # StartImportRequest: one or the other
-        records = [record.model_dump(mode="json") for record in inline]
+        records = cast("list[dict]", request.records)  # StartImportRequest: one or the other
         operation = start_records_import(
             default_store(), default_files(), default_executions(), command.cell, records, request.name, command.user
         )
@@ -166,8 +158,6 @@ def _start(command: StartCommand) -> native.ImportView:
 )
 @with_body(app, "StartImportRequest")
 def start_import(cell: str, request: StartImportRequest):
-    from bulk_import.api.native_requests import StartCommand
-
     credential = _authorize(cell)
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)

@@ -93,11 +93,10 @@ result = handler(event, LambdaContext())
 with open(result_path, "w") as file:
     json.dump({"answer": result, "packages": sorted({name.partition(".")[0] for name in sys.modules})}, file)
 """
-#: Events answered with pydantic loaded: those whose body a pydantic model validates (Rocket.Chat's
-#: users, the /v1 bodies of bulk_import.api.native_requests), Swagger UI (Powertools' page loads
-#: its OpenAPI models) and the functions not on the API.
-WITH_PYDANTIC = ("NativeWriteFunction/create-upload",
-                 "NativeWriteFunction/start-import", "NativeWriteFunction/retry-import", "ImportSweeperFunction/",
+#: Events answered with pydantic loaded: the retries whose corrections the records' rules check,
+#: Swagger UI (Powertools' page loads its OpenAPI models) and the functions not on the API.
+WITH_PYDANTIC = ("NativeWriteFunction/retry-import.json", "NativeWriteFunction/retry-import-invalid-corrections",
+                 "ImportSweeperFunction/",
                  "ImportEventsFunction/", "ApiDocsFunction/docs.json")
 
 

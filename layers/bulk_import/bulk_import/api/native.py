@@ -204,6 +204,17 @@ _NOT_AN_INTEGER = "Input should be a valid integer"
 _MAX_INTEGER_DIGITS = 4300
 
 
+def parse_integer_text(value: str) -> int:
+    """The integer pydantic reads from the string `value`; ValueError in its words if none."""
+    match = re.fullmatch(_INTEGER, value)
+    if match is None:
+        raise ValueError(f"{_NOT_AN_INTEGER}, unable to parse string as an integer")
+    sign, digits = match[1], match[2].replace("_", "").lstrip("0") or "0"
+    if len(digits) > _MAX_INTEGER_DIGITS:
+        raise ValueError("Unable to parse input string as an integer, exceeded maximum size")
+    return int(sign + digits)
+
+
 class PageSize(QueryParameter):
     """How many items a page of a listing holds: `default` when the parameter is not sent."""
 
@@ -214,13 +225,7 @@ class PageSize(QueryParameter):
     def parse(self, value: str | list[str]) -> int:
         if not isinstance(value, str):
             raise ValueError(_NOT_AN_INTEGER)
-        match = re.fullmatch(_INTEGER, value)
-        if match is None:
-            raise ValueError(f"{_NOT_AN_INTEGER}, unable to parse string as an integer")
-        sign, digits = match[1], match[2].replace("_", "").lstrip("0") or "0"
-        if len(digits) > _MAX_INTEGER_DIGITS:
-            raise ValueError("Unable to parse input string as an integer, exceeded maximum size")
-        number = int(sign + digits)
+        number = parse_integer_text(value)
         if number < self.minimum:
             raise ValueError(f"Input should be greater than or equal to {self.minimum}")
         if number > self.maximum:

@@ -1,6 +1,6 @@
-"""The native /v1 API's request bodies, validated by pydantic. Only a route that reads a body loads
-this module (native_writes.with_body), so only those routes load pydantic: its import alone costs a
-fifth of a bare boto3 function's cold start (docs/benchmarks.md)."""
+"""The native /v1 API's request bodies as pydantic models: the OpenAPI document describes the bodies
+by them, and tests/unit/test_native_bodies.py checks native_bodies.py, which reads them at run time
+without pydantic, against them. Nothing loads this module while answering a request."""
 
 from __future__ import annotations
 
@@ -52,12 +52,3 @@ class RetryRequest(BaseModel):
         description="Fixed records by record id (as the errors listing names them); "
         "the others are retried as they were",
     )
-
-
-class StartCommand(BaseModel):
-    """What an idempotent start is keyed and checked on: the cell, the key and the request."""
-
-    cell: str
-    key: str
-    user: str
-    request: StartImportRequest

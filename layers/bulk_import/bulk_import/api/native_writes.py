@@ -3,9 +3,8 @@ writes meet.
 
 Apart from native.py, which both /v1 functions load, so that the read function does not load the
 import machinery (uploads, files, imports). Nothing here loads pydantic or Powertools' event handler:
-the bodies' models are in native_requests.py, which a route loads when it reads a body
-(`with_body`), so the routes without one (cancel) answer without pydantic. Responses are dicts typed
-by TypedDicts, as native's.
+the bodies are read by native_bodies.py (`with_body`), the OpenAPI document describes them by their
+pydantic models in native_requests.py. Responses are dicts typed by TypedDicts, as native's.
 """
 
 from __future__ import annotations
@@ -18,6 +17,7 @@ from typing import Annotated, Any, NotRequired
 
 from typing_extensions import TypedDict
 
+from bulk_import.api import native_bodies
 from bulk_import.api.common import ProxyRequest, present
 from bulk_import.api.native import (
     InvalidRequest,
@@ -34,38 +34,36 @@ from bulk_import.uploads import Upload
 
 # -- requests --------------------------------------------------------------------------------------
 
-#: Where the bodies' models are (with_body names them).
+#: Where the bodies' pydantic models are (with_body names them): the OpenAPI document's.
 REQUESTS_MODULE = "bulk_import.api.native_requests"
 
 
-def read_body(model: Any, event: ProxyRequest, required: bool = True) -> Any:
-    """The request's JSON body as `model` (a pydantic model) validates it; None for an optional body
-    not sent. Refused in the words Powertools' validation uses: InvalidRequest with pydantic's
-    errors under `body`, UnsupportedMediaType for a body that is not JSON."""
-    from pydantic import ValidationError
-
+def read_body(model_name: str, event: ProxyRequest, required: bool = True) -> Any:
+    """The request's JSON body as native_bodies reads the model `model_name` (native_requests.py);
+    None for an optional body not sent. Refused in the words Powertools' validation used: InvalidRequest
+    with pydantic's errors under `body`, UnsupportedMediaType for a body that is not JSON."""
     kind = content_type(event)
     if event.body and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(kind)
     try:
-        data = json.loads(event.body) if event.body else None
-    except json.JSONDecodeError as error:
-        raise InvalidRequest([{"loc": ("body", error.pos), "msg": "JSON decode error"}]) from error
+        data = json.loads(event.body, parse_constant=_not_json) if event.body else None
+    except ValueError as error:
+        position = error.pos if isinstance(error, json.JSONDecodeError) else 0
+        raise InvalidRequest([{"loc": ("body", position), "msg": "JSON decode error"}]) from error
     if data is None:
         if not required:
             return None
         raise InvalidRequest([{"loc": ("body",), "msg": "Field required"}])
-    try:
-        return model.model_validate(data, from_attributes=True)  # as Powertools validates: the same words
-    except ValidationError as error:
-        raise InvalidRequest(
-            [{"loc": ("body", *detail["loc"]), "msg": detail["msg"]} for detail in error.errors(include_url=False)]
-        ) from error
+    return native_bodies.read(model_name, data)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python reads them, JSON has none
 
 
 class BodyRoute:
-    """A route function called with its request body too, as `request`: read by read_body into the
-    model named `model_name` in REQUESTS_MODULE, loaded when the route is first called.
+    """A route function called with its request body too, as `request`: read by read_body as the
+    model named `model_name` in REQUESTS_MODULE reads it (native_bodies, without pydantic).
 
     As native.QueryRoute does for query parameters, `__signature__` gives Powertools, which reads a
     route's signature to document it, the function's with `request` annotated as a route validated
@@ -77,10 +75,12 @@ class BodyRoute:
         self.app, self.function, self.model_name, self.required = app, function, model_name, required
 
     def model(self) -> Any:
+        """The body's pydantic model: loads pydantic, so only the OpenAPI generator asks for it."""
         return getattr(importlib.import_module(REQUESTS_MODULE), self.model_name)
 
     def __call__(self, **path_parameters: str) -> Any:
-        return self.function(**path_parameters, request=read_body(self.model(), self.app.current_event, self.required))
+        body = read_body(self.model_name, self.app.current_event, self.required)
+        return self.function(**path_parameters, request=body)
 
     @property
     def __signature__(self) -> inspect.Signature:
