@@ -19,6 +19,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,14 +243,8 @@ def botocore_data_command(args: argparse.Namespace) -> int:
     from bulk_import_local import botocore_data
 
     directory = botocore_data.data_directory(_template(args).resolve().parent)
-    if args.check:
-        if botocore_data.committed(directory) != botocore_data.generate():
-            print(f"{directory} differs from botocore's data: run `bulk-import botocore-data`", file=sys.stderr)
-            return 1
-        return 0
-    botocore_data.write(directory)
-    print(directory)
-    return 0
+    return _write_or_check(args, directory, lambda: botocore_data.committed(directory) == botocore_data.generate(),
+                           lambda: botocore_data.write(directory), "bulk-import botocore-data")
 
 
 def openapi_command(args: argparse.Namespace) -> int:
@@ -264,13 +259,20 @@ def openapi_command(args: argparse.Namespace) -> int:
     os.environ.update({"AWS_DEFAULT_REGION": REGION, **host.environment()} | dict(os.environ))
     generated = openapi.render(openapi.generate(template, host))
     path = openapi.document_path(template)
+    return _write_or_check(args, path, lambda: path.read_text() == generated, lambda: path.write_text(generated),
+                           "bulk-import openapi")
+
+
+def _write_or_check(args: argparse.Namespace, target: Path, up_to_date: Callable[[], bool],
+                    write: Callable[[], object], command: str) -> int:
+    """A generated file's command: writes `target`, or with --check only says (1) when it is stale."""
     if args.check:
-        if path.read_text() != generated:
-            print(f"{path} differs from the code: run `bulk-import openapi`", file=sys.stderr)
+        if not up_to_date():
+            print(f"{target} differs from what `{command}` generates: run it", file=sys.stderr)
             return 1
         return 0
-    path.write_text(generated)
-    print(path)
+    write()
+    print(target)
     return 0
 
 
