@@ -20,7 +20,12 @@ BENCHMARKS = [status_read.rows, import_run.rows]
 
 
 def main() -> None:
-    print_table(row for benchmark in BENCHMARKS for row in benchmark())
+    rows = []
+    try:
+        for benchmark in BENCHMARKS:
+            rows += benchmark()
+    finally:  # a benchmark that fails does not take the figures of those before it with it
+        print_table(rows)
 
 
 if __name__ == "__main__":

@@ -13,13 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bulk_import.executions import default_executions
-from bulk_import.files import default_files
-from bulk_import.notifications import default_publisher
-from bulk_import.settings import get_import_settings, get_settings
 from bulk_import.storage import ImportStore, default_store
 from bulk_import_local.functions_host import FunctionsHost
-from bulk_import_local.local_stack import LOCAL_PARAMETERS
+from bulk_import_local.local_stack import LOCAL_PARAMETERS, clear_cached_clients
 from bulk_import_local.sam_template import SamTemplate
 from bulk_import_local import moto_stepfunctions, moto_transactions
 from bulk_import_local.iam_policies import function_policies
@@ -33,13 +29,6 @@ os.environ.update(FUNCTIONS.environment() | {"POWERTOOLS_TRACE_DISABLED": "true"
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # Lambda always sets it
 TABLE_NAME = os.environ["TABLE_NAME"]
 BUCKET_NAME = os.environ["IMPORT_BUCKET"]
-
-
-def clear_cached_clients() -> None:
-    """Forgets the per-process settings and clients, which point at one AWS (moto) at a time."""
-    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions,
-                   default_publisher):
-        cached.cache_clear()
 
 
 @pytest.fixture(scope="session")

@@ -22,7 +22,11 @@ from bulk_import_local import moto_footprint
 
 moto_footprint.skip_unused_backends()  # before moto's Step Functions interpreter is imported (below)
 
-from bulk_import.storage import ImportStore  # noqa: E402
+from bulk_import.executions import default_executions  # noqa: E402
+from bulk_import.files import default_files  # noqa: E402
+from bulk_import.notifications import default_publisher  # noqa: E402
+from bulk_import.settings import get_import_settings, get_settings  # noqa: E402
+from bulk_import.storage import ImportStore, default_store  # noqa: E402
 from bulk_import_local import moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
 from bulk_import_local.call_log import CallLog  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
@@ -72,6 +76,7 @@ class LocalStack:
                            "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                            "POWERTOOLS_TRACE_DISABLED": "true"})
         os.environ.update(self.host.environment())
+        clear_cached_clients()  # created earlier in this process, they would talk to another moto
         requests.post(f"{self.endpoint}/moto-api/config",
                       json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
         # Each patch makes moto behave like AWS where the worker depends on it (see each module's docstring).
@@ -84,6 +89,7 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        clear_cached_clients()
         if self._api is not None:
             self._api.shutdown()
             self._api.server_close()
@@ -147,3 +153,10 @@ def _empty_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("app.py", "")
     return buffer.getvalue()
+
+
+def clear_cached_clients() -> None:
+    """Forgets the layer's per-process settings and clients, which point at one AWS (one moto) at a time."""
+    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions,
+                   default_publisher):
+        cached.cache_clear()
