@@ -1,12 +1,16 @@
 """`make bench`: the figures of every benchmark in one table, each next to its goal (table.py).
 
 A benchmark joins the table with a function that measures and returns its table.Row objects,
-listed in BENCHMARKS; the rows are printed in that order.
+listed in BENCHMARKS; the rows are printed in that order. Each runs in a fresh process of its own:
+what one loads and caches stays out of the next one's figures (the import's peak RSS is that of a
+process that ran nothing else, as `bulk-import serve` is).
 """
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 sys.path[:0] = [str(Path(__file__).resolve().parent)]
@@ -23,7 +27,8 @@ def main() -> None:
     rows = []
     try:
         for benchmark in BENCHMARKS:
-            rows += benchmark()
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as process:
+                rows += process.submit(benchmark).result()
     finally:  # a benchmark that fails does not take the figures of those before it with it
         print_table(rows)
 
