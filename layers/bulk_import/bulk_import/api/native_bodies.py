@@ -88,10 +88,11 @@ def _items(value: Any, item: Callable[[Any], Any], min_length: int, max_length: 
             errors += [((index, *location), message) for location, message in refused.errors]
     if errors:
         raise _Refused(errors)
-    for limit, words in ((min_length, "at least"), (max_length, "at most")):
-        if (len(items) < limit) if words == "at least" else (len(items) > limit):
-            noun = "item" if limit == 1 else "items"
-            raise _refuse(f"List should have {words} {limit} {noun} after validation, not {len(items)}")
+    if len(items) < min_length:
+        noun = "item" if min_length == 1 else "items"
+        raise _refuse(f"List should have at least {min_length} {noun} after validation, not {len(items)}")
+    if len(items) > max_length:
+        raise _refuse(f"List should have at most {max_length} items after validation, not {len(items)}")
     return items
 
 
