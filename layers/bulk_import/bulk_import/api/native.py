@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import inspect
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -27,7 +26,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import OperationCounts, ProxyRequest, present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, RouteNotFound, Router, by_class, json_text
+from bulk_import.api.rest import Answer, ReadingRoute, RouteNotFound, Router, by_class, json_text
 from bulk_import.errors import (
     AuthenticationRequired,
     CredentialExpired,
@@ -297,36 +296,18 @@ def read_query(event: Any, parameters: Sequence[QueryParameter]) -> dict[str, An
     return values
 
 
-class QueryRoute:
-    """A route function called with its query parameters too, read by read_query before it runs:
-    without validation, Powertools passes a route only its path parameters.
-
-    Powertools reads a route's signature to document it (and to validate, which the read function
-    does not). `__signature__` gives it the function's, with each query parameter annotated and
-    defaulted as a route validated by Powertools declares it: the OpenAPI document describes them as
-    such. It is built when asked for, since the annotations load pydantic; Powertools does not ask
-    while it answers requests."""
+class QueryRoute(ReadingRoute):
+    """A route function called with its query parameters too, read by read_query before it runs."""
 
     def __init__(self, app: Router, function: Callable[..., Any], parameters: Sequence[QueryParameter]) -> None:
-        self.__name__ = function.__name__  # Powertools names the operation after it
-        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
-        self.app, self.function, self.parameters = app, function, parameters
+        super().__init__(app, function)
+        self.parameters = parameters
 
-    def __call__(self, **path_parameters: str) -> Any:
-        return self.function(**path_parameters, **read_query(self.app.current_event, self.parameters))
+    def read(self, request: Any) -> dict[str, Any]:
+        return read_query(request, self.parameters)
 
-    @property
-    def __signature__(self) -> inspect.Signature:
-        signature = inspect.signature(self.function)
-        query = {parameter.name: parameter for parameter in self.parameters}
-        return signature.replace(
-            parameters=[
-                parameter.replace(annotation=query[name].annotation(), default=query[name].default)
-                if name in query
-                else parameter
-                for name, parameter in signature.parameters.items()
-            ]
-        )
+    def declared(self) -> dict[str, tuple[Any, Any]]:
+        return {parameter.name: (parameter.annotation(), parameter.default) for parameter in self.parameters}
 
 
 def with_query(app: Router, *parameters: QueryParameter) -> Callable[[Callable[..., Any]], QueryRoute]:

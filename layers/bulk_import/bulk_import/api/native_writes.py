@@ -27,7 +27,7 @@ from bulk_import.api.native import (
     field_docstrings,
     problem,
 )
-from bulk_import.api.rest import Answer, Router, by_class
+from bulk_import.api.rest import Answer, ReadingRoute, Router, by_class, parse_json
 from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
 from bulk_import.model import iso_millis
 from bulk_import.uploads import Upload
@@ -46,7 +46,7 @@ def read_body(model_name: str, event: ProxyRequest, required: bool = True) -> An
     if event.body and kind != "application/json" and not kind.endswith("+json"):
         raise UnsupportedMediaType(kind)
     try:
-        data = json.loads(event.body, parse_constant=_not_json) if event.body else None
+        data = parse_json(event.body) if event.body else None
     except ValueError as error:
         position = error.pos if isinstance(error, json.JSONDecodeError) else 0
         raise InvalidRequest([{"loc": ("body", position), "msg": "JSON decode error"}]) from error
@@ -57,45 +57,25 @@ def read_body(model_name: str, event: ProxyRequest, required: bool = True) -> An
     return native_bodies.read(model_name, data)
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python reads them, JSON has none
-
-
-class BodyRoute:
+class BodyRoute(ReadingRoute):
     """A route function called with its request body too, as `request`: read by read_body as the
-    model named `model_name` in REQUESTS_MODULE reads it (native_bodies, without pydantic).
-
-    As native.QueryRoute does for query parameters, `__signature__` gives Powertools, which reads a
-    route's signature to document it, the function's with `request` annotated as a route validated
-    by Powertools declares its body: the OpenAPI document describes the body by the model."""
+    model named `model_name` in REQUESTS_MODULE reads it (native_bodies, without pydantic); the
+    OpenAPI document describes the body by that model."""
 
     def __init__(self, app: Router, function: Callable[..., Any], model_name: str, required: bool) -> None:
-        self.__name__ = function.__name__  # Powertools names the operation after it
-        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
-        self.app, self.function, self.model_name, self.required = app, function, model_name, required
+        super().__init__(app, function)
+        self.model_name, self.required = model_name, required
 
-    def model(self) -> Any:
-        """The body's pydantic model: loads pydantic, so only the OpenAPI generator asks for it."""
-        return getattr(importlib.import_module(REQUESTS_MODULE), self.model_name)
+    def read(self, request: Any) -> dict[str, Any]:
+        return {"request": read_body(self.model_name, request, self.required)}
 
-    def __call__(self, **path_parameters: str) -> Any:
-        body = read_body(self.model_name, self.app.current_event, self.required)
-        return self.function(**path_parameters, request=body)
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        signature = inspect.signature(self.function)
+    def declared(self) -> dict[str, tuple[Any, Any]]:
+        model = getattr(importlib.import_module(REQUESTS_MODULE), self.model_name)
         if self.required:
-            request = signature.parameters["request"].replace(annotation=self.model())
-        else:
-            from aws_lambda_powertools.event_handler.openapi.params import Body
+            return {"request": (model, inspect.Parameter.empty)}
+        from aws_lambda_powertools.event_handler.openapi.params import Body
 
-            request = signature.parameters["request"].replace(
-                annotation=Annotated[self.model() | None, Body()], default=None
-            )
-        return signature.replace(
-            parameters=[request if name == "request" else parameter for name, parameter in signature.parameters.items()]
-        )
+        return {"request": (Annotated[model | None, Body()], None)}
 
 
 def with_body(app: Router, model_name: str, required: bool = True) -> Callable[[Callable[..., Any]], BodyRoute]:

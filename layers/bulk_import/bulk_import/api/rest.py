@@ -14,6 +14,7 @@ it their own way.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -169,3 +170,52 @@ class Router:
         for route in self.routes.values():
             path = route.resource.replace("{", "<").replace("}", ">")
             app.route(path, method=route.method, **route.openapi)(route.function)
+
+
+class ReadingRoute:
+    """A route function called with more than its path parameters: values `read` from the request
+    before it runs (a query, a body), where Powertools' validation would have passed them.
+
+    Powertools reads a route's signature to document it. `__signature__` gives it the function's,
+    each parameter `declared` annotated and defaulted as a route validated by Powertools declares
+    it, so the OpenAPI document describes them as such. It is built when asked for, since the
+    annotations load pydantic; Powertools asks only when the document is generated."""
+
+    def __init__(self, app: Router, function: Callable[..., Any]) -> None:
+        self.__name__ = function.__name__  # Powertools names the operation after it
+        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
+        self.app, self.function = app, function
+
+    def read(self, request: Request) -> dict[str, Any]:
+        """The values of the parameters read from `request`, by name."""
+        raise NotImplementedError
+
+    def declared(self) -> dict[str, tuple[Any, Any]]:
+        """(annotation, default) of each parameter read, by name, as Powertools would declare it."""
+        raise NotImplementedError
+
+    def __call__(self, **path_parameters: str) -> Any:
+        return self.function(**path_parameters, **self.read(self.app.current_event))
+
+    @property
+    def __signature__(self) -> inspect.Signature:
+        signature = inspect.signature(self.function)
+        declared = self.declared()
+        return signature.replace(
+            parameters=[
+                parameter.replace(annotation=declared[name][0], default=declared[name][1])
+                if name in declared
+                else parameter
+                for name, parameter in signature.parameters.items()
+            ]
+        )
+
+
+def parse_json(text: str) -> Any:
+    """`text` as JSON, ValueError (a JSONDecodeError where its syntax is wrong) if it is not: NaN and
+    Infinity too, which Python's json reads and JSON has not."""
+    return json.loads(text, parse_constant=_not_json)
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")

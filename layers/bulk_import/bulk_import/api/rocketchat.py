@@ -11,7 +11,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import OperationCounts, present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, parse_json
 from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
 from bulk_import.model import ImportOperation, ImportState, iso_millis
 
@@ -177,7 +177,7 @@ def add_users_body(body: str | None) -> list[dict[str, Any]]:
     JSON is read as {}, as the router's body parser leaves it. By hand, not pydantic: its import
     alone costs a fifth of a bare function's cold start (docs/benchmarks.md)."""
     try:
-        data = json.loads(body or "{}", parse_constant=_not_json)
+        data = parse_json(body or "{}")
     except ValueError:
         data = {}
     if not isinstance(data, dict):
@@ -255,10 +255,6 @@ def _js_string(value: bool | int | float) -> str:
     if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
         return str(int(value))
     return str(value)
-
-
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
 
 
 def _invalid(message: str) -> InvalidParams:
