@@ -20,7 +20,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class, json_text
 from bulk_import.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -236,7 +236,7 @@ class PersoniumCredential:
 
 
 def error_body(code: PersoniumCode, *arguments: str) -> str:
-    return json.dumps(personium_message(code.code, code.text(*arguments)), separators=(",", ":"), ensure_ascii=False)
+    return json_text(personium_message(code.code, code.text(*arguments)))
 
 
 def error_response(code: PersoniumCode, *arguments: str) -> Answer:

@@ -3,7 +3,6 @@ and its REST API's CORS middleware."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from typing import Any, NotRequired
 
@@ -105,7 +104,7 @@ class RocketChatLogin:
 
 def _error(status_code: int, error: str, **details: str) -> Answer:
     body: RocketChatError = present(success=False, error=error, **details)
-    return Answer(status_code, json.dumps(body, separators=(",", ":"), ensure_ascii=False))
+    return Answer.json(body, status_code)
 
 
 def answer_error(error: Exception, request: Request) -> Answer:
