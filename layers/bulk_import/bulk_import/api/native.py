@@ -251,15 +251,22 @@ class Text(QueryParameter):
         return Annotated[str | None, Query(description=self.description)]
 
 
+def not_one_of(values: Sequence[str]) -> str:
+    """pydantic's words for a value that is none of an enumeration's `values`."""
+    *others, last = map(repr, values)
+    return f"Input should be {', '.join(others)} or {last}"
+
+
+_STATES = [state.value for state in ImportState]
+
+
 class StateFilter(QueryParameter):
     """One of the ImportState values, optional."""
 
     def parse(self, value: str | list[str]) -> ImportState:
-        states = [state.value for state in ImportState]
-        if isinstance(value, str) and value in states:
+        if isinstance(value, str) and value in _STATES:
             return ImportState(value)
-        *others, last = map(repr, states)
-        raise ValueError(f"Input should be {', '.join(others)} or {last}")
+        raise ValueError(not_one_of(_STATES))
 
     def annotation(self) -> Any:
         from aws_lambda_powertools.event_handler.openapi.params import Query

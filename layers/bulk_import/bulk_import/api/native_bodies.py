@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bulk_import.api.native import InvalidRequest, parse_integer_text
+from bulk_import.api.native import InvalidRequest, not_one_of, parse_integer_text
 from bulk_import.staged_records import RecordType
 from bulk_import.uploads import MAX_UPLOAD_SIZE
 
@@ -163,14 +163,15 @@ class StartCommand:
     request: StartImportRequest
 
 
+_RECORD_TYPES = [kind.value for kind in RecordType]
+
+
 def _record(value: Any) -> dict[str, Any]:
     record = _object(value)
-    types = [kind.value for kind in RecordType]
     if "type" not in record:
         raise _refuse("Field required", "type")
-    if record["type"] not in types:
-        *others, last = (f"'{kind}'" for kind in types)
-        raise _refuse(f"Input should be {', '.join(others)} or {last}", "type")
+    if record["type"] not in _RECORD_TYPES:
+        raise _refuse(not_one_of(_RECORD_TYPES), "type")
     return record
 
 
