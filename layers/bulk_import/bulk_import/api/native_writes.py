@@ -9,7 +9,6 @@ pydantic models in native_requests.py. Responses are dicts typed by TypedDicts, 
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import json
 from collections.abc import Callable
@@ -34,9 +33,6 @@ from bulk_import.uploads import Upload
 
 # -- requests --------------------------------------------------------------------------------------
 
-#: Where the bodies' pydantic models are (with_body names them): the OpenAPI document's.
-REQUESTS_MODULE = "bulk_import.api.native_requests"
-
 
 def read_body(model_name: str, event: ProxyRequest, required: bool = True) -> Any:
     """The request's JSON body as native_bodies reads the model `model_name` (native_requests.py);
@@ -59,7 +55,7 @@ def read_body(model_name: str, event: ProxyRequest, required: bool = True) -> An
 
 class BodyRoute(ReadingRoute):
     """A route function called with its request body too, as `request`: read by read_body as the
-    model named `model_name` in REQUESTS_MODULE reads it (native_bodies, without pydantic); the
+    model named `model_name` in native_requests.py reads it (native_bodies, without pydantic); the
     OpenAPI document describes the body by that model."""
 
     def __init__(self, app: Router, function: Callable[..., Any], model_name: str, required: bool) -> None:
@@ -70,7 +66,9 @@ class BodyRoute(ReadingRoute):
         return {"request": read_body(self.model_name, request, self.required)}
 
     def declared(self) -> dict[str, tuple[Any, Any]]:
-        model = getattr(importlib.import_module(REQUESTS_MODULE), self.model_name)
+        from bulk_import.api import native_requests  # pydantic: only the OpenAPI generator asks
+
+        model = getattr(native_requests, self.model_name)
         if self.required:
             return {"request": (model, inspect.Parameter.empty)}
         from aws_lambda_powertools.event_handler.openapi.params import Body
