@@ -42,7 +42,7 @@ def list_imports(cell: str, limit: int, cursor: str | None, state: ImportState |
 
 @app.get("/v1/cells/{cell}/imports/{operationId}", summary="One import: state, counts, rate, ETA", tags=["Imports"])
 def get_import(cell: str, operationId: str) -> native.ImportView:
-    _, operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event))
+    operation = api_operation(default_store(), cell, operationId, native.bearer_token(app.current_event)).operation
     return native.import_view(operation)
 
 

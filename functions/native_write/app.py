@@ -30,7 +30,8 @@ from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
 from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
-from bulk_import.status import api_credential, api_operation
+from bulk_import.model import ImportOperation
+from bulk_import.status import api_cell, api_credential, api_operation
 from bulk_import.storage import default_store
 
 if TYPE_CHECKING:
@@ -72,10 +73,10 @@ def complete_upload(cell: str, uploadId: str, request: CompleteUploadRequest) ->
     return {"uploadId": uploadId, "filename": filename}
 
 
-def start_once(command: StartCommand) -> native.ImportView:
+def start_once(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
     """The start of a request with an Idempotency-Key: run by _idempotent_start, which answers a
     repeat of the key with the import it started (the records are keyed by this function's name)."""
-    return _start(command)
+    return _start(command, latest)
 
 
 @lru_cache(maxsize=1)
@@ -112,7 +113,7 @@ def _idempotent_start() -> tuple[Callable[..., native.ImportView], IdempotencyCo
     return start, config
 
 
-def _start_idempotently(command: StartCommand) -> native.ImportView:
+def _start_idempotently(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
         IdempotencyValidationError,
@@ -121,14 +122,16 @@ def _start_idempotently(command: StartCommand) -> native.ImportView:
     start, config = _idempotent_start()
     config.register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
     try:
-        return start(command=command)
+        return start(command=command, latest=latest)
     except IdempotencyValidationError as error:
         raise native_writes.IdempotencyKeyReused() from error
     except IdempotencyAlreadyInProgressError as error:
         raise native_writes.IdempotencyKeyInUse() from error
 
 
-def _start(command: StartCommand) -> native.ImportView:
+def _start(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
+    """Starts the import `command` asks for; `latest` is the cell's latest operation, read with the
+    caller's credential."""
     request = command.request
     if request.uploadId is not None:
         operation = start_upload_import(
@@ -139,11 +142,19 @@ def _start(command: StartCommand) -> native.ImportView:
             request.uploadId,
             request.name,
             command.user,
+            latest=latest,
         )
     else:
         records = cast("list[dict]", request.records)  # StartImportRequest: one or the other
         operation = start_records_import(
-            default_store(), default_files(), default_executions(), command.cell, records, request.name, command.user
+            default_store(),
+            default_files(),
+            default_executions(),
+            command.cell,
+            records,
+            request.name,
+            command.user,
+            latest=latest,
         )
     logger.info("Import started", extra={"operation_id": operation.id})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
@@ -158,20 +169,20 @@ def _start(command: StartCommand) -> native.ImportView:
 )
 @with_body(app, "StartImportRequest")
 def start_import(cell: str, request: StartImportRequest):
-    credential = _authorize(cell)
+    credential, latest = api_cell(default_store(), cell, native.bearer_token(app.current_event), ApiPermission.WRITE)
     key = app.current_event.headers.get("Idempotency-Key")
     command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
-    return _accepted(_start_idempotently(command) if key else _start(command))
+    return _accepted(_start_idempotently(command, latest) if key else _start(command, latest))
 
 
 @app.post(
     "/v1/cells/{cell}/imports/{operationId}/cancel", summary="Cancel a loading or importing import", tags=["Imports"]
 )
 def cancel_import(cell: str, operationId: str) -> native.ImportView:
-    _, operation = api_operation(
+    read = api_operation(
         default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
     )
-    stopped = cancel(default_store(), default_executions(), operation)
+    stopped = cancel(default_store(), default_executions(), read.operation, latest=read.latest)
     return native.import_view(stopped)
 
 
@@ -183,11 +194,19 @@ def cancel_import(cell: str, operationId: str) -> native.ImportView:
 )
 @with_body(app, "RetryRequest", required=False)
 def retry_import(cell: str, operationId: str, request: RetryRequest | None):
-    credential, parent = api_operation(
+    read = api_operation(
         default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
     )
     corrections = request.corrections if request is not None else {}
-    child = retry(default_store(), default_files(), default_executions(), parent, corrections, credential.name)
+    child = retry(
+        default_store(),
+        default_files(),
+        default_executions(),
+        read.operation,
+        corrections,
+        read.credential.name,
+        latest=read.latest,
+    )
     return _accepted(native.import_view(child))
 
 

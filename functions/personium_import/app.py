@@ -19,6 +19,7 @@ from bulk_import.api.rest import Answer, Router
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
 from bulk_import.imports import snapshot_exists, start_snapshot_import, store_snapshot
+from bulk_import.model import ImportOperation
 from bulk_import.settings import get_settings
 from bulk_import.status import authorize_cell_root_request
 from bulk_import.storage import default_store
@@ -26,13 +27,14 @@ from bulk_import.storage import default_store
 app = Router(personium.answer_import_error)
 
 
-def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None) -> str:
+def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None) -> tuple[str, ImportOperation | None]:
     """Checks the caller has root on the cell (one request; `resource_found` first, once the cell is
-    known); returns the token's subject."""
+    known); returns the token's subject and the cell's latest operation, read in that request."""
     credential = personium.PersoniumCredential.of(app.current_event)
-    return authorize_cell_root_request(
+    token, latest = authorize_cell_root_request(
         default_store(), cell, credential.token, credential.cookie_peer, resource_found
-    ).subject
+    )
+    return token.subject, latest
 
 
 @app.route(
@@ -43,9 +45,11 @@ def _authorize_root(cell: str, resource_found: Callable[[], None] | None = None)
     responses={202: {"description": "Import accepted; Location is the status URL"}},
 )
 def start_cell_import(CellName: str):
-    user = _authorize_root(CellName)
+    user, latest = _authorize_root(CellName)
     name = personium.import_snapshot_name(app.current_event.body)
-    operation = start_snapshot_import(default_store(), default_files(), default_executions(), CellName, name, user)
+    operation = start_snapshot_import(
+        default_store(), default_files(), default_executions(), CellName, name, user, latest=latest
+    )
     logger.info("Cell import started", extra={"operation_id": operation.id, "snapshot": name})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
     return Answer(202, headers={"Location": request_url(app.current_event)})
@@ -59,11 +63,11 @@ def start_cell_import(CellName: str):
     responses={201: {"description": "Snapshot stored"}},
 )
 def put_snapshot(CellName: str, Name: str):
-    _authorize_root(CellName)
+    _, latest = _authorize_root(CellName)
     name = personium.snapshot_name(Name)
     event = app.current_event
     body = base64.b64decode(event.body or "") if event.is_base64_encoded else (event.body or "").encode()
-    store_snapshot(default_store(), default_files(), CellName, name, body)
+    store_snapshot(default_store(), default_files(), CellName, name, body, latest=latest)
     return Answer(201, headers={"Location": request_url(event)})
 
 

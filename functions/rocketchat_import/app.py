@@ -17,6 +17,7 @@ from bulk_import.api.rest import Router
 from bulk_import.credentials import Permission
 from bulk_import.executions import default_executions
 from bulk_import.imports import rocketchat_add_users, rocketchat_new, rocketchat_run, stop
+from bulk_import.model import ImportOperation
 from bulk_import.settings import get_settings
 from bulk_import.status import rocketchat_import_status
 from bulk_import.storage import default_store
@@ -24,35 +25,38 @@ from bulk_import.storage import default_store
 app = Router(rocketchat.answer_import_error)
 
 
-def _authorize() -> str:
-    """Checks the caller may run imports (one request); returns the user id."""
+def _authorize() -> tuple[str, ImportOperation | None]:
+    """Checks the caller may run imports (one request); returns the user id and the cell's latest
+    operation, read in that request."""
     login = rocketchat.RocketChatLogin.of(app.current_event)
-    rocketchat_import_status(
+    latest = rocketchat_import_status(
         default_store(), get_settings().rocketchat_cell, login.user_id, login.auth_token, Permission.RUN_IMPORT
     )
-    return cast(str, login.user_id)  # rocketchat_import_status refused a request without one
+    return cast(str, login.user_id), latest  # rocketchat_import_status refused a request without one
 
 
 @app.route("POST", "/api/v1/import.new", summary="Create an API import operation", tags=["Rocket.Chat"])
 def import_new() -> rocketchat.NewOperationResponse:
-    user = _authorize()
-    operation = rocketchat_new(default_store(), default_executions(), get_settings().rocketchat_cell, user)
+    user, latest = _authorize()
+    operation = rocketchat_new(
+        default_store(), default_executions(), get_settings().rocketchat_cell, user, latest=latest
+    )
     return {"operation": rocketchat.rocketchat_operation(operation), "success": True}
 
 
 @app.route("POST", "/api/v1/import.addUsers", summary="Stage users for the API import", tags=["Rocket.Chat"])
 def import_add_users() -> rocketchat.SuccessResponse:
-    _authorize()
+    _, latest = _authorize()
     users = rocketchat.add_users_body(app.current_event.body)
-    rocketchat_add_users(default_store(), get_settings().rocketchat_cell, users)
+    rocketchat_add_users(default_store(), get_settings().rocketchat_cell, users, latest=latest)
     metrics.add_metric(name="UsersStaged", unit=MetricUnit.Count, value=len(users))
     return {"success": True}
 
 
 @app.route("POST", "/api/v1/import.run", summary="Run the API import; returns at once", tags=["Rocket.Chat"])
 def import_run() -> rocketchat.SuccessResponse:
-    _authorize()
-    operation = rocketchat_run(default_store(), default_executions(), get_settings().rocketchat_cell)
+    _, latest = _authorize()
+    operation = rocketchat_run(default_store(), default_executions(), get_settings().rocketchat_cell, latest=latest)
     logger.info("Import started", extra={"operation_id": operation.id})
     metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
     return {"success": True}
@@ -60,8 +64,8 @@ def import_run() -> rocketchat.SuccessResponse:
 
 @app.route("POST", "/api/v1/import.clear", summary="Invalidate the current operation and stop it", tags=["Rocket.Chat"])
 def import_clear() -> rocketchat.SuccessResponse:
-    _authorize()
-    stop(default_store(), default_executions(), get_settings().rocketchat_cell, clear=True)
+    _, latest = _authorize()
+    stop(default_store(), default_executions(), get_settings().rocketchat_cell, clear=True, latest=latest)
     return {"success": True}
 
 

@@ -121,6 +121,17 @@ def test_history_pages_follow_the_start_key_newest_first_and_filter_by_state(sto
         cancel(store, executions, store.operation(CELL, ids[-1]))  # done: nothing to cancel
 
 
+def test_a_cancel_read_before_the_import_ended_answers_it_ended_without_another_read(store, files, executions,
+                                                                                     monkeypatch):
+    running = start_records_import(store, files, executions, CELL, users(3, invalid=set()), None, "op")
+    run_worker(store, files, running.id)
+    monkeypatch.setattr(type(store), "latest_operation", lambda *a: pytest.fail("read again"))
+    with pytest.raises(NotCancelable, match="ended before"):
+        cancel(store, executions, running, latest=running)  # both read while it ran
+    monkeypatch.undo()
+    assert store.latest_operation(CELL).state is ImportState.DONE and executions.stopped == []
+
+
 def test_failed_records_page_in_type_and_line_order(store, files, executions):
     parent = import_done(store, files, executions, users(30, invalid={1, 5, 9, 12, 20, 29}))
     seen, start = [], None

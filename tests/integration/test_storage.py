@@ -5,7 +5,8 @@ from dataclasses import replace
 import pytest
 
 from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.storage.operations import OperationConflict
+from bulk_import.staged_records import StagedRecord
+from bulk_import.storage.operations import LatestChanged, OperationConflict
 from bulk_import.storage.records import BatchOutcome
 
 
@@ -52,6 +53,29 @@ def test_updating_an_operation_that_is_no_longer_the_latest_fails(store):
     with pytest.raises(OperationConflict):
         store.update_operation(first, from_steps=frozenset(ProgressStep), step=ProgressStep.IMPORT_FAILED)
     assert store.latest_operation("demo") == second
+
+
+def test_a_refused_update_carries_the_latest_as_dynamodb_found_it(store):
+    first, second = operation(), operation()
+    store.start_operation(first, None)
+    store.start_operation(second, first)
+    with pytest.raises(LatestChanged) as refused:
+        store.update_operation(first, from_steps=frozenset(ProgressStep), step=ProgressStep.IMPORT_FAILED)
+    assert refused.value.current == store.latest_operation("demo") == second
+    with pytest.raises(LatestChanged) as refused:
+        store.update_operation(operation(cell="nowhere"), from_steps=frozenset(ProgressStep), valid=False)
+    assert refused.value.current is None  # the cell has no operation
+
+
+def test_a_refused_staging_carries_the_latest_as_dynamodb_found_it(store):
+    taking = operation(step=ProgressStep.NEW)
+    store.start_operation(taking, None)
+    records = [StagedRecord(type="user", seq=seq, data={"username": f"u{seq}"}, source="s") for seq in range(2)]
+    store.stage_api_records(taking, records, "users")
+    with pytest.raises(LatestChanged) as refused:  # numbered from the counts read before the first add
+        store.stage_api_records(taking, records, "users")
+    assert refused.value.current == store.latest_operation("demo")
+    assert refused.value.current.count.users == 2
 
 
 def test_update_operation_settles_unprocessed_records_as_errors(store):

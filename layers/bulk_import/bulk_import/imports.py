@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from typing import Any, Protocol
+from enum import Enum
+from typing import Any, Literal, Protocol
 
 from bulk_import.errors import BulkImportError
 from bulk_import.files import ImportFiles, corrections_key, new_upload_id, snapshot_key, upload_prefix
@@ -24,9 +25,21 @@ from bulk_import.model import (
 )
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore
-from bulk_import.storage.operations import OperationConflict
+from bulk_import.storage.operations import LatestChanged, OperationConflict
 
 ALL_STEPS = frozenset(ProgressStep)
+
+
+class _Unread(Enum):
+    UNREAD = "unread"
+
+
+#: The `latest` of a caller that has not read the cell's latest operation: the function reads it.
+#: The API functions pass the one they read with the caller's credential, in the same request.
+UNREAD = _Unread.UNREAD
+
+#: The cell's latest operation as the caller read it (None: the cell has none), or UNREAD.
+Latest = ImportOperation | None | Literal[_Unread.UNREAD]
 
 
 class OperationBusy(BulkImportError):
@@ -93,9 +106,13 @@ def _new_operation(cell: str, user: str, kind: str, step: ProgressStep, **fields
     )
 
 
-def _idle_latest(store: ImportStore, cell: str) -> ImportOperation | None:
+def _read(store: ImportStore, cell: str, latest: Latest) -> ImportOperation | None:
+    return store.latest_operation(cell) if latest is UNREAD else latest
+
+
+def _idle_latest(store: ImportStore, cell: str, latest: Latest = UNREAD) -> ImportOperation | None:
     """The cell's latest operation, if none is active (a hint: the conditional write decides)."""
-    latest = store.latest_operation(cell)
+    latest = _read(store, cell, latest)
     if latest is not None and latest.is_active:
         raise OperationBusy(cell)
     return latest
@@ -133,9 +150,11 @@ def start_file_import(
     name: str,
     user: str,
     kind: str = "personium",
+    *,
+    latest: Latest = UNREAD,
 ) -> ImportOperation:
     """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI)."""
-    latest = _idle_latest(store, cell)
+    latest = _idle_latest(store, cell, latest)
     etag = files.etag(key)
     if etag is None:
         raise SnapshotNotFound(key.rpartition("/")[2])
@@ -172,13 +191,15 @@ def start_upload_import(
     upload_id: str,
     name: str | None,
     user: str,
+    *,
+    latest: Latest = UNREAD,
 ) -> ImportOperation:
     """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
     uploaded = files.first_object(upload_prefix(cell, upload_id))
     if uploaded is None:
         raise UploadNotFound(upload_id)
     key, etag = uploaded
-    latest = _idle_latest(store, cell)
+    latest = _idle_latest(store, cell, latest)
     return _start_file(store, executions, cell, key, etag, name or key.rpartition("/")[2], user, "v1", latest)
 
 
@@ -190,10 +211,12 @@ def start_records_import(
     records: list[dict[str, Any]],
     name: str | None,
     user: str,
+    *,
+    latest: Latest = UNREAD,
 ) -> ImportOperation:
     """Imports records sent inline: they are written as a JSON Lines upload, then imported as one,
     so inline records and files take the same path (and report errors by line)."""
-    latest = _idle_latest(store, cell)  # before the upload: a busy cell leaves no file behind
+    latest = _idle_latest(store, cell, latest)  # before the upload: a busy cell leaves no file behind
     key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
     files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
     etag = files.etag(key)
@@ -201,14 +224,16 @@ def start_records_import(
     return _start_file(store, executions, cell, key, etag, name or "records.jsonl", user, "v1", latest)
 
 
-def cancel(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
+def cancel(
+    store: ImportStore, executions: Executions, operation: ImportOperation, *, latest: Latest = UNREAD
+) -> ImportOperation:
     """Cancels `operation` if it is still loading or importing (/v1 cancel). A repeat (a client
     retrying a call whose answer it lost) answers the canceled operation again."""
     if operation.step == ProgressStep.IMPORT_CANCELLED and operation.valid:
         return operation
     if not operation.is_active:
         raise NotCancelable(f"The import is {operation.state.value}; only a loading or importing one can be canceled.")
-    stopped = stop(store, executions, operation.cell, clear=False)
+    stopped = stop(store, executions, operation.cell, clear=False, latest=latest)
     if stopped is None or stopped.id != operation.id or stopped.step != ProgressStep.IMPORT_CANCELLED:
         raise NotCancelable("The import ended before it could be canceled.")
     return stopped
@@ -221,6 +246,8 @@ def retry(
     parent: ImportOperation,
     corrections: dict[str, dict[str, Any]],
     user: str,
+    *,
+    latest: Latest = UNREAD,
 ) -> ImportOperation:
     """Starts a new operation, linked to `parent`, that imports only the records `parent` counted
     as errors (those that failed, and those a cancel, clear or failure left unprocessed), replacing
@@ -234,7 +261,7 @@ def retry(
         raise NotRetryable(f"The import is {parent.state.value}; only an import that has ended can be retried.")
     if parent.count.error == 0:
         raise NotRetryable("No record of this import failed.")
-    latest = _idle_latest(store, parent.cell)
+    latest = _idle_latest(store, parent.cell, latest)
     if latest is None or latest.id != parent.id:
         raise NotRetryable("A newer import of this cell exists; only the latest one can be retried.")
     _check_corrections(store, parent, corrections)
@@ -285,9 +312,16 @@ def _check_corrections(store: ImportStore, parent: ImportOperation, corrections:
 
 
 def start_snapshot_import(
-    store: ImportStore, files: ImportFiles, executions: Executions, cell: str, name: str, user: str
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    cell: str,
+    name: str,
+    user: str,
+    *,
+    latest: Latest = UNREAD,
 ) -> ImportOperation:
-    return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user)
+    return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user, latest=latest)
 
 
 def snapshot_exists(files: ImportFiles, cell: str, name: str) -> bool:
@@ -295,23 +329,27 @@ def snapshot_exists(files: ImportFiles, cell: str, name: str) -> bool:
     return files.etag(snapshot_key(cell, name)) is not None
 
 
-def store_snapshot(store: ImportStore, files: ImportFiles, cell: str, name: str, body: bytes) -> None:
+def store_snapshot(
+    store: ImportStore, files: ImportFiles, cell: str, name: str, body: bytes, *, latest: Latest = UNREAD
+) -> None:
     """Personium's PUT __snapshot/<name>.zip: refused while an import of the cell runs (the import
     is pinned to the version it started with either way)."""
-    latest = store.latest_operation(cell)
+    latest = _read(store, cell, latest)
     if latest is not None and latest.is_active:
         raise CellImportRunning(cell)
     files.put(snapshot_key(cell, name), body)
 
 
-def stop(store: ImportStore, executions: Executions, cell: str, *, clear: bool) -> ImportOperation | None:
+def stop(
+    store: ImportStore, executions: Executions, cell: str, *, clear: bool, latest: Latest = UNREAD
+) -> ImportOperation | None:
     """Stops the cell's latest operation within one batch: the conditional update makes every batch
     that finishes afterwards uncountable, and StopExecution ends the state machine.
 
     A cancel ends it as canceled; a clear (Rocket.Chat's) only invalidates it, which Rocket.Chat
     reports as error. Either way its unprocessed records count as errors.
     """
-    latest = store.latest_operation(cell)
+    latest = _read(store, cell, latest)
     if latest is None or not latest.valid:
         return latest
     changes = {"valid": False} if clear else {"step": ProgressStep.IMPORT_CANCELLED}
@@ -319,25 +357,28 @@ def stop(store: ImportStore, executions: Executions, cell: str, *, clear: bool) 
         stopped = store.update_operation(
             latest, from_steps=ALL_STEPS if clear else ACTIVE_STEPS, settle_unprocessed=True, **changes
         )
-    except OperationConflict:
-        return store.latest_operation(cell)
+    except LatestChanged as changed:
+        return changed.current
     if latest.execution_arn is not None and latest.is_active:
         executions.stop(latest.execution_arn, "canceled" if not clear else "cleared")
     return stopped
 
 
-def rocketchat_new(store: ImportStore, executions: Executions, cell: str, user: str) -> ImportOperation:
+def rocketchat_new(
+    store: ImportStore, executions: Executions, cell: str, user: str, *, latest: Latest = UNREAD
+) -> ImportOperation:
     """import.new: Rocket.Chat clears (and so stops) whatever runs, then creates an API operation."""
-    stop(store, executions, cell, clear=True)
-    latest = _idle_latest(store, cell)
+    latest = _idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
     return _replace_latest(store, _new_operation(cell, user, "api", ProgressStep.NEW), latest)
 
 
-def rocketchat_add_users(store: ImportStore, cell: str, users: list[dict[str, Any]]) -> None:
+def rocketchat_add_users(
+    store: ImportStore, cell: str, users: list[dict[str, Any]], *, latest: Latest = UNREAD
+) -> None:
     """import.addUsers: stages users (validated when imported) and adds them to the counts."""
     if not users:
         return
-    operation = _writable(store.latest_operation(cell))
+    operation = _writable(_read(store, cell, latest))
     if any(not any(user.get("emails") or []) or not any(user.get("importIds") or []) for user in users):
         raise ImportServiceError(MISSING_REQUIRED_DATA)
     first = operation.count.users
@@ -347,9 +388,9 @@ def rocketchat_add_users(store: ImportStore, cell: str, users: list[dict[str, An
     ]
     try:
         store.stage_api_records(operation, records, "users")
-    except OperationConflict as exc:
-        _writable(store.latest_operation(cell))  # explains a state change; a concurrent add is a retry
-        raise ImportServiceError(CANNOT_RECEIVE) from exc
+    except LatestChanged as changed:
+        _writable(changed.current)  # explains a state change; a concurrent add is a retry
+        raise ImportServiceError(CANNOT_RECEIVE) from changed
 
 
 def _writable(operation: ImportOperation | None) -> ImportOperation:
@@ -362,9 +403,11 @@ def _writable(operation: ImportOperation | None) -> ImportOperation:
     return operation
 
 
-def rocketchat_run(store: ImportStore, executions: Executions, cell: str) -> ImportOperation:
+def rocketchat_run(
+    store: ImportStore, executions: Executions, cell: str, *, latest: Latest = UNREAD
+) -> ImportOperation:
     """import.run: starts importing what addUsers staged; returns at once."""
-    operation = store.latest_operation(cell)
+    operation = _read(store, cell, latest)
     if operation is None or not operation.valid:
         raise ImportServiceError(OPERATION_NOT_FOUND)
     if operation.step != ProgressStep.USER_SELECTION:

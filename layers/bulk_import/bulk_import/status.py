@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bulk_import.credentials import (
@@ -62,11 +63,13 @@ def authorize_cell_root_request(
     token: str | None,
     cookie_peer: str | None = None,
     resource_found: Callable[[], None] | None = None,
-) -> CellToken:
-    """The caller's token, if it holds root on the cell (the same single request as a status read).
-    `resource_found` raises if the resource asked for does not exist: called once the cell is known,
-    before the token is checked (Personium looks a __snapshot file up before the caller's rights)."""
-    return _read_as_root(store, cell, token, cookie_peer, resource_found)[0]
+) -> tuple[CellToken, ImportOperation | None]:
+    """The caller's token, if it holds root on the cell, and the cell's latest operation (the same
+    single request as a status read). `resource_found` raises if the resource asked for does not
+    exist: called once the cell is known, before the token is checked (Personium looks a
+    __snapshot file up before the caller's rights)."""
+    token_found, read = _read_as_root(store, cell, token, cookie_peer, resource_found)
+    return token_found, read.latest
 
 
 def rocketchat_import_status(
@@ -99,18 +102,37 @@ def api_credential(store: ImportStore, cell: str, token: str | None, permission:
     return authorize_api(store.read_api_credential(secret_hash(token)), cell=cell, permission=permission)
 
 
+def api_cell(
+    store: ImportStore, cell: str, token: str | None, permission: ApiPermission
+) -> tuple[ApiCredential, ImportOperation | None]:
+    """The caller's /v1 credential, if it may do `permission` in `cell`, and the cell's latest
+    operation (one request)."""
+    if not token:
+        raise AuthenticationRequired
+    read = store.read_api_cell(cell, secret_hash(token))
+    return authorize_api(read.credential, cell=cell, permission=permission), read.latest
+
+
+@dataclass(frozen=True)
+class AuthorizedOperation:
+    credential: ApiCredential
+    operation: ImportOperation
+    #: The cell's latest operation, read in the same request (`operation` itself, if it is the latest).
+    latest: ImportOperation | None
+
+
 def api_operation(
     store: ImportStore, cell: str, operation_id: str, token: str | None, permission: ApiPermission = ApiPermission.READ
-) -> tuple[ApiCredential, ImportOperation]:
+) -> AuthorizedOperation:
     """The caller's credential and one operation of the cell, if the caller may do `permission`
-    there (one request, auth included)."""
+    there, and the cell's latest operation (one request, auth included)."""
     if not token:
         raise AuthenticationRequired
     read = store.read_operation(cell, operation_id, secret_hash(token))
     credential = authorize_api(read.credential, cell=cell, permission=permission)
     if read.operation is None:
         raise OperationNotFound(operation_id)
-    return credential, read.operation
+    return AuthorizedOperation(credential, read.operation, read.latest)
 
 
 def api_operations(

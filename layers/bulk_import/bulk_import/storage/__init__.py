@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
+from typing import Any
 
 from botocore.config import Config
 
@@ -20,7 +21,7 @@ from bulk_import.model import ImportOperation
 from bulk_import.settings import get_settings
 from bulk_import.storage.credentials import (
     CredentialItems,
-    api_credential_from_item,
+    api_credential_in,
     api_credential_key,
     cell_token_from_item,
     cell_token_key,
@@ -41,10 +42,21 @@ class CellStatusRead:
 
 @dataclass(frozen=True)
 class OperationRead:
-    """Everything a /v1 read of one operation needs, fetched in one request."""
+    """Everything a /v1 read of one operation needs, fetched in one request, with the cell's latest
+    operation (what a cancel or a retry of it decides on)."""
 
     credential: ApiCredential | None
     operation: ImportOperation | None
+    latest: ImportOperation | None
+
+
+@dataclass(frozen=True)
+class ApiCellRead:
+    """Everything a /v1 start needs, fetched in one request: the caller's credential and the cell's
+    latest operation."""
+
+    credential: ApiCredential | None
+    latest: ImportOperation | None
 
 
 @dataclass(frozen=True)
@@ -64,30 +76,36 @@ class ImportStore(OperationItems, CredentialItems):
             keys.append(cell_token_key(token_hash))
         found = self._batch_get(keys)
         token_item = found.get(tuple(cell_token_key(token_hash).values())) if token_hash else None
-        latest_item = found.get(tuple(latest_operation_key(cell).values()))
         return CellStatusRead(
             cell_exists=tuple(cell_key(cell).values()) in found,
             token=cell_token_from_item(token_hash, token_item) if token_hash and token_item else None,
-            latest=operation_from_item(latest_item) if latest_item else None,
+            latest=_latest_in(found, cell),
         )
 
     def read_rocketchat_status(self, cell: str, user_id: str) -> RocketChatStatusRead:
         found = self._batch_get([rocketchat_user_key(cell, user_id), latest_operation_key(cell)])
         user_item = found.get(tuple(rocketchat_user_key(cell, user_id).values()))
-        latest_item = found.get(tuple(latest_operation_key(cell).values()))
         return RocketChatStatusRead(
             user=rocketchat_user_from_item(cell, user_id, user_item) if user_item else None,
-            latest=operation_from_item(latest_item) if latest_item else None,
+            latest=_latest_in(found, cell),
         )
 
     def read_operation(self, cell: str, operation_id: str, token_hash: str) -> OperationRead:
         """A /v1 credential and one operation of the cell, wherever it is stored (one BatchGetItem)."""
         operation, found = self._operation_of(cell, operation_id, (api_credential_key(token_hash),))
-        credential_item = found.get(tuple(api_credential_key(token_hash).values()))
         return OperationRead(
-            credential=api_credential_from_item(token_hash, credential_item) if credential_item else None,
-            operation=operation,
+            credential=api_credential_in(found, token_hash), operation=operation, latest=_latest_in(found, cell)
         )
+
+    def read_api_cell(self, cell: str, token_hash: str) -> ApiCellRead:
+        """A /v1 credential and the cell's latest operation (one BatchGetItem)."""
+        found = self._batch_get([api_credential_key(token_hash), latest_operation_key(cell)])
+        return ApiCellRead(credential=api_credential_in(found, token_hash), latest=_latest_in(found, cell))
+
+
+def _latest_in(found: dict[tuple[str, ...], dict[str, Any]], cell: str) -> ImportOperation | None:
+    item = found.get(tuple(latest_operation_key(cell).values()))
+    return operation_from_item(item) if item else None
 
 
 @lru_cache(maxsize=1)

@@ -71,6 +71,12 @@ def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCreden
     )
 
 
+def api_credential_in(found: dict[tuple[str, ...], dict[str, Any]], token_hash: str) -> ApiCredential | None:
+    """The credential of `token_hash` among the items a BatchGetItem found, if it is there."""
+    item = found.get(tuple(api_credential_key(token_hash).values()))
+    return api_credential_from_item(token_hash, item) if item else None
+
+
 def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
     return {"tokenHash": user.token_hash, "permissions": sorted(user.permissions)}
 
@@ -89,9 +95,7 @@ class CredentialItems(Table):
     operation they ask for (ImportStore's reads)."""
 
     def read_api_credential(self, token_hash: str) -> ApiCredential | None:
-        found = self._batch_get([api_credential_key(token_hash)])
-        item = found.get(tuple(api_credential_key(token_hash).values()))
-        return api_credential_from_item(token_hash, item) if item else None
+        return api_credential_in(self._batch_get([api_credential_key(token_hash)]), token_hash)
 
     def put_cell_token(self, token: CellToken) -> None:
         item = {**cell_token_key(token.token_hash), **cell_token_to_item(token)}

@@ -51,6 +51,16 @@ class OperationConflict(Exception):
     """A conditional write lost: another operation is active, or the latest one changed meanwhile."""
 
 
+class LatestChanged(OperationConflict):
+    """A conditional write to the cell's latest operation lost. `current` is that operation as the
+    write found it (None: the cell has none): DynamoDB returns it with the refusal
+    (ReturnValuesOnConditionCheckFailure), so no second request reads it."""
+
+    def __init__(self, cell: str, item: Any) -> None:  # the item as DynamoDB returned it, or None
+        super().__init__(cell)
+        self.current = operation_from_item(unmarshal(item)) if item else None
+
+
 def cell_key(cell: str) -> dict[str, str]:
     return {"PK": f"CELL#{cell}", "SK": "CELL"}
 
@@ -439,10 +449,11 @@ class OperationItems(RecordItems):
                 ExpressionAttributeNames=names | {"#id": "id", "#valid_now": "valid", "#step_now": "step"},
                 ExpressionAttributeValues=marshal(values | steps | {":id": operation.id, ":true": True}),
                 ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise OperationConflict(operation.cell) from exc
+                raise LatestChanged(operation.cell, exc.response.get("Item")) from exc
             raise
         return operation_from_item(unmarshal(response["Attributes"]))
 
@@ -492,9 +503,10 @@ class OperationItems(RecordItems):
             raise
         return True
 
-    def stage_api_records(self, operation: ImportOperation, records: list[StagedRecord], kind: str) -> ImportOperation:
+    def stage_api_records(self, operation: ImportOperation, records: list[StagedRecord], kind: str) -> None:
         """Stages records sent through the API and adds them to the counts, atomically: one
-        transaction per 99 records, conditional on the counts the records were numbered from."""
+        transaction per 99 records, conditional on the counts the records were numbered from
+        (else LatestChanged)."""
         for start in range(0, len(records), 99):
             chunk = records[start : start + 99]
             # Only while the operation takes data (new or ready): an import.run that won the race
@@ -515,6 +527,7 @@ class OperationItems(RecordItems):
                     ":new": ProgressStep.NEW.value,
                 },
             )
+            update["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
             puts = [
                 {"Put": {"TableName": self.table_name, "Item": marshal(self._staged_item(operation.id, record))}}
                 for record in chunk
@@ -522,7 +535,8 @@ class OperationItems(RecordItems):
             try:
                 self._call("transact_write_items", TransactItems=[update, *puts])
             except ClientError as exc:
-                if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                    raise OperationConflict(operation.cell) from exc
+                reasons = exc.response.get("CancellationReasons") or [{}]
+                # Only the update has a condition; other reasons (contention) outlasted _call's retries.
+                if reasons[0].get("Code") == "ConditionalCheckFailed":
+                    raise LatestChanged(operation.cell, reasons[0].get("Item")) from exc
                 raise
-        return self.latest_operation(operation.cell) or operation
