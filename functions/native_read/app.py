@@ -91,7 +91,7 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Answer:
                 break
         text.detach()  # flushes; the spool stays open for the upload
         spool.seek(0)
-        files.put(key, spool)
+        files.upload(key, spool)
     logger.info("Failed records exported", extra={"operation_id": operation_id, "rows": rows})
     url = files.presigned_get(key, DOWNLOAD_LINK_SECONDS, f"{operation_id}-errors.csv")
     return Answer(303, headers={"Location": url})

@@ -9,7 +9,7 @@ import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from botocore.exceptions import ClientError
 
@@ -143,12 +143,13 @@ class ImportFiles:
     def opener(self, key: str, etag: str | None = None) -> Callable[[], BinaryIO]:
         return lambda: io.BufferedReader(S3ObjectReader(self.client, self.bucket, key, etag), buffer_size=_READ_AHEAD)
 
-    def put(self, key: str, body: bytes | IO[bytes]) -> None:
-        """Bytes in one PutObject; a stream through the transfer manager (multipart when large)."""
-        if isinstance(body, bytes):
-            self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
-        else:
-            self.client.upload_fileobj(body, self.bucket, key)
+    def put(self, key: str, body: bytes) -> str:
+        """Writes the object in one PutObject; returns its ETag (what an import is pinned to)."""
+        return cast(str, self.client.put_object(Bucket=self.bucket, Key=key, Body=body)["ETag"])
+
+    def upload(self, key: str, stream: IO[bytes]) -> None:
+        """Writes a stream through the transfer manager (multipart when large)."""
+        self.client.upload_fileobj(stream, self.bucket, key)
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
