@@ -26,4 +26,5 @@ def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
         task.operation.id,
         out_of_time=lambda: context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS,
         concurrency=get_import_settings().batch_concurrency,
+        execution_arn=task.execution,
     )

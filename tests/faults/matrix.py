@@ -251,14 +251,14 @@ def flow_import(stack: LocalStack, cell: str) -> list[str]:
     return problems
 
 
-def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: Callable[[], Any],
+def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: Callable[[str], Any],
                   expected_state: str, total: int, invalid: int) -> list[str]:
     """Starts an import, ends it early once a batch is counted, and checks what it leaves; then
     retries its failed records and checks that together they import every valid record once."""
     store = stack.store
     operation = start()
     wait_processed(stack, cell, 50)
-    end()
+    end(operation.id)
     wait_ended(stack, cell, operation.id)
     # What the sweeper does once no attempt can still run: count what batches aborted by the stop
     # imported (worker.reconcile_stopped).
@@ -288,8 +288,12 @@ def flow_cancel(stack: LocalStack, cell: str) -> list[str]:
     def start():
         return start_records_import(store, files, default_executions(), cell, records, None, "faults")
 
-    def end():
-        as_client("NativeWriteFunction", lambda: cancel(store, default_executions(), store.latest_operation(cell)))
+    def end(operation_id: str):
+        def cancel_as_the_function():  # the operation and the cell's latest in one read, as api_operation
+            read = store.read_operation(cell, operation_id, "no credential")
+            return cancel(store, default_executions(), read.operation, latest=read.latest)
+
+        as_client("NativeWriteFunction", cancel_as_the_function)
 
     return _stopped_flow(stack, cell, start, end, "canceled", 300, 3)
 
@@ -307,8 +311,9 @@ def flow_clear(stack: LocalStack, cell: str) -> list[str]:
         rocketchat_add_users(store, cell, users)
         return rocketchat_run(store, default_executions(), cell)
 
-    def end():
-        as_client("RocketChatImportFunction", lambda: stop(store, default_executions(), cell, clear=True))
+    def end(operation_id: str):  # the cell's latest read with the user, as the function does
+        as_client("RocketChatImportFunction", lambda: stop(
+            store, default_executions(), cell, clear=True, latest=store.read_rocketchat_status(cell, "faults").latest))
 
     return _stopped_flow(stack, cell, start, end, "error", 250, 2)
 
@@ -333,9 +338,11 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
     """An import whose worker died after staging (its execution is gone), failed by the sweeper."""
     store = stack.store
     dead = WorkerExecutions(os.environ["STATE_MACHINE_ARN"], boto3.client("stepfunctions"))
-    parked = type("Parked", (), {"start": lambda self, c, o: dead.execution_arn(o), "stop": dead.stop})()
+    parked = type("Parked", (), {"start": lambda self, c, o: dead.execution_arn(o),
+                                 "execution_arn": lambda self, o: dead.execution_arn(o), "stop": dead.stop})()
     operation = start_records_import(store, default_files(), parked, cell, [_user(n) for n in range(10)], None, "x")
-    stage_input(store, default_files(), cell, operation.id, out_of_time=lambda: False, concurrency=1)
+    stage_input(store, default_files(), cell, operation.id, out_of_time=lambda: False, concurrency=1,
+                execution_arn=dead.execution_arn(operation.id))  # its worker staged, then died
     long_ago = (utc_now() - timedelta(hours=2)).isoformat()
     store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(cell)),
                              UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",

@@ -355,6 +355,9 @@ class DiesBeforeStarting:
     def start(self, cell: str, operation_id: str) -> str:
         raise ProcessDeath
 
+    def execution_arn(self, operation_id: str) -> str:
+        return f"arn:aws:states:us-east-1:123456789012:execution:import:{operation_id}"
+
     def stop(self, execution_arn: str, cause: str) -> None: ...
 
 

@@ -15,7 +15,7 @@ import boto3
 import botocore.client
 import pytest
 
-from bulk_import.executions import default_executions
+from bulk_import.executions import WorkerExecutions, default_executions
 from bulk_import.files import ImportFiles, default_files, snapshot_key
 from bulk_import.imports import (
     cancel,
@@ -25,7 +25,7 @@ from bulk_import.imports import (
     start_records_import,
     start_snapshot_import,
 )
-from bulk_import.model import utc_now
+from bulk_import.model import ImportState, utc_now
 from bulk_import.storage import ImportStore
 from bulk_import.worker import OperationStopped
 from bulk_import_cli.demo import seed_demo
@@ -128,7 +128,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
                for n in range(120)]
     started = start_records_import(store, default_files(), RecordedExecutions(), "iamcell", records, None, "t")
     reference = {"cell": "iamcell", "id": started.id}
-    staged = run("ImportStageFunction", {"operation": reference})
+    staged = run("ImportStageFunction", stage_task(reference))
     run("ImportBatchFunction", {"batch": {"cell": "iamcell", "operationId": started.id, "type": "user", "batch": 0}})
     parent = cancel(store, RecordedExecutions(), store.latest_operation("iamcell"))
     assert staged["staged"] and parent.count.error == 71
@@ -137,7 +137,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     child = retry(store, default_files(), RecordedExecutions(), parent, {"user:3": records[3] | {
         "emails": ["iam3@example.com"]}}, "t")
     child_reference = {"cell": "iamcell", "id": child.id}
-    task = run("ImportStageFunction", {"operation": child_reference})
+    task = run("ImportStageFunction", stage_task(child_reference))
     manifest = json.loads(default_files().client.get_object(Bucket=task["manifest"]["bucket"],
                                                            Key=task["manifest"]["user"])["Body"].read())
     for descriptor in (descriptor for group in manifest for descriptor in batch_descriptors(group)):
@@ -149,9 +149,13 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
                                 "error": {"Error": "States.Timeout", "Cause": "{}"}})
 
 
+def stage_task(reference: dict) -> dict:
+    """The stage function's input, as the state machine gives it."""
+    return {"operation": reference, "execution": default_executions().execution_arn(reference["id"])}
+
+
 def staged(store, run, operation) -> dict:
-    reference = {"cell": operation.cell, "id": operation.id}
-    return run("ImportStageFunction", {"operation": reference})
+    return run("ImportStageFunction", stage_task({"cell": operation.cell, "id": operation.id}))
 
 
 def batch_event(operation, batch: int) -> dict:
@@ -224,10 +228,17 @@ def with_request(event: dict, path: str, body: dict | None = None, **headers: st
                     "body": json.dumps(body) if body is not None else event["body"]}
 
 
-def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str) -> None:
+def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeypatch) -> None:
     """Stops of imports whose execution runs (cancel, import.clear), a keyed start that fails (its
-    idempotency record is deleted), and a multipart upload finished."""
+    idempotency record is deleted), a start that Step Functions refuses (the import it claimed
+    ends as failed), and a multipart upload finished."""
     fresh_cells(store, rocketchat_cell)
+    with monkeypatch.context() as refusing:
+        refusing.setattr(WorkerExecutions, "start", lambda *a: (_ for _ in ()).throw(RuntimeError("refused")))
+        assert run("PersoniumImportFunction", load_event("PersoniumImportFunction/start-import.json"))[
+            "statusCode"] == 500
+    assert store.latest_operation(load_event("PersoniumImportFunction/start-import.json")["pathParameters"][
+        "CellName"]).state is ImportState.ERROR
     started = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["body"])
     cancel_event = load_event("NativeWriteFunction/cancel-import.json")
     token = load_event("NativeWriteFunction/start-import-records.json")["headers"]["Authorization"]
@@ -261,7 +272,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(store, c
     run_the_worker_on_a_retry_of_a_canceled_import(store, run)
     run_the_stages_of_every_source(store, run, rocketchat_cell)
     run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
-    run_what_the_event_files_leave_out(store, run, rocketchat_cell)
+    run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
 
     assert set(seen) >= {"NativeReadFunction", "NativeWriteFunction", "ImportStageFunction", "ImportBatchFunction",
                          "ImportPhaseFunction", "ImportEventsFunction", "ImportSweeperFunction"}

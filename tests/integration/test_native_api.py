@@ -221,8 +221,10 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": [], "started": [],
                                                              "reconciled": []}
     old = (utc_now() - timedelta(minutes=5)).isoformat()
+    arn = RecordedExecutions().execution_arn(operation.id)  # its worker ran (recorded it), then stalled
     store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(CELL)),
-                             UpdateExpression="SET heartbeatAt = :old", ExpressionAttributeValues=marshal({":old": old}))
+                             UpdateExpression="SET heartbeatAt = :old, executionArn = :arn",
+                             ExpressionAttributeValues=marshal({":old": old, ":arn": arn}))
 
     assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [operation.id], "failed": [operation.id],
                                                              "started": [], "reconciled": []}

@@ -54,6 +54,9 @@ class RecordedExecutions:
 
     def start(self, cell: str, operation_id: str) -> str:
         self.started.append((cell, operation_id))
+        return self.execution_arn(operation_id)
+
+    def execution_arn(self, operation_id: str) -> str:
         return f"arn:aws:states:us-east-1:123456789012:execution:import:{operation_id}"
 
     def stop(self, execution_arn: str, cause: str) -> None:
@@ -94,7 +97,8 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
     every type, the phase changes between them, and the finish."""
     task = {"staged": False}
     while not task["staged"]:
-        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: True, concurrency=10)
+        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: True, concurrency=10,
+                           execution_arn=RecordedExecutions().execution_arn(operation_id))
     for record_type, next_phase in [(RecordType.USER, "channels"), (RecordType.CHANNEL, "messages"),
                                     (RecordType.MESSAGE, "done")]:
         key = task["manifest"][record_type.value]
@@ -111,7 +115,8 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
 def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict:
     task = {"staged": False}
     while not task["staged"]:
-        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: False, concurrency=1)
+        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: False, concurrency=1,
+                           execution_arn=RecordedExecutions().execution_arn(operation_id))
     return task
 
 
@@ -169,6 +174,21 @@ def test_personium_snapshot_import_of_a_csv_zip(store, files, executions):
     item = store.client.get_item(TableName=store.table_name,
                                  Key={k: {"S": v} for k, v in directory_key(CELL, "user", "u74").items()})
     assert "Item" in item
+
+
+@pytest.mark.parametrize("out_of_time", [True, False], ids=["staged-in-several-calls", "staged-at-once"])
+def test_the_start_leaves_the_execution_to_the_worker_whose_first_write_records_it(store, files, executions,
+                                                                                   out_of_time):
+    upload(files, "snap", zipped({"users.jsonl": b"".join(b'{"username": "u%d", "emails": ["u%d@x"]}\n' % (n, n)
+                                                          for n in range(6000))}))
+    operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
+    assert executions.started == [(CELL, operation.id)] and store.latest_operation(CELL).execution_arn is None
+
+    first = stage_input(store, files, CELL, operation.id, out_of_time=lambda: out_of_time, concurrency=1,
+                        execution_arn="arn:first")
+    assert first["staged"] is not out_of_time and store.latest_operation(CELL).execution_arn == "arn:first"
+    stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, execution_arn="arn:again")
+    assert store.latest_operation(CELL).execution_arn == "arn:first"  # recorded once: a later write keeps it
 
 
 def test_counts_move_in_multiples_of_fifty_during_the_user_phase(store, files, executions):
@@ -399,7 +419,7 @@ def test_import_new_clears_a_running_import_first(store, files, executions):
     rocketchat_add_users(store, CELL, [user(n) for n in range(10)])
     running = rocketchat_run(store, executions, CELL)
     replacement = rocketchat_new(store, executions, CELL, "admin")
-    assert executions.stopped == [running.execution_arn]
+    assert executions.stopped == [executions.execution_arn(running.id)]  # started, its worker not yet run
     history = store.latest_operations(CELL, 5)
     assert [operation.id for operation in history] == [replacement.id, running.id]
     assert history[1].state is ImportState.ERROR and history[1].count.processed == 10

@@ -87,6 +87,7 @@ INVALID_OPERATION_STATUS = "error-invalid-operation-status"
 
 class Executions(Protocol):
     def start(self, cell: str, operation_id: str) -> str: ...
+    def execution_arn(self, operation_id: str) -> str: ...
     def stop(self, execution_arn: str, cause: str) -> None: ...
 
 
@@ -127,18 +128,17 @@ def _replace_latest(store: ImportStore, operation: ImportOperation, latest: Impo
 
 
 def _run(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
-    """Starts the worker for an operation that is now active, recording the execution."""
+    """Starts the worker for an operation that is now active. The worker's first write records the
+    execution (worker.stage_input), which saves the start a request; a start that dies before
+    StartExecution leaves an active operation with none, which the sweeper starts."""
     try:
-        execution_arn = executions.start(operation.cell, operation.id)
+        executions.start(operation.cell, operation.id)
     except Exception:
         store.update_operation(
             operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED, settle_unprocessed=True
         )
         raise
-    try:
-        return store.update_operation(operation, from_steps=ACTIVE_STEPS, execution_arn=execution_arn)
-    except OperationConflict:
-        return operation  # the worker already moved on or it was stopped; the execution ran anyway
+    return operation
 
 
 def start_file_import(
@@ -218,9 +218,7 @@ def start_records_import(
     so inline records and files take the same path (and report errors by line)."""
     latest = _idle_latest(store, cell, latest)  # before the upload: a busy cell leaves no file behind
     key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
-    files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
-    etag = files.etag(key)
-    assert etag is not None, key  # written just above
+    etag = files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
     return _start_file(store, executions, cell, key, etag, name or "records.jsonl", user, "v1", latest)
 
 
@@ -359,8 +357,10 @@ def stop(
         )
     except LatestChanged as changed:
         return changed.current
-    if latest.execution_arn is not None and latest.is_active:
-        executions.stop(latest.execution_arn, "canceled" if not clear else "cleared")
+    if latest.is_active:  # its execution is named after it, whether or not its worker recorded it yet
+        executions.stop(
+            latest.execution_arn or executions.execution_arn(latest.id), "canceled" if not clear else "cleared"
+        )
     return stopped
 
 

@@ -120,6 +120,8 @@ class OperationReference(BaseModel):
 
 class StageTask(BaseModel):
     operation: OperationReference
+    #: The execution staging runs in (the state machine passes $$.Execution.Id).
+    execution: str | None = None
 
 
 class BatchDescriptor(BaseModel):
@@ -198,9 +200,13 @@ def stage_input(
     operation_id: str,
     out_of_time: Callable[[], bool],
     concurrency: int,
+    execution_arn: str | None = None,
 ) -> dict[str, Any]:
     """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
     writes the batch manifests and moves the operation to importing users.
+
+    Its first write records `execution_arn`, the execution it runs in: the start records none
+    (imports._run), and the sweeper starts an active operation that has none after UNSTARTED_AFTER.
 
     Records are staged in S3, one object per STAGED_BATCHES_PER_OBJECT batches of 50 (files.py).
     Resumable from anywhere: where to resume (the input position and the counts up to it) is saved
@@ -229,7 +235,7 @@ def stage_input(
         for records, position in retried:
             for record in records:
                 writer.add(_restaged(record, counts, corrections))
-            operation = _save_staged(store, operation, writer, counts, position)
+            operation = _save_staged(store, operation, writer, counts, position, execution_arn)
             if out_of_time():
                 return {"operation": _reference(operation), "staged": False}
     elif operation.source_key is not None:
@@ -242,10 +248,10 @@ def stage_input(
             writer.add(_staged(source_record, counts))
             position = source_record.cursor
             if read % STAGE_CHUNK == 0:
-                operation = _save_staged(store, operation, writer, counts, position)
+                operation = _save_staged(store, operation, writer, counts, position, execution_arn)
                 if out_of_time():
                     return {"operation": _reference(operation), "staged": False}
-        operation = _save_staged(store, operation, writer, counts, position)
+        operation = _save_staged(store, operation, writer, counts, position, execution_arn)
     else:  # import.addUsers staged its users in the table, with their count: they move to S3
         writer = _BatchWriter(files, operation.id)
         batches = math.ceil(counts[COUNT_FIELD[RecordType.USER]] / BATCH_SIZE)
@@ -253,7 +259,9 @@ def stage_input(
             for batch in range(first, min(first + _MARKERS_PER_READ, batches)):
                 for record in store.api_records(operation.id, RecordType.USER.value, batch):
                     writer.add(record)
-            operation = _save_staged(store, operation, writer, counts, {"batch": first + _MARKERS_PER_READ})
+            operation = _save_staged(
+                store, operation, writer, counts, {"batch": first + _MARKERS_PER_READ}, execution_arn
+            )
             if out_of_time():
                 return {"operation": _reference(operation), "staged": False}
     manifest |= {
@@ -262,7 +270,15 @@ def stage_input(
         )
         for record_type in RecordType
     }
-    operation = _move(store, cell, operation_id, STAGING_STEPS, ProgressStep.IMPORTING_USERS, forget_stage_cursor=True)
+    operation = _move(
+        store,
+        cell,
+        operation_id,
+        STAGING_STEPS,
+        ProgressStep.IMPORTING_USERS,
+        forget_stage_cursor=True,
+        execution_arn=execution_arn if operation.execution_arn is None else None,
+    )
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
 
 
@@ -385,9 +401,10 @@ def _save_staged(
     writer: _BatchWriter,
     counts: dict[str, int],
     position: dict[str, Any] | None,
+    execution_arn: str | None,
 ) -> ImportOperation:
     """Writes the batches staged so far, then saves the counts and where to resume after them, in
-    one write."""
+    one write (with the execution staging runs in, where none is recorded yet)."""
     writer.flush()
     step = PREPARING_STEP[writer.last_type] if writer.last_type else operation.step
     try:
@@ -398,6 +415,7 @@ def _save_staged(
             heartbeat=True,
             counts=counts | {"total": sum(counts.values())},
             stage_cursor={"position": position, "counts": counts},
+            execution_arn=execution_arn if operation.execution_arn is None else None,
         )
     except OperationConflict as exc:
         raise OperationStopped(operation.id) from exc
