@@ -15,7 +15,7 @@ What SAM does, step by step, and how this does it:
 
 Each process also reports the packages it loaded: the status functions must answer every event
 without pydantic (its import alone is a fifth of a bare boto3 function's cold start, issue 10), and
-the write functions every event but those whose body pydantic validates.
+the write functions every event but a retry whose corrections only the records' models can judge.
 
 Differences left: the process runs this venv's Python (3.11) and packages, where the container has
 the runtime's Python (python3.13) and the layer's pinned requirements.
@@ -93,9 +93,10 @@ result = handler(event, LambdaContext())
 with open(result_path, "w") as file:
     json.dump({"answer": result, "packages": sorted({name.partition(".")[0] for name in sys.modules})}, file)
 """
-#: Events answered with pydantic loaded: the retries whose corrections the records' rules check,
-#: Swagger UI (Powertools' page loads its OpenAPI models) and the functions not on the API.
-WITH_PYDANTIC = ("NativeWriteFunction/retry-import.json", "NativeWriteFunction/retry-import-invalid-corrections",
+#: Events answered with pydantic loaded: a retry whose corrections only the records' models can
+#: judge (record_rules.plainly_valid: here, one that is invalid), Swagger UI (Powertools' page loads
+#: its OpenAPI models) and the functions not on the API.
+WITH_PYDANTIC = ("NativeWriteFunction/retry-import-invalid-corrections",
                  "ImportSweeperFunction/",
                  "ImportEventsFunction/", "ApiDocsFunction/docs.json")
 

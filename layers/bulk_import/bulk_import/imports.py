@@ -23,6 +23,7 @@ from bulk_import.model import (
     new_operation_id,
     utc_now,
 )
+from bulk_import.record_rules import plainly_valid
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore
 from bulk_import.storage.operations import LatestChanged, OperationConflict
@@ -281,10 +282,6 @@ def retry(
 def _check_corrections(store: ImportStore, parent: ImportOperation, corrections: dict[str, dict[str, Any]]) -> None:
     """Each correction must name a record `parent` counted as an error (its batch's marker lists
     it, or the batch was never counted) and be a valid record itself."""
-    # Imported here: the records' rules load pydantic, which no other start or stop needs (a fifth of
-    # the API functions' cold start, docs/architecture.md).
-    from bulk_import.records import RecordInvalid, parse_record
-
     problems = []
     named: dict[str, list[int]] = {}
     for record_id, data in corrections.items():
@@ -293,6 +290,12 @@ def _check_corrections(store: ImportStore, parent: ImportOperation, corrections:
             problems.append(f"{record_id}: not a record id (such as user:12)")
             continue
         named.setdefault(record_type, []).append(int(seq))
+        if plainly_valid(record_type, data):
+            continue
+        # Imported here: the records' rules load pydantic, which nothing else an API function does
+        # needs (a third of its cold start, record_rules.py).
+        from bulk_import.records import RecordInvalid, parse_record
+
         try:
             parse_record(record_type, data)
         except RecordInvalid as exc:

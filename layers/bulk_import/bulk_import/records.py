@@ -15,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bulk_import.errors import BulkImportError
+from bulk_import.record_rules import EMAIL_PATTERN, NAME_MAX_LENGTH, NAME_PATTERN, TEXT_MAX_LENGTH
 from bulk_import.staged_records import RecordType
 
 #: The largest record kept whole (its JSON): with the staged item's own attributes, well under
@@ -24,9 +25,6 @@ MAX_RECORD_BYTES = 256 * 1024
 MAX_RECORD_DEPTH = 31
 #: DynamoDB numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
 _NUMBER_LIMITS = (1e-130, 1e126)
-
-_NAME = r"^[A-Za-z0-9._-]{1,64}$"
-_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 
 class RecordInvalid(BulkImportError):
@@ -50,10 +48,10 @@ class ImportRecord(BaseModel):
 
 
 class UserRecord(ImportRecord):
-    username: Annotated[str, Field(pattern=_NAME)]
-    emails: Annotated[list[Annotated[str, Field(pattern=_EMAIL)]], BeforeValidator(_listed), Field(min_length=1)]
+    username: Annotated[str, Field(pattern=NAME_PATTERN)]
+    emails: Annotated[list[Annotated[str, Field(pattern=EMAIL_PATTERN)]], BeforeValidator(_listed), Field(min_length=1)]
     importIds: Annotated[list[str], BeforeValidator(_listed)] = []
-    name: Annotated[str, Field(max_length=256)] | None = None
+    name: Annotated[str, Field(max_length=NAME_MAX_LENGTH)] | None = None
     utcOffset: float | None = None
     avatarUrl: str | None = None
     deleted: Annotated[bool, BeforeValidator(_boolean)] = False
@@ -69,18 +67,18 @@ class UserRecord(ImportRecord):
 
 
 class ChannelRecord(ImportRecord):
-    name: Annotated[str, Field(pattern=_NAME)]
-    creator: Annotated[str, Field(pattern=_NAME)]
+    name: Annotated[str, Field(pattern=NAME_PATTERN)]
+    creator: Annotated[str, Field(pattern=NAME_PATTERN)]
     private: Annotated[bool, BeforeValidator(_boolean)] = False
-    members: Annotated[list[Annotated[str, Field(pattern=_NAME)]], BeforeValidator(_listed)] = []
+    members: Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], BeforeValidator(_listed)] = []
 
 
 class MessageRecord(ImportRecord):
-    channel: Annotated[str, Field(pattern=_NAME)]
-    username: Annotated[str, Field(pattern=_NAME)]
+    channel: Annotated[str, Field(pattern=NAME_PATTERN)]
+    username: Annotated[str, Field(pattern=NAME_PATTERN)]
     # Milliseconds since the epoch (CSV, Rocket.Chat) or an ISO 8601 time.
     timestamp: datetime
-    text: Annotated[str, Field(max_length=5000)]
+    text: Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
 
 
 _MODEL_OF_TYPE: dict[RecordType, type[UserRecord] | type[ChannelRecord] | type[MessageRecord]] = {
