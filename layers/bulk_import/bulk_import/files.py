@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import IO, Any, BinaryIO, cast
 
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bulk_import import aws_clients
@@ -268,4 +269,8 @@ def _staged_lines(records: list[StagedRecord]) -> bytes:
 
 @lru_cache(maxsize=1)
 def default_files() -> ImportFiles:
-    return ImportFiles(get_import_settings().import_bucket, aws_clients.client("s3"))
+    # Presigned URLs signed with SigV4: botocore presigns S3 URLs with SigV2 unless told, which S3
+    # refuses in every region opened since 2014 (eu-central-1, ...).
+    return ImportFiles(
+        get_import_settings().import_bucket, aws_clients.client("s3", config=Config(signature_version="s3v4"))
+    )
