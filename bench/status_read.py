@@ -60,7 +60,7 @@ from botocore.client import BaseClient  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from packaging.requirements import Requirement  # noqa: E402
 
-from bulk_import.files import default_files  # noqa: E402
+from bulk_import.files import ImportFiles, default_files  # noqa: E402
 from bulk_import.storage import default_store  # noqa: E402
 from bulk_import_cli.demo import seed_demo  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost  # noqa: E402
@@ -311,6 +311,21 @@ class Recorder:
             finally:
                 call.ended = time.perf_counter()
 
+        original_parts = ImportFiles.presigned_parts
+
+        def presigned_parts(files: ImportFiles, key: str, multipart_id: str, count: int, expires_in: int) -> list[str]:
+            """Bare, boto3 presigns every part: the URLs part_urls signed itself are recorded as such."""
+            before = len(recorder._calls or [])
+            urls = original_parts(files, key, multipart_id, count, expires_in)
+            if recorder._calls is not None:
+                for number in range(len(recorder._calls) - before + 1, count + 1):
+                    params = {"Bucket": files.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": number}
+                    call = recorder._record(files.client, "UploadPart", {"Params": params, "ExpiresIn": expires_in},
+                                            presign=True)
+                    call.ended = call.started
+            return urls
+
+        ImportFiles.presigned_parts = presigned_parts  # type: ignore[method-assign]
         BaseClient._make_api_call = make_api_call
         # Clients take generate_presigned_url from this module when their class is created, which
         # for every client here (the handlers' and the replay's) happens after this.

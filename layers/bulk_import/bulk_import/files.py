@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from bulk_import import aws_clients
 from bulk_import.concurrency import map_all
 from bulk_import.errors import BulkImportError
+from bulk_import.part_urls import part_urls
 from bulk_import.settings import get_import_settings
 from bulk_import.staged_records import StagedRecord
 
@@ -130,9 +131,11 @@ class S3ObjectReader(io.RawIOBase):
 
 
 class ImportFiles:
-    def __init__(self, bucket: str, client: Any) -> None:
+    def __init__(self, bucket: str, client: Any, credentials: Any = None) -> None:
         self.bucket = bucket
         self.client = client
+        #: The credentials `client` signs with (botocore's), if known: part_urls signs with them.
+        self.credentials = credentials
 
     def etag(self, key: str) -> str | None:
         """The ETag of the object's current version, None if there is no such object. Listed, not
@@ -185,6 +188,11 @@ class ImportFiles:
             ExpiresIn=expires_in,
             Params={"Bucket": self.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": part_number},
         )
+
+    def presigned_parts(self, key: str, multipart_id: str, count: int, expires_in: int) -> list[str]:
+        """The presigned URLs of parts 1..count (part_urls.py: botocore's way, at a seventh of the cost)."""
+        secret_key = self.credentials.get_frozen_credentials().secret_key if self.credentials else None
+        return part_urls(count, lambda number: self.presigned_part(key, multipart_id, number, expires_in), secret_key)
 
     def pending_multipart(self, prefix: str) -> tuple[str, str] | None:
         """(key, multipart upload id) of an unfinished multipart upload under `prefix`."""
@@ -272,5 +280,7 @@ def default_files() -> ImportFiles:
     # Presigned URLs signed with SigV4: botocore presigns S3 URLs with SigV2 unless told, which S3
     # refuses in every region opened since 2014 (eu-central-1, ...).
     return ImportFiles(
-        get_import_settings().import_bucket, aws_clients.client("s3", config=Config(signature_version="s3v4"))
+        get_import_settings().import_bucket,
+        aws_clients.client("s3", config=Config(signature_version="s3v4")),
+        aws_clients.credentials(),
     )

@@ -48,9 +48,7 @@ def create_upload(files: ImportFiles, cell: str, filename: str, size: int | None
         return Upload(upload_id, expires_at, url=files.presigned_put(key, seconds))
     part_size = part_size_for(size)
     multipart_id = files.start_multipart(key)
-    urls = [
-        files.presigned_part(key, multipart_id, number, seconds) for number in range(1, math.ceil(size / part_size) + 1)
-    ]
+    urls = files.presigned_parts(key, multipart_id, math.ceil(size / part_size), seconds)
     return Upload(upload_id, expires_at, part_urls=urls, part_size=part_size)
 
 
