@@ -29,7 +29,7 @@ from bulk_import.api.rest import Answer, Router, json_text
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
-from bulk_import.imports import cancel, retry, start_records_import, start_upload_import
+from bulk_import.imports import cancel, correction_batches, retry, start_records_import, start_upload_import
 from bulk_import.model import ImportOperation
 from bulk_import.status import api_cell, api_credential, api_operation
 from bulk_import.storage import default_store
@@ -194,10 +194,15 @@ def cancel_import(cell: str, operationId: str) -> native.ImportView:
 )
 @with_body(app, "RetryRequest", required=False)
 def retry_import(cell: str, operationId: str, request: RetryRequest | None):
-    read = api_operation(
-        default_store(), cell, operationId, native.bearer_token(app.current_event), ApiPermission.WRITE
-    )
     corrections = request.corrections if request is not None else {}
+    read = api_operation(  # with the parent's markers of the corrected records, in the same read
+        default_store(),
+        cell,
+        operationId,
+        native.bearer_token(app.current_event),
+        ApiPermission.WRITE,
+        correction_batches(corrections),
+    )
     child = retry(
         default_store(),
         default_files(),
@@ -206,6 +211,7 @@ def retry_import(cell: str, operationId: str, request: RetryRequest | None):
         corrections,
         read.credential.name,
         latest=read.latest,
+        outcomes=read.outcomes,
     )
     return _accepted(native.import_view(child))
 

@@ -134,6 +134,24 @@ def test_reading_one_import_is_one_dynamodb_request_auth_included(store, bucket,
     assert dict(dynamodb_requests) == {"BatchGetItem": 1}
 
 
+def test_a_retry_reads_the_corrected_records_markers_with_the_credential(store, bucket, token, invoke,
+                                                                          dynamodb_requests):
+    parent = imported(store, bucket, users(120, invalid={5, 110}))
+
+    def retry_with(corrections: dict):
+        return invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports/{parent}/retry", token,
+                                                       {"corrections": corrections}))
+
+    fixed = {"username": "fixed5", "emails": ["fixed5@example.com"]}
+    refused = retry_with({"user:5": fixed, "user:60": fixed, "user:111": fixed})  # batches 0, 1 and 2
+    assert (refused.status, refused.body["errors"]) == (422, [
+        f"user:60: not a failed record of {parent}", f"user:111: not a failed record of {parent}"])
+    dynamodb_requests.clear()
+    started = retry_with({"user:5": fixed, "user:110": fixed | {"username": "fixed110"}})
+    assert started.status == 202 and started.body["parentId"] == parent
+    assert dict(dynamodb_requests) == {"BatchGetItem": 1, "TransactWriteItems": 1}
+
+
 def test_a_read_only_credential_cannot_start_and_an_expired_one_cannot_read(store, bucket, invoke):
     reader = create_api_credential(store, CELL, [ApiPermission.READ]).token
     refused = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", reader,

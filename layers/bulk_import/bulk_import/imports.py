@@ -8,6 +8,7 @@ gets OperationBusy.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import replace
 from enum import Enum
 from typing import Any, Literal, Protocol
@@ -27,6 +28,7 @@ from bulk_import.record_rules import plainly_valid
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore
 from bulk_import.storage.operations import LatestChanged, OperationConflict
+from bulk_import.storage.records import BatchOutcome
 
 ALL_STEPS = frozenset(ProgressStep)
 
@@ -247,10 +249,12 @@ def retry(
     user: str,
     *,
     latest: Latest = UNREAD,
+    outcomes: dict[str, dict[int, BatchOutcome]] | None = None,
 ) -> ImportOperation:
     """Starts a new operation, linked to `parent`, that imports only the records `parent` counted
     as errors (those that failed, and those a cancel, clear or failure left unprocessed), replacing
-    those named in `corrections` (`user:12` -> fixed record).
+    those named in `corrections` (`user:12` -> fixed record). `outcomes` are parent's markers of
+    `correction_batches(corrections)`, if the caller read them (else they are read here).
 
     Only the cell's latest operation, once it has ended, can be retried: then every record it counted
     as an error is still in its staging area, so parent.completed + child.total == parent.total, and
@@ -263,7 +267,7 @@ def retry(
     latest = _idle_latest(store, parent.cell, latest)
     if latest is None or latest.id != parent.id:
         raise NotRetryable("A newer import of this cell exists; only the latest one can be retried.")
-    _check_corrections(store, parent, corrections)
+    _check_corrections(store, parent, corrections, outcomes)
     child = _new_operation(
         parent.cell,
         user,
@@ -279,17 +283,37 @@ def retry(
     return _run(store, executions, _replace_latest(store, child, latest))
 
 
-def _check_corrections(store: ImportStore, parent: ImportOperation, corrections: dict[str, dict[str, Any]]) -> None:
+def correction_batches(corrections: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The batches, by record type, of the records `corrections` names (what is not a record id
+    left out): their markers tell whether each record failed."""
+    batches: dict[str, set[int]] = {}
+    for record_type, seq in filter(None, map(_record_id, corrections)):
+        batches.setdefault(record_type, set()).add(seq // BATCH_SIZE)
+    return {record_type: sorted(numbers) for record_type, numbers in batches.items()}
+
+
+def _record_id(name: str) -> tuple[str, int] | None:
+    """`user:12` as ("user", 12); None if `name` is not a record id."""
+    record_type, _, seq = name.partition(":")
+    return (record_type, int(seq)) if record_type in COUNT_FIELD and seq.isdigit() else None
+
+
+def _check_corrections(
+    store: ImportStore,
+    parent: ImportOperation,
+    corrections: dict[str, dict[str, Any]],
+    outcomes: dict[str, dict[int, BatchOutcome]] | None,
+) -> None:
     """Each correction must name a record `parent` counted as an error (its batch's marker lists
     it, or the batch was never counted) and be a valid record itself."""
     problems = []
     named: dict[str, list[int]] = {}
     for record_id, data in corrections.items():
-        record_type, _, seq = record_id.partition(":")
-        if record_type not in COUNT_FIELD or not seq.isdigit():
+        if (parsed := _record_id(record_id)) is None:
             problems.append(f"{record_id}: not a record id (such as user:12)")
             continue
-        named.setdefault(record_type, []).append(int(seq))
+        record_type, seq = parsed
+        named.setdefault(record_type, []).append(seq)
         if plainly_valid(record_type, data):
             continue
         # Imported here: the records' rules load pydantic, which nothing else an API function does
@@ -300,13 +324,18 @@ def _check_corrections(store: ImportStore, parent: ImportOperation, corrections:
             parse_record(record_type, data)
         except RecordInvalid as exc:
             problems.append(f"{record_id}: {exc}")
+    if outcomes is None:
+        outcomes = {
+            record_type: store.batch_outcomes(parent.id, record_type, batches)
+            for record_type, batches in correction_batches(corrections).items()
+        }
     for record_type, seqs in named.items():
-        outcomes = store.batch_outcomes(parent.id, record_type, sorted({seq // BATCH_SIZE for seq in seqs}))
+        counted = outcomes[record_type]
         problems += [
             f"{record_type}:{seq}: not a failed record of {parent.id}"
             for seq in seqs
             if seq >= getattr(parent.count, COUNT_FIELD[record_type])
-            or (seq // BATCH_SIZE in outcomes and seq not in outcomes[seq // BATCH_SIZE].failed)
+            or (seq // BATCH_SIZE in counted and seq not in counted[seq // BATCH_SIZE].failed)
         ]
     if problems:
         raise InvalidCorrections(problems)

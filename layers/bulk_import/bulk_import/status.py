@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -20,6 +20,7 @@ from bulk_import.errors import AuthenticationRequired, CellNotFound, InvalidCurs
 from bulk_import.model import ImportOperation, ImportState
 from bulk_import.staged_records import StagedRecord
 from bulk_import.storage import CellStatusRead, ImportStore, RocketChatStatusRead
+from bulk_import.storage.records import BatchOutcome
 from bulk_import.storage.table import Page
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
@@ -119,20 +120,28 @@ class AuthorizedOperation:
     operation: ImportOperation
     #: The cell's latest operation, read in the same request (`operation` itself, if it is the latest).
     latest: ImportOperation | None
+    #: The operation's batch markers asked for (`batches`), read in the same request.
+    outcomes: dict[str, dict[int, BatchOutcome]]
 
 
 def api_operation(
-    store: ImportStore, cell: str, operation_id: str, token: str | None, permission: ApiPermission = ApiPermission.READ
+    store: ImportStore,
+    cell: str,
+    operation_id: str,
+    token: str | None,
+    permission: ApiPermission = ApiPermission.READ,
+    batches: Mapping[str, Sequence[int]] | None = None,
 ) -> AuthorizedOperation:
     """The caller's credential and one operation of the cell, if the caller may do `permission`
-    there, and the cell's latest operation (one request, auth included)."""
+    there, the cell's latest operation and the operation's markers of `batches` (one request, auth
+    included)."""
     if not token:
         raise AuthenticationRequired
-    read = store.read_operation(cell, operation_id, secret_hash(token))
+    read = store.read_operation(cell, operation_id, secret_hash(token), batches)
     credential = authorize_api(read.credential, cell=cell, permission=permission)
     if read.operation is None:
         raise OperationNotFound(operation_id)
-    return AuthorizedOperation(credential, read.operation, read.latest)
+    return AuthorizedOperation(credential, read.operation, read.latest, read.outcomes)
 
 
 def api_operations(

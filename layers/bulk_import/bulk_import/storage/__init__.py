@@ -8,6 +8,7 @@ is all of them, and the reads that fetch a credential with the operation it asks
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -29,6 +30,7 @@ from bulk_import.storage.credentials import (
     rocketchat_user_key,
 )
 from bulk_import.storage.operations import OperationItems, cell_key, latest_operation_key, operation_from_item
+from bulk_import.storage.records import BatchOutcome, batch_marker_key, outcome_from_item
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,8 @@ class OperationRead:
     credential: ApiCredential | None
     operation: ImportOperation | None
     latest: ImportOperation | None
+    #: The operation's batch markers asked for, by record type and batch: those counted.
+    outcomes: dict[str, dict[int, BatchOutcome]]
 
 
 @dataclass(frozen=True)
@@ -90,11 +94,28 @@ class ImportStore(OperationItems, CredentialItems):
             latest=_latest_in(found, cell),
         )
 
-    def read_operation(self, cell: str, operation_id: str, token_hash: str) -> OperationRead:
-        """A /v1 credential and one operation of the cell, wherever it is stored (one BatchGetItem)."""
-        operation, found = self._operation_of(cell, operation_id, (api_credential_key(token_hash),))
+    def read_operation(
+        self, cell: str, operation_id: str, token_hash: str, batches: Mapping[str, Sequence[int]] | None = None
+    ) -> OperationRead:
+        """A /v1 credential and one operation of the cell, wherever it is stored, and the markers of
+        its `batches` (by record type) if asked: one BatchGetItem (one per 100 keys)."""
+        markers = [
+            (record_type, batch, batch_marker_key(operation_id, record_type, batch))
+            for record_type, numbers in (batches or {}).items()
+            for batch in numbers
+        ]
+        operation, found = self._operation_of(
+            cell, operation_id, (api_credential_key(token_hash), *(key for _, _, key in markers))
+        )
+        outcomes: dict[str, dict[int, BatchOutcome]] = {record_type: {} for record_type in batches or {}}
+        for record_type, batch, key in markers:
+            if item := found.get(tuple(key.values())):
+                outcomes[record_type][batch] = outcome_from_item(item)
         return OperationRead(
-            credential=api_credential_in(found, token_hash), operation=operation, latest=_latest_in(found, cell)
+            credential=api_credential_in(found, token_hash),
+            operation=operation,
+            latest=_latest_in(found, cell),
+            outcomes=outcomes,
         )
 
     def read_api_cell(self, cell: str, token_hash: str) -> ApiCellRead:
