@@ -11,8 +11,7 @@ from bulk_import.api import cold_start
 
 cold_start.begin()  # before the imports: loading them is what it speeds up
 
-from collections.abc import Callable
-from functools import lru_cache
+from dataclasses import asdict
 from typing import TYPE_CHECKING, cast
 
 from aws_lambda_powertools.logging import correlation_paths
@@ -22,21 +21,25 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import import uploads
 from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
-from bulk_import.api.native_bodies import StartCommand
 from bulk_import.api.native_writes import with_body
 from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Answer, Router, json_text
 from bulk_import.credentials import ApiCredential, ApiPermission
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
-from bulk_import.imports import cancel, correction_batches, retry, start_records_import, start_upload_import
-from bulk_import.model import ImportOperation
-from bulk_import.status import api_cell, api_credential, api_operation
+from bulk_import.imports import (
+    cancel,
+    correction_batches,
+    retry,
+    start_key,
+    start_records_import,
+    start_upload_import,
+)
+from bulk_import.model import ImportOperation, StartKey
+from bulk_import.status import AuthorizedCell, api_cell, api_credential, api_operation
 from bulk_import.storage import default_store
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
-
     from bulk_import.api.native_bodies import CompleteUploadRequest, RetryRequest, StartImportRequest, UploadRequest
 
 app = Router(native_writes.answer_write_error)
@@ -73,92 +76,36 @@ def complete_upload(cell: str, uploadId: str, request: CompleteUploadRequest) ->
     return {"uploadId": uploadId, "filename": filename}
 
 
-def start_once(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
-    """The start of a request with an Idempotency-Key: run by _idempotent_start, which answers a
-    repeat of the key with the import it started (the records are keyed by this function's name)."""
-    return _start(command, latest)
-
-
-@lru_cache(maxsize=1)
-def _idempotent_start() -> tuple[Callable[..., native.ImportView], IdempotencyConfig]:
-    """start_once made idempotent by Powertools Idempotency, and the IdempotencyConfig to give each
-    invocation's context. Created by the first keyed start: the other routes do not load the
-    utility, and its records share the store's table and client (a client of its own would cost
-    a second DynamoDB client per cold start)."""
-    from aws_lambda_powertools.utilities.idempotency import (
-        DynamoDBPersistenceLayer,
-        IdempotencyConfig,
-        idempotent_function,
-    )
-
-    store = default_store()
-    # PK fixed, SK the key's hash; the records expire by the table's TTL.
-    persistence = DynamoDBPersistenceLayer(
-        table_name=store.table_name,
-        boto3_client=store.client,
-        key_attr="PK",
-        sort_key_attr="SK",
-        static_pk_value="IDEMPOTENCY#start-import",
-        expiry_attr="expiresAt",
-    )
-    config = IdempotencyConfig(
-        event_key_jmespath="[cell, key]", payload_validation_jmespath="request", expires_after_seconds=24 * 3600
-    )
-    start = idempotent_function(
-        start_once,
-        data_keyword_argument="command",
-        persistence_store=persistence,
-        config=config,
-    )
-    return start, config
-
-
-def _start_idempotently(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
-    from aws_lambda_powertools.utilities.idempotency.exceptions import (
-        IdempotencyAlreadyInProgressError,
-        IdempotencyValidationError,
-    )
-
-    start, config = _idempotent_start()
-    config.register_lambda_context(app.lambda_context)  # in-progress records expire with the invocation
-    try:
-        return start(command=command, latest=latest)
-    except IdempotencyValidationError as error:
-        raise native_writes.IdempotencyKeyReused() from error
-    except IdempotencyAlreadyInProgressError as error:
-        raise native_writes.IdempotencyKeyInUse() from error
-
-
-def _start(command: StartCommand, latest: ImportOperation | None) -> native.ImportView:
-    """Starts the import `command` asks for; `latest` is the cell's latest operation, read with the
-    caller's credential."""
-    request = command.request
+def _start(
+    cell: str, request: StartImportRequest, authorized: AuthorizedCell, idempotency: StartKey | None
+) -> ImportOperation:
+    user = authorized.credential.name
     if request.uploadId is not None:
-        operation = start_upload_import(
+        return start_upload_import(
             default_store(),
             default_files(),
             default_executions(),
-            command.cell,
+            cell,
             request.uploadId,
             request.name,
-            command.user,
-            latest=latest,
+            user,
+            latest=authorized.latest,
+            idempotency=idempotency,
+            keyed=authorized.keyed,
         )
-    else:
-        records = cast("list[dict]", request.records)  # StartImportRequest: one or the other
-        operation = start_records_import(
-            default_store(),
-            default_files(),
-            default_executions(),
-            command.cell,
-            records,
-            request.name,
-            command.user,
-            latest=latest,
-        )
-    logger.info("Import started", extra={"operation_id": operation.id})
-    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
-    return native.import_view(operation)
+    records = cast("list[dict]", request.records)  # StartImportRequest: one or the other
+    return start_records_import(
+        default_store(),
+        default_files(),
+        default_executions(),
+        cell,
+        records,
+        request.name,
+        user,
+        latest=authorized.latest,
+        idempotency=idempotency,
+        keyed=authorized.keyed,
+    )
 
 
 @app.post(
@@ -169,10 +116,21 @@ def _start(command: StartCommand, latest: ImportOperation | None) -> native.Impo
 )
 @with_body(app, "StartImportRequest")
 def start_import(cell: str, request: StartImportRequest):
-    credential, latest = api_cell(default_store(), cell, native.bearer_token(app.current_event), ApiPermission.WRITE)
+    # With an Idempotency-Key, a repeat within 24 h answers the import the key's first start claimed:
+    # the key is recorded in the transaction that claims the cell, and read with the credential.
     key = app.current_event.headers.get("Idempotency-Key")
-    command = StartCommand(cell=cell, key=key or "", user=credential.name, request=request)
-    return _accepted(_start_idempotently(command, latest) if key else _start(command, latest))
+    idempotency = start_key(key, asdict(request)) if key else None
+    authorized = api_cell(
+        default_store(),
+        cell,
+        native.bearer_token(app.current_event),
+        ApiPermission.WRITE,
+        idempotency.key_hash if idempotency else None,
+    )
+    operation = _start(cell, request, authorized, idempotency)
+    logger.info("Import started", extra={"operation_id": operation.id})
+    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
+    return _accepted(native.import_view(operation))
 
 
 @app.post(

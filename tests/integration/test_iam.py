@@ -229,17 +229,21 @@ def with_request(event: dict, path: str, body: dict | None = None, **headers: st
 
 
 def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeypatch) -> None:
-    """Stops of imports whose execution runs (cancel, import.clear), a keyed start that fails (its
-    idempotency record is deleted), a start that Step Functions refuses (the import it claimed
-    ends as failed), and a multipart upload finished."""
+    """Stops of imports whose execution runs (cancel, import.clear), starts that Step Functions
+    refuses (the import claimed ends as failed, a keyed start frees its key), and a multipart
+    upload finished."""
     fresh_cells(store, rocketchat_cell)
     with monkeypatch.context() as refusing:
         refusing.setattr(WorkerExecutions, "start", lambda *a: (_ for _ in ()).throw(RuntimeError("refused")))
         assert run("PersoniumImportFunction", load_event("PersoniumImportFunction/start-import.json"))[
             "statusCode"] == 500
+        assert run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))[
+            "statusCode"] == 500
+    refused = store.latest_operation("elsewhere")
     assert store.latest_operation(load_event("PersoniumImportFunction/start-import.json")["pathParameters"][
         "CellName"]).state is ImportState.ERROR
     started = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["body"])
+    assert refused.state is ImportState.ERROR and started["id"] != refused.id  # the refused start freed its key
     cancel_event = load_event("NativeWriteFunction/cancel-import.json")
     token = load_event("NativeWriteFunction/start-import-records.json")["headers"]["Authorization"]
     assert run("NativeWriteFunction", with_request(cancel_event, f"/v1/cells/elsewhere/imports/{started['id']}/cancel",

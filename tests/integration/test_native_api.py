@@ -259,24 +259,25 @@ def test_a_body_that_is_not_json_is_a_415_not_a_puzzling_validation_error(store,
     assert (result.status, result.body["type"]) == (415, "urn:bulk-import:problem:unsupported-media-type")
 
 
-def test_a_start_with_a_key_still_in_flight_is_a_409(store, bucket, token, invoke, monkeypatch):
+def test_two_starts_with_one_key_at_once_answer_one_import(store, bucket, token, invoke, monkeypatch):
     import threading
 
-    from tests.conftest import FUNCTIONS
+    from bulk_import.storage import ImportStore
 
-    module = FUNCTIONS.module("NativeWriteFunction")
     entered, release = threading.Event(), threading.Event()
-    real = module.start_records_import
+    claim = ImportStore.start_operation
 
-    def slow_start(*args, **kwargs):
-        entered.set()
-        release.wait(10)
-        return real(*args, **kwargs)
+    def first_waits(self, *args, **kwargs):  # the first request waits to claim until the second has
+        if not entered.is_set():
+            entered.set()
+            release.wait(10)
+        return claim(self, *args, **kwargs)
 
-    monkeypatch.setattr(module, "start_records_import", slow_start)
+    monkeypatch.setattr(ImportStore, "start_operation", first_waits)
     event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)},
-                      headers={"Idempotency-Key": "in-flight"})
-    first = threading.Thread(target=invoke, args=("NativeWriteFunction", event))
+                      headers={"Idempotency-Key": "at-once"})
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(invoke("NativeWriteFunction", event)))
     first.start()
     assert entered.wait(10)
     try:
@@ -284,7 +285,24 @@ def test_a_start_with_a_key_still_in_flight_is_a_409(store, bucket, token, invok
     finally:
         release.set()
         first.join(10)
-    assert (second.status, second.body["type"]) == (409, "urn:bulk-import:problem:idempotency-key-in-use")
+    assert (answers[0].status, second.status) == (202, 202) and answers[0].body["id"] == second.body["id"]
+    assert [o.id for o in store.latest_operations(CELL, 10)] == [second.body["id"]]
+
+
+def test_a_key_answers_with_its_import_for_24_hours(store, bucket, token, invoke):
+    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)},
+                      headers={"Idempotency-Key": "daily"})
+    first = invoke("NativeWriteFunction", event)
+    run_worker(store, bucket, first.body["id"])
+    assert invoke("NativeWriteFunction", event).body["id"] == first.body["id"]  # done, and still its answer
+    (item,) = store.client.query(TableName=store.table_name, KeyConditionExpression="PK = :pk",
+                                 ExpressionAttributeValues={":pk": {"S": f"IDEMPOTENCY#{CELL}"}})["Items"]
+    assert int(item["expiresAt"]["N"]) - utc_now().timestamp() == pytest.approx(24 * 3600, abs=5)
+    store.client.update_item(TableName=store.table_name, Key={"PK": item["PK"], "SK": item["SK"]},
+                             UpdateExpression="SET expiresAt = :past",
+                             ExpressionAttributeValues={":past": {"N": str(int(utc_now().timestamp()) - 1)}})
+    again = invoke("NativeWriteFunction", event)  # expired (TTL has not deleted it yet): a new start
+    assert again.status == 202 and again.body["id"] != first.body["id"]
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_trace(store, token, invoke, monkeypatch):

@@ -7,6 +7,7 @@ gets OperationBusy.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,14 +21,16 @@ from bulk_import.model import (
     BATCH_SIZE,
     ImportOperation,
     ImportState,
+    KeyedStart,
     ProgressStep,
+    StartKey,
     new_operation_id,
     utc_now,
 )
 from bulk_import.record_rules import plainly_valid
 from bulk_import.staged_records import COUNT_FIELD, StagedRecord
 from bulk_import.storage import ImportStore
-from bulk_import.storage.operations import LatestChanged, OperationConflict
+from bulk_import.storage.operations import KeyTaken, LatestChanged, OperationConflict
 from bulk_import.storage.records import BatchOutcome
 
 ALL_STEPS = frozenset(ProgressStep)
@@ -43,6 +46,8 @@ UNREAD = _Unread.UNREAD
 
 #: The cell's latest operation as the caller read it (None: the cell has none), or UNREAD.
 Latest = ImportOperation | None | Literal[_Unread.UNREAD]
+#: What the start with a request's Idempotency-Key recorded, as the caller read it (None: none did), or UNREAD.
+Keyed = KeyedStart | None | Literal[_Unread.UNREAD]
 
 
 class OperationBusy(BulkImportError):
@@ -74,6 +79,10 @@ class InvalidCorrections(BulkImportError):
     def __init__(self, problems: list[str]) -> None:
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+class IdempotencyKeyReused(BulkImportError):
+    """The Idempotency-Key was sent before with another request."""
 
 
 class ImportServiceError(BulkImportError):
@@ -122,26 +131,61 @@ def _idle_latest(store: ImportStore, cell: str, latest: Latest = UNREAD) -> Impo
     return latest
 
 
-def _replace_latest(store: ImportStore, operation: ImportOperation, latest: ImportOperation | None) -> ImportOperation:
+def _replace_latest(
+    store: ImportStore, operation: ImportOperation, latest: ImportOperation | None, key: StartKey | None = None
+) -> ImportOperation:
+    """Claims the cell for `operation` (recording `key` with it); KeyTaken if a start with `key`
+    claimed first."""
     try:
-        store.start_operation(operation, latest)
+        store.start_operation(operation, latest, key)
+    except KeyTaken:
+        raise
     except OperationConflict as exc:
         raise OperationBusy(operation.cell) from exc
     return operation
 
 
-def _run(store: ImportStore, executions: Executions, operation: ImportOperation) -> ImportOperation:
+def _run(
+    store: ImportStore, executions: Executions, operation: ImportOperation, key: StartKey | None = None
+) -> ImportOperation:
     """Starts the worker for an operation that is now active. The worker's first write records the
     execution (worker.stage_input), which saves the start a request; a start that dies before
-    StartExecution leaves an active operation with none, which the sweeper starts."""
+    StartExecution leaves an active operation with none, which the sweeper starts. A start that
+    fails frees its Idempotency-Key, so that the client may try again with it."""
     try:
         executions.start(operation.cell, operation.id)
     except Exception:
         store.update_operation(
             operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED, settle_unprocessed=True
         )
+        if key is not None:
+            store.forget_start_key(operation.cell, key, operation.id)
         raise
     return operation
+
+
+def start_key(key: str, request: Mapping[str, Any]) -> StartKey:
+    """The StartKey of a client's Idempotency-Key and the request (as JSON values) it came with."""
+    canonical = json.dumps(request, sort_keys=True, separators=(",", ":"))
+    return StartKey(hashlib.sha256(key.encode()).hexdigest(), hashlib.sha256(canonical.encode()).hexdigest())
+
+
+def _repeat(
+    store: ImportStore, cell: str, key: StartKey | None, keyed: Keyed, latest: ImportOperation | None
+) -> ImportOperation | None:
+    """The import a start with `key` claimed within START_KEY_LIFETIME (what it recorded: `keyed`),
+    None if none did; IdempotencyKeyReused if it came with another request."""
+    if key is None:
+        return None
+    if keyed is UNREAD:
+        keyed = store.keyed_start(cell, key.key_hash)
+    if keyed is None or keyed.expires_at <= utc_now():
+        return None
+    if keyed.request_hash != key.request_hash:
+        raise IdempotencyKeyReused(cell)
+    if latest is not None and latest.id == keyed.operation_id:
+        return latest
+    return store.operation(cell, keyed.operation_id)
 
 
 def start_file_import(
@@ -174,16 +218,21 @@ def _start_file(
     user: str,
     kind: str,
     latest: ImportOperation | None,
+    idempotency: StartKey | None = None,
 ) -> ImportOperation:
-    """Starts importing the file at `key`, in the version `etag`, in place of `latest` (read idle)."""
-    operation = _replace_latest(
-        store,
-        _new_operation(
-            cell, user, kind, ProgressStep.PREPARING_STARTED, importation_name=name, source_key=key, source_etag=etag
-        ),
-        latest,
+    """Starts importing the file at `key`, in the version `etag`, in place of `latest` (read idle).
+    With `idempotency`, a start with the same key that claimed the cell first is answered instead."""
+    operation = _new_operation(
+        cell, user, kind, ProgressStep.PREPARING_STARTED, importation_name=name, source_key=key, source_etag=etag
     )
-    return _run(store, executions, operation)
+    try:
+        _replace_latest(store, operation, latest, idempotency)
+    except KeyTaken as taken:
+        repeated = _repeat(store, cell, idempotency, taken.keyed, None)
+        if repeated is None:  # expired since: then the start holding the cell is another one
+            raise OperationBusy(cell) from taken
+        return repeated
+    return _run(store, executions, operation, idempotency)
 
 
 def start_upload_import(
@@ -196,14 +245,22 @@ def start_upload_import(
     user: str,
     *,
     latest: Latest = UNREAD,
+    idempotency: StartKey | None = None,
+    keyed: Keyed = UNREAD,
 ) -> ImportOperation:
-    """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`."""
+    """Imports the file uploaded as `upload_id` (/v1 uploads) into `cell`. With `idempotency` (a
+    client's Idempotency-Key), a repeat answers the import the key's first start claimed (`keyed`:
+    what that start recorded, as the caller read it)."""
+    latest = _read(store, cell, latest)
+    if (repeated := _repeat(store, cell, idempotency, keyed, latest)) is not None:
+        return repeated
     uploaded = files.first_object(upload_prefix(cell, upload_id))
     if uploaded is None:
         raise UploadNotFound(upload_id)
     key, etag = uploaded
     latest = _idle_latest(store, cell, latest)
-    return _start_file(store, executions, cell, key, etag, name or key.rpartition("/")[2], user, "v1", latest)
+    name = name or key.rpartition("/")[2]
+    return _start_file(store, executions, cell, key, etag, name, user, "v1", latest, idempotency)
 
 
 def start_records_import(
@@ -216,13 +273,20 @@ def start_records_import(
     user: str,
     *,
     latest: Latest = UNREAD,
+    idempotency: StartKey | None = None,
+    keyed: Keyed = UNREAD,
 ) -> ImportOperation:
     """Imports records sent inline: they are written as a JSON Lines upload, then imported as one,
-    so inline records and files take the same path (and report errors by line)."""
+    so inline records and files take the same path (and report errors by line). `idempotency` and
+    `keyed` as for start_upload_import."""
+    latest = _read(store, cell, latest)
+    if (repeated := _repeat(store, cell, idempotency, keyed, latest)) is not None:
+        return repeated
     latest = _idle_latest(store, cell, latest)  # before the upload: a busy cell leaves no file behind
     key = upload_prefix(cell, new_upload_id()) + "records.jsonl"
     etag = files.put(key, b"".join(json.dumps(record, separators=(",", ":")).encode() + b"\n" for record in records))
-    return _start_file(store, executions, cell, key, etag, name or "records.jsonl", user, "v1", latest)
+    name = name or "records.jsonl"
+    return _start_file(store, executions, cell, key, etag, name, user, "v1", latest, idempotency)
 
 
 def cancel(

@@ -271,3 +271,25 @@ def new_operation_id() -> str:
     Sorting ids sorts operations by creation time, which the history listing relies on.
     """
     return f"{time.time_ns() // 1_000_000:012x}{os.urandom(6).hex()}"
+
+
+#: How long a start's Idempotency-Key answers with the import that start claimed.
+START_KEY_LIFETIME = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class StartKey:
+    """A start's Idempotency-Key (hashed: a client's key may be long) and the hash of the request
+    it came with."""
+
+    key_hash: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class KeyedStart:
+    """What the start with an Idempotency-Key recorded, in the transaction that claimed its import."""
+
+    operation_id: str
+    request_hash: str
+    expires_at: datetime

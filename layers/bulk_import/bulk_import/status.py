@@ -17,7 +17,7 @@ from bulk_import.credentials import (
     secret_hash,
 )
 from bulk_import.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
-from bulk_import.model import ImportOperation, ImportState
+from bulk_import.model import ImportOperation, ImportState, KeyedStart
 from bulk_import.staged_records import StagedRecord
 from bulk_import.storage import CellStatusRead, ImportStore, RocketChatStatusRead
 from bulk_import.storage.records import BatchOutcome
@@ -103,15 +103,24 @@ def api_credential(store: ImportStore, cell: str, token: str | None, permission:
     return authorize_api(store.read_api_credential(secret_hash(token)), cell=cell, permission=permission)
 
 
+@dataclass(frozen=True)
+class AuthorizedCell:
+    credential: ApiCredential
+    #: The cell's latest operation, read in the same request.
+    latest: ImportOperation | None
+    #: What the start with the request's Idempotency-Key recorded, if asked and one did.
+    keyed: KeyedStart | None
+
+
 def api_cell(
-    store: ImportStore, cell: str, token: str | None, permission: ApiPermission
-) -> tuple[ApiCredential, ImportOperation | None]:
-    """The caller's /v1 credential, if it may do `permission` in `cell`, and the cell's latest
-    operation (one request)."""
+    store: ImportStore, cell: str, token: str | None, permission: ApiPermission, key_hash: str | None = None
+) -> AuthorizedCell:
+    """The caller's /v1 credential, if it may do `permission` in `cell`, the cell's latest
+    operation and what the start with Idempotency-Key `key_hash` recorded (one request)."""
     if not token:
         raise AuthenticationRequired
-    read = store.read_api_cell(cell, secret_hash(token))
-    return authorize_api(read.credential, cell=cell, permission=permission), read.latest
+    read = store.read_api_cell(cell, secret_hash(token), key_hash)
+    return AuthorizedCell(authorize_api(read.credential, cell=cell, permission=permission), read.latest, read.keyed)
 
 
 @dataclass(frozen=True)

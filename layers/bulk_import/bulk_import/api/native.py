@@ -68,7 +68,6 @@ PROBLEMS: dict[str, tuple[int, str]] = {
     "not-cancelable": (409, "The import cannot be canceled"),
     "not-retryable": (409, "The import cannot be retried"),
     "idempotency-key-reused": (422, "The Idempotency-Key was used with a different request"),
-    "idempotency-key-in-use": (409, "A request with this Idempotency-Key is still being processed"),
     "unsupported-media-type": (415, "The request body must be JSON (Content-Type: application/json)"),
     "internal-error": (500, "Internal error"),
 }

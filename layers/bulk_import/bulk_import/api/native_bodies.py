@@ -153,16 +153,6 @@ class RetryRequest:
     corrections: dict[str, dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class StartCommand:
-    """What an idempotent start is keyed and checked on: the cell, the key and the request."""
-
-    cell: str
-    key: str
-    user: str
-    request: StartImportRequest
-
-
 _RECORD_TYPES = [kind.value for kind in RecordType]
 
 

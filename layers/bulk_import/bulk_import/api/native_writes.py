@@ -27,7 +27,14 @@ from bulk_import.api.native import (
     problem,
 )
 from bulk_import.api.rest import Answer, ReadingRoute, Router, by_class, parse_json
-from bulk_import.imports import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy, UploadNotFound
+from bulk_import.imports import (
+    IdempotencyKeyReused,
+    InvalidCorrections,
+    NotCancelable,
+    NotRetryable,
+    OperationBusy,
+    UploadNotFound,
+)
 from bulk_import.model import iso_millis
 from bulk_import.uploads import Upload
 
@@ -129,21 +136,12 @@ class CompletedUpload(TypedDict):
 # -- errors ----------------------------------------------------------------------------------------
 
 
-class IdempotencyKeyReused(Exception):
-    """The Idempotency-Key was sent before with another request."""
-
-
-class IdempotencyKeyInUse(Exception):
-    """The request of this Idempotency-Key is still being answered."""
-
-
 #: The write routes' refusals answered with a problem of their own: the error's message is its
 #: detail where True.
 _PROBLEM_OF_ERROR: dict[type[Exception], tuple[str, bool]] = {
     UploadNotFound: ("upload-not-found", False),
     OperationBusy: ("import-in-progress", False),
     IdempotencyKeyReused: ("idempotency-key-reused", False),
-    IdempotencyKeyInUse: ("idempotency-key-in-use", False),
     NotCancelable: ("not-cancelable", True),
     NotRetryable: ("not-retryable", True),
 }

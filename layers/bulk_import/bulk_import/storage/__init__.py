@@ -18,7 +18,7 @@ from botocore.config import Config
 
 from bulk_import import aws_clients
 from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
-from bulk_import.model import ImportOperation
+from bulk_import.model import ImportOperation, KeyedStart
 from bulk_import.settings import get_settings
 from bulk_import.storage.credentials import (
     CredentialItems,
@@ -29,7 +29,14 @@ from bulk_import.storage.credentials import (
     rocketchat_user_from_item,
     rocketchat_user_key,
 )
-from bulk_import.storage.operations import OperationItems, cell_key, latest_operation_key, operation_from_item
+from bulk_import.storage.operations import (
+    OperationItems,
+    cell_key,
+    keyed_start_from_item,
+    latest_operation_key,
+    operation_from_item,
+    start_key_key,
+)
 from bulk_import.storage.records import BatchOutcome, batch_marker_key, outcome_from_item
 
 
@@ -56,11 +63,12 @@ class OperationRead:
 
 @dataclass(frozen=True)
 class ApiCellRead:
-    """Everything a /v1 start needs, fetched in one request: the caller's credential and the cell's
-    latest operation."""
+    """Everything a /v1 start needs, fetched in one request: the caller's credential, the cell's
+    latest operation and what a start with the request's Idempotency-Key recorded, if one did."""
 
     credential: ApiCredential | None
     latest: ImportOperation | None
+    keyed: KeyedStart | None
 
 
 @dataclass(frozen=True)
@@ -118,10 +126,17 @@ class ImportStore(OperationItems, CredentialItems):
             outcomes=outcomes,
         )
 
-    def read_api_cell(self, cell: str, token_hash: str) -> ApiCellRead:
-        """A /v1 credential and the cell's latest operation (one BatchGetItem)."""
-        found = self._batch_get([api_credential_key(token_hash), latest_operation_key(cell)])
-        return ApiCellRead(credential=api_credential_in(found, token_hash), latest=_latest_in(found, cell))
+    def read_api_cell(self, cell: str, token_hash: str, key_hash: str | None = None) -> ApiCellRead:
+        """A /v1 credential, the cell's latest operation and, given `key_hash`, what the start with
+        that Idempotency-Key recorded (one BatchGetItem)."""
+        keys = [api_credential_key(token_hash), latest_operation_key(cell)]
+        found = self._batch_get([*keys, start_key_key(cell, key_hash)] if key_hash else keys)
+        keyed = found.get(tuple(start_key_key(cell, key_hash).values())) if key_hash else None
+        return ApiCellRead(
+            credential=api_credential_in(found, token_hash),
+            latest=_latest_in(found, cell),
+            keyed=keyed_start_from_item(keyed) if keyed else None,
+        )
 
 
 def _latest_in(found: dict[tuple[str, ...], dict[str, Any]], cell: str) -> ImportOperation | None:

@@ -29,12 +29,15 @@ from botocore.exceptions import ClientError
 from bulk_import.model import (
     ACTIVE_STEPS,
     FINISHED_STEPS,
+    START_KEY_LIFETIME,
     Counts,
     Failure,
     ImportOperation,
     ImportState,
+    KeyedStart,
     ProgressMark,
     ProgressStep,
+    StartKey,
     steps_in_state,
     utc_now,
 )
@@ -51,6 +54,15 @@ class OperationConflict(Exception):
     """A conditional write lost: another operation is active, or the latest one changed meanwhile."""
 
 
+class KeyTaken(OperationConflict):
+    """A start with the same Idempotency-Key claimed its import first; `keyed` is what it recorded
+    (DynamoDB returns it with the refusal)."""
+
+    def __init__(self, cell: str, item: Any) -> None:
+        super().__init__(cell)
+        self.keyed = keyed_start_from_item(unmarshal(item))
+
+
 class LatestChanged(OperationConflict):
     """A conditional write to the cell's latest operation lost. `current` is that operation as the
     write found it (None: the cell has none): DynamoDB returns it with the refusal
@@ -63,6 +75,15 @@ class LatestChanged(OperationConflict):
 
 def cell_key(cell: str) -> dict[str, str]:
     return {"PK": f"CELL#{cell}", "SK": "CELL"}
+
+
+def start_key_key(cell: str, key_hash: str) -> dict[str, str]:
+    """A start's Idempotency-Key, recorded with the operation the start claimed."""
+    return {"PK": f"IDEMPOTENCY#{cell}", "SK": f"START#{key_hash}"}
+
+
+def keyed_start_from_item(item: dict[str, Any]) -> KeyedStart:
+    return KeyedStart(item["operationId"], item["requestHash"], from_epoch(item["expiresAt"]))
 
 
 def latest_operation_key(cell: str) -> dict[str, str]:
@@ -250,11 +271,15 @@ class OperationItems(RecordItems):
             raise
         return True
 
-    def start_operation(self, operation: ImportOperation, previous: ImportOperation | None) -> None:
-        """Makes `operation` the cell's latest, moving `previous` (the latest read before) aside.
+    def start_operation(
+        self, operation: ImportOperation, previous: ImportOperation | None, key: StartKey | None = None
+    ) -> None:
+        """Makes `operation` the cell's latest, moving `previous` (the latest read before) aside,
+        and records `key` (a start's Idempotency-Key) with it.
 
         One transaction, conditional on the latest record being unchanged since the caller read it
-        and decided it may be replaced; otherwise OperationConflict, and nothing is written.
+        and decided it may be replaced, and on `key` being unused (or expired); otherwise
+        KeyTaken if the key was used, else OperationConflict, and nothing is written.
         """
         new_latest = {
             "Put": {
@@ -282,12 +307,51 @@ class OperationItems(RecordItems):
                 },
                 new_latest,
             ]
+        if key is not None:
+            now = utc_now()
+            keyed = {"operationId": operation.id, "requestHash": key.request_hash}
+            item = {
+                **start_key_key(operation.cell, key.key_hash),
+                **keyed,
+                "expiresAt": epoch(now + START_KEY_LIFETIME),
+            }
+            put = {
+                "TableName": self.table_name,
+                "Item": marshal(item),
+                # TTL deletes an expired item up to days later: until then it is as good as gone.
+                "ConditionExpression": "attribute_not_exists(PK) OR expiresAt < :now",
+                "ExpressionAttributeValues": marshal({":now": epoch(now)}),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+            actions.append({"Put": put})
         try:
             self._call("transact_write_items", TransactItems=actions)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise OperationConflict(operation.cell) from exc
-            raise
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = exc.response.get("CancellationReasons") or []
+            if key is not None and len(reasons) == len(actions) and reasons[-1].get("Code") == "ConditionalCheckFailed":
+                raise KeyTaken(operation.cell, reasons[-1]["Item"]) from exc
+            raise OperationConflict(operation.cell) from exc
+
+    def keyed_start(self, cell: str, key_hash: str) -> KeyedStart | None:
+        """What the start with this Idempotency-Key recorded, if one did (one BatchGetItem)."""
+        item = self._batch_get([start_key_key(cell, key_hash)]).get(tuple(start_key_key(cell, key_hash).values()))
+        return keyed_start_from_item(item) if item else None
+
+    def forget_start_key(self, cell: str, key: StartKey, operation_id: str) -> None:
+        """Frees an Idempotency-Key whose start failed, if it still names that start's operation."""
+        try:
+            self._call(
+                "delete_item",
+                TableName=self.table_name,
+                Key=marshal(start_key_key(cell, key.key_hash)),
+                ConditionExpression="operationId = :id",
+                ExpressionAttributeValues=marshal({":id": operation_id}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def latest_operation(self, cell: str) -> ImportOperation | None:
         response = self._call(
