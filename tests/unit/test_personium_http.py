@@ -86,6 +86,8 @@ def test_an_import_body_names_its_snapshot(body):
     ("", "PR400-CM-0004", "JSON parse error. []."),
     (None, "PR400-CM-0004", "JSON parse error. []."),
     ('["snap"]', "PR400-CM-0004", 'JSON parse error. [["snap"]].'),
+    ('{"Name": NaN}', "PR400-CM-0004", 'JSON parse error. [{"Name": NaN}].'),
+    ('{"Name": "snap", "Size": Infinity}', "PR400-CM-0004", 'JSON parse error. [{"Name": "snap", "Size": Infinity}].'),
     ("{}", "PR400-CM-0001", "Required key [Name] missing."),
     ('{"Name": null}', "PR400-CM-0001", "Required key [Name] missing."),
     ('{"Name": ""}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),

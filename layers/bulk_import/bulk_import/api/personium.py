@@ -10,7 +10,6 @@ answered before routing, as personium-core's request filter does; with one, by t
 from __future__ import annotations
 
 import copy
-import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing_extensions import TypedDict
 
 from bulk_import.api.common import present, set_response_headers
 from bulk_import.api.observability import logger
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class, json_text
+from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class, json_text, parse_json
 from bulk_import.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -138,7 +137,7 @@ def import_snapshot_name(body: str | None) -> str:
     nearest check."""
     text = body or ""
     try:
-        parsed = json.loads(text)
+        parsed = parse_json(text)  # NaN and Infinity too: Personium's JSON parser refuses them
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
