@@ -11,8 +11,8 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 PIP_TOOLS_VERSION := 7.6.2
-# The code that ships, which ruff and mypy check (mypy's files are in pyproject.toml).
-SHIPPED := layers functions
+# What ruff checks: the code that ships, the CLI and the local stack (mypy: the files in pyproject.toml).
+LINTED := layers functions cli local
 
 .PHONY: run test lint format lock bench faults build validate
 
@@ -37,13 +37,13 @@ test: $(STAMP) $(CHECKOV_STAMP)
 
 # What tests/template/test_lint.py asserts, with the findings in full.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check $(SHIPPED)
-	$(VENV)/bin/ruff format --check $(SHIPPED)
+	$(VENV)/bin/ruff check $(LINTED)
+	$(VENV)/bin/ruff format --check $(LINTED)
 	$(VENV)/bin/mypy
 
 format: $(STAMP)
-	$(VENV)/bin/ruff check --fix $(SHIPPED)
-	$(VENV)/bin/ruff format $(SHIPPED)
+	$(VENV)/bin/ruff check --fix $(LINTED)
+	$(VENV)/bin/ruff format $(LINTED)
 
 # Regenerates the lock from pyproject.toml, and the layer's hashed requirements from
 # layers/bulk_import/requirements.in, resolved for the Lambda runtime's Python and held to the lock's

@@ -58,16 +58,29 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     """Adds the global options to `parser`, leaving out any it already has. They default to
     SUPPRESS, so that a subcommand's parser does not overwrite a value given before it."""
     options: list[tuple[str, dict[str, Any]]] = [
-        ("--stack-name", {"metavar": "NAME", "help": "the deployed stack to talk to (default: the local stack "
-                          "running here, else $BULK_IMPORT_STACK)"}),
+        (
+            "--stack-name",
+            {
+                "metavar": "NAME",
+                "help": "the deployed stack to talk to (default: the local stack "
+                "running here, else $BULK_IMPORT_STACK)",
+            },
+        ),
         ("--region", {"help": "its AWS region (default: $AWS_REGION, $AWS_DEFAULT_REGION)"}),
         ("--profile", {"help": "the AWS profile to use (default: $AWS_PROFILE)"}),
-        ("--output", {"choices": OUTPUTS, "dest": "output_format",
-                      "help": "json or table (default: $BULK_IMPORT_OUTPUT; else imports print tables on a "
-                              "terminal and JSON otherwise, the other commands JSON)"}),
+        (
+            "--output",
+            {
+                "choices": OUTPUTS,
+                "dest": "output_format",
+                "help": "json or table (default: $BULK_IMPORT_OUTPUT; else imports print tables on a "
+                "terminal and JSON otherwise, the other commands JSON)",
+            },
+        ),
     ]
-    missing = [(flag, settings) for flag, settings in options
-               if flag not in parser._option_string_actions]  # sam-env has an --output of its own
+    missing = [
+        (flag, settings) for flag, settings in options if flag not in parser._option_string_actions
+    ]  # sam-env has an --output of its own
     if not missing:
         return
     group = parser.add_argument_group("global options (before or after the subcommand)")
@@ -132,9 +145,15 @@ def use_local_stack(args: argparse.Namespace) -> bool:
     if info is None:
         return False
     os.environ.pop("AWS_PROFILE", None)  # moto takes any credentials; a profile could only fail
-    os.environ.update({"AWS_ENDPOINT_URL": info.endpoint, "AWS_DEFAULT_REGION": info.region,
-                       "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                       "POWERTOOLS_TRACE_DISABLED": "true"})
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": info.endpoint,
+            "AWS_DEFAULT_REGION": info.region,
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+        }
+    )
     os.environ.update(functions_host(info).environment())
     return True
 
@@ -163,8 +182,10 @@ def stack_outputs(args: argparse.Namespace) -> dict[str, str]:
 
 def _stack_key(args: argparse.Namespace) -> tuple[str, str | None, str | None]:
     if not args.stack_name:
-        raise UsageError("no local stack is running here (start `bulk-import serve` in the repo root), "
-                         "and no deployed stack was named: pass --stack-name or set BULK_IMPORT_STACK")
+        raise UsageError(
+            "no local stack is running here (start `bulk-import serve` in the repo root), "
+            "and no deployed stack was named: pass --stack-name or set BULK_IMPORT_STACK"
+        )
     return args.stack_name, os.environ.get("AWS_PROFILE"), os.environ.get("AWS_DEFAULT_REGION")
 
 
@@ -173,8 +194,10 @@ def _describe(stack_name: str, profile: str | None, region: str | None) -> tuple
     """The deployed stack's outputs and parameters (profile and region: the cache's key; boto3 reads
     them from the environment)."""
     (stack,) = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"]
-    return ({output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])},
-            {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack.get("Parameters", [])})
+    return (
+        {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])},
+        {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack.get("Parameters", [])},
+    )
 
 
 def store(args: argparse.Namespace) -> ImportStore:
@@ -222,8 +245,12 @@ def wants_json(args: argparse.Namespace, tables_on_a_terminal: bool = False) -> 
     return not (tables_on_a_terminal and sys.stdout.isatty())
 
 
-def print_result(args: argparse.Namespace, body: Any, render: Callable[[Any], RenderableType] | None = None,
-                 tables_on_a_terminal: bool = False) -> None:
+def print_result(
+    args: argparse.Namespace,
+    body: Any,
+    render: Callable[[Any], RenderableType] | None = None,
+    tables_on_a_terminal: bool = False,
+) -> None:
     """`body` as JSON on stdout, or as a table (`render`'s, else one row per key)."""
     if wants_json(args, tables_on_a_terminal):
         print_json(body)

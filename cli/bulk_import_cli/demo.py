@@ -61,16 +61,22 @@ def demo_users_zip(count: int, invalid_every: int = 20) -> bytes:
     return archive.getvalue()
 
 
-def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | None = None,
-              sample_operations: bool = True) -> None:
+def seed_demo(
+    store: ImportStore, rocketchat_cell: str, files: ImportFiles | None = None, sample_operations: bool = True
+) -> None:
     """Creates the demo credentials, one sample operation per cell as an import would leave them
     (what events/ expect), and (given the bucket) a sample snapshot on the idle cell."""
-    create_cell_token(store, DEMO_CELL, root=True, token=ROOT_TOKEN, peer=ROOT_COOKIE_PEER, lifetime=DEMO_TOKEN_LIFETIME)
+    create_cell_token(
+        store, DEMO_CELL, root=True, token=ROOT_TOKEN, peer=ROOT_COOKIE_PEER, lifetime=DEMO_TOKEN_LIFETIME
+    )
     create_cell_token(store, DEMO_CELL, root=False, token=READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
     create_cell_token(store, OTHER_CELL, root=True, token=OTHER_CELL_ROOT_TOKEN, lifetime=DEMO_TOKEN_LIFETIME)
     create_rocketchat_credential(
-        store, rocketchat_cell, ROCKETCHAT_USER_ID,
-        [Permission.RUN_IMPORT, Permission.VIEW_IMPORT_OPERATIONS], token=ROCKETCHAT_AUTH_TOKEN,
+        store,
+        rocketchat_cell,
+        ROCKETCHAT_USER_ID,
+        [Permission.RUN_IMPORT, Permission.VIEW_IMPORT_OPERATIONS],
+        token=ROCKETCHAT_AUTH_TOKEN,
     )
     create_rocketchat_credential(
         store, rocketchat_cell, ROCKETCHAT_VIEWER_ID, [Permission.VIEW_IMPORT_OPERATIONS], token=ROCKETCHAT_VIEWER_TOKEN
@@ -79,10 +85,17 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
         store, rocketchat_cell, ROCKETCHAT_RUNNER_ID, [Permission.RUN_IMPORT], token=ROCKETCHAT_RUNNER_TOKEN
     )
     for cell, token in ((DEMO_CELL, API_TOKEN), (OTHER_CELL, OTHER_CELL_API_TOKEN)):
-        create_api_credential(store, cell, [ApiPermission.READ, ApiPermission.WRITE], name="demo-operator",
-                              token=token, lifetime=DEMO_TOKEN_LIFETIME)
-    create_api_credential(store, DEMO_CELL, [ApiPermission.READ], name="demo-reader", token=API_READER_TOKEN,
-                          lifetime=DEMO_TOKEN_LIFETIME)
+        create_api_credential(
+            store,
+            cell,
+            [ApiPermission.READ, ApiPermission.WRITE],
+            name="demo-operator",
+            token=token,
+            lifetime=DEMO_TOKEN_LIFETIME,
+        )
+    create_api_credential(
+        store, DEMO_CELL, [ApiPermission.READ], name="demo-reader", token=API_READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME
+    )
     if files is not None:
         files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))
         files.put(upload_prefix(OTHER_CELL, SAMPLE_UPLOAD_ID) + "users.zip", demo_users_zip(120))
@@ -91,18 +104,39 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
     now = utc_now()
     samples = [
         ImportOperation(
-            id=DONE_OPERATION_ID, cell=OTHER_CELL, type="v1", importer_key="v1", importation_name="users.jsonl",
-            step=ProgressStep.DONE, started_at=now, updated_at=now, finished_at=now, user="demo-operator",
+            id=DONE_OPERATION_ID,
+            cell=OTHER_CELL,
+            type="v1",
+            importer_key="v1",
+            importation_name="users.jsonl",
+            step=ProgressStep.DONE,
+            started_at=now,
+            updated_at=now,
+            finished_at=now,
+            user="demo-operator",
             count=Counts(total=5, users=5, completed=3, error=2),
         ),
         ImportOperation(
-            id=ACTIVE_OPERATION_ID, cell=DEMO_CELL, type="personium", importer_key="personium",
-            importation_name="CellExport_2017_01", step=ProgressStep.IMPORTING_USERS, started_at=now,
-            updated_at=now, user="operator", count=Counts(total=1000, users=1000, completed=800, error=10),
+            id=ACTIVE_OPERATION_ID,
+            cell=DEMO_CELL,
+            type="personium",
+            importer_key="personium",
+            importation_name="CellExport_2017_01",
+            step=ProgressStep.IMPORTING_USERS,
+            started_at=now,
+            updated_at=now,
+            user="operator",
+            count=Counts(total=1000, users=1000, completed=800, error=10),
         ),
         ImportOperation(
-            id=new_operation_id(), cell=rocketchat_cell, type="api", importer_key="api",
-            step=ProgressStep.USER_SELECTION, started_at=now, updated_at=now, user=ROCKETCHAT_USER_ID,
+            id=new_operation_id(),
+            cell=rocketchat_cell,
+            type="api",
+            importer_key="api",
+            step=ProgressStep.USER_SELECTION,
+            started_at=now,
+            updated_at=now,
+            user=ROCKETCHAT_USER_ID,
             count=Counts(total=8000, users=8000),
         ),
     ]
@@ -116,20 +150,30 @@ def seed_demo(store: ImportStore, rocketchat_cell: str, files: ImportFiles | Non
 
 #: The finished sample import's users.jsonl, line by line: carol (user:1) has no email, and dave
 #: (user:4) already existed.
-_SAMPLE_USERS = [{"username": "ann", "emails": ["ann@example.com"]}, {"username": "carol", "emails": []},
-                 {"username": "bob", "emails": ["bob@example.com"]}, {"username": "erin", "emails": ["erin@example.com"]},
-                 {"username": "dave", "emails": ["dave@example.com"]}]
-_SAMPLE_FAILURES = {1: ("invalid-record", "emails: at least one is required"),
-                    4: ("already-exists", "user dave already exists")}
+_SAMPLE_USERS = [
+    {"username": "ann", "emails": ["ann@example.com"]},
+    {"username": "carol", "emails": []},
+    {"username": "bob", "emails": ["bob@example.com"]},
+    {"username": "erin", "emails": ["erin@example.com"]},
+    {"username": "dave", "emails": ["dave@example.com"]},
+]
+_SAMPLE_FAILURES = {
+    1: ("invalid-record", "emails: at least one is required"),
+    4: ("already-exists", "user dave already exists"),
+}
 
 
 def _seed_finished_sample(store: ImportStore, files: ImportFiles | None) -> None:
     """What the worker leaves of the finished sample import: its staged records (given the bucket),
     its one batch's marker, and its failed records for the errors API."""
-    staged = [StagedRecord(type="user", seq=seq, source=f"users.jsonl:{seq + 1}", data=data)
-              for seq, data in enumerate(_SAMPLE_USERS)]
+    staged = [
+        StagedRecord(type="user", seq=seq, source=f"users.jsonl:{seq + 1}", data=data)
+        for seq, data in enumerate(_SAMPLE_USERS)
+    ]
     if files is not None:
         files.write_staged_objects(DONE_OPERATION_ID, {("user", 0): staged})
     store.put_batch_outcome(DONE_OPERATION_ID, "user", 0, BatchOutcome(completed=3, failed=_SAMPLE_FAILURES))
-    store.put_failed_records(DONE_OPERATION_ID, [replace(staged[seq], error_code=code, error=message)
-                                                 for seq, (code, message) in _SAMPLE_FAILURES.items()])
+    store.put_failed_records(
+        DONE_OPERATION_ID,
+        [replace(staged[seq], error_code=code, error=message) for seq, (code, message) in _SAMPLE_FAILURES.items()],
+    )

@@ -33,8 +33,13 @@ from bulk_import_cli.watch import NONE, duration, rate, watch
 
 TIMEOUT = 30
 CSV_CHUNK = 64 * 1024
-STATE_STYLES = {ImportState.DONE: "green", ImportState.ERROR: "red", ImportState.CANCELED: "yellow",
-                ImportState.LOADING: "cyan", ImportState.IMPORTING: "cyan"}
+STATE_STYLES = {
+    ImportState.DONE: "green",
+    ImportState.ERROR: "red",
+    ImportState.CANCELED: "yellow",
+    ImportState.LOADING: "cyan",
+    ImportState.IMPORTING: "cyan",
+}
 
 
 # -- talking to the API ------------------------------------------------------------------------------
@@ -85,8 +90,12 @@ class CellApi:
     token: str
 
     def call(self, method: str, path: str, headers: dict[str, str] | None = None, **options: Any) -> requests.Response:
-        return _send(method, f"{self.url}/{path}",
-                     headers={"Authorization": f"Bearer {self.token}", **(headers or {})}, **options)
+        return _send(
+            method,
+            f"{self.url}/{path}",
+            headers={"Authorization": f"Bearer {self.token}", **(headers or {})},
+            **options,
+        )
 
     def json(self, method: str, path: str, **options: Any) -> dict:
         return self.call(method, path, **options).json()
@@ -101,8 +110,10 @@ def _cell_api(args: argparse.Namespace) -> CellApi:
     token = args.token or os.environ.get("BULK_IMPORT_TOKEN")
     if not token:
         if not can_issue:
-            raise UsageError("no token: pass --token or set BULK_IMPORT_TOKEN "
-                             "(`bulk-import token create --api --cell CELL` issues one)")
+            raise UsageError(
+                "no token: pass --token or set BULK_IMPORT_TOKEN "
+                "(`bulk-import token create --api --cell CELL` issues one)"
+            )
         token = _issue_token(args)
     return CellApi(f"{base.rstrip('/')}/v1/cells/{quote(args.cell, safe='')}", token)
 
@@ -121,8 +132,10 @@ def _api_base(args: argparse.Namespace) -> tuple[str, bool]:
             return os.environ["BULK_IMPORT_API_URL"], False
     if args.stack_name:
         return common.stack_outputs(args)["ApiUrl"], True
-    raise UsageError("no local stack is running here and no API URL was given: pass --api-url "
-                     "or set BULK_IMPORT_API_URL (the stack's ApiUrl output), or --stack-name")
+    raise UsageError(
+        "no local stack is running here and no API URL was given: pass --api-url "
+        "or set BULK_IMPORT_API_URL (the stack's ApiUrl output), or --stack-name"
+    )
 
 
 def _issue_token(args: argparse.Namespace) -> str:
@@ -131,8 +144,13 @@ def _issue_token(args: argparse.Namespace) -> str:
     from bulk_import.admin import create_api_credential
     from bulk_import.credentials import ApiPermission
 
-    return create_api_credential(common.store(args), args.cell, [ApiPermission.READ, ApiPermission.WRITE],
-                                 name="cli", lifetime=timedelta(hours=1)).token
+    return create_api_credential(
+        common.store(args),
+        args.cell,
+        [ApiPermission.READ, ApiPermission.WRITE],
+        name="cli",
+        lifetime=timedelta(hours=1),
+    ).token
 
 
 def _operation_id(api: CellApi, args: argparse.Namespace) -> str:
@@ -187,8 +205,15 @@ def imports_table(page: dict) -> Table:
     for header in ("Name", "State", "%", "Completed/Errors/Total", "Started (UTC)", "Finished (UTC)"):
         table.add_column(header, justify="right" if header in ("%", "Completed/Errors/Total") else "left")
     for view in page["items"]:
-        table.add_row(view["id"], view.get("name") or NONE, _state(view), f"{view['percent']}%",
-                      _counts(view["counts"]), _when(view["startedAt"]), _when(view.get("finishedAt")))
+        table.add_row(
+            view["id"],
+            view.get("name") or NONE,
+            _state(view),
+            f"{view['percent']}%",
+            _counts(view["counts"]),
+            _when(view["startedAt"]),
+            _when(view.get("finishedAt")),
+        )
     return table
 
 
@@ -201,8 +226,11 @@ def import_table(view: dict) -> Table:
         ("Name", view.get("name") or NONE),
         ("State", _state(view)),
         ("Step", view["step"]),
-        ("Records", f"{counts['total']:,} (users {counts['users']:,}, channels {counts['channels']:,}, "
-                    f"messages {counts['messages']:,})"),
+        (
+            "Records",
+            f"{counts['total']:,} (users {counts['users']:,}, channels {counts['channels']:,}, "
+            f"messages {counts['messages']:,})",
+        ),
         ("Completed", f"{counts['completed']:,}"),
         ("Errors", f"{counts['error']:,}"),
         ("Percent", f"{view['percent']}%"),
@@ -251,8 +279,10 @@ def imports_start(args: argparse.Namespace) -> None:
             _send("PUT", upload["url"], data=_FilePart(file, 0, size))
         else:  # above 5 GiB: one PUT per part, then their ETags
             part_size = upload["partSize"]
-            etags = [_send("PUT", part["url"], data=_FilePart(file, index * part_size, part_size)).headers["ETag"]
-                     for index, part in enumerate(upload["parts"])]
+            etags = [
+                _send("PUT", part["url"], data=_FilePart(file, index * part_size, part_size)).headers["ETag"]
+                for index, part in enumerate(upload["parts"])
+            ]
             api.json("POST", f"uploads/{quote(upload['uploadId'], safe='')}/complete", json={"etags": etags})
     request = {"uploadId": upload["uploadId"], **({"name": args.name} if args.name else {})}
     headers = {"Idempotency-Key": args.idempotency_key} if args.idempotency_key else None
@@ -363,22 +393,43 @@ def imports_watch(args: argparse.Namespace) -> int:
 def _common_options() -> argparse.ArgumentParser:
     common_options = argparse.ArgumentParser(add_help=False)
     common_options.add_argument("--cell", required=True)
-    common_options.add_argument("--api-url", help="the stack's ApiUrl output, instead of the local stack or "
-                                "--stack-name's (default: $BULK_IMPORT_API_URL when no local stack runs here)")
-    common_options.add_argument("--token", help="a /v1 bearer credential (default: $BULK_IMPORT_TOKEN; "
-                                "against the local stack or --stack-name, one is issued for the command)")
+    common_options.add_argument(
+        "--api-url",
+        help="the stack's ApiUrl output, instead of the local stack or "
+        "--stack-name's (default: $BULK_IMPORT_API_URL when no local stack runs here)",
+    )
+    common_options.add_argument(
+        "--token",
+        help="a /v1 bearer credential (default: $BULK_IMPORT_TOKEN; "
+        "against the local stack or --stack-name, one is issued for the command)",
+    )
     output = common_options.add_mutually_exclusive_group()
-    output.add_argument("--json", dest="output_format", action="store_const", const="json", default=argparse.SUPPRESS,
-                        help="--output json")
-    output.add_argument("--table", dest="output_format", action="store_const", const="table", default=argparse.SUPPRESS,
-                        help="--output table")
+    output.add_argument(
+        "--json",
+        dest="output_format",
+        action="store_const",
+        const="json",
+        default=argparse.SUPPRESS,
+        help="--output json",
+    )
+    output.add_argument(
+        "--table",
+        dest="output_format",
+        action="store_const",
+        const="table",
+        default=argparse.SUPPRESS,
+        help="--output table",
+    )
     return common_options
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds `imports` and its subcommands to the CLI's subcommands."""
-    group = commands.add_parser("imports", help="imports: start, list, show, errors, watch, cancel, retry",
-                                description="Imports through the /v1 API. An ID defaults to the cell's latest import.")
+    group = commands.add_parser(
+        "imports",
+        help="imports: start, list, show, errors, watch, cancel, retry",
+        description="Imports through the /v1 API. An ID defaults to the cell's latest import.",
+    )
     imports = group.add_subparsers(dest="imports_command", required=True, metavar="COMMAND")
     add = _adder(imports, _common_options())
 
@@ -393,8 +444,9 @@ def register(commands: argparse._SubParsersAction) -> None:
     listing.add_argument("--all", action="store_true", help="every page, not only the first")
     add("show", imports_show, "one import: state, counts, rate, ETA")
     errors = add("errors", imports_errors, "the import's failed records (every page)")
-    errors.add_argument("--csv", nargs="?", const="-", metavar="FILE",
-                        help="write them as CSV to FILE (or stdout) instead")
+    errors.add_argument(
+        "--csv", nargs="?", const="-", metavar="FILE", help="write them as CSV to FILE (or stdout) instead"
+    )
     watch_command = add("watch", imports_watch, "a live progress bar until the import ends (exit 1 unless done)")
     watch_command.add_argument("--interval", type=float, default=1.0, help="seconds between polls")
     add("cancel", imports_cancel, "cancel a loading or importing import (within one batch)")
@@ -413,8 +465,9 @@ def register_legacy(commands: argparse._SubParsersAction) -> None:
     add("watch", imports_watch, "").add_argument("--interval", type=float, default=1.0)
     add("cancel", imports_cancel, "")
     legacy_parser = commands.choices["import"]
-    legacy_parser.set_defaults(deprecated="`bulk-import import` is deprecated and goes in the next release: "
-                                          "use `bulk-import imports`")
+    legacy_parser.set_defaults(
+        deprecated="`bulk-import import` is deprecated and goes in the next release: use `bulk-import imports`"
+    )
 
 
 def _adder(subcommands: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> Callable:

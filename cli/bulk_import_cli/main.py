@@ -74,8 +74,10 @@ def serve(args: argparse.Namespace) -> int:
     existing = StackInfo.load()
     if existing is not None:
         if existing.alive():
-            raise Refused(f"{state_file()} exists: another local stack runs here (pid {existing.pid}, "
-                          f"{existing.api_url}): stop it first")
+            raise Refused(
+                f"{state_file()} exists: another local stack runs here (pid {existing.pid}, "
+                f"{existing.api_url}): stop it first"
+            )
         state_file().unlink(missing_ok=True)
         print(f"bulk-import: removed {state_file()}: the local stack that wrote it is gone", file=sys.stderr)
     from bulk_import_local.local_stack import SERVE_KEEP_CALLS, LocalStack
@@ -97,8 +99,12 @@ def serve(args: argparse.Namespace) -> int:
             _start(stack, args.port)
             saved = False
             try:
-                demo.seed_demo(stack.store, stack.template.parameters["RocketChatCell"], default_files(),
-                               sample_operations=not args.demo_users)
+                demo.seed_demo(
+                    stack.store,
+                    stack.template.parameters["RocketChatCell"],
+                    default_files(),
+                    sample_operations=not args.demo_users,
+                )
                 StackInfo.of(stack).save()
                 saved = True
                 terminal.print(_banner(stack, router))
@@ -176,8 +182,10 @@ def _demo_import(stack: LocalStack, users: int, terminal: Terminal) -> None:
     name = f"demo-{users}-users"
     default_files().put(snapshot_key(demo.DEMO_CELL, name), demo.demo_users_zip(users))
     started = start_snapshot_import(stack.store, default_files(), default_executions(), demo.DEMO_CELL, name, "demo")
-    terminal.print(f"Demo: importing {users:,} generated users into cell '{demo.DEMO_CELL}' "
-                   f"(bulk-import imports watch --cell {demo.DEMO_CELL}):")
+    terminal.print(
+        f"Demo: importing {users:,} generated users into cell '{demo.DEMO_CELL}' "
+        f"(bulk-import imports watch --cell {demo.DEMO_CELL}):"
+    )
 
     def operation() -> ImportOperation:
         return stack.store.operation(demo.DEMO_CELL, started.id) or started
@@ -191,7 +199,8 @@ def _demo_import(stack: LocalStack, users: int, terminal: Terminal) -> None:
         f"  .venv/bin/bulk-import imports show --cell {demo.DEMO_CELL} {final.id}\n"
         f"  .venv/bin/bulk-import imports errors --cell {demo.DEMO_CELL} {final.id} [--csv errors.csv]\n"
         f"  .venv/bin/bulk-import imports retry --cell {demo.DEMO_CELL} {final.id} --corrections FIXES.json\n"
-        f"     (FIXES.json: {{\"user:7\": {{\"username\": \"user7\", \"emails\": [\"user7@example.com\"]}}}})")
+        f'     (FIXES.json: {{"user:7": {{"username": "user7", "emails": ["user7@example.com"]}}}})'
+    )
 
 
 # -- the other commands ----------------------------------------------------------------------------------
@@ -243,8 +252,13 @@ def botocore_data_command(args: argparse.Namespace) -> int:
     from bulk_import_local import botocore_data
 
     directory = botocore_data.data_directory(_template(args).resolve().parent)
-    return _write_or_check(args, directory, lambda: botocore_data.committed(directory) == botocore_data.generate(),
-                           lambda: botocore_data.write(directory), "bulk-import botocore-data")
+    return _write_or_check(
+        args,
+        directory,
+        lambda: botocore_data.committed(directory) == botocore_data.generate(),
+        lambda: botocore_data.write(directory),
+        "bulk-import botocore-data",
+    )
 
 
 def openapi_command(args: argparse.Namespace) -> int:
@@ -259,12 +273,14 @@ def openapi_command(args: argparse.Namespace) -> int:
     os.environ.update({"AWS_DEFAULT_REGION": REGION, **host.environment()} | dict(os.environ))
     generated = openapi.render(openapi.generate(template, host))
     path = openapi.document_path(template)
-    return _write_or_check(args, path, lambda: path.read_text() == generated, lambda: path.write_text(generated),
-                           "bulk-import openapi")
+    return _write_or_check(
+        args, path, lambda: path.read_text() == generated, lambda: path.write_text(generated), "bulk-import openapi"
+    )
 
 
-def _write_or_check(args: argparse.Namespace, target: Path, up_to_date: Callable[[], bool],
-                    write: Callable[[], object], command: str) -> int:
+def _write_or_check(
+    args: argparse.Namespace, target: Path, up_to_date: Callable[[], bool], write: Callable[[], object], command: str
+) -> int:
     """A generated file's command: writes `target`, or with --check only says (1) when it is stale."""
     if args.check:
         if not up_to_date():
@@ -294,21 +310,37 @@ def version() -> str:
 
 
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="bulk-import", description=__doc__.splitlines()[0],
-                                   epilog="Global options (--stack-name, --region, --profile, --output) are also "
-                                          "taken after the subcommand. Exit codes: 0 success, 1 refused (by the "
-                                          "API, AWS or this machine), 2 usage.")
+    root = argparse.ArgumentParser(
+        prog="bulk-import",
+        description=__doc__.splitlines()[0],
+        epilog="Global options (--stack-name, --region, --profile, --output) are also "
+        "taken after the subcommand. Exit codes: 0 success, 1 refused (by the "
+        "API, AWS or this machine), 2 usage.",
+    )
     root.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve_command = commands.add_parser("serve", help="run the local stack (what `make run` runs)")
     serve_command.add_argument("--port", type=int, default=3000, help="the API's port (0: any free one)")
-    serve_command.add_argument("--demo-users", type=int, default=0, metavar="N",
-                               help="import N generated users into the demo cell and watch it (make run: 10000)")
-    serve_command.add_argument("--verbose", "-v", action="store_true",
-                               help="print what the functions log here too (it always goes to the log files)")
-    serve_command.add_argument("--template", "-t", default="template.yaml",
-                               help="the SAM template to run (default: template.yaml here, as sam finds it)")
+    serve_command.add_argument(
+        "--demo-users",
+        type=int,
+        default=0,
+        metavar="N",
+        help="import N generated users into the demo cell and watch it (make run: 10000)",
+    )
+    serve_command.add_argument(
+        "--verbose",
+        "-v",
+        action="store_true",
+        help="print what the functions log here too (it always goes to the log files)",
+    )
+    serve_command.add_argument(
+        "--template",
+        "-t",
+        default="template.yaml",
+        help="the SAM template to run (default: template.yaml here, as sam finds it)",
+    )
     serve_command.set_defaults(run=serve)
 
     imports_command.register(commands)
@@ -321,12 +353,22 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--cell", dest="cell_token", help="Personium: the cell the token is for (created if new)")
     create.add_argument("--root", action="store_true", help="Personium: grant root privilege on the cell")
     create.add_argument("--user", help="Rocket.Chat: the user id")
-    create.add_argument("--permission", action="append", type=Permission, choices=list(Permission),
-                        help="Rocket.Chat: a permission to grant (repeatable)")
+    create.add_argument(
+        "--permission",
+        action="append",
+        type=Permission,
+        choices=list(Permission),
+        help="Rocket.Chat: a permission to grant (repeatable)",
+    )
     create.add_argument("--rocketchat-cell", dest="cell", help="Rocket.Chat: the cell (default: the template's)")
     create.add_argument("--api", action="store_true", help="/v1: issue a bearer credential for --cell")
-    create.add_argument("--api-permission", action="append", type=ApiPermission, choices=list(ApiPermission),
-                        help="/v1: a permission to grant (repeatable; default both)")
+    create.add_argument(
+        "--api-permission",
+        action="append",
+        type=ApiPermission,
+        choices=list(ApiPermission),
+        help="/v1: a permission to grant (repeatable; default both)",
+    )
     create.add_argument("--name", default="operator", help="/v1: who holds it (recorded as the imports' user)")
     create.set_defaults(run=token_create)
 
@@ -337,15 +379,21 @@ def parser() -> argparse.ArgumentParser:
 
     openapi_parser = commands.add_parser("openapi", help="regenerate functions/api_docs/openapi.json from the code")
     openapi_parser.add_argument("--check", action="store_true", help="only report whether it is up to date")
-    openapi_parser.add_argument("--template", "-t", default="template.yaml",
-                                help="the SAM template whose functions document it (default: template.yaml here)")
+    openapi_parser.add_argument(
+        "--template",
+        "-t",
+        default="template.yaml",
+        help="the SAM template whose functions document it (default: template.yaml here)",
+    )
     openapi_parser.set_defaults(run=openapi_command)
 
     data_parser = commands.add_parser(
-        "botocore-data", help="regenerate the layer's botocore data (models trimmed to the operations it calls)")
+        "botocore-data", help="regenerate the layer's botocore data (models trimmed to the operations it calls)"
+    )
     data_parser.add_argument("--check", action="store_true", help="only report whether it is up to date")
-    data_parser.add_argument("--template", "-t", default="template.yaml",
-                             help="the project's SAM template (default: template.yaml here)")
+    data_parser.add_argument(
+        "--template", "-t", default="template.yaml", help="the project's SAM template (default: template.yaml here)"
+    )
     data_parser.set_defaults(run=botocore_data_command)
 
     demo_command = commands.add_parser("demo", help="demo data").add_subparsers(dest="demo_command", required=True)
@@ -377,8 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bulk-import: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as exc:  # the local stack's packages, on an install without them
-        print(f"bulk-import: {args.command} needs {exc.name}, which is not installed: "
-              "pip install 'bulk-import[local]'", file=sys.stderr)
+        print(
+            f"bulk-import: {args.command} needs {exc.name}, which is not installed: pip install 'bulk-import[local]'",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         return 130

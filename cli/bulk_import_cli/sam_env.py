@@ -52,8 +52,10 @@ Environments = dict[str, dict[str, str]]  # function logical id -> its variables
 
 def local_environments(info: StackInfo, template: Path = TEMPLATE) -> Environments:
     """Each function's environment in the running local stack (the one its handlers run with)."""
-    return {logical_id: function.environment
-            for logical_id, function in SamTemplate(template, info.parameters).functions().items()}
+    return {
+        logical_id: function.environment
+        for logical_id, function in SamTemplate(template, info.parameters).functions().items()
+    }
 
 
 def container_endpoint(endpoint: str, host: str = CONTAINER_HOST) -> str:
@@ -67,14 +69,21 @@ class DeployedTemplate(SamTemplate):
     stack has them, `!Ref` of a resource its physical id, pseudo parameters the stack's own."""
 
     def __init__(self, path: Path, stack: dict[str, Any], physical_ids: dict[str, str]) -> None:
-        parameters = {parameter["ParameterKey"]: parameter.get("ResolvedValue", parameter["ParameterValue"])
-                      for parameter in stack.get("Parameters", [])}
+        parameters = {
+            parameter["ParameterKey"]: parameter.get("ResolvedValue", parameter["ParameterValue"])
+            for parameter in stack.get("Parameters", [])
+        }
         super().__init__(path, parameters)
         _, partition, _, region, account, resource = stack["StackId"].split(":", 5)
         self.stack_name = resource.split("/")[1]
-        self.pseudo = {"AWS::Region": region, "AWS::AccountId": account, "AWS::Partition": partition,
-                       "AWS::StackName": self.stack_name, "AWS::StackId": stack["StackId"],
-                       "AWS::URLSuffix": "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"}
+        self.pseudo = {
+            "AWS::Region": region,
+            "AWS::AccountId": account,
+            "AWS::Partition": partition,
+            "AWS::StackName": self.stack_name,
+            "AWS::StackId": stack["StackId"],
+            "AWS::URLSuffix": "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com",
+        }
         self.physical_ids = physical_ids
 
     def ref(self, name: str) -> str | None:
@@ -89,8 +98,10 @@ class DeployedTemplate(SamTemplate):
         raise UsageError(f"stack {self.stack_name} has no resource {name} (deployed from another template?)")
 
     def get_att(self, name: str, attribute: str) -> str:
-        raise UsageError(f"a function's environment uses Fn::GetAtt {name}.{attribute}, which sam-env does not "
-                         "resolve from a stack: add its value to env.json by hand")
+        raise UsageError(
+            f"a function's environment uses Fn::GetAtt {name}.{attribute}, which sam-env does not "
+            "resolve from a stack: add its value to env.json by hand"
+        )
 
 
 def deployed_environments(stack_name: str, cloudformation: Any = None, template: Path = TEMPLATE) -> Environments:
@@ -98,9 +109,12 @@ def deployed_environments(stack_name: str, cloudformation: Any = None, template:
     cloudformation = cloudformation or boto3.client("cloudformation")
     (stack,) = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     # ListStackResources, not DescribeStackResources: that one stops at 100 resources.
-    physical_ids = {resource["LogicalResourceId"]: resource["PhysicalResourceId"]
-                    for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
-                    for resource in page["StackResourceSummaries"] if resource.get("PhysicalResourceId")}
+    physical_ids = {
+        resource["LogicalResourceId"]: resource["PhysicalResourceId"]
+        for page in cloudformation.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+        for resource in page["StackResourceSummaries"]
+        if resource.get("PhysicalResourceId")
+    }
     deployed = DeployedTemplate(template, stack, physical_ids)
     return {logical_id: function.environment for logical_id, function in deployed.functions().items()}
 
@@ -145,25 +159,44 @@ def sam_env(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
         return
     Path(args.output).write_text(text)
-    print(json.dumps({"envVars": args.output, "source": source,
-                      "next": f"sam local invoke FUNCTION -e events/FUNCTION/EVENT.json --env-vars {args.output}"},
-                     indent=2))
+    print(
+        json.dumps(
+            {
+                "envVars": args.output,
+                "source": source,
+                "next": f"sam local invoke FUNCTION -e events/FUNCTION/EVENT.json --env-vars {args.output}",
+            },
+            indent=2,
+        )
+    )
 
 
 def register(commands: argparse._SubParsersAction) -> None:
     """Adds `sam-env` to the CLI's subcommands."""
-    command = commands.add_parser("sam-env", help="write the env.json of `sam local invoke --env-vars` for the "
-                                  "local stack or a deployed one")
+    command = commands.add_parser(
+        "sam-env", help="write the env.json of `sam local invoke --env-vars` for the local stack or a deployed one"
+    )
     source = command.add_mutually_exclusive_group()
     source.add_argument("--local", action="store_true", help="the running local stack (bulk-import serve)")
     # SUPPRESS: without it, the root parser's --stack-name (and $BULK_IMPORT_STACK) would be overwritten.
     source.add_argument("--stack-name", default=argparse.SUPPRESS, help="a deployed stack")
-    command.add_argument("--output", "-o", default="env.json",
-                         help="the file to write, - for stdout (default: env.json, which samconfig.toml passes to "
-                              "sam local invoke, start-api and start-lambda)")
-    command.add_argument("--endpoint-host", default=CONTAINER_HOST,
-                         help=f"--local: the host a container reaches the local stack at (default {CONTAINER_HOST}; "
-                              "127.0.0.1 with sam local invoke --docker-network host)")
-    command.add_argument("--template", "-t", default=str(TEMPLATE),
-                         help="--stack-name: the template the stack was deployed from (default: template.yaml here)")
+    command.add_argument(
+        "--output",
+        "-o",
+        default="env.json",
+        help="the file to write, - for stdout (default: env.json, which samconfig.toml passes to "
+        "sam local invoke, start-api and start-lambda)",
+    )
+    command.add_argument(
+        "--endpoint-host",
+        default=CONTAINER_HOST,
+        help=f"--local: the host a container reaches the local stack at (default {CONTAINER_HOST}; "
+        "127.0.0.1 with sam local invoke --docker-network host)",
+    )
+    command.add_argument(
+        "--template",
+        "-t",
+        default=str(TEMPLATE),
+        help="--stack-name: the template the stack was deployed from (default: template.yaml here)",
+    )
     command.set_defaults(run=sam_env)

@@ -53,8 +53,13 @@ class StackInfo:
     @classmethod
     def of(cls, stack: LocalStack) -> StackInfo:
         """What `serve` saves of the local stack it runs."""
-        return cls(endpoint=stack.endpoint, api_url=stack.api_url, region=stack.region,
-                   parameters=stack.template.parameters, template=str(stack.template_path))
+        return cls(
+            endpoint=stack.endpoint,
+            api_url=stack.api_url,
+            region=stack.region,
+            parameters=stack.template.parameters,
+            template=str(stack.template_path),
+        )
 
     def save(self) -> None:
         state_file().write_text(json.dumps(dataclasses.asdict(self), indent=2))

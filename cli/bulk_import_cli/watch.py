@@ -47,8 +47,10 @@ def processed(view: dict) -> str:
 
 def plain_line(view: dict) -> str:
     """The progress as one line of text: `users.jsonl importing  40% 4,000/10,000 150.0 records/s ETA 40s`."""
-    return (f"{view.get('name') or view['id']} {state(view)} {view['percent']:>3}% {processed(view)} "
-            f"{rate(view)} ETA {duration(view.get('etaSeconds'))}")
+    return (
+        f"{view.get('name') or view['id']} {state(view)} {view['percent']:>3}% {processed(view)} "
+        f"{rate(view)} ETA {duration(view.get('etaSeconds'))}"
+    )
 
 
 def watch(fetch: Callable[[], dict], console: Console, interval: float = 1.0) -> dict:
@@ -60,18 +62,30 @@ def watch(fetch: Callable[[], dict], console: Console, interval: float = 1.0) ->
 
 
 def _live(fetch: Callable[[], dict], console: Console, interval: float) -> dict:
-    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[percent]:>3}%"),
-               TextColumn("{task.fields[processed]}"), TextColumn("{task.fields[rate]}"),
-               TextColumn("ETA {task.fields[eta]}"), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[percent]:>3}%"),
+        TextColumn("{task.fields[processed]}"),
+        TextColumn("{task.fields[rate]}"),
+        TextColumn("ETA {task.fields[eta]}"),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console, redirect_stdout=False, redirect_stderr=False) as progress:
         task = progress.add_task("", total=None, percent=0, processed="", rate=NONE, eta=NONE)
         while True:
             view = fetch()
             counts = view["counts"]
-            progress.update(task, description=escape(f"{view.get('name') or view['id']} {state(view)}"),
-                            completed=counts["completed"] + counts["error"], total=counts["total"] or None,
-                            percent=view["percent"], processed=processed(view), rate=rate(view),
-                            eta=duration(view.get("etaSeconds")))
+            progress.update(
+                task,
+                description=escape(f"{view.get('name') or view['id']} {state(view)}"),
+                completed=counts["completed"] + counts["error"],
+                total=counts["total"] or None,
+                percent=view["percent"],
+                processed=processed(view),
+                rate=rate(view),
+                eta=duration(view.get("etaSeconds")),
+            )
             if view["state"] not in ACTIVE_STATES:
                 return view
             time.sleep(interval)

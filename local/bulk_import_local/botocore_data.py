@@ -69,8 +69,9 @@ def generate() -> dict[str, str]:
         endpoint_prefixes.add(model["metadata"]["endpointPrefix"])
     endpoints = loader.load_data("endpoints")
     for partition in endpoints["partitions"]:
-        partition["services"] = {name: value for name, value in partition["services"].items()
-                                 if name in endpoint_prefixes}
+        partition["services"] = {
+            name: value for name, value in partition["services"].items() if name in endpoint_prefixes
+        }
     files["endpoints.json"] = _text(endpoints)
     return files
 
@@ -121,8 +122,10 @@ def _undocumented(definition: dict[str, Any]) -> dict[str, Any]:
     to write docstrings). Member names are left alone: one could be "documentation"."""
     kept = {key: value for key, value in definition.items() if key != "documentation"}
     if "members" in kept:
-        kept["members"] = {name: {key: value for key, value in member.items() if key != "documentation"}
-                           for name, member in kept["members"].items()}
+        kept["members"] = {
+            name: {key: value for key, value in member.items() if key != "documentation"}
+            for name, member in kept["members"].items()
+        }
     return kept
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 
 class CallLog:
@@ -74,7 +75,9 @@ class CallLog:
                     raise IndexError("call index out of range")
                 positions = range(position, position + 1)
             if positions and min(positions[0], positions[-1]) < self._dropped:
-                raise IndexError(f"calls before #{self._dropped} are no longer kept (the log keeps the last "
-                                 f"{self.keep}); read them sooner, or subscribe")
+                raise IndexError(
+                    f"calls before #{self._dropped} are no longer kept (the log keeps the last "
+                    f"{self.keep}); read them sooner, or subscribe"
+                )
             found = [self._calls[position - self._dropped] for position in positions]
         return found if isinstance(index, slice) else found[0]

@@ -47,9 +47,10 @@ import time
 import traceback
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
@@ -61,8 +62,12 @@ from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 #: local stack passes the template's values).
 DEFAULT_TIMEOUT_SECONDS = 900.0
 #: HTTP status of the Lambda Invoke API's errors a test may inject (others answer 500).
-SERVICE_ERROR_STATUS = {"TooManyRequestsException": 429, "ResourceNotReadyException": 502,
-                        "EC2ThrottledException": 502, "ENILimitReachedException": 502}
+SERVICE_ERROR_STATUS = {
+    "TooManyRequestsException": 429,
+    "ResourceNotReadyException": 502,
+    "EC2ThrottledException": 502,
+    "ENILimitReachedException": 502,
+}
 #: errorType values of the Lambda runtime itself (not exception classes).
 EXIT_ERROR, TIMEOUT_ERROR, MARSHAL_ERROR = "Runtime.ExitError", "Sandbox.Timedout", "Runtime.MarshalError"
 
@@ -129,28 +134,48 @@ class LambdaFaults:
         self._faults: list[Fault] = []
         self._twice: dict[str | None, bool] = {}  # logical id (None: all) -> concurrently
 
-    def service_error(self, function: str | None = None, error: str = "ServiceException", *,
-                      after_handler: bool = False, times: int | None = 1,
-                      match: Callable[[Any], bool] | None = None) -> Fault:
+    def service_error(
+        self,
+        function: str | None = None,
+        error: str = "ServiceException",
+        *,
+        after_handler: bool = False,
+        times: int | None = 1,
+        match: Callable[[Any], bool] | None = None,
+    ) -> Fault:
         """The Invoke API call fails with `error` (ServiceException: HTTP 500, TooManyRequestsException:
         429, ...), so a Step Functions task fails with `Lambda.<error>`. With after_handler the handler
         has run (at-least-once: a Retry runs it again)."""
         return self._add(Fault(function, error, service=True, after_handler=after_handler, times=times, match=match))
 
-    def timeout(self, function: str | None = None, *, after_handler: bool = True, times: int | None = 1,
-                match: Callable[[Any], bool] | None = None) -> Fault:
+    def timeout(
+        self,
+        function: str | None = None,
+        *,
+        after_handler: bool = True,
+        times: int | None = 1,
+        match: Callable[[Any], bool] | None = None,
+    ) -> Fault:
         """The function reports Sandbox.Timedout: after running the handler (it did its work, then ran
         out of time before answering), or instead of it (after_handler=False). To time out in the
         middle, raise SimulatedTimeout from the handler's code."""
-        return self._add(Fault(function, TIMEOUT_ERROR, service=False, after_handler=after_handler, times=times,
-                               match=match))
+        return self._add(
+            Fault(function, TIMEOUT_ERROR, service=False, after_handler=after_handler, times=times, match=match)
+        )
 
-    def crash(self, function: str | None = None, *, after_handler: bool = False, times: int | None = 1,
-              match: Callable[[Any], bool] | None = None) -> Fault:
+    def crash(
+        self,
+        function: str | None = None,
+        *,
+        after_handler: bool = False,
+        times: int | None = 1,
+        match: Callable[[Any], bool] | None = None,
+    ) -> Fault:
         """The function reports Runtime.ExitError (the process died), before or after the handler ran.
         To crash in the middle, raise SimulatedCrash from the handler's code (sdk_boundary.py)."""
-        return self._add(Fault(function, EXIT_ERROR, service=False, after_handler=after_handler, times=times,
-                               match=match))
+        return self._add(
+            Fault(function, EXIT_ERROR, service=False, after_handler=after_handler, times=times, match=match)
+        )
 
     def deliver_twice(self, function: str | None = None, *, concurrently: bool = False) -> None:
         """At-least-once delivery: every invocation of `function` (None: of every function) runs the
@@ -183,8 +208,13 @@ class LambdaFaults:
         """The fault this invocation meets at this point, counted as fired, if any."""
         with self._lock:
             for fault in self._faults:
-                if (fault.active() and fault.after_handler == after_handler and fault.function in (None, function)
-                        and (api_call or not fault.service) and (fault.match is None or fault.match(event))):
+                if (
+                    fault.active()
+                    and fault.after_handler == after_handler
+                    and fault.function in (None, function)
+                    and (api_call or not fault.service)
+                    and (fault.match is None or fault.match(event))
+                ):
                     fault.fired += 1
                     return fault
         return None
@@ -238,8 +268,9 @@ class FunctionsHost:
     def context(self, logical_id: str) -> LambdaContext:
         function = self.functions[logical_id]
         timeout = self.timeouts.get(logical_id, DEFAULT_TIMEOUT_SECONDS)
-        return LambdaContext(function_name=function.name, invoked_function_arn=function.arn,
-                             timeout_ms=int(timeout * 1000))
+        return LambdaContext(
+            function_name=function.name, invoked_function_arn=function.arn, timeout_ms=int(timeout * 1000)
+        )
 
     def invoke(self, logical_id: str, event: Any, context: LambdaContext | None = None) -> Any:
         """Calls the handler, with sdk_boundary.current_function set to it; exceptions (and
@@ -268,8 +299,9 @@ class FunctionsHost:
 
     # -- as the Lambda service answers ------------------------------------------------------------
 
-    def lambda_invoke(self, logical_id: str, event: Any, response_headers: dict[str, Any], *,
-                      api_call: bool = True) -> bytes:
+    def lambda_invoke(
+        self, logical_id: str, event: Any, response_headers: dict[str, Any], *, api_call: bool = True
+    ) -> bytes:
         """What Lambda answers an invocation: the result's JSON, or an error payload with
         `x-amz-function-error` set in response_headers; raises ServiceError for a failed Invoke call."""
         fault = self.faults.take(logical_id, event, after_handler=False, api_call=api_call)
@@ -307,20 +339,35 @@ class FunctionsHost:
         except SimulatedCrash:
             return EXIT_ERROR, _runtime_error(EXIT_ERROR, context), context
         except Exception as exc:  # what the Lambda runtime reports for an unhandled exception
-            error = {"errorType": type(exc).__name__, "errorMessage": str(exc), "requestId": context.aws_request_id,
-                     "stackTrace": traceback.format_exception(exc)}
+            error = {
+                "errorType": type(exc).__name__,
+                "errorMessage": str(exc),
+                "requestId": context.aws_request_id,
+                "stackTrace": traceback.format_exception(exc),
+            }
             return type(exc).__name__, json.dumps(error).encode(), context
         if context.get_remaining_time_in_millis() <= 0:  # it would have been stopped at its Timeout
             return TIMEOUT_ERROR, _runtime_error(TIMEOUT_ERROR, context), context
         try:
             return None, json.dumps(result).encode(), context
         except (TypeError, ValueError) as exc:
-            error = {"errorType": MARSHAL_ERROR, "errorMessage": f"Unable to marshal response: {exc}",
-                     "requestId": context.aws_request_id, "stackTrace": []}
+            error = {
+                "errorType": MARSHAL_ERROR,
+                "errorMessage": f"Unable to marshal response: {exc}",
+                "requestId": context.aws_request_id,
+                "stackTrace": [],
+            }
             return MARSHAL_ERROR, json.dumps(error).encode(), context
 
-    def _fail(self, logical_id: str, fault: Fault, response_headers: dict[str, Any], *, handler_ran: bool,
-              context: LambdaContext | None = None) -> bytes:
+    def _fail(
+        self,
+        logical_id: str,
+        fault: Fault,
+        response_headers: dict[str, Any],
+        *,
+        handler_ran: bool,
+        context: LambdaContext | None = None,
+    ) -> bytes:
         context = context or self.context(logical_id)
         self._record(logical_id, context, fault.error, handler_ran=handler_ran)
         if fault.service:
@@ -328,8 +375,15 @@ class FunctionsHost:
         response_headers["x-amz-function-error"] = "Unhandled"
         return _runtime_error(fault.error, context)
 
-    def _record(self, logical_id: str, context: LambdaContext, error: str | None, *, delivered: bool = True,
-                handler_ran: bool = True) -> None:
+    def _record(
+        self,
+        logical_id: str,
+        context: LambdaContext,
+        error: str | None,
+        *,
+        delivered: bool = True,
+        handler_ran: bool = True,
+    ) -> None:
         self.invocations.append(Invocation(logical_id, context.aws_request_id, error, delivered, handler_ran))
 
 
@@ -355,10 +409,14 @@ class _Delivery(threading.Thread):
 
 def _runtime_error(error_type: str, context: LambdaContext) -> bytes:
     """The payload Lambda returns when the runtime, not the handler, failed."""
-    reason = (f"Task timed out after {context.timeout_ms / 1000:.2f} seconds" if error_type == TIMEOUT_ERROR
-              else "Runtime exited with error: signal: killed")
-    return json.dumps({"errorType": error_type,
-                       "errorMessage": f"RequestId: {context.aws_request_id} Error: {reason}"}).encode()
+    reason = (
+        f"Task timed out after {context.timeout_ms / 1000:.2f} seconds"
+        if error_type == TIMEOUT_ERROR
+        else "Runtime exited with error: signal: killed"
+    )
+    return json.dumps(
+        {"errorType": error_type, "errorMessage": f"RequestId: {context.aws_request_id} Error: {reason}"}
+    ).encode()
 
 
 def install_lambda_seam(host: FunctionsHost) -> Callable[[], None]:
@@ -368,8 +426,9 @@ def install_lambda_seam(host: FunctionsHost) -> Callable[[], None]:
     def invoke(self: LambdaFunction, body: str, request_headers: Any, response_headers: Any) -> bytes:
         event = json.loads(body) if body else {}
         # moto's own deliveries (streams, queues) pass no request headers; Invoke API calls do.
-        return host.lambda_invoke(host.by_name(self.function_name), event, response_headers,
-                                  api_call=bool(request_headers))
+        return host.lambda_invoke(
+            host.by_name(self.function_name), event, response_headers, api_call=bool(request_headers)
+        )
 
     LambdaFunction.invoke = invoke
 

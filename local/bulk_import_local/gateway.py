@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from bulk_import_local.functions_host import FunctionsHost
-from bulk_import_local.sdk_boundary import SimulatedCrash
 from bulk_import_local.sam_template import ACCOUNT, Route
+from bulk_import_local.sdk_boundary import SimulatedCrash
 
 #: One record per request, `GET /demo/__import 200 12ms` (status in its `status` attribute); `serve`
 #: prints them on its terminal (terminal.py). Without a handler, logging drops them.
@@ -24,8 +24,16 @@ request_log = logging.getLogger(__name__)
 BINARY_TYPES = ("application/zip", "application/octet-stream")
 
 
-def proxy_event(route: Route, method: str, target: str, headers: list[tuple[str, str]], body: bytes,
-                stage: str, path_parameters: dict[str, str], source_ip: str) -> dict[str, Any]:
+def proxy_event(
+    route: Route,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    stage: str,
+    path_parameters: dict[str, str],
+    source_ip: str,
+) -> dict[str, Any]:
     """The REST API (payload 1.0) proxy event for one request."""
     url = urlsplit(target)
     query = parse_qsl(url.query, keep_blank_values=True)
@@ -49,12 +57,20 @@ def proxy_event(route: Route, method: str, target: str, headers: list[tuple[str,
         "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
-            "accountId": ACCOUNT, "resourceId": "local", "stage": stage, "requestId": str(uuid.uuid4()),
+            "accountId": ACCOUNT,
+            "resourceId": "local",
+            "stage": stage,
+            "requestId": str(uuid.uuid4()),
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
-            "requestTimeEpoch": int(now * 1000), "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent")},
+            "requestTimeEpoch": int(now * 1000),
+            "identity": {"sourceIp": source_ip, "userAgent": dict(headers).get("User-Agent")},
             # The path the client called: locally there is no stage prefix in the URL.
-            "path": url.path, "resourcePath": route.path, "httpMethod": method,
-            "apiId": "local", "protocol": "HTTP/1.1", "domainName": dict(headers).get("Host", "127.0.0.1"),
+            "path": url.path,
+            "resourcePath": route.path,
+            "httpMethod": method,
+            "apiId": "local",
+            "protocol": "HTTP/1.1",
+            "domainName": dict(headers).get("Host", "127.0.0.1"),
         },
         "body": (base64.b64encode(body).decode() if binary else body.decode("utf-8", "replace")) if body else None,
         "isBase64Encoded": bool(body) and binary,
@@ -68,8 +84,9 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
         def _serve(self) -> None:
             self._started = time.monotonic()
             path = urlsplit(self.path).path
-            matched = next(((route, params) for route in routes
-                            if (params := route.match(self.command, path)) is not None), None)
+            matched = next(
+                ((route, params) for route in routes if (params := route.match(self.command, path)) is not None), None
+            )
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if matched is None:  # what API Gateway answers for a path or method it does not know
@@ -107,8 +124,9 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             status = int(code) if isinstance(code, int) else 0  # an HTTPStatus
             elapsed = (time.monotonic() - getattr(self, "_started", time.monotonic())) * 1000
-            request_log.info("%s %s %s %.0fms", self.command, self.path, status or code, elapsed,
-                             extra={"status": status})
+            request_log.info(
+                "%s %s %s %.0fms", self.command, self.path, status or code, elapsed, extra={"status": status}
+            )
 
         def log_message(self, format: str, *args: Any) -> None:  # what the server itself reports
             request_log.warning(format, *args)

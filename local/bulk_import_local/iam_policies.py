@@ -25,8 +25,9 @@ from __future__ import annotations
 
 import fnmatch
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 #: The actions of the SAM policy templates the template uses, on resources not told apart.
 POLICY_TEMPLATES = {
@@ -45,8 +46,13 @@ _S3_ACTION = {
     "ListMultipartUploads": "s3:ListBucketMultipartUploads",
     "DeleteObjects": "s3:DeleteObject",
 }
-_TRANSACT_ACTION = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
-                    "ConditionCheck": "dynamodb:ConditionCheckItem", "Get": "dynamodb:GetItem"}
+_TRANSACT_ACTION = {
+    "Put": "dynamodb:PutItem",
+    "Update": "dynamodb:UpdateItem",
+    "Delete": "dynamodb:DeleteItem",
+    "ConditionCheck": "dynamodb:ConditionCheckItem",
+    "Get": "dynamodb:GetItem",
+}
 _SERVICE_PREFIX = {"stepfunctions": "states"}
 PARTITION_KEY = "PK"
 ANY = "*"
@@ -75,10 +81,12 @@ class Grant:
         if request.action != self.action or not _resource_matches(self.resource, request.resource):
             return False
         if self.leading_keys is not None and not (
-                request.leading_key is not None and _like_any(request.leading_key, self.leading_keys)):
+            request.leading_key is not None and _like_any(request.leading_key, self.leading_keys)
+        ):
             return False
         return self.s3_prefixes is None or (
-            request.s3_prefix is not None and _like_any(request.s3_prefix, self.s3_prefixes))
+            request.s3_prefix is not None and _like_any(request.s3_prefix, self.s3_prefixes)
+        )
 
 
 @dataclass(frozen=True)
@@ -97,13 +105,16 @@ class FunctionPolicy:
 
 def function_policies(template: dict[str, Any]) -> dict[str, FunctionPolicy]:
     """Every function's policy in the template (its `Policies`)."""
-    return {name: FunctionPolicy(name, tuple(_grants(resource["Properties"].get("Policies", []))))
-            for name, resource in template["Resources"].items() if resource["Type"] == "AWS::Serverless::Function"}
+    return {
+        name: FunctionPolicy(name, tuple(_grants(resource["Properties"].get("Policies", []))))
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
 
 
 def _grants(policies: list[Any]) -> Iterator[Grant]:
     for policy in policies:
-        (name, body), = policy.items()
+        ((name, body),) = policy.items()
         if name in POLICY_TEMPLATES:
             yield from (Grant(action, ANY) for action in POLICY_TEMPLATES[name])
             continue
@@ -117,9 +128,12 @@ def _grants(policies: list[Any]) -> Iterator[Grant]:
             prefixes = condition.get("StringLike", {}).get("s3:prefix")
             for action in _listed(statement["Action"]):
                 for resource in _listed(statement["Resource"]):
-                    yield Grant(action, _resource(resource),
-                                tuple(_listed(leading)) if leading is not None else None,
-                                tuple(_listed(prefixes)) if prefixes is not None else None)
+                    yield Grant(
+                        action,
+                        _resource(resource),
+                        tuple(_listed(leading)) if leading is not None else None,
+                        tuple(_listed(prefixes)) if prefixes is not None else None,
+                    )
 
 
 def _resource(value: Any) -> str:
@@ -157,16 +171,19 @@ def _dynamodb_requests(operation: str, params: dict[str, Any]) -> Iterator[Reque
     elif operation == "BatchWriteItem":
         for requests in params["RequestItems"].values():
             for request in requests:
-                (kind, body), = request.items()
+                ((kind, body),) = request.items()
                 yield Request(action, "table", _partition(body["Item"] if kind == "PutRequest" else body["Key"]))
     elif operation in ("TransactWriteItems", "TransactGetItems"):
         for item in params["TransactItems"]:
-            (kind, body), = item.items()
+            ((kind, body),) = item.items()
             yield Request(_TRANSACT_ACTION[kind], "table", _partition(body.get("Item") or body["Key"]))
     elif operation in ("Query", "Scan"):
         index = params.get("IndexName")
-        yield Request(action, f"index/{index}" if index else "table",
-                      None if index or operation == "Scan" else _queried_partition(params))
+        yield Request(
+            action,
+            f"index/{index}" if index else "table",
+            None if index or operation == "Scan" else _queried_partition(params),
+        )
     else:
         yield Request(action, "table")
 
@@ -192,7 +209,7 @@ def _partition(key: dict[str, Any]) -> str | None:
 
 def _queried_partition(params: dict[str, Any]) -> str | None:
     """The partition a Query on the table reads: the value its key condition gives PK."""
-    names = {placeholder: name for placeholder, name in params.get("ExpressionAttributeNames", {}).items()}
+    names = dict(params.get("ExpressionAttributeNames", {}))
     for left, right in re.findall(r"([#\w]+)\s*=\s*(:\w+)", params.get("KeyConditionExpression", "")):
         if names.get(left, left) == PARTITION_KEY:
             return _partition({PARTITION_KEY: params["ExpressionAttributeValues"][right]})
@@ -200,7 +217,7 @@ def _queried_partition(params: dict[str, Any]) -> str | None:
 
 
 def _resource_matches(pattern: str, resource: str) -> bool:
-    if pattern == ANY or pattern == resource:
+    if pattern in (ANY, resource):
         return True
     return pattern.startswith("object/") and resource.startswith("object/") and fnmatch.fnmatchcase(resource, pattern)
 

@@ -52,8 +52,13 @@ SERVE_KEEP_CALLS = 1_000
 class LocalStack:
     region = REGION
 
-    def __init__(self, template_path: Path = DEFAULT_TEMPLATE, moto_port: int = 0, api_port: int = 3000,
-                 keep_calls: int = KEEP_CALLS):
+    def __init__(
+        self,
+        template_path: Path = DEFAULT_TEMPLATE,
+        moto_port: int = 0,
+        api_port: int = 3000,
+        keep_calls: int = KEEP_CALLS,
+    ):
         self.template_path = template_path.resolve()
         self.template = SamTemplate(self.template_path, LOCAL_PARAMETERS)
         self.host = FunctionsHost(self.template.functions(), function_timeouts(self.template))
@@ -72,16 +77,30 @@ class LocalStack:
         host, port = self._moto.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
         # The interpreter's own calls (Lambda tasks, the S3 ItemReader) go to localhost:$MOTO_PORT.
-        os.environ.update({"MOTO_PORT": str(port), "AWS_ENDPOINT_URL": self.endpoint, "AWS_DEFAULT_REGION": REGION,
-                           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                           "POWERTOOLS_TRACE_DISABLED": "true"})
+        os.environ.update(
+            {
+                "MOTO_PORT": str(port),
+                "AWS_ENDPOINT_URL": self.endpoint,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": "local",
+                "AWS_SECRET_ACCESS_KEY": "local",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         os.environ.update(self.host.environment())
         clear_cached_clients()  # created earlier in this process, they would talk to another moto
-        requests.post(f"{self.endpoint}/moto-api/config",
-                      json={"stepfunctions": {"execute_state_machine": True}}, timeout=10).raise_for_status()
+        requests.post(
+            f"{self.endpoint}/moto-api/config", json={"stepfunctions": {"execute_state_machine": True}}, timeout=10
+        ).raise_for_status()
         # Each patch makes moto behave like AWS where the worker depends on it (see each module's docstring).
-        self._undo_patches += [install_lambda_seam(self.host), moto_transactions.install(), moto_streams.install(),
-                               moto_queries.install(), moto_stepfunctions.install(), self.boundary.install()]
+        self._undo_patches += [
+            install_lambda_seam(self.host),
+            moto_transactions.install(),
+            moto_streams.install(),
+            moto_queries.install(),
+            moto_stepfunctions.install(),
+            self.boundary.install(),
+        ]
         self._create_resources()
         self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
@@ -118,9 +137,13 @@ class LocalStack:
         lambda_client = boto3.client("lambda")
         boto3.client("iam").create_role(RoleName="bulk-import-local", AssumeRolePolicyDocument="{}")
         for function in self.host.functions.values():
-            lambda_client.create_function(FunctionName=function.name, Runtime="python3.12", Role=_ROLE,
-                                          Handler=f"{function.module}.{function.attribute}",
-                                          Code={"ZipFile": _empty_zip()})
+            lambda_client.create_function(
+                FunctionName=function.name,
+                Runtime="python3.12",
+                Role=_ROLE,
+                Handler=f"{function.module}.{function.attribute}",
+                Code={"ZipFile": _empty_zip()},
+            )
             if function.alias:  # AutoPublishAlias: the state machine invokes <name>:<alias>
                 version = lambda_client.publish_version(FunctionName=function.name)["Version"]
                 lambda_client.create_alias(FunctionName=function.name, Name=function.alias, FunctionVersion=version)
@@ -128,10 +151,12 @@ class LocalStack:
         # the records the template's filter matches (moto_streams.py).
         for logical_id, table, properties in self.template.stream_subscriptions():
             stream_arn = dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
-            lambda_client.create_event_source_mapping(EventSourceArn=stream_arn,
-                                                      FunctionName=self.host.functions[logical_id].name,
-                                                      StartingPosition=properties["StartingPosition"],
-                                                      FilterCriteria=properties.get("FilterCriteria", {}))
+            lambda_client.create_event_source_mapping(
+                EventSourceArn=stream_arn,
+                FunctionName=self.host.functions[logical_id].name,
+                StartingPosition=properties["StartingPosition"],
+                FilterCriteria=properties.get("FilterCriteria", {}),
+            )
         events = boto3.client("events")
         for name in self.template.event_buses():
             events.create_event_bus(Name=name)
@@ -144,8 +169,10 @@ def function_timeouts(template: SamTemplate) -> dict[str, float]:
     """Each function's Timeout in seconds, from its properties or the template's Globals (Lambda's
     default is 3)."""
     default = template.raw.get("Globals", {}).get("Function", {}).get("Timeout", 3)
-    return {logical_id: float(template.resolve(resource["Properties"].get("Timeout", default)))
-            for logical_id, resource in template.resources("AWS::Serverless::Function").items()}
+    return {
+        logical_id: float(template.resolve(resource["Properties"].get("Timeout", default)))
+        for logical_id, resource in template.resources("AWS::Serverless::Function").items()
+    }
 
 
 def _empty_zip() -> bytes:
@@ -157,6 +184,12 @@ def _empty_zip() -> bytes:
 
 def clear_cached_clients() -> None:
     """Forgets the layer's per-process settings and clients, which point at one AWS (one moto) at a time."""
-    for cached in (get_settings, get_import_settings, default_store, default_files, default_executions,
-                   default_publisher):
+    for cached in (
+        get_settings,
+        get_import_settings,
+        default_store,
+        default_files,
+        default_executions,
+        default_publisher,
+    ):
         cached.cache_clear()

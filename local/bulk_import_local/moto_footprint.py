@@ -56,7 +56,8 @@ import sys
 import threading
 import types
 import zlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 #: Packages of moto that the local stack never serves, imported only for names the interpreter uses.
 UNSERVED_BACKENDS = ("moto.batch",)
@@ -210,8 +211,9 @@ def attribute_names(item: Any) -> Any:
 def _pack_items() -> Callable[[], None]:
     from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 
-    originals = {name: Item.__dict__[name] for name in ("__init__", "to_json", "describe_attrs", "size",
-                                                          "__deepcopy__")}
+    originals = {
+        name: Item.__dict__[name] for name in ("__init__", "to_json", "describe_attrs", "size", "__deepcopy__")
+    }
     moto_init, moto_to_json = originals["__init__"], originals["to_json"]
     moto_describe, moto_size, moto_deepcopy = originals["describe_attrs"], originals["size"], originals["__deepcopy__"]
 
@@ -300,6 +302,7 @@ def _pack_items() -> Callable[[], None]:
         for name, value in originals.items():
             setattr(Item, name, value)
         del Item.attrs  # existing packed items keep working only while installed
+
     return undo
 
 

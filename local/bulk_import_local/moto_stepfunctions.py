@@ -66,8 +66,9 @@ import json
 import os
 import threading
 import time
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from moto.stepfunctions.parser.api import (
     HistoryEventType,
@@ -97,8 +98,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iter
 from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer.result_writer_decl import ResultWriter
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import state_task_service
-from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramStopped
 from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
@@ -111,8 +112,9 @@ RETRY_SCALE_VARIABLE = "BULK_IMPORT_RETRY_SCALE"
 #: The cause AWS gives when a Distributed Map fails on its failed children.
 THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
 #: Errors `States.ALL` does not catch on AWS ("terminal"); they can still be named explicitly.
-TERMINAL_ERRORS = frozenset({StatesErrorNameType.StatesStatesDataLimitExceeded.to_name(),
-                             StatesErrorNameType.StatesRuntime.to_name()})
+TERMINAL_ERRORS = frozenset(
+    {StatesErrorNameType.StatesStatesDataLimitExceeded.to_name(), StatesErrorNameType.StatesRuntime.to_name()}
+)
 #: What a size is recorded as: the state's input, its input after Parameters, its (task or Map)
 #: result before ResultSelector/ResultPath, and its output.
 KINDS = ("input", "parameters", "result", "output")
@@ -164,14 +166,26 @@ def _check(env: Any, name: str | None, kind: str, value: Any) -> None:
     _record(name, kind, size)
     if size <= MAX_PAYLOAD_BYTES:
         return
-    what = {"input": "has an input", "parameters": "has an input after Parameters", "result": "returned a result",
-            "output": "has an output"}[kind]
-    cause = (f"The state/task '{name}' {what} with a size exceeding the maximum number of bytes service limit "
-             f"({size} > {MAX_PAYLOAD_BYTES}).")
-    raise FailureEventException(failure_event=FailureEvent(
-        env=env, error_name=StatesErrorName(typ=_DATA_LIMIT), event_type=HistoryEventType.TaskFailed,
-        event_details=EventDetails(taskFailedEventDetails=TaskFailedEventDetails(error=_DATA_LIMIT.to_name(),
-                                                                                 cause=cause))))
+    what = {
+        "input": "has an input",
+        "parameters": "has an input after Parameters",
+        "result": "returned a result",
+        "output": "has an output",
+    }[kind]
+    cause = (
+        f"The state/task '{name}' {what} with a size exceeding the maximum number of bytes service limit "
+        f"({size} > {MAX_PAYLOAD_BYTES})."
+    )
+    raise FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=StatesErrorName(typ=_DATA_LIMIT),
+            event_type=HistoryEventType.TaskFailed,
+            event_details=EventDetails(
+                taskFailedEventDetails=TaskFailedEventDetails(error=_DATA_LIMIT.to_name(), cause=cause)
+            ),
+        )
+    )
 
 
 def _within_quota(value: Any) -> bool:
@@ -277,6 +291,7 @@ def install() -> Callable[[], None]:
             original(self, env)
             if not before and env.stack:
                 _check(env, _STATE_NAME.get(), kind, env.stack[-1])
+
         return _eval_body
 
     error_equals = ErrorEqualsDecl._eval_body
@@ -284,8 +299,11 @@ def install() -> Callable[[], None]:
 
     def error_equals_eval(self: ErrorEqualsDecl, env: Any) -> None:
         error_name = env.stack[-1]
-        if (isinstance(error_name, StatesErrorName) and error_name.error_name in TERMINAL_ERRORS
-                and states_all in self.error_names):
+        if (
+            isinstance(error_name, StatesErrorName)
+            and error_name.error_name in TERMINAL_ERRORS
+            and states_all in self.error_names
+        ):
             env.stack.pop()
             env.stack.append(error_name in [name for name in self.error_names if name != states_all])
             return
@@ -296,13 +314,23 @@ def install() -> Callable[[], None]:
             original(self, env, job)
             record = self._map_run_record
             failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
-            if failed and _threshold_exceeded(failed, self._job_pool._jobs_number, record.tolerated_failure_count,
-                                              record.tolerated_failure_percentage):
+            if failed and _threshold_exceeded(
+                failed, self._job_pool._jobs_number, record.tolerated_failure_count, record.tolerated_failure_percentage
+            ):
                 name = StatesErrorNameType.StatesExceedToleratedFailureThreshold
-                job.job_output = FailureEventException(failure_event=FailureEvent(
-                    env=env, error_name=StatesErrorName(typ=name), event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(mapRunFailedEventDetails=MapRunFailedEventDetails(
-                        error=name.to_name(), cause=THRESHOLD_CAUSE))))
+                job.job_output = FailureEventException(
+                    failure_event=FailureEvent(
+                        env=env,
+                        error_name=StatesErrorName(typ=name),
+                        event_type=HistoryEventType.MapRunFailed,
+                        event_details=EventDetails(
+                            mapRunFailedEventDetails=MapRunFailedEventDetails(
+                                error=name.to_name(), cause=THRESHOLD_CAUSE
+                            )
+                        ),
+                    )
+                )
+
         return _eval_job
 
     set_error = Environment.set_error
@@ -334,13 +362,18 @@ def install() -> Callable[[], None]:
         patch(module, "is_within_size_quota", _within_quota)
     patch(execute_state, "Thread", _ContextThread)
     patch(ErrorEqualsDecl, "_eval_body", error_equals_eval)
-    for worker in (distributed_item_processor_worker.DistributedItemProcessorWorker,
-                   distributed_iterator_worker.DistributedIteratorWorker):
+    for worker in (
+        distributed_item_processor_worker.DistributedItemProcessorWorker,
+        distributed_iterator_worker.DistributedIteratorWorker,
+    ):
         patch(worker, "_eval_job", counting_failures(worker._eval_job))
     patch(Environment, "set_error", set_error_unless_stopped)
     patch(distributed_iteration_component, "EventManager", _ChildEvents)
-    patch(distributed_item_processor_worker.DistributedItemProcessorWorker, "_eval_pool",
-          _looping_pool("open_inner_frame"))
+    patch(
+        distributed_item_processor_worker.DistributedItemProcessorWorker,
+        "_eval_pool",
+        _looping_pool("open_inner_frame"),
+    )
     patch(distributed_iterator_worker.DistributedIteratorWorker, "_eval_pool", _looping_pool("open_frame"))
     patch(ResultWriter, "_eval_body", result_writer_eval)
     patch(retrier_decl, "time", SimpleNamespace(sleep=scaled_sleep))

@@ -5,16 +5,17 @@ event source mapping's FilterCriteria. So two concurrent writes could each deliv
 (the same import event twice), the events function ran for every staged record, and a transaction
 that failed on a later item had already streamed its earlier ones. Here stream records are added
 one write at a time, a transaction's only once it has succeeded, and a function gets only the
-records its mapping's filter matches (nothing at all when none do), as on AWS. moto's internal API (pinned in pyproject.toml);
-tests/local/test_local_stack.py fails loudly if it moves.
+records its mapping's filter matches (nothing at all when none do), as on AWS. moto's internal API
+(pinned in pyproject.toml); tests/local/test_local_stack.py fails loudly if it moves.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import Any, Callable
+from typing import Any
 
 from moto.awslambda.models import LambdaBackend
 from moto.dynamodb.models import DynamoDBBackend
@@ -29,10 +30,14 @@ def matches(pattern: Any, value: Any) -> bool:
     """EventBridge-style matching, the part Lambda filters use here: nested fields, and at the
     leaves a list of exact values or {"prefix": ...}."""
     if isinstance(pattern, dict):
-        return isinstance(value, dict) and all(name in value and matches(part, value[name])
-                                               for name, part in pattern.items())
-    return any(rule == value or (isinstance(rule, dict) and isinstance(value, str)
-                                 and value.startswith(rule.get("prefix", "\0"))) for rule in pattern)
+        return isinstance(value, dict) and all(
+            name in value and matches(part, value[name]) for name, part in pattern.items()
+        )
+    return any(
+        rule == value
+        or (isinstance(rule, dict) and isinstance(value, str) and value.startswith(rule.get("prefix", "\0")))
+        for rule in pattern
+    )
 
 
 def install() -> Callable[[], None]:
@@ -60,8 +65,14 @@ def install() -> Callable[[], None]:
         return result
 
     def send_dynamodb_items(self: LambdaBackend, function_arn: str, items: list[Any], source: str) -> Any:
-        mapping = next((esm for esm in self._event_source_mappings.values()
-                        if esm.function_arn == function_arn and esm.event_source_arn == source), None)
+        mapping = next(
+            (
+                esm
+                for esm in self._event_source_mappings.values()
+                if esm.function_arn == function_arn and esm.event_source_arn == source
+            ),
+            None,
+        )
         filters = [json.loads(f["Pattern"]) for f in ((mapping and mapping.filter_criteria) or {}).get("Filters", [])]
         if filters:
             items = [item for item in items if any(matches(f, item.to_json()) for f in filters)]

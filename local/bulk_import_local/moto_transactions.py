@@ -6,16 +6,17 @@ transaction per batch, that made local imports slow down as the table grew and l
 batches ran concurrently. Here, transactions run one at a time and back up only the items they
 touch. Every other write (put, update, delete, and so each item of a batch write) waits for a
 running transaction too: on AWS no write lands between a transaction's condition checks and its
-writes, while moto lets a plain UpdateItem in there. This is moto's internal API (pinned in pyproject.toml); tests/local/test_local_stack.py
-fails loudly if it moves.
+writes, while moto lets a plain UpdateItem in there. This is moto's internal API (pinned in
+pyproject.toml); tests/local/test_local_stack.py fails loudly if it moves.
 """
 
 from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Callable
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
 
 from moto.dynamodb import models as dynamodb_models
 from moto.dynamodb.models.dynamo_type import DynamoType
@@ -68,6 +69,7 @@ def install() -> Callable[[], None]:
         def write_after_any_transaction(self: Any, *args: Any, **kwargs: Any) -> Any:
             with _WRITES:
                 return write(self, *args, **kwargs)
+
         return write_after_any_transaction
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:

@@ -46,11 +46,14 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
 
     from bulk_import.api.native import PROBLEM_JSON, PROBLEM_TYPE_PREFIX, Problem
 
-    document: dict[str, Any] = {"openapi": "3.1.0", "info": {"title": TITLE, "version": _version(template.root),
-                                                            "description": DESCRIPTION},
-                                # Relative to where the document is served: the stage (/dev/) on AWS.
-                                "servers": [{"url": ".", "description": "this API stage"}],
-                                "paths": {}, "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES}}
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "info": {"title": TITLE, "version": _version(template.root), "description": DESCRIPTION},
+        # Relative to where the document is served: the stage (/dev/) on AWS.
+        "servers": [{"url": ".", "description": "this API stage"}],
+        "paths": {},
+        "components": {"schemas": {}, "securitySchemes": SECURITY_SCHEMES},
+    }
     api_functions = sorted({route.function for route in template.routes()} - {DOCS_FUNCTION})
     for logical_id in api_functions:
         part = json.loads(_resolver(host.module(logical_id).app).get_openapi_json_schema(title=TITLE))
@@ -71,10 +74,14 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
                     # The /v1 functions read queries and bodies themselves (native.read_query,
                     # native_writes.read_body), not through Powertools' validation, which would declare the 422.
                     invalid = f"The request is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request"
-                    operation["responses"] = {"422": {"description": invalid, "content": problem},
-                                              **operation["responses"]}
+                    operation["responses"] = {
+                        "422": {"description": invalid, "content": problem},
+                        **operation["responses"],
+                    }
                 operation["responses"]["default"] = {
-                    "description": "A problem (RFC 9457); its type names the error", "content": problem}
+                    "description": "A problem (RFC 9457); its type names the error",
+                    "content": problem,
+                }
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
 

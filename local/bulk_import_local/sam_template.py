@@ -79,7 +79,7 @@ _TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 def load_template(path: Path) -> dict[str, Any]:
     with path.open() as file:
-        loaded = yaml.load(file, Loader=_TemplateLoader)  # noqa: S506 (a SafeLoader)
+        loaded = yaml.load(file, Loader=_TemplateLoader)
     if not isinstance(loaded, dict) or "Resources" not in loaded:
         raise ValueError(f"{path}: not a CloudFormation template")
     return loaded
@@ -104,11 +104,19 @@ class SamTemplate:
         if kind == "AWS::S3::Bucket":
             return f"{STACK_NAME}-{logical_id}".lower()
         if kind in ("AWS::Serverless::StateMachine", "AWS::Events::EventBus"):
-            return self.resolve(self.raw["Resources"][logical_id]["Properties"].get("Name")) or f"{STACK_NAME}-{logical_id}"
+            return (
+                self.resolve(self.raw["Resources"][logical_id]["Properties"].get("Name"))
+                or f"{STACK_NAME}-{logical_id}"
+            )
         return f"{STACK_NAME}-{logical_id}"
 
     def ref(self, name: str) -> str | None:
-        pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws", "AWS::StackName": STACK_NAME}
+        pseudo = {
+            "AWS::Region": REGION,
+            "AWS::AccountId": ACCOUNT,
+            "AWS::Partition": "aws",
+            "AWS::StackName": STACK_NAME,
+        }
         if name == "AWS::NoValue":  # CloudFormation removes the property (functions() drops the variable)
             return None
         if name in pseudo:
@@ -147,7 +155,7 @@ class SamTemplate:
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and len(value) == 1:
-            (function, argument), = value.items()
+            ((function, argument),) = value.items()
             if function == "Ref":
                 return self.ref(argument)
             if function == "Fn::GetAtt":
@@ -178,8 +186,11 @@ class SamTemplate:
                 code_dir=self.root / properties["CodeUri"],
                 module=module,
                 attribute=attribute,
-                environment={name: str(resolved) for name, value in (shared | own).items()
-                             if (resolved := self.resolve(value)) is not None},
+                environment={
+                    name: str(resolved)
+                    for name, value in (shared | own).items()
+                    if (resolved := self.resolve(value)) is not None
+                },
                 alias=self.function_alias(logical_id),
             )
         return functions

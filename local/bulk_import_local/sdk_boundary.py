@@ -70,11 +70,12 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from io import BytesIO
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Literal
 from xml.sax.saxutils import escape
 
 import botocore.session
@@ -119,9 +120,17 @@ _AWS_MESSAGES = {
     "SlowDown": "Please reduce your request rate.",
 }
 #: HTTP status of the errors that don't answer 400.
-_HTTP_STATUS = {"InternalServerError": 500, "ServiceException": 500, "ServiceUnavailable": 503, "SlowDown": 503,
-                "RequestTooLargeException": 413, "TooManyRequestsException": 429, "AccessDenied": 403,
-                "AccessDeniedException": 403, "403": 403}
+_HTTP_STATUS = {
+    "InternalServerError": 500,
+    "ServiceException": 500,
+    "ServiceUnavailable": 503,
+    "SlowDown": 503,
+    "RequestTooLargeException": 413,
+    "TooManyRequestsException": 429,
+    "AccessDenied": 403,
+    "AccessDeniedException": 403,
+    "403": 403,
+}
 
 
 def is_write(operation: str) -> bool:
@@ -174,8 +183,11 @@ class Fault:
             raise ValueError("occurrence and times count from 1")
 
     def matches(self, service: str, operation: str, function: str | None, params: dict[str, Any]) -> bool:
-        return (service, operation) == (self.service, self.operation) \
-            and self.function in (None, function) and (self.when is None or self.when(params))
+        return (
+            (service, operation) == (self.service, self.operation)
+            and self.function in (None, function)
+            and (self.when is None or self.when(params))
+        )
 
 
 @dataclass
@@ -204,8 +216,13 @@ _MakeApiCall = Callable[[BaseClient, str, dict[str, Any]], Any]
 class SdkBoundary:
     """See the module docstring. Install one boundary at a time (or undo in reverse order)."""
 
-    def __init__(self, strict: bool = True, index_lag: float = 0.0, clock: Callable[[], float] = time.monotonic,
-                 policies: dict[str, FunctionPolicy] | None = None):
+    def __init__(
+        self,
+        strict: bool = True,
+        index_lag: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+        policies: dict[str, FunctionPolicy] | None = None,
+    ):
         self.strict = strict
         self.policies = policies or {}
         self.calls: list[Call] = []
@@ -222,8 +239,10 @@ class SdkBoundary:
             raise ValueError(f"{fault.service} has no operation {fault.operation!r}")
         if fault.mode == "error" and service_model.resolved_protocol not in ("json", "rest-json", "rest-xml"):
             raise ValueError(f"errors of {fault.service} ({service_model.resolved_protocol}) are not covered")
-        if fault.code == "TransactionCanceledException" and fault.operation not in ("TransactWriteItems",
-                                                                                  "TransactGetItems"):
+        if fault.code == "TransactionCanceledException" and fault.operation not in (
+            "TransactWriteItems",
+            "TransactGetItems",
+        ):
             raise ValueError("only a transaction is cancelled")
         with self._lock:
             self._faults.append(_ArmedFault(fault))
@@ -244,8 +263,9 @@ class SdkBoundary:
         @functools.wraps(original_attempt)
         def do_get_response(endpoint: Endpoint, request: Any, operation_model: OperationModel, context: Any) -> Any:
             params = _call_params.get()
-            fault = self._due_fault(operation_model.service_model.service_name, operation_model.name, params,
-                                    via_http=True)
+            fault = self._due_fault(
+                operation_model.service_model.service_name, operation_model.name, params, via_http=True
+            )
             if fault is None:
                 return original_attempt(endpoint, request, operation_model, context)
             # (http response, parsed) and no exception, as botocore's own answer to an attempt AWS refused
@@ -283,8 +303,9 @@ class SdkBoundary:
             with self._lock:
                 self.calls.append(Call(function, service, operation, is_write(operation), shortened, error))
 
-    def _answer(self, client: BaseClient, send: _MakeApiCall, service: str, operation: str,
-                params: dict[str, Any]) -> Any:
+    def _answer(
+        self, client: BaseClient, send: _MakeApiCall, service: str, operation: str, params: dict[str, Any]
+    ) -> Any:
         fault = self._due_fault(service, operation, params, via_http=False)
         if fault is not None and fault.mode == "crash-before":
             raise SimulatedCrash(f"crashed before {operation}: {fault}")
@@ -357,6 +378,7 @@ def _send(client: BaseClient, send: _MakeApiCall, operation: str, params: dict[s
 
 # --- Errors as AWS sends them and botocore presents them ---
 
+
 class _RawBody(BytesIO):
     def stream(self, **_: Any) -> Iterator[bytes]:  # what AWSResponse reads its content from
         yield self.getvalue()
@@ -369,13 +391,20 @@ def _fault_error(fault: Fault, params: dict[str, Any]) -> tuple[str, str, dict[s
         return fault.code, fault.message or _AWS_MESSAGES.get(fault.code, f"{fault.code} (injected)"), {}
     actions = len(params["TransactItems"])
     reasons = [{"Code": "TransactionConflict", "Message": _AWS_MESSAGES["TransactionConflictException"]}] * actions
-    message = "Transaction cancelled, please refer cancellation reasons for specific reasons " \
-              f"[{', '.join(['TransactionConflict'] * actions)}]"
+    message = (
+        "Transaction cancelled, please refer cancellation reasons for specific reasons "
+        f"[{', '.join(['TransactionConflict'] * actions)}]"
+    )
     return fault.code, fault.message or message, {"CancellationReasons": reasons}
 
 
-def _error_response(operation_model: OperationModel, code: str, message: str, fields: dict[str, Any],
-                    url: str = "https://sdk-boundary.invalid/") -> tuple[AWSResponse, dict[str, Any]]:
+def _error_response(
+    operation_model: OperationModel,
+    code: str,
+    message: str,
+    fields: dict[str, Any],
+    url: str = "https://sdk-boundary.invalid/",
+) -> tuple[AWSResponse, dict[str, Any]]:
     """The HTTP response AWS answers `operation_model` with when it fails with `code`, and what
     botocore's parser makes of it (Error, ResponseMetadata and the error's modeled fields)."""
     service_model = operation_model.service_model
@@ -384,8 +413,10 @@ def _error_response(operation_model: OperationModel, code: str, message: str, fi
     request_id = uuid.uuid4().hex
     if protocol == "rest-xml":  # S3
         headers = {"x-amz-request-id": request_id, "Content-Type": "application/xml"}
-        body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-                f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>").encode()
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+            f"<Message>{escape(message)}</Message><RequestId>{request_id}</RequestId></Error>"
+        ).encode()
     else:  # json, rest-json (SdkBoundary.inject refuses the other protocols)
         # DynamoDB's TransactionCanceledException says "Message", most errors "message"
         message_key = "Message" if error_shape is not None and "Message" in error_shape.members else "message"
@@ -409,16 +440,21 @@ def _client_error(client: BaseClient, operation: str, code: str, message: str, f
 
 # --- IAM: what the calling function's policy allows ---
 
+
 def _check_allowed(policy: FunctionPolicy, service: str, operation: str, params: dict[str, Any]) -> None:
     for request in requests_of(service, operation, params):
         if not policy.allows(request):
             code = "AccessDenied" if service == "s3" else "AccessDeniedException"
             key = f" (key {request.leading_key})" if request.leading_key else ""
-            raise _Refused(code, f"{policy.function} is not authorized to perform {request.action} on "
-                                 f"{request.resource}{key}: no statement of its policy in template.yaml allows it")
+            raise _Refused(
+                code,
+                f"{policy.function} is not authorized to perform {request.action} on "
+                f"{request.resource}{key}: no statement of its policy in template.yaml allows it",
+            )
 
 
 # --- Strict mode: what AWS refuses and moto accepts ---
+
 
 def _check_limits(service: str, operation: str, params: dict[str, Any]) -> None:
     if service == "dynamodb":
@@ -426,14 +462,20 @@ def _check_limits(service: str, operation: str, params: dict[str, Any]) -> None:
     elif (service, operation) == ("stepfunctions", "StartExecution"):
         size = len(params.get("input", "").encode())
         if size > MAX_EXECUTION_INPUT:
-            raise _Refused("InvalidExecutionInput", f"Input of {size} bytes exceeds the maximum number of bytes "
-                                                    f"service limit ({MAX_EXECUTION_INPUT} bytes)")
-    elif (service, operation) == ("lambda", "Invoke") \
-            and params.get("InvocationType", "RequestResponse") == "RequestResponse":
+            raise _Refused(
+                "InvalidExecutionInput",
+                f"Input of {size} bytes exceeds the maximum number of bytes "
+                f"service limit ({MAX_EXECUTION_INPUT} bytes)",
+            )
+    elif (service, operation) == ("lambda", "Invoke") and params.get(
+        "InvocationType", "RequestResponse"
+    ) == "RequestResponse":
         payload = params.get("Payload", b"")  # a file object is not measured
         if isinstance(payload, (bytes, bytearray, str)) and len(_raw(payload)) > MAX_INVOKE_PAYLOAD:
-            raise _Refused("RequestTooLargeException",
-                           f"Request must be smaller than {MAX_INVOKE_PAYLOAD} bytes for the InvokeFunction operation")
+            raise _Refused(
+                "RequestTooLargeException",
+                f"Request must be smaller than {MAX_INVOKE_PAYLOAD} bytes for the InvokeFunction operation",
+            )
 
 
 def _check_dynamodb(operation: str, params: dict[str, Any]) -> None:
@@ -442,10 +484,13 @@ def _check_dynamodb(operation: str, params: dict[str, Any]) -> None:
     if operation == "BatchWriteItem":
         requests = params["RequestItems"].values()
         if any(len(table_requests) > MAX_BATCH_WRITE_REQUESTS for table_requests in requests):
-            raise _Refused("ValidationException", "1 validation error detected: Value at 'requestItems' failed "
-                           "to satisfy constraint: Map value must satisfy constraint: [Member must have length less "
-                           f"than or equal to {MAX_BATCH_WRITE_REQUESTS}, Member must have length greater than or "
-                           "equal to 1]")
+            raise _Refused(
+                "ValidationException",
+                "1 validation error detected: Value at 'requestItems' failed "
+                "to satisfy constraint: Map value must satisfy constraint: [Member must have length less "
+                f"than or equal to {MAX_BATCH_WRITE_REQUESTS}, Member must have length greater than or "
+                "equal to 1]",
+            )
         if sum(map(len, requests)) > MAX_BATCH_WRITE_REQUESTS:
             raise _Refused("ValidationException", "Too many items requested for the BatchWriteItem call")
     for item in _items_put(operation, params):
@@ -463,8 +508,12 @@ def _items_put(operation: str, params: dict[str, Any]) -> Iterator[dict[str, Any
     elif operation == "TransactWriteItems":
         yield from (action["Put"]["Item"] for action in params["TransactItems"] if "Put" in action)
     elif operation == "BatchWriteItem":
-        yield from (request["PutRequest"]["Item"] for requests in params["RequestItems"].values()
-                    for request in requests if "PutRequest" in request)
+        yield from (
+            request["PutRequest"]["Item"]
+            for requests in params["RequestItems"].values()
+            for request in requests
+            if "PutRequest" in request
+        )
 
 
 def _numbers(value: Any) -> Iterator[str]:
@@ -495,18 +544,25 @@ def _check_number(text: str) -> None:
     if len(_significant_digits(number)) > 38:
         raise _Refused("ValidationException", "Attempting to store more than 38 significant digits in a Number")
     if number.adjusted() >= 126:
-        raise _Refused("ValidationException", "Number overflow. Attempting to store a number with magnitude larger "
-                       "than supported range")
+        raise _Refused(
+            "ValidationException",
+            "Number overflow. Attempting to store a number with magnitude larger than supported range",
+        )
     if number.adjusted() < -130:
-        raise _Refused("ValidationException", "Number underflow. Attempting to store a number with magnitude smaller "
-                       "than supported range")
+        raise _Refused(
+            "ValidationException",
+            "Number underflow. Attempting to store a number with magnitude smaller than supported range",
+        )
 
 
 def _check_nesting(values: Any) -> None:
     # The item is level 1, each List or Map in it one more: AWS accepts 31 Maps around a value, not 32.
     if any(1 + _containers(value) > MAX_NESTING_LEVELS for value in values):
-        raise _Refused("ValidationException", "Nesting Levels have exceeded supported limits: Attributes in the item "
-                       "have nested levels beyond supported limit")
+        raise _Refused(
+            "ValidationException",
+            "Nesting Levels have exceeded supported limits: Attributes in the item "
+            "have nested levels beyond supported limit",
+        )
 
 
 def _containers(value: dict[str, Any]) -> int:
@@ -571,6 +627,7 @@ def _raw(binary: bytes | bytearray | str) -> bytes:
 
 # --- Index lag ---
 
+
 @dataclass(frozen=True)
 class _TableKeys:
     names: tuple[str, ...]  # the table's partition (and sort) key attributes
@@ -587,8 +644,9 @@ class _IndexLag:
         self._written_at: dict[tuple[str, tuple[Any, ...]], float] = {}
         self._lock = threading.Lock()
 
-    def observe(self, client: BaseClient, send: _MakeApiCall, operation: str, params: dict[str, Any],
-                response: dict[str, Any]) -> None:
+    def observe(
+        self, client: BaseClient, send: _MakeApiCall, operation: str, params: dict[str, Any], response: dict[str, Any]
+    ) -> None:
         """After a successful DynamoDB call: notes what it wrote, or hides from what it read through a
         global index the items written too recently."""
         if operation in ("Query", "Scan") and "IndexName" in params:
@@ -605,8 +663,11 @@ class _IndexLag:
     def _hide_recent(self, table: str, keys: _TableKeys, response: dict[str, Any]) -> None:
         now = self._clock()
         with self._lock:
-            visible = [item for item in response["Items"]
-                       if now - self._written_at.get((table, _key(keys, item)), -float("inf")) >= self._lag]
+            visible = [
+                item
+                for item in response["Items"]
+                if now - self._written_at.get((table, _key(keys, item)), -float("inf")) >= self._lag
+            ]
         hidden = len(response["Items"]) - len(visible)
         response["Items"], response["Count"] = visible, len(visible)
         if "ScannedCount" in response:  # the hidden items are not in the index yet: not scanned either
@@ -617,11 +678,13 @@ class _IndexLag:
             # On a client of its own: the package's clients have only the operations it calls
             # (bulk_import.aws_clients), DescribeTable not among them.
             describer = botocore.session.get_session().create_client(
-                "dynamodb", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url)
+                "dynamodb", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url
+            )
             description = _send(describer, send, "DescribeTable", {"TableName": table})["Table"]
             self._tables[table] = _TableKeys(
                 tuple(element["AttributeName"] for element in description["KeySchema"]),
-                frozenset(index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])))
+                frozenset(index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])),
+            )
         return self._tables[table]
 
 
@@ -665,7 +728,7 @@ def _shortened(value: Any) -> Any:
         return {name: _shortened(nested) for name, nested in value.items()}
     if isinstance(value, (list, tuple)):
         shown = [_shortened(nested) for nested in value[:_SHORT_LIST]]
-        return shown + [f"... {len(value) - _SHORT_LIST} more"] if len(value) > _SHORT_LIST else shown
+        return [*shown, f"... {len(value) - _SHORT_LIST} more"] if len(value) > _SHORT_LIST else shown
     if isinstance(value, str) and len(value) > _SHORT_TEXT:
         return f"{value[:_SHORT_TEXT]}... ({len(value)} characters)"
     if isinstance(value, (bytes, bytearray)):

@@ -64,8 +64,11 @@ class RequestLines(logging.Handler):
         try:
             status = int(getattr(record, "status", 0))
             style = "red" if status >= 500 else "yellow" if status >= 400 else ""
-            self.terminal.print(Text.assemble((time.strftime("%H:%M:%S ", time.localtime(record.created)), "dim"),
-                                              (record.getMessage(), style)))
+            self.terminal.print(
+                Text.assemble(
+                    (time.strftime("%H:%M:%S ", time.localtime(record.created)), "dim"), (record.getMessage(), style)
+                )
+            )
         except Exception:
             self.handleError(record)
 
@@ -156,7 +159,13 @@ def routed_output(router: OutputRouter, terminal: Terminal, *, keep_after_stop: 
 
 
 def _stream_handlers() -> list[logging.StreamHandler]:
-    loggers = [logging.getLogger(), *(logger for logger in logging.Logger.manager.loggerDict.values()
-                                      if isinstance(logger, logging.Logger))]
-    return [handler for logger in loggers for handler in logger.handlers
-            if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)]
+    loggers = [
+        logging.getLogger(),
+        *(logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)),
+    ]
+    return [
+        handler
+        for logger in loggers
+        for handler in logger.handlers
+        if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler)
+    ]

@@ -1,5 +1,5 @@
-"""The code that ships (layers/ and functions/) passes the checks pyproject.toml configures: ruff's
-lint rules, ruff's format, and mypy. `make lint` runs the same three; `make format` fixes what ruff
+"""The code that ships (layers/ and functions/), the CLI and the local stack pass the checks
+pyproject.toml configures: ruff's lint rules and ruff's format; mypy on what ships. `make lint` runs the same three; `make format` fixes what ruff
 can. mypy keeps its cache in .mypy_cache, so a second run takes about a second."""
 
 import subprocess
@@ -9,10 +9,10 @@ import pytest
 
 from tests.conftest import ROOT
 
-SHIPPED = ("layers", "functions")
+LINTED = ("layers", "functions", "cli", "local")
 CHECKS = {
-    "ruff check": ["ruff", "check", "--no-fix", *SHIPPED],
-    "ruff format": ["ruff", "format", "--check", *SHIPPED],
+    "ruff check": ["ruff", "check", "--no-fix", *LINTED],
+    "ruff format": ["ruff", "format", "--check", *LINTED],
     "mypy": ["mypy"],  # the files in [tool.mypy]
 }
 
