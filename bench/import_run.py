@@ -270,7 +270,8 @@ def run(users: int, *, progress: bool = True) -> Result:
         meter = Meter(stack)
         started = last = time.perf_counter()
         token = current_function.set("PersoniumImportFunction")  # what starts it on AWS (POST /{cell}/__import)
-        start_snapshot_import(store, files, default_executions(), cell, name, "bench")
+        latest = store.read_cell_status(cell, None).latest  # as it reads it: with the caller's token
+        start_snapshot_import(store, files, default_executions(), cell, name, "bench", latest=latest)
         current_function.reset(token)
         token = current_function.set(BENCH)
         while (operation := store.latest_operation(cell)).is_active:
