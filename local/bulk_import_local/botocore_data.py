@@ -36,6 +36,8 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "UpdateItem",
     ),
     "s3": (
+        # The transfer manager's (files.upload above 8 MiB): it aborts a multipart upload that fails.
+        "AbortMultipartUpload",
         "CompleteMultipartUpload",
         "CreateMultipartUpload",
         "DeleteObjects",

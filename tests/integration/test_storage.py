@@ -99,3 +99,19 @@ def test_lookups_of_more_keys_than_one_batch_get_takes_are_split(store, dynamodb
     outcomes = store.batch_outcomes("op-many", "user", range(130))
     assert sorted(outcomes) == list(range(0, 130, 2))
     assert dynamodb_requests["BatchGetItem"] == 2  # 100 keys each at most
+
+
+@pytest.mark.parametrize("size", [0, 5, 8 * 1024 * 1024, 8 * 1024 * 1024 + 1], ids=["empty", "small", "at", "above"])
+def test_a_stream_is_uploaded_whole_in_one_put_up_to_8_mib_and_in_parts_above(store, size):
+    import io
+
+    from bulk_import.files import default_files
+
+    files, body = default_files(), bytes(range(256)) * (size // 256) + b"x" * (size % 256)
+    puts = []
+    files.client.meta.events.register("before-call.s3.*", lambda model, **_: puts.append(model.name))
+    stream = io.BytesIO(body)
+    stream.seek(3)  # wherever the writer left it
+    files.upload("exports/c/op/e-errors.csv", stream)
+    assert files.client.get_object(Bucket=files.bucket, Key="exports/c/op/e-errors.csv")["Body"].read() == body
+    assert puts[0] == ("PutObject" if size <= 8 * 1024 * 1024 else "CreateMultipartUpload")

@@ -21,6 +21,8 @@ from bulk_import.part_urls import part_urls
 from bulk_import.settings import get_import_settings
 from bulk_import.staged_records import StagedRecord
 
+#: s3transfer's TransferConfig.multipart_threshold: below it, upload_fileobj makes one PutObject.
+_MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
 # Created once per process: batch objects are written and read several at a time.
 _REQUESTS = ThreadPoolExecutor(max_workers=8)
@@ -152,8 +154,15 @@ class ImportFiles:
         return cast(str, self.client.put_object(Bucket=self.bucket, Key=key, Body=body)["ETag"])
 
     def upload(self, key: str, stream: IO[bytes]) -> None:
-        """Writes a stream through the transfer manager (multipart when large)."""
-        self.client.upload_fileobj(stream, self.bucket, key)
+        """Writes a seekable stream: in one PutObject up to the transfer manager's multipart
+        threshold (8 MiB), as the manager itself would, without starting its threads; larger, through
+        the manager (multipart)."""
+        size = stream.seek(0, io.SEEK_END)
+        stream.seek(0)
+        if size <= _MULTIPART_THRESHOLD:
+            self.put(key, stream.read())
+        else:
+            self.client.upload_fileobj(stream, self.bucket, key)
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
