@@ -37,7 +37,7 @@ from bulk_import.storage.operations import (
     operation_from_item,
     start_key_key,
 )
-from bulk_import.storage.records import BatchOutcome, batch_marker_key, outcome_from_item
+from bulk_import.storage.records import BatchOutcome, batch_marker_key, outcomes_in
 
 
 @dataclass(frozen=True)
@@ -107,23 +107,16 @@ class ImportStore(OperationItems, CredentialItems):
     ) -> OperationRead:
         """A /v1 credential and one operation of the cell, wherever it is stored, and the markers of
         its `batches` (by record type) if asked: one BatchGetItem (one per 100 keys)."""
+        batches = batches or {}
         markers = [
-            (record_type, batch, batch_marker_key(operation_id, record_type, batch))
-            for record_type, numbers in (batches or {}).items()
-            for batch in numbers
+            batch_marker_key(operation_id, kind, batch) for kind, numbers in batches.items() for batch in numbers
         ]
-        operation, found = self._operation_of(
-            cell, operation_id, (api_credential_key(token_hash), *(key for _, _, key in markers))
-        )
-        outcomes: dict[str, dict[int, BatchOutcome]] = {record_type: {} for record_type in batches or {}}
-        for record_type, batch, key in markers:
-            if item := found.get(tuple(key.values())):
-                outcomes[record_type][batch] = outcome_from_item(item)
+        operation, found = self._operation_of(cell, operation_id, (api_credential_key(token_hash), *markers))
         return OperationRead(
             credential=api_credential_in(found, token_hash),
             operation=operation,
             latest=_latest_in(found, cell),
-            outcomes=outcomes,
+            outcomes={kind: outcomes_in(found, operation_id, kind, numbers) for kind, numbers in batches.items()},
         )
 
     def read_api_cell(self, cell: str, token_hash: str, key_hash: str | None = None) -> ApiCellRead:

@@ -336,7 +336,8 @@ class OperationItems(RecordItems):
 
     def keyed_start(self, cell: str, key_hash: str) -> KeyedStart | None:
         """What the start with this Idempotency-Key recorded, if one did (one BatchGetItem)."""
-        item = self._batch_get([start_key_key(cell, key_hash)]).get(tuple(start_key_key(cell, key_hash).values()))
+        key = start_key_key(cell, key_hash)
+        item = self._batch_get([key]).get(tuple(key.values()))
         return keyed_start_from_item(item) if item else None
 
     def forget_start_key(self, cell: str, key: StartKey, operation_id: str) -> None:

@@ -79,6 +79,17 @@ def batch_marker_key(operation_id: str, record_type: str, batch: int) -> dict[st
     return {"PK": _staged_partition(operation_id, record_type, batch), "SK": "~counted"}
 
 
+def outcomes_in(
+    found: dict[tuple[str, ...], dict[str, Any]], operation_id: str, record_type: str, batches: Sequence[int]
+) -> dict[int, BatchOutcome]:
+    """The outcome of each of `batches` whose marker is among the items a BatchGetItem found."""
+    return {
+        batch: outcome_from_item(item)
+        for batch in batches
+        if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))
+    }
+
+
 def failed_shard(operation_id: str, batch: int) -> str:
     return f"{operation_id}#{batch % FAILED_SHARDS}"
 
@@ -94,11 +105,7 @@ class RecordItems(Table):
     def batch_outcomes(self, operation_id: str, record_type: str, batches: Sequence[int]) -> dict[int, BatchOutcome]:
         """The outcome of each of `batches` that was counted (its marker; one BatchGetItem per 100)."""
         found = self._batch_get([batch_marker_key(operation_id, record_type, batch) for batch in batches])
-        return {
-            batch: outcome_from_item(item)
-            for batch in batches
-            if (item := found.get(tuple(batch_marker_key(operation_id, record_type, batch).values())))
-        }
+        return outcomes_in(found, operation_id, record_type, batches)
 
     def own_entries(self, cell: str, entries: list[tuple[str, str, str]]) -> set[str]:
         """Of (kind, identity, reference) entries, the references whose entry exists and was created
