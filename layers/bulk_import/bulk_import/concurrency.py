@@ -7,6 +7,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Executor, wait
 from typing import TypeVar
 
+#: The name of every thread pool of the package starts with it: a profiler, or the benchmark that
+#: counts a function's CPU time (bench/import_run.py), tells the package's threads from others.
+THREAD_NAME_PREFIX = "bulk-import-"
+
 T = TypeVar("T")
 R = TypeVar("R")
 

@@ -15,7 +15,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from bulk_import import aws_clients
-from bulk_import.concurrency import map_all
+from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
 from bulk_import.errors import BulkImportError
 from bulk_import.part_urls import part_urls
 from bulk_import.settings import get_import_settings
@@ -25,7 +25,7 @@ from bulk_import.staged_records import StagedRecord
 _MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
 # Created once per process: batch objects are written and read several at a time.
-_REQUESTS = ThreadPoolExecutor(max_workers=8)
+_REQUESTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{THREAD_NAME_PREFIX}files")
 
 
 def snapshot_key(cell: str, name: str) -> str:

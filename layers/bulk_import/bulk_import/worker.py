@@ -31,7 +31,7 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, Field, NonNegativeInt
 
-from bulk_import.concurrency import map_all
+from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
 from bulk_import.errors import BulkImportError
 from bulk_import.files import (
     STAGED_BATCHES_PER_OBJECT,
@@ -73,8 +73,9 @@ STAGE_CHUNK = 5000
 #: request, which per batch of 50 cost more than the user writes themselves (docs/benchmarks.md).
 BATCHES_PER_CHILD = 20
 #: Records of one batch are imported concurrently (independent conditional puts), by threads
-#: created once per process and kept across warm invocations.
-_RECORD_WORKERS = ThreadPoolExecutor(max_workers=10)
+#: created once per process and kept across warm invocations, and named after this.
+RECORD_THREADS = f"{THREAD_NAME_PREFIX}records"
+_RECORD_WORKERS = ThreadPoolExecutor(max_workers=10, thread_name_prefix=RECORD_THREADS)
 
 IMPORTING_STEP = {
     RecordType.USER: ProgressStep.IMPORTING_USERS,

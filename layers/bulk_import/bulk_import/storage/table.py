@@ -15,7 +15,7 @@ from typing import Any, Generic, TypeVar
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from bulk_import.concurrency import map_all
+from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
 
 _BATCH_GET_LIMIT = 100
 #: Errors DynamoDB answers under contention or load; the request (always idempotent here: a
@@ -34,7 +34,7 @@ _RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "Provi
 _ATTEMPTS = 10
 _BACKOFF_BASE, _BACKOFF_CAP = 0.025, 2.0
 # Created once per process: starting threads per call cost more than the requests they sped up.
-REQUESTS = ThreadPoolExecutor(max_workers=8)
+REQUESTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{THREAD_NAME_PREFIX}store")
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
