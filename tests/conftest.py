@@ -17,7 +17,7 @@ from bulk_import.storage import ImportStore, default_store
 from bulk_import_local.functions_host import FunctionsHost
 from bulk_import_local.local_stack import LOCAL_PARAMETERS, clear_cached_clients
 from bulk_import_local.sam_template import SamTemplate
-from bulk_import_local import moto_stepfunctions, moto_transactions
+from bulk_import_local import moto_partiql, moto_stepfunctions, moto_transactions
 from bulk_import_local.iam_policies import function_policies
 from bulk_import_local.sdk_boundary import SdkBoundary
 
@@ -57,11 +57,13 @@ def aws(moto_aws):
     nesting, numbers, batch sizes, payloads, and what a function's IAM policy does not allow), so a
     test fails where AWS would."""
     undo_transactions = moto_transactions.install()  # as the local stack: one at a time, undoing only their items
+    undo_partiql = moto_partiql.install()  # as the local stack: DynamoDB's INSERT
     undo_stop = moto_stepfunctions.install_stop_after_start()  # as the local stack: a stop never fails in moto
     undo = SdkBoundary(strict=True, policies=function_policies(TEMPLATE.raw)).install()
     yield
     undo()
     undo_stop()
+    undo_partiql()
     undo_transactions()
 
 

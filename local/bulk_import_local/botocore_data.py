@@ -23,6 +23,7 @@ from typing import Any
 #: services' operations in the layer and the functions.
 OPERATIONS: dict[str, tuple[str, ...]] = {
     "dynamodb": (
+        "BatchExecuteStatement",
         "BatchGetItem",
         "BatchWriteItem",
         "DeleteItem",

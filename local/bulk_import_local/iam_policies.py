@@ -29,6 +29,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from bulk_import_local.partiql import parsed_insert
+
 #: The actions of the SAM policy templates the template uses, on resources not told apart.
 POLICY_TEMPLATES = {
     "EventBridgePutEventsPolicy": ("events:PutEvents",),
@@ -173,6 +175,14 @@ def _dynamodb_requests(operation: str, params: dict[str, Any]) -> Iterator[Reque
             for request in requests:
                 ((kind, body),) = request.items()
                 yield Request(action, "table", _partition(body["Item"] if kind == "PutRequest" else body["Key"]))
+    elif operation == "BatchExecuteStatement":  # IAM authorizes each statement by its kind
+        for statement in params["Statements"]:
+            insert = parsed_insert(statement)
+            yield (
+                Request("dynamodb:PartiQLInsert", "table", _partition(insert[1]))
+                if insert
+                else Request(action, "table")
+            )
     elif operation in ("TransactWriteItems", "TransactGetItems"):
         for item in params["TransactItems"]:
             ((kind, body),) = item.items()

@@ -42,7 +42,9 @@ refuses some items AWS accepts (nothing at this boundary can make it accept them
   where AWS cancels the transaction with a ValidationError reason instead);
 * every number anywhere in a DynamoDB request: finite, at most 38 significant digits, magnitude from
   1E-130 to below 1E+126 (moto misses NaN in sets, lists and updates);
-* at most 25 requests in a BatchWriteItem;
+* at most 25 requests in a BatchWriteItem, at most 25 statements in a BatchExecuteStatement; an
+  INSERT of it (partiql.py) whose item is too large or too deep fails alone, with a ValidationError,
+  as DynamoDB answers each statement of a batch;
 * a Step Functions StartExecution input of at most 262,144 bytes (256 KiB, UTF-8);
 * a Lambda Invoke (RequestResponse) payload of at most 6,291,456 bytes (6 MB).
 
@@ -88,6 +90,7 @@ from botocore.parsers import create_parser
 from s3transfer.futures import BoundedExecutor
 
 from bulk_import_local.iam_policies import FunctionPolicy, requests_of
+from bulk_import_local.partiql import inserted_items, parsed_insert
 
 #: The template function (logical id) whose handler this code runs for, set by the functions host
 #: for the duration of one invocation; threads started through bulk_import.concurrency inherit it.
@@ -103,6 +106,7 @@ class SimulatedCrash(BaseException):
 MAX_ITEM_SIZE = 400 * 1024
 MAX_NESTING_LEVELS = 32
 MAX_BATCH_WRITE_REQUESTS = 25
+MAX_BATCH_STATEMENTS = 25
 MAX_EXECUTION_INPUT = 256 * 1024
 MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
 
@@ -159,7 +163,10 @@ class Fault:
     "crash-after" sends the call, then raises SimulatedCrash; "error" answers with the AWS error
     `code` (and `message`, by default AWS's own) instead of sending. A TransactionCanceledException
     carries a TransactionConflict reason for every action. With `via_http`, an "error" answers HTTP
-    attempts instead of calls (see the module docstring: botocore retries it as it would on AWS)."""
+    attempts instead of calls (see the module docstring: botocore retries it as it would on AWS).
+    With `statements`, an "error" of a BatchExecuteStatement answers the statements for which it
+    holds, as DynamoDB answers a statement it refused (`code` is then a BatchStatementError code:
+    "ThrottlingError", "TransactionConflict", ...); the other statements are sent and land."""
 
     service: str
     operation: str
@@ -171,6 +178,7 @@ class Fault:
     occurrence: int = 1
     times: int = 1
     via_http: bool = False
+    statements: Callable[[dict[str, Any]], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("crash-before", "crash-after", "error"):
@@ -181,6 +189,12 @@ class Fault:
             raise ValueError("only an error can answer an HTTP attempt: a crash is the process's, not AWS's")
         if self.occurrence < 1 or self.times < 1:
             raise ValueError("occurrence and times count from 1")
+        if self.statements is not None and (
+            self.mode != "error"
+            or self.via_http
+            or (self.service, self.operation) != ("dynamodb", "BatchExecuteStatement")
+        ):
+            raise ValueError("only an error of a BatchExecuteStatement answers its statements")
 
     def matches(self, service: str, operation: str, function: str | None, params: dict[str, Any]) -> bool:
         return (
@@ -309,9 +323,9 @@ class SdkBoundary:
         fault = self._due_fault(service, operation, params, via_http=False)
         if fault is not None and fault.mode == "crash-before":
             raise SimulatedCrash(f"crashed before {operation}: {fault}")
-        if fault is not None and fault.mode == "error":
+        if fault is not None and fault.mode == "error" and fault.statements is None:
             raise _client_error(client, operation, *_fault_error(fault, params))
-        crash_after = fault is not None
+        crash_after = fault is not None and fault.mode == "crash-after"
         policy = self.policies.get(current_function.get() or "")
         try:
             if self.strict:
@@ -321,7 +335,10 @@ class SdkBoundary:
         except _Refused as refused:
             raise _client_error(client, operation, refused.code, refused.message, {}) from None
         try:
-            response = _send(client, send, operation, params)
+            if operation == "BatchExecuteStatement":
+                response = _answer_statements(client, send, params, self._statement_errors(params, fault))
+            else:
+                response = _send(client, send, operation, params)
         except ClientError as error:
             if crash_after:  # the process dies whatever AWS answered
                 raise SimulatedCrash(f"crashed after {operation} failed: {fault}") from error
@@ -335,6 +352,23 @@ class SdkBoundary:
         if crash_after:
             raise SimulatedCrash(f"crashed after {operation} landed: {fault}")
         return response
+
+    def _statement_errors(self, params: dict[str, Any], fault: Fault | None) -> list[dict[str, str] | None]:
+        """What DynamoDB answers each statement of a BatchExecuteStatement before running it: the
+        error of a statement the fault picks, or (strict) of an INSERT AWS refuses; None for the others."""
+        errors: list[dict[str, str] | None] = []
+        for statement in params["Statements"]:
+            error = None
+            if fault is not None and fault.statements is not None and fault.statements(statement):
+                assert fault.code is not None
+                error = {"Code": fault.code, "Message": fault.message or f"{fault.code} (injected)"}
+            elif self.strict and (insert := parsed_insert(statement)):
+                try:
+                    _check_item(insert[1])
+                except _Refused as refused:
+                    error = {"Code": "ValidationError", "Message": refused.message}
+            errors.append(error)
+        return errors
 
     def _due_fault(self, service: str, operation: str, params: dict[str, Any] | None, via_http: bool) -> Fault | None:
         """The fault to inject into this call (or HTTP attempt), counting it for every fault it
@@ -374,6 +408,18 @@ def _send(client: BaseClient, send: _MakeApiCall, operation: str, params: dict[s
         return send(client, operation, params)
     finally:
         _call_params.reset(token)
+
+
+def _answer_statements(
+    client: BaseClient, send: _MakeApiCall, params: dict[str, Any], errors: list[dict[str, str] | None]
+) -> Any:
+    """A BatchExecuteStatement whose statements with an error DynamoDB refused: the others sent."""
+    if not any(errors):
+        return _send(client, send, "BatchExecuteStatement", params)
+    sent = [statement for statement, error in zip(params["Statements"], errors, strict=True) if error is None]
+    response = _send(client, send, "BatchExecuteStatement", {**params, "Statements": sent}) if sent else {}
+    answers = iter(response.get("Responses", []))
+    return {**response, "Responses": [{"Error": error} if error else next(answers) for error in errors]}
 
 
 # --- Errors as AWS sends them and botocore presents them ---
@@ -493,10 +539,14 @@ def _check_dynamodb(operation: str, params: dict[str, Any]) -> None:
             )
         if sum(map(len, requests)) > MAX_BATCH_WRITE_REQUESTS:
             raise _Refused("ValidationException", "Too many items requested for the BatchWriteItem call")
+    if operation == "BatchExecuteStatement" and len(params["Statements"]) > MAX_BATCH_STATEMENTS:
+        raise _Refused(
+            "ValidationException",
+            "1 validation error detected: Value at 'statements' failed to satisfy constraint: Member must "
+            f"have length less than or equal to {MAX_BATCH_STATEMENTS}",
+        )
     for item in _items_put(operation, params):
-        _check_nesting(item.values())
-        if item_size(item) > MAX_ITEM_SIZE:
-            raise _Refused("ValidationException", "Item size has exceeded the maximum allowed size")
+        _check_item(item)
     if operation == "UpdateItem":
         _check_nesting(params.get("ExpressionAttributeValues", {}).values())
 
@@ -553,6 +603,12 @@ def _check_number(text: str) -> None:
             "ValidationException",
             "Number underflow. Attempting to store a number with magnitude smaller than supported range",
         )
+
+
+def _check_item(item: dict[str, Any]) -> None:
+    _check_nesting(item.values())
+    if item_size(item) > MAX_ITEM_SIZE:
+        raise _Refused("ValidationException", "Item size has exceeded the maximum allowed size")
 
 
 def _check_nesting(values: Any) -> None:
@@ -699,6 +755,8 @@ def _written(operation: str, params: dict[str, Any]) -> Iterator[tuple[str, dict
             for request in requests:
                 put = request.get("PutRequest")
                 yield table, put["Item"] if put else request["DeleteRequest"]["Key"]
+    elif operation == "BatchExecuteStatement":
+        yield from inserted_items(params)
     elif operation == "TransactWriteItems":
         for action in params["TransactItems"]:
             if "Put" in action:

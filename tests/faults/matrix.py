@@ -72,6 +72,12 @@ NOT_REACHED = "the fault was never injected (not reached)"
 _THROTTLING = {"dynamodb": "ThrottlingException", "s3": "SlowDown", "stepfunctions": "ThrottlingException"}
 
 
+def _every_other() -> Callable[[dict[str, Any]], bool]:
+    """Picks every other statement it is shown, from the first."""
+    shown = itertools.count()
+    return lambda statement: next(shown) % 2 == 0
+
+
 # -- the inputs --------------------------------------------------------------------------------
 
 
@@ -382,6 +388,10 @@ class FaultPoint:
     mode: str
 
     def fault(self) -> Fault:
+        if self.mode == "contention" and self.operation == "BatchExecuteStatement":
+            # DynamoDB answers each statement: every other one throttled, the rest land
+            return Fault(self.service, self.operation, "error", code="ThrottlingError", function=self.function,
+                         occurrence=self.occurrence, times=3, statements=_every_other())
         if self.mode == "contention":
             code = _CONTENTION.get(self.operation) or _THROTTLING[self.service]
             return Fault(self.service, self.operation, "error", code=code, function=self.function,

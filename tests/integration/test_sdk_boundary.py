@@ -225,11 +225,13 @@ def test_an_execution_input_over_256_kib_of_utf8_is_refused_though_moto_accepts_
     at_limit = json.dumps({"a": "x" * (262_144 - len('{"a": ""}'))})
     two_byte_characters = json.dumps({"a": "é" * 131_072}, ensure_ascii=False)
     assert len(at_limit.encode()) == 262_144 and len(two_byte_characters) < 262_144 < len(two_byte_characters.encode())
-    stepfunctions.start_execution(stateMachineArn=machine, input=two_byte_characters)  # moto alone
+    # named: after a local stack in the same process, moto names every unnamed execution "None"
+    stepfunctions.start_execution(stateMachineArn=machine, name="moto", input=two_byte_characters)  # moto alone
     install()
 
-    stepfunctions.start_execution(stateMachineArn=machine, input=at_limit)
-    code, message = refusal(lambda: stepfunctions.start_execution(stateMachineArn=machine, input=two_byte_characters))
+    stepfunctions.start_execution(stateMachineArn=machine, name="at-limit", input=at_limit)
+    code, message = refusal(lambda: stepfunctions.start_execution(stateMachineArn=machine, name="over",
+                                                                  input=two_byte_characters))
     assert code == "InvalidExecutionInput" and f"{len(two_byte_characters.encode())} bytes" in message
 
 
@@ -498,3 +500,70 @@ def test_every_kind_of_write_restarts_the_lag(dynamodb, install):
     assert [found["sk"]["S"] for found in by_status(dynamodb, "active")["Items"]] == ["d"]
     clock.now += 1.0
     assert by_status(dynamodb, "active")["Count"] == 4
+
+
+# --- BatchExecuteStatement: DynamoDB's INSERT (moto_partiql.py), each statement answered alone ---
+
+@pytest.fixture
+def partiql(dynamodb) -> Iterator[BaseClient]:
+    from bulk_import_local import moto_partiql
+
+    undo = moto_partiql.install()
+    yield dynamodb
+    undo()
+
+
+def insert(attributes: dict) -> dict:
+    names = ", ".join(f"'{name}': ?" for name in attributes)
+    return {"Statement": f'INSERT INTO "{TABLE}" VALUE {{{names}}}', "Parameters": list(attributes.values())}
+
+
+def test_an_insert_of_an_existing_item_fails_alone_with_duplicate_item_and_leaves_it(partiql):
+    partiql.put_item(TableName=TABLE, Item=item("a", v={"S": "first"}))
+
+    answers = partiql.batch_execute_statement(Statements=[
+        insert(item("a", v={"S": "second"})), insert(item("b", v={"M": {"n": {"N": "1"}}}))])["Responses"]
+
+    assert answers[0]["Error"]["Code"] == "DuplicateItem"
+    assert "Error" not in answers[1]
+    assert stored(partiql, "a")["v"] == {"S": "first"}
+    assert stored(partiql, "b")["v"] == {"M": {"n": {"N": "1"}}}
+
+
+def test_more_than_25_statements_are_refused(partiql, install):
+    install()
+    assert refusal(lambda: partiql.batch_execute_statement(
+        Statements=[insert(item(f"s{n}")) for n in range(26)]))[0] == "ValidationException"
+    assert stored(partiql, "s0") is None
+
+
+def test_an_insert_aws_refuses_fails_alone_with_a_validation_error(partiql, install):
+    install()
+    answers = partiql.batch_execute_statement(Statements=[
+        insert(item("big", v={"L": [{"S": "ab"}] * 137_000})), insert(item("deep", v=nested_in_maps(32))),
+        insert(item("fine"))])["Responses"]
+
+    assert [answer.get("Error", {}).get("Code") for answer in answers] == ["ValidationError", "ValidationError", None]
+    assert "Item size has exceeded" in answers[0]["Error"]["Message"]
+    assert (stored(partiql, "big"), stored(partiql, "deep")) == (None, None)
+    assert stored(partiql, "fine") is not None
+
+
+def test_a_statement_fault_answers_the_statements_it_picks_and_the_others_land(partiql, install):
+    boundary = install()
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", times=1,
+                          statements=lambda statement: statement["Parameters"][1]["S"] in ("b", "c")))
+    first = partiql.batch_execute_statement(Statements=[insert(item(sk)) for sk in "abcd"])["Responses"]
+    again = partiql.batch_execute_statement(Statements=[insert(item(sk)) for sk in "bc"])["Responses"]
+
+    assert [answer.get("Error", {}).get("Code") for answer in first] == [None, "ThrottlingError", "ThrottlingError", None]
+    assert [stored(partiql, sk) is not None for sk in "ad"] == [True, True]
+    assert all("Error" not in answer for answer in again)  # the fault fired once
+    assert [stored(partiql, sk) is not None for sk in "bc"] == [True, True]
+
+
+def test_only_an_error_of_a_batch_execute_statement_answers_statements():
+    with pytest.raises(ValueError, match="answers its statements"):
+        Fault("dynamodb", "PutItem", code="ThrottlingError", statements=lambda statement: True)
+    with pytest.raises(ValueError, match="answers its statements"):
+        Fault("dynamodb", "BatchExecuteStatement", "crash-after", statements=lambda statement: True)
