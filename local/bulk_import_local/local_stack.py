@@ -27,7 +27,7 @@ from bulk_import.files import default_files  # noqa: E402
 from bulk_import.notifications import default_publisher  # noqa: E402
 from bulk_import.settings import get_import_settings, get_settings  # noqa: E402
 from bulk_import.storage import ImportStore, default_store  # noqa: E402
-from bulk_import_local import moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
+from bulk_import_local import moto_partiql, moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
 from bulk_import_local.call_log import CallLog  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
 from bulk_import_local.gateway import make_server  # noqa: E402
@@ -45,8 +45,9 @@ _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
 #: AWS calls `stack.boundary.calls` keeps by default (call_log.py): enough for any test's flow,
 #: bounded for a long-running stack (about 2 KB each).
 KEEP_CALLS = 20_000
-#: What `bulk-import serve` keeps: nobody reads them there (bench/import_run.py subscribes instead).
-SERVE_KEEP_CALLS = 1_000
+#: What `bulk-import serve` keeps: nobody reads them there (bench/import_run.py subscribes instead),
+#: and a BatchExecuteStatement's record holds its 25 items (~95 KB of Python objects, tracemalloc).
+SERVE_KEEP_CALLS = 100
 
 
 class LocalStack:
@@ -96,6 +97,7 @@ class LocalStack:
         self._undo_patches += [
             install_lambda_seam(self.host),
             moto_transactions.install(),
+            moto_partiql.install(),
             moto_streams.install(),
             moto_queries.install(),
             moto_stepfunctions.install(),

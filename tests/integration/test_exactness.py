@@ -5,7 +5,6 @@ tests/faults runs the same promises through the real state machine with faults a
 from __future__ import annotations
 
 import json
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import boto3
@@ -200,20 +199,16 @@ def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_m
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(50)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)
-    real_put = ImportStore.put_directory_entry
-    puts = []
+    real_insert = ImportStore.insert_directory_entries
 
-    def put_then_race(self, cell, kind, identity, data, reference):
-        created = real_put(self, cell, kind, identity, data, reference)
-        puts.append(identity)
-        if len(puts) == 10:
-            cancel(store, executions, store.latest_operation(CELL))
-            with pytest.raises(OperationStopped):  # attempt B, a duplicate delivery
-                import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
-        return created
+    def insert_then_race(self, cell, entries):  # 10 users, then attempt B, then the rest
+        created = real_insert(self, cell, entries[:10])
+        cancel(store, executions, store.latest_operation(CELL))
+        with pytest.raises(OperationStopped):  # attempt B, a duplicate delivery
+            import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+        return created + real_insert(self, cell, entries[10:])
 
-    monkeypatch.setattr("bulk_import.worker._RECORD_WORKERS", ThreadPoolExecutor(max_workers=1))  # in order
-    monkeypatch.setattr(ImportStore, "put_directory_entry", put_then_race)
+    monkeypatch.setattr(ImportStore, "insert_directory_entries", insert_then_race)
     with pytest.raises(OperationStopped):  # attempt A
         import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import boto3
@@ -202,20 +201,19 @@ def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
 
     raced = start_records_import(store, files, RecordedExecutions(), "iamrace", [{"type": "user", **user(n)} for n in range(5)], None, "t")
     staged(store, run, raced)
-    putting = ImportStore.put_directory_entry
+    inserting = ImportStore.insert_directory_entries
 
-    def put_then_race(self, cell, kind, identity, data, reference):
-        created = putting(self, cell, kind, identity, data, reference)
-        if identity == "user2":  # attempt B, seeing the import canceled, counts what exists now
-            token = current_function.set(None)  # the cancel is a client's, not the batch's
-            cancel(store, RecordedExecutions(), store.latest_operation("iamrace"))
-            current_function.reset(token)
-            with pytest.raises(OperationStopped):
-                run("ImportBatchFunction", batch_event(raced, 0))
-        return created
+    def insert_then_race(self, cell, entries):  # user0-2, then attempt B, then user3-4
+        created = inserting(self, cell, entries[:3])
+        # attempt B, seeing the import canceled, counts what exists now
+        token = current_function.set(None)  # the cancel is a client's, not the batch's
+        cancel(store, RecordedExecutions(), store.latest_operation("iamrace"))
+        current_function.reset(token)
+        with pytest.raises(OperationStopped):
+            run("ImportBatchFunction", batch_event(raced, 0))
+        return created + inserting(self, cell, entries[3:])
 
-    monkeypatch.setattr("bulk_import.worker._RECORD_WORKERS", ThreadPoolExecutor(max_workers=1))  # in order
-    monkeypatch.setattr(ImportStore, "put_directory_entry", put_then_race)
+    monkeypatch.setattr(ImportStore, "insert_directory_entries", insert_then_race)
     with pytest.raises(OperationStopped):  # attempt A: removes user3 and user4
         run("ImportBatchFunction", batch_event(raced, 0))
 
@@ -324,3 +322,26 @@ def test_s3_answers_a_missing_key_with_403_to_a_function_that_may_not_list_the_b
     assert POLICIES["PersoniumImportFunction"].answers_missing_key_with_403()
     assert FUNCTIONS.invoke("PersoniumImportFunction", load_event(
         "PersoniumImportFunction/start-import-snapshot-not-found.json"))["statusCode"] == 404
+
+
+def test_an_insert_is_authorized_by_its_statement_and_partition(store):
+    """IAM authorizes each statement of a BatchExecuteStatement as its kind (dynamodb:PartiQLInsert),
+    with the partition it writes: the batch function may insert an entry, not a credential."""
+    from botocore.exceptions import ClientError
+
+    from bulk_import.storage import default_store
+
+    def insert(pk: str) -> dict:
+        return {"Statement": f'INSERT INTO "{store.table_name}" VALUE {{\'PK\': ?, \'SK\': ?}}',
+                "Parameters": [{"S": pk}, {"S": "X"}]}
+
+    token = current_function.set("ImportBatchFunction")
+    try:
+        client = default_store().client
+        assert "Error" not in client.batch_execute_statement(Statements=[insert("USER#iam#ada")])["Responses"][0]
+        with pytest.raises(ClientError) as refused:
+            client.batch_execute_statement(Statements=[insert("USER#iam#bob"), insert("TOKEN#x")])
+    finally:
+        current_function.reset(token)
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert "dynamodb:PartiQLInsert" in refused.value.response["Error"]["Message"]

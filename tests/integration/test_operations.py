@@ -185,7 +185,8 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
 
 
-def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store, files, executions, monkeypatch):
+def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ended(store, files, executions,
+                                                                                   monkeypatch):
     import threading
     import time
 
@@ -195,20 +196,20 @@ def test_a_crashing_batch_raises_only_once_every_record_attempt_has_ended(store,
 
     operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
     stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
-    real, finished, lock = ImportStore.put_directory_entry, [], threading.Lock()
+    real, finished, lock = ImportStore._insert, [], threading.Lock()
 
-    def slow_or_crashing(self, cell, kind, identity, data, reference):
-        if identity == "user0":
+    def slow_or_crashing(self, cell, entries):  # a request of 25 INSERTs
+        if entries[0].identity == "user0":
             raise RuntimeError("crash")
-        time.sleep(0.02)
-        result = real(self, cell, kind, identity, data, reference)
+        time.sleep(0.1)
+        result = real(self, cell, entries)
         with lock:
-            finished.append(identity)
+            finished.extend(entry.identity for entry in entries)
         return result
 
-    monkeypatch.setattr(ImportStore, "put_directory_entry", slow_or_crashing)
+    monkeypatch.setattr(ImportStore, "_insert", slow_or_crashing)
     with pytest.raises(RuntimeError, match="crash"):
         import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     settled = len(finished)
-    time.sleep(0.2)
-    assert settled == len(finished) == 49
+    time.sleep(0.3)
+    assert settled == len(finished) == 25

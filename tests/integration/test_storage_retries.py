@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 
 from bulk_import.imports import cancel, retry, start_records_import
 from bulk_import.staged_records import RecordType
+from bulk_import.storage.records import directory_key
 from bulk_import.worker import import_batch
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary
 from tests.integration.test_operations import import_done, users
@@ -74,3 +75,57 @@ def test_a_retry_of_failed_records_misses_none_while_the_errors_index_lags(store
         undo()
     done = store.latest_operation(CELL)
     assert (done.count.total, done.count.error) == (3, 3)
+
+
+def entries_of(store, count: int) -> list[str]:
+    """The users of CELL whose entries exist, of user0..user<count - 1>, and the record that made each."""
+    found = store._batch_get([directory_key(CELL, "user", f"user{n}") for n in range(count)])
+    return sorted(item["importedFrom"].rpartition("#")[2] for item in found.values())
+
+
+def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_once(store, files, executions,
+                                                                                  boundary):
+    operation = start_records_import(store, files, executions, CELL, users(50, invalid={7}), None, "op")
+    stage_all(store, files, operation.id)
+    odd = lambda statement: int(statement["Parameters"][0]["S"].rpartition("user")[2]) % 2 == 1  # noqa: E731
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", statements=odd, times=2))
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="TransactionConflict", occurrence=3,
+                          statements=lambda statement: True))
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+
+    assert len(boundary.fired) == 3
+    sent = [len(call.params["Statements"]) for call in boundary.calls if call.operation == "BatchExecuteStatement"]
+    assert sum(sent[:2]) == 49 and sorted(sent[2:]) == [12, 12, 12]  # 24 odd refused, then 12 + 12 again twice
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (49, 1)
+    assert len(entries_of(store, 50)) == 49
+
+
+def test_an_insert_refused_for_good_fails_the_batch_and_counts_nothing(store, files, executions, boundary):
+    operation = start_records_import(store, files, executions, CELL, users(50), None, "op")
+    stage_all(store, files, operation.id)
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ValidationError", message="bad",
+                          statements=lambda statement: statement["Parameters"][0]["S"].endswith("#user3")))
+    with pytest.raises(ClientError, match="ValidationError"):
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+    assert store.latest_operation(CELL).count.processed == 0  # the task fails and is retried; nothing counted
+
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # the retry: created once, counted once
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (50, 0)
+    assert len(entries_of(store, 50)) == 50
+
+
+def test_two_records_of_one_user_in_a_batch_the_first_creates_it_the_second_fails_every_attempt(store, files,
+                                                                                               executions):
+    records = users(50)
+    records[30] = {**records[4], "name": "Another Four"}  # user4 again, later in the same batch
+    operation = start_records_import(store, files, executions, CELL, records, None, "op")
+    stage_all(store, files, operation.id)
+    for _ in range(2):  # a duplicate delivery of the batch after it counted
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (49, 1)
+    assert [record.seq for record in store.failed_records(operation.id, 10).items] == [30]
+    assert entries_of(store, 50).count("4") == 1 and "30" not in entries_of(store, 50)

@@ -211,7 +211,7 @@ class Crash(Exception):
 @pytest.mark.parametrize(
     ("crash_point", "crashing_call"),
     [
-        ("put_directory_entry", 20),  # mid-batch: 19 users created, the rest not
+        ("_insert", 2),  # mid-batch: one request's 25 users created, the other's not
         ("count_batch", 1),  # every user created, nothing counted
         ("put_failed_records", 1),  # counted, failed records not yet written
     ],

@@ -206,7 +206,7 @@ class Crash(Exception):
     pass
 
 
-@pytest.mark.parametrize("crash_point", ["put_directory_entry", "count_batch", "put_failed_records"])
+@pytest.mark.parametrize("crash_point", ["insert_directory_entries", "count_batch", "put_failed_records"])
 def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(local_stack, cell_token,
                                                                           monkeypatch, crash_point):
     cell = f"crash{crash_point.replace('_', '')}"

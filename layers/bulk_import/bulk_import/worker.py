@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -31,7 +30,6 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, Field, NonNegativeInt
 
-from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
 from bulk_import.errors import BulkImportError
 from bulk_import.files import (
     STAGED_BATCHES_PER_OBJECT,
@@ -63,7 +61,7 @@ from bulk_import.records import (
 from bulk_import.staged_records import COUNT_FIELD, RecordType, StagedRecord
 from bulk_import.storage import ImportStore
 from bulk_import.storage.operations import OperationConflict
-from bulk_import.storage.records import BatchCount, BatchOutcome
+from bulk_import.storage.records import BatchCount, BatchOutcome, DirectoryEntry
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
@@ -72,10 +70,6 @@ STAGE_CHUNK = 5000
 #: them): each child started is a state transition of the parent ($25 per million) and an Express
 #: request, which per batch of 50 cost more than the user writes themselves (docs/benchmarks.md).
 BATCHES_PER_CHILD = 20
-#: Records of one batch are imported concurrently (independent conditional puts), by threads
-#: created once per process and kept across warm invocations, and named after this.
-RECORD_THREADS = f"{THREAD_NAME_PREFIX}records"
-_RECORD_WORKERS = ThreadPoolExecutor(max_workers=10, thread_name_prefix=RECORD_THREADS)
 
 IMPORTING_STEP = {
     RecordType.USER: ProgressStep.IMPORTING_USERS,
@@ -495,15 +489,24 @@ MAX_ERROR_MESSAGE = 1000
 
 
 def _import_records(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
-    errors = map_all(_RECORD_WORKERS, lambda record: import_record(store, operation, record), records)
-    return BatchOutcome(
-        completed=sum(error is None for error in errors),
-        failed={
-            record.seq: (error[0], error[1][:MAX_ERROR_MESSAGE])
-            for record, error in zip(records, errors, strict=True)
-            if error is not None
-        },
-    )
+    """Creates the entries of the batch's valid records (store.insert_directory_entries: a request
+    per 25); an invalid record, or one whose entry is someone else's, fails."""
+    failed: dict[int, tuple[RecordError, str]] = {}
+    entries: dict[int, DirectoryEntry] = {}
+    for record in records:
+        entry = _prepared(operation, record)
+        if isinstance(entry, DirectoryEntry):
+            entries[record.seq] = entry
+        else:
+            failed[record.seq] = (RecordError.INVALID, entry[:MAX_ERROR_MESSAGE])
+    created = store.insert_directory_entries(operation.cell, list(entries.values())) if entries else []
+    for (seq, entry), was_created in zip(entries.items(), created, strict=True):
+        if not was_created:
+            failed[seq] = (
+                RecordError.ALREADY_EXISTS,
+                f"{entry.kind} {entry.identity} already exists"[:MAX_ERROR_MESSAGE],
+            )
+    return BatchOutcome(completed=len(records) - len(failed), failed=dict(sorted(failed.items())))
 
 
 def _committed(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
@@ -551,30 +554,22 @@ def _failed_records(records: list[StagedRecord], outcome: BatchOutcome) -> list[
     ]
 
 
-def import_record(
-    store: ImportStore, operation: ImportOperation, record: StagedRecord
-) -> tuple[RecordError, str] | None:
-    """Imports one staged record; why it cannot be imported (code, message), None on success."""
+def _prepared(operation: ImportOperation, record: StagedRecord) -> DirectoryEntry | str:
+    """The entry a staged record creates, or why it cannot be imported."""
     if record.problem is not None:
-        return RecordError.INVALID, record.problem
+        return record.problem
     try:
         parsed = parse_record(record.type, record.data)
     except RecordInvalid as exc:
-        return RecordError.INVALID, str(exc)
+        return str(exc)
     kind, identity, reference = _directory_entry(operation, record, parsed)
-    if store.put_directory_entry(operation.cell, kind, identity, parsed.model_dump(mode="json"), reference):
-        return None
-    return RecordError.ALREADY_EXISTS, f"{kind} {identity} already exists"
+    return DirectoryEntry(kind, identity, parsed.model_dump(mode="json"), reference)
 
 
 def _entry(operation: ImportOperation, record: StagedRecord) -> tuple[str, str, str] | None:
-    """Where the record's entry would be, if it is valid."""
-    if record.problem is not None:
-        return None
-    try:
-        return _directory_entry(operation, record, parse_record(record.type, record.data))
-    except RecordInvalid:
-        return None
+    """Where the record's entry would be, if it is valid: (kind, identity, reference)."""
+    entry = _prepared(operation, record)
+    return (entry.kind, entry.identity, entry.reference) if isinstance(entry, DirectoryEntry) else None
 
 
 def _directory_entry(

@@ -43,6 +43,21 @@ STAGING_GRACE = timedelta(days=30)
 _TYPE_ORDER = {"user": 0, "channel": 1, "message": 2}
 #: The FailedRecords index's partitions per operation: a hot import writes its errors to 8 keys.
 FAILED_SHARDS = 8
+#: Entries are created by PartiQL INSERTs, which fail on an item that exists (DuplicateItem), at the
+#: write units of PutItems: 25 to a BatchExecuteStatement (its limit), two requests for a batch where a
+#: PutItem per record cost most of the batch function's CPU time (docs/benchmarks.md).
+INSERTS_PER_REQUEST = 25
+
+
+@dataclass(frozen=True)
+class DirectoryEntry:
+    """The entry an imported record creates: which one (kind, identity), its data, and the record
+    that creates it (its reference, to recognise a retry)."""
+
+    kind: str
+    identity: str
+    data: dict[str, Any]
+    reference: str
 
 
 class BatchCount(Enum):
@@ -165,25 +180,54 @@ class RecordItems(Table):
         )
         return [_staged_record_from_item(unmarshal(raw)) for raw in response["Items"]]
 
-    def put_directory_entry(self, cell: str, kind: str, identity: str, data: dict[str, Any], reference: str) -> bool:
-        """Creates an imported entry; False if it exists already, unless this same record created it."""
-        item = {**directory_key(cell, kind, identity), "data": data, "importedFrom": reference}
-        try:
-            self._call(
-                "put_item",
-                TableName=self.table_name,
-                Item=marshal(item),
-                ConditionExpression="attribute_not_exists(PK) OR importedFrom = :reference",
-                ExpressionAttributeValues=marshal({":reference": reference}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def insert_directory_entries(self, cell: str, entries: Sequence[DirectoryEntry]) -> list[bool]:
+        """Creates imported entries: for each, True if it exists now and this same record created
+        it (now, or in an attempt before: a retry), False if another's entry was there.
+
+        INSERTs, INSERTS_PER_REQUEST to a BatchExecuteStatement, the requests at once; an entry
+        whose key an earlier one of `entries` has goes in a later round, so that no request names
+        a key twice and the first record of a key is the one that can create it. The entries an
+        INSERT found existing are read (one strongly consistent BatchGetItem) to tell the record's
+        own from another's."""
+        created = [False] * len(entries)
+        for indexes in _rounds([(entry.kind, entry.identity) for entry in entries]):
+            chunks = [
+                indexes[start : start + INSERTS_PER_REQUEST] for start in range(0, len(indexes), INSERTS_PER_REQUEST)
+            ]
+            answers = map_all(REQUESTS, lambda chunk: self._insert(cell, [entries[index] for index in chunk]), chunks)
+            for chunk, chunk_answers in zip(chunks, answers, strict=True):
+                for index, answer in zip(chunk, chunk_answers, strict=True):
+                    created[index] = answer
+        return created
+
+    def _insert(self, cell: str, entries: list[DirectoryEntry]) -> list[bool]:
+        """One BatchExecuteStatement of INSERTs (insert_directory_entries)."""
+        errors = self._execute_statements(
+            [
+                _insert_statement(
+                    self.table_name,
+                    {
+                        **directory_key(cell, entry.kind, entry.identity),
+                        "data": entry.data,
+                        "importedFrom": entry.reference,
+                    },
+                )
+                for entry in entries
+            ]
+        )
+        for error in errors:
+            if error is not None and error.get("Code") != "DuplicateItem":
+                raise ClientError(
+                    {"Error": {"Code": error["Code"], "Message": error.get("Message", "")}}, "BatchExecuteStatement"
+                )
+        existing = [
+            (entry.kind, entry.identity, entry.reference) for entry, error in zip(entries, errors, strict=True) if error
+        ]
+        own = self.own_entries(cell, existing) if existing else set()
+        return [error is None or entry.reference in own for entry, error in zip(entries, errors, strict=True)]
 
     def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
-        """Undoes put_directory_entry for an entry this record created; leaves anyone else's alone."""
+        """Undoes insert_directory_entries for an entry this record created; leaves anyone else's alone."""
         try:
             self._call(
                 "delete_item",
@@ -263,3 +307,22 @@ def _staged_record_from_item(item: dict[str, Any]) -> StagedRecord:
         error_code=item.get("errorCode"),
         problem=item.get("problem"),
     )
+
+
+def _rounds(keys: Sequence[tuple[str, str]]) -> list[list[int]]:
+    """The indexes of `keys` in rounds: the first of each key in the first round, its second in the
+    second, and so on, each round in order."""
+    rounds: list[list[int]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, key in enumerate(keys):
+        occurrence = seen[key] = seen.get(key, -1) + 1
+        if occurrence == len(rounds):
+            rounds.append([])
+        rounds[occurrence].append(index)
+    return rounds
+
+
+def _insert_statement(table_name: str, item: dict[str, Any]) -> dict[str, Any]:
+    """A PartiQL INSERT of `item`, its values as parameters."""
+    names = ", ".join(f"'{name}': ?" for name in item)
+    return {"Statement": f'INSERT INTO "{table_name}" VALUE {{{names}}}', "Parameters": list(marshal(item).values())}

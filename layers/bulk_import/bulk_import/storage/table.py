@@ -31,6 +31,8 @@ _RETRYABLE_ERRORS = frozenset(
     }
 )
 _RETRYABLE_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+#: The BatchStatementError codes of a statement worth sending again.
+_RETRYABLE_STATEMENT_ERRORS = _RETRYABLE_REASONS | {"RequestLimitExceeded", "InternalServerError"}
 _ATTEMPTS = 10
 _BACKOFF_BASE, _BACKOFF_CAP = 0.025, 2.0
 # Created once per process: starting threads per call cost more than the requests they sped up.
@@ -71,6 +73,23 @@ class Table:
                     raise
             _back_off(attempt)
         raise AssertionError("unreachable")
+
+    def _execute_statements(self, statements: list[dict[str, Any]]) -> list[dict[str, str] | None]:
+        """One BatchExecuteStatement (25 statements at most): each statement's error (its Code and
+        Message), None where it succeeded. DynamoDB answers each statement on its own, so the ones
+        it refused for contention or throttling are sent again, alone, after a wait, as _call does
+        for whole requests; after the last attempt their error is returned."""
+        errors: list[dict[str, str] | None] = [None] * len(statements)
+        pending = list(range(len(statements)))
+        for attempt in range(1, _ATTEMPTS + 1):
+            response = self._call("batch_execute_statement", Statements=[statements[index] for index in pending])
+            for index, answer in zip(pending, response["Responses"], strict=True):
+                errors[index] = answer.get("Error")
+            pending = [index for index in pending if (errors[index] or {}).get("Code") in _RETRYABLE_STATEMENT_ERRORS]
+            if not pending or attempt == _ATTEMPTS:
+                break
+            _back_off(attempt)
+        return errors
 
     def _batch_get(self, keys: list[dict[str, str]]) -> dict[tuple[str, ...], dict[str, Any]]:
         """One BatchGetItem per 100 keys (its limit); another only for the UnprocessedKeys DynamoDB
