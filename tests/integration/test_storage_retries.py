@@ -87,15 +87,17 @@ def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_on
                                                                                   boundary):
     operation = start_records_import(store, files, executions, CELL, users(50, invalid={7}), None, "op")
     stage_all(store, files, operation.id)
+    # The two requests go at once, in either order: the faults pick them by their size.
     odd = lambda statement: int(statement["Parameters"][0]["S"].rpartition("user")[2]) % 2 == 1  # noqa: E731
-    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", statements=odd, times=2))
-    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="TransactionConflict", occurrence=3,
-                          statements=lambda statement: True))
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", statements=odd, times=2,
+                          when=lambda params: len(params["Statements"]) > 12))
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="TransactionConflict",
+                          statements=lambda statement: True, when=lambda params: len(params["Statements"]) == 12))
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 
     assert len(boundary.fired) == 3
     sent = [len(call.params["Statements"]) for call in boundary.calls if call.operation == "BatchExecuteStatement"]
-    assert sum(sent[:2]) == 49 and sorted(sent[2:]) == [12, 12, 12]  # 24 odd refused, then 12 + 12 again twice
+    assert sorted(sent) == [12, 12, 12, 24, 25]  # 25 + 24; their 12 + 12 odd ones again; one of those again
     latest = store.latest_operation(CELL)
     assert (latest.count.completed, latest.count.error) == (49, 1)
     assert len(entries_of(store, 50)) == 49
@@ -104,8 +106,9 @@ def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_on
 def test_an_insert_refused_for_good_fails_the_batch_and_counts_nothing(store, files, executions, boundary):
     operation = start_records_import(store, files, executions, CELL, users(50), None, "op")
     stage_all(store, files, operation.id)
+    user3 = lambda statement: statement["Parameters"][0]["S"].endswith("#user3")  # noqa: E731
     boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ValidationError", message="bad",
-                          statements=lambda statement: statement["Parameters"][0]["S"].endswith("#user3")))
+                          statements=user3, when=lambda params: any(map(user3, params["Statements"]))))
     with pytest.raises(ClientError, match="ValidationError"):
         import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     assert store.latest_operation(CELL).count.processed == 0  # the task fails and is retried; nothing counted
