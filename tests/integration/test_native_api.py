@@ -315,3 +315,35 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(store, token, invo
     result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token))
     assert (result.status, result.body["type"]) == (500, "urn:bulk-import:problem:internal-error")
     assert "secret" not in json.dumps(result.body)
+
+
+def test_a_keyed_start_that_died_after_its_claim_is_answered_by_its_retry_and_started_by_the_sweeper(
+        store, bucket, token, invoke, executions):
+    """The function claims the cell (the key recorded in the same transaction), then dies before
+    StartExecution. The client's retry with the key answers that import, without a second claim or
+    an `import-in-progress`; the sweeper starts it."""
+    from bulk_import.worker import sweep
+    from bulk_import_local.sdk_boundary import Fault, SdkBoundary, SimulatedCrash
+
+    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(2), "name": "dies"},
+                      headers={"Idempotency-Key": "dies-once"})
+    boundary = SdkBoundary(strict=True)
+    undo = boundary.install()
+    try:
+        boundary.inject(Fault("stepfunctions", "StartExecution", "crash-before", function="NativeWriteFunction"))
+        with pytest.raises(SimulatedCrash):
+            invoke("NativeWriteFunction", event)
+        again = invoke("NativeWriteFunction", event)  # the client's retry
+    finally:
+        undo()
+    assert len(boundary.fired) == 1
+    (claimed,) = store.latest_operations(CELL, 10)
+    assert (again.status, again.body["id"]) == (202, claimed.id)
+    assert claimed.is_active and claimed.execution_arn is None  # nobody started it yet
+    assert [call.operation for call in boundary.calls if call.function == "NativeWriteFunction"].count(
+        "TransactWriteItems") == 1  # the retry claimed nothing
+
+    swept = sweep(store, bucket, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10),
+                  timedelta(minutes=60), concurrency=10)
+    assert [operation.id for operation in swept.started] == [claimed.id]
+    assert executions.started == [(CELL, claimed.id)]
