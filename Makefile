@@ -11,8 +11,9 @@ CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 CHECKOV_VERSION := 3.3.30
 PIP_TOOLS_VERSION := 7.6.2
-# What ruff checks: the code that ships, the CLI and the local stack (mypy: the files in pyproject.toml).
-LINTED := layers functions cli local
+# What ruff checks: the code that ships, the CLI, the local stack, the tests and the benchmarks (mypy:
+# the files in pyproject.toml).
+LINTED := layers functions cli local tests bench
 
 .PHONY: run test lint format lock bench faults build validate
 

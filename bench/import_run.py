@@ -82,9 +82,20 @@ GOALS = {"cost": 1.25, "rss_mb": 300.0, "wall": 2.0}
 #: The children the template runs (its BatchExecutionType default): the cost goal is theirs; the
 #: other kind is priced beside them.
 DEFAULT_CHILDREN = "EXPRESS"
-S3_PUT_CLASS = {"PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy",
-                "CompleteMultipartUpload", "ListObjects", "ListObjectsV2", "ListObjectVersions", "ListParts",
-                "ListMultipartUploads", "PostObject"}
+S3_PUT_CLASS = {
+    "PutObject",
+    "CopyObject",
+    "CreateMultipartUpload",
+    "UploadPart",
+    "UploadPartCopy",
+    "CompleteMultipartUpload",
+    "ListObjects",
+    "ListObjectsV2",
+    "ListObjectVersions",
+    "ListParts",
+    "ListMultipartUploads",
+    "PostObject",
+}
 S3_FREE = {"DeleteObject", "DeleteObjects", "AbortMultipartUpload"}
 #: What a request waits on AWS, in the estimate of a batch's duration there: DynamoDB answers in
 #: "single-digit milliseconds" (its documentation), S3 a GET under 512 KB in "tens of milliseconds"
@@ -157,7 +168,7 @@ class Meter:
 
     def observe(self, call: Any) -> None:
         """One recorded call (after it was answered): counted, and its request units estimated."""
-        if call.function == BENCH or call.error is not None and call.error != "ConditionalCheckFailedException":
+        if call.function == BENCH or (call.error is not None and call.error != "ConditionalCheckFailedException"):
             return  # the bench's own, or refused before it was served (a failed condition still costs units)
         units = self._dynamodb_units(call) if call.service == "dynamodb" else (0.0, 0.0)
         with self.lock:
@@ -166,8 +177,9 @@ class Meter:
             self.rru += units[1]
             if (call.service, call.operation) == ("events", "PutEvents"):
                 self.events += len(call.params.get("Entries", []))
-            if (call.service, call.operation) == ("lambda", "Invoke") \
-                    and _unqualified(str(call.params.get("FunctionName", ""))).endswith("ImportBatchFunction"):
+            if (call.service, call.operation) == ("lambda", "Invoke") and _unqualified(
+                str(call.params.get("FunctionName", ""))
+            ).endswith("ImportBatchFunction"):
                 self.batch_tasks += 1
 
     # -- DynamoDB request units, as AWS bills them -------------------------------------------------
@@ -183,8 +195,11 @@ class Meter:
 
             return sum(_write_units(_size(item)) for _, item in inserted_items(params)), 0.0
         if operation == "BatchWriteItem":
-            return sum(_write_units(_size(request["PutRequest"]["Item"])) if "PutRequest" in request else 1.0
-                       for requests in params["RequestItems"].values() for request in requests), 0.0
+            return sum(
+                _write_units(_size(request["PutRequest"]["Item"])) if "PutRequest" in request else 1.0
+                for requests in params["RequestItems"].values()
+                for request in requests
+            ), 0.0
         if operation == "TransactWriteItems":
             wru = 0.0
             for action in params["TransactItems"]:
@@ -195,11 +210,17 @@ class Meter:
         if operation == "GetItem":
             return 0.0, _read_units(self._stored_size(params["TableName"], params["Key"]), params)
         if operation == "BatchGetItem":
-            return 0.0, sum(_read_units(self._stored_size(table, key), request)
-                            for table, request in params["RequestItems"].items() for key in request["Keys"])
+            return 0.0, sum(
+                _read_units(self._stored_size(table, key), request)
+                for table, request in params["RequestItems"].items()
+                for key in request["Keys"]
+            )
         if operation == "TransactGetItems":
-            return 0.0, sum(2 * _read_units(self._stored_size(item["Get"]["TableName"], item["Get"]["Key"]),
-                                            {"ConsistentRead": True}) for item in params["TransactItems"])
+            return 0.0, sum(
+                2
+                * _read_units(self._stored_size(item["Get"]["TableName"], item["Get"]["Key"]), {"ConsistentRead": True})
+                for item in params["TransactItems"]
+            )
         if operation == "Query":
             return 0.0, self._query_units(params)
         return 0.0, 0.0
@@ -215,7 +236,7 @@ class Meter:
             hash_key = DynamoType(key[table.hash_key_attr])
             range_key = DynamoType(key[table.range_key_attr]) if table.range_key_attr else None
             item = table.get_item(hash_key, range_key)
-        except Exception:  # noqa: BLE001 (a shortened or odd key: count the minimum)
+        except Exception:
             return 1
         return item.size() if item is not None else 1
 
@@ -227,8 +248,14 @@ class Meter:
         values = params.get("ExpressionAttributeValues", {})
         if table is None or "IndexName" in params or len(values) < 1:
             return _read_units(1, params)
-        partition_key = next((DynamoType(value) for name, value in values.items()
-                              if f"= {name}" in params.get("KeyConditionExpression", "")), None)
+        partition_key = next(
+            (
+                DynamoType(value)
+                for name, value in values.items()
+                if f"= {name}" in params.get("KeyConditionExpression", "")
+            ),
+            None,
+        )
         partition = table.items.get(partition_key) if partition_key is not None else None
         items = list(partition.values()) if isinstance(partition, dict) else [partition] if partition else []
         limit = params.get("Limit")
@@ -311,8 +338,12 @@ def run(users: int, *, progress: bool = True) -> Result:
     from bulk_import_local.sdk_boundary import current_function
 
     # What the functions print (a JSON line per batch) goes where `serve` sends it: not to the table.
-    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull), contextlib.redirect_stderr(devnull), \
-            LocalStack(api_port=0, keep_calls=SERVE_KEEP_CALLS) as stack:  # as `bulk-import serve` runs
+    with (
+        open(os.devnull, "w") as devnull,
+        contextlib.redirect_stdout(devnull),
+        contextlib.redirect_stderr(devnull),
+        LocalStack(api_port=0, keep_calls=SERVE_KEEP_CALLS) as stack,
+    ):  # as `bulk-import serve` runs
         store, files = stack.store, default_files()
         cell, name = f"bench{users}", f"users{users}"
         files.put(snapshot_key(cell, name), demo_users_zip(users))
@@ -327,17 +358,32 @@ def run(users: int, *, progress: bool = True) -> Result:
             time.sleep(0.5)
             if progress and time.perf_counter() - last >= 10:
                 last = time.perf_counter()
-                print(f"  {last - started:6.0f} s  {operation.step.value:28} {operation.count.processed:>9,} of "
-                      f"{operation.count.total:,}  RSS {rss_mb():.0f} MB", file=sys.__stderr__, flush=True)
+                print(
+                    f"  {last - started:6.0f} s  {operation.step.value:28} {operation.count.processed:>9,} of "
+                    f"{operation.count.total:,}  RSS {rss_mb():.0f} MB",
+                    file=sys.__stderr__,
+                    flush=True,
+                )
         seconds = time.perf_counter() - started
         current_function.reset(token)
         peak = peak_rss_mb()
         meter.close()
-        result = Result(users=users, seconds=seconds, peak_rss_mb=peak, operation=operation,
-                        calls=Counter(meter.calls), wru=meter.wru, rru=meter.rru, events=meter.events,
-                        invocations=dict(meter.invocations), parent_transitions=_parent_transitions(stack),
-                        batch_tasks=meter.batch_tasks, children=_children(operation),
-                        batch_cpu=meter.batch_cpu + meter.pools_cpu(), functions=_functions(stack))
+        result = Result(
+            users=users,
+            seconds=seconds,
+            peak_rss_mb=peak,
+            operation=operation,
+            calls=Counter(meter.calls),
+            wru=meter.wru,
+            rru=meter.rru,
+            events=meter.events,
+            invocations=dict(meter.invocations),
+            parent_transitions=_parent_transitions(stack),
+            batch_tasks=meter.batch_tasks,
+            children=_children(operation),
+            batch_cpu=meter.batch_cpu + meter.pools_cpu(),
+            functions=_functions(stack),
+        )
         result.direct_writes, result.direct_seconds = direct_writes(store, users)
         return result
 
@@ -358,13 +404,22 @@ def direct_writes(store: Any, users: int) -> tuple[int, float]:
     from bulk_import.storage.records import directory_key
     from bulk_import.storage.table import marshal
 
-    entries = [(f"user{n}", parse_record("user", {"username": f"user{n}", "emails": [f"user{n}@example.com"],
-                                                   "name": f"User {n}"}).model_dump(mode="json"))
-               for n in range(users) if n % 20 != 7]  # demo_users_zip: every 20th (n % 20 == 7) fails
+    entries = [
+        (
+            f"user{n}",
+            parse_record(
+                "user", {"username": f"user{n}", "emails": [f"user{n}@example.com"], "name": f"User {n}"}
+            ).model_dump(mode="json"),
+        )
+        for n in range(users)
+        if n % 20 != 7
+    ]  # demo_users_zip: every 20th (n % 20 == 7) fails
 
     def put(entry: tuple[str, dict[str, Any]]) -> None:
         item = {**directory_key("direct", "user", entry[0]), "data": entry[1], "importedFrom": f"direct:{entry[0]}"}
-        store.client.put_item(TableName=store.table_name, Item=marshal(item), ConditionExpression="attribute_not_exists(PK)")
+        store.client.put_item(
+            TableName=store.table_name, Item=marshal(item), ConditionExpression="attribute_not_exists(PK)"
+        )
 
     started = time.perf_counter()
     with ThreadPoolExecutor(DIRECT_THREADS) as pool:
@@ -377,7 +432,7 @@ def _parent_transitions(stack: Any) -> int:
     import boto3
 
     client = boto3.client("stepfunctions")
-    (machine,) = [m for m in client.list_state_machines()["stateMachines"]]
+    (machine,) = client.list_state_machines()["stateMachines"]
     execution = client.list_executions(stateMachineArn=machine["stateMachineArn"])["executions"][0]
     history = client.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
     return sum(event["type"].endswith("StateEntered") for event in history)
@@ -388,8 +443,8 @@ def _functions(stack: Any) -> dict[str, tuple[int, str]]:
     template = stack.template
     defaults = template.raw.get("Globals", {}).get("Function", {})
     functions = {}
-    for logical_id, resource in template.resources("AWS::Serverless::Function").items():
-        properties = resource["Properties"]
+    for logical_id, function in template.resources("AWS::Serverless::Function").items():
+        properties = function["Properties"]
         memory = int(template.resolve(properties.get("MemorySize", defaults.get("MemorySize", 128))))
         architecture = (properties.get("Architectures") or defaults.get("Architectures") or ["x86_64"])[0]
         functions[logical_id] = (memory, architecture)
@@ -398,6 +453,7 @@ def _functions(stack: Any) -> dict[str, tuple[int, str]]:
 
 # -- cost ----------------------------------------------------------------------------------------
 
+
 def costs(result: Result, children: str) -> dict[str, float]:
     """$ per million users by service, with EXPRESS or STANDARD Distributed Map children."""
     scale = 1e6 / result.users
@@ -405,14 +461,16 @@ def costs(result: Result, children: str) -> dict[str, float]:
     for (_, service, _), number in result.calls.items():
         by_service[service] += number
     s3_put = sum(n for (_, service, op), n in result.calls.items() if service == "s3" and op in S3_PUT_CLASS)
-    s3_get = sum(n for (_, service, op), n in result.calls.items()
-                 if service == "s3" and op not in S3_PUT_CLASS and op not in S3_FREE)
+    s3_get = sum(
+        n
+        for (_, service, op), n in result.calls.items()
+        if service == "s3" and op not in S3_PUT_CLASS and op not in S3_FREE
+    )
     lambda_cost = 0.0
     for logical_id, durations in result.invocations.items():
         memory, architecture = result.functions.get(logical_id, (128, "x86_64"))
         gb_seconds = sum(math.ceil(seconds * 1000) / 1000 for seconds in durations) * memory / 1024
-        lambda_cost += (len(durations) * PRICES["lambda_request"]
-                        + gb_seconds * PRICES["lambda_gb_second"][architecture])
+        lambda_cost += len(durations) * PRICES["lambda_request"] + gb_seconds * PRICES["lambda_gb_second"][architecture]
     batch_seconds = result.invocations.get("ImportBatchFunction", [])
     child_seconds = sum(batch_seconds) / result.children if result.children else 0.0  # its batches, in turn
     parent = result.parent_transitions * PRICES["stepfunctions_transition"]
@@ -421,8 +479,9 @@ def costs(result: Result, children: str) -> dict[str, float]:
         child_cost = (result.children + result.batch_tasks) * PRICES["stepfunctions_transition"]
     else:
         billed = math.ceil(child_seconds * 10) / 10  # 100 ms steps, 64 MB
-        child_cost = result.children * (PRICES["stepfunctions_express_request"]
-                                        + billed * 64 / 1024 * PRICES["stepfunctions_express_gb_second"])
+        child_cost = result.children * (
+            PRICES["stepfunctions_express_request"] + billed * 64 / 1024 * PRICES["stepfunctions_express_gb_second"]
+        )
     return {
         "DynamoDB": scale * (result.wru * PRICES["dynamodb_wru"] + result.rru * PRICES["dynamodb_rru"]),
         "Lambda": scale * lambda_cost,
@@ -459,47 +518,73 @@ def aws_batch_seconds(result: Result) -> float:
     the vCPU share of its memory, plus what its requests wait there."""
     tasks = max(1, len(result.invocations.get("ImportBatchFunction", [])))
     memory, _ = result.functions.get("ImportBatchFunction", (128, "x86_64"))
-    waits = sum(number / CONCURRENT_REQUESTS.get((service, operation), 1) * AWS_WAIT.get(service, AWS_WAIT["dynamodb"])
-                for (function, service, operation), number in result.calls.items()
-                if function == "ImportBatchFunction")
+    waits = sum(
+        number / CONCURRENT_REQUESTS.get((service, operation), 1) * AWS_WAIT.get(service, AWS_WAIT["dynamodb"])
+        for (function, service, operation), number in result.calls.items()
+        if function == "ImportBatchFunction"
+    )
     return (result.batch_cpu * VCPU_MB / min(memory, VCPU_MB) + waits) / tasks
 
 
 def on_aws(result: Result) -> Result:
     """The run with each batch as long as aws_batch_seconds estimates."""
     batches = len(result.invocations.get("ImportBatchFunction", []))
-    return replace(result, invocations={**result.invocations,
-                                        "ImportBatchFunction": [aws_batch_seconds(result)] * batches})
+    return replace(
+        result, invocations={**result.invocations, "ImportBatchFunction": [aws_batch_seconds(result)] * batches}
+    )
 
 
 def report(result: Result, out: Any = sys.stdout) -> None:
     operation, batches = result.operation, math.ceil(result.users / 50)
     count = operation.count
-    print(f"\n{result.users:,} users: {operation.step.value}, completed {count.completed:,} + error {count.error:,}"
-          f" = {count.processed:,} of {count.total:,}", file=out)
-    print(f"  wall {result.seconds:.1f} s ({result.users / result.seconds:.0f} users/s locally); direct writes of "
-          f"the {result.direct_writes:,} entries: {result.direct_seconds:.1f} s -> "
-          f"{result.seconds / result.direct_seconds:.2f}x", file=out)
+    print(
+        f"\n{result.users:,} users: {operation.step.value}, completed {count.completed:,} + error {count.error:,}"
+        f" = {count.processed:,} of {count.total:,}",
+        file=out,
+    )
+    print(
+        f"  wall {result.seconds:.1f} s ({result.users / result.seconds:.0f} users/s locally); direct writes of "
+        f"the {result.direct_writes:,} entries: {result.direct_seconds:.1f} s -> "
+        f"{result.seconds / result.direct_seconds:.2f}x",
+        file=out,
+    )
     print(f"  peak RSS {result.peak_rss_mb:.0f} MB (the whole process, after the import)", file=out)
     print(f"  AWS requests per 50-user batch ({batches:,} batches; totals in brackets), by function:", file=out)
-    for (function, service, operation_name), number in sorted(result.calls.items(), key=lambda c: (str(c[0][0]),
-                                                                                                   c[0][1:])):
-        print(f"    {function or '(Step Functions)':24} {service:13} {operation_name:20} {number / batches:8.2f}"
-              f"   [{number:,}]", file=out)
-    print(f"  DynamoDB request units per user: {result.wru / result.users:.3f} WRU, "
-          f"{result.rru / result.users:.3f} RRU", file=out)
+    for (function, service, operation_name), number in sorted(
+        result.calls.items(), key=lambda c: (str(c[0][0]), c[0][1:])
+    ):
+        print(
+            f"    {function or '(Step Functions)':24} {service:13} {operation_name:20} {number / batches:8.2f}"
+            f"   [{number:,}]",
+            file=out,
+        )
+    print(
+        f"  DynamoDB request units per user: {result.wru / result.users:.3f} WRU, {result.rru / result.users:.3f} RRU",
+        file=out,
+    )
     print("  Lambda invocations (measured locally):", file=out)
     for logical_id, durations in sorted(result.invocations.items()):
         memory, architecture = result.functions.get(logical_id, (128, "x86_64"))
-        print(f"    {logical_id:24} {len(durations):7,} x {sum(durations) / len(durations) * 1000:7.0f} ms"
-              f"  ({memory} MB {architecture})", file=out)
-    print(f"  Step Functions: parent {result.parent_transitions} transitions; {result.children:,} children "
-          f"({result.batch_tasks:,} batch tasks)", file=out)
+        print(
+            f"    {logical_id:24} {len(durations):7,} x {sum(durations) / len(durations) * 1000:7.0f} ms"
+            f"  ({memory} MB {architecture})",
+            file=out,
+        )
+    print(
+        f"  Step Functions: parent {result.parent_transitions} transitions; {result.children:,} children "
+        f"({result.batch_tasks:,} batch tasks)",
+        file=out,
+    )
     tasks = max(1, len(result.invocations.get("ImportBatchFunction", [])))
-    print(f"  batch function: {result.batch_cpu / tasks * 1000:.0f} ms of CPU per batch (its threads and the "
-          f"package's pools); on AWS about {aws_batch_seconds(result) * 1000:.0f} ms a batch (estimate)", file=out)
-    for title, priced in (("a batch as long as estimated on AWS", on_aws(result)),
-                          ("every invocation as long as it took here: an upper bound", result)):
+    print(
+        f"  batch function: {result.batch_cpu / tasks * 1000:.0f} ms of CPU per batch (its threads and the "
+        f"package's pools); on AWS about {aws_batch_seconds(result) * 1000:.0f} ms a batch (estimate)",
+        file=out,
+    )
+    for title, priced in (
+        ("a batch as long as estimated on AWS", on_aws(result)),
+        ("every invocation as long as it took here: an upper bound", result),
+    ):
         print(f"\n  $ per million users, {title} (us-east-1 list prices, bench/import_run.py PRICES):", file=out)
         express, standard = costs(priced, "EXPRESS"), costs(priced, "STANDARD")
         print(f"    {'':16} {'EXPRESS children':>18} {'STANDARD children':>18}", file=out)
@@ -507,8 +592,11 @@ def report(result: Result, out: Any = sys.stdout) -> None:
             print(f"    {service:16} {express[service]:18.4f} {standard[service]:18.4f}", file=out)
         total_e, total_s = sum(express.values()), sum(standard.values())
         print(f"    {'total':16} {total_e:18.4f} {total_s:18.4f}", file=out)
-        print(f"    {'x floor':16} {total_e / FLOOR_PER_MILLION:18.2f} {total_s / FLOOR_PER_MILLION:18.2f}"
-              f"   (floor: one 1-WRU conditional PutItem per user, ${FLOOR_PER_MILLION:.3f})", file=out)
+        print(
+            f"    {'x floor':16} {total_e / FLOOR_PER_MILLION:18.2f} {total_s / FLOOR_PER_MILLION:18.2f}"
+            f"   (floor: one 1-WRU conditional PutItem per user, ${FLOOR_PER_MILLION:.3f})",
+            file=out,
+        )
 
 
 def result_rows(result: Result) -> list[Row]:
@@ -525,20 +613,41 @@ def result_rows(result: Result) -> list[Row]:
         cost, upper = costs(estimated, children), sum(costs(result, children).values())
         total = sum(cost.values())
         breakdown = ", ".join(f"{service} {value:.3f}" for service, value in cost.items() if value >= 0.0005)
-        rows.append(Row(f"import cost, {children} batches", f"${total:.3f} per M users ({breakdown}) with a "
-                        f"batch of {aws_ms:.0f} ms on AWS (estimate: {cpu_ms:.0f} ms of CPU measured here, and "
-                        f"the requests' waits); the goal holds up to {goal_batch_ms(result, children):.0f} ms; "
-                        f"at the local {local_ms:.0f} ms (an upper bound) ${upper:.3f} = "
-                        f"{upper / FLOOR_PER_MILLION:.2f}× floor. Floor ${FLOOR_PER_MILLION:.3f}: one 1-WRU write "
-                        f"per user{'' if children == DEFAULT_CHILDREN else '; not the template default, shown only'}",
-                        {"import": Figure(total / FLOOR_PER_MILLION, GOALS["cost"] if children == DEFAULT_CHILDREN
-                                          else None, "× floor")}))
-    rows.append(Row(f"import peak RSS, {users}", "the whole local stack process (moto + every handler)",
-                    {"import": Figure(result.peak_rss_mb, GOALS["rss_mb"] if result.users >= 100_000 else None,
-                                      " MB", places=0)}))
-    rows.append(Row(f"import wall, {users}", f"{result.seconds:.0f} s against {result.direct_seconds:.0f} s for "
-                    f"{result.direct_writes:,} direct conditional PutItems ({DIRECT_THREADS} threads)",
-                    {"import": Figure(result.seconds / result.direct_seconds, GOALS["wall"], "× direct")}))
+        rows.append(
+            Row(
+                f"import cost, {children} batches",
+                f"${total:.3f} per M users ({breakdown}) with a "
+                f"batch of {aws_ms:.0f} ms on AWS (estimate: {cpu_ms:.0f} ms of CPU measured here, and "
+                f"the requests' waits); the goal holds up to {goal_batch_ms(result, children):.0f} ms; "
+                f"at the local {local_ms:.0f} ms (an upper bound) ${upper:.3f} = "
+                f"{upper / FLOOR_PER_MILLION:.2f}× floor. Floor ${FLOOR_PER_MILLION:.3f}: one 1-WRU write "
+                f"per user{'' if children == DEFAULT_CHILDREN else '; not the template default, shown only'}",
+                {
+                    "import": Figure(
+                        total / FLOOR_PER_MILLION, GOALS["cost"] if children == DEFAULT_CHILDREN else None, "× floor"
+                    )
+                },
+            )
+        )
+    rows.append(
+        Row(
+            f"import peak RSS, {users}",
+            "the whole local stack process (moto + every handler)",
+            {
+                "import": Figure(
+                    result.peak_rss_mb, GOALS["rss_mb"] if result.users >= 100_000 else None, " MB", places=0
+                )
+            },
+        )
+    )
+    rows.append(
+        Row(
+            f"import wall, {users}",
+            f"{result.seconds:.0f} s against {result.direct_seconds:.0f} s for "
+            f"{result.direct_writes:,} direct conditional PutItems ({DIRECT_THREADS} threads)",
+            {"import": Figure(result.seconds / result.direct_seconds, GOALS["wall"], "× direct")},
+        )
+    )
     return rows
 
 
@@ -559,17 +668,31 @@ def main() -> None:
     print()
     print_table(result_rows(result))
     if args.json:
-        Path(args.json).write_text(json.dumps({
-            "users": result.users, "seconds": result.seconds, "direct_seconds": result.direct_seconds,
-            "peak_rss_mb": result.peak_rss_mb, "wru": result.wru, "rru": result.rru,
-            "calls": [[*key, n] for key, n in result.calls.items()],
-            "invocations": {k: [len(v), sum(v)] for k, v in result.invocations.items()},
-            "parent_transitions": result.parent_transitions, "children": result.children,
-            "batch_tasks": result.batch_tasks,
-            "batch_cpu": result.batch_cpu, "aws_batch_seconds": aws_batch_seconds(result),
-            "express": costs(on_aws(result), "EXPRESS"), "standard": costs(on_aws(result), "STANDARD"),
-            "express_local": costs(result, "EXPRESS"), "standard_local": costs(result, "STANDARD")},
-            indent=2, default=str))
+        Path(args.json).write_text(
+            json.dumps(
+                {
+                    "users": result.users,
+                    "seconds": result.seconds,
+                    "direct_seconds": result.direct_seconds,
+                    "peak_rss_mb": result.peak_rss_mb,
+                    "wru": result.wru,
+                    "rru": result.rru,
+                    "calls": [[*key, n] for key, n in result.calls.items()],
+                    "invocations": {k: [len(v), sum(v)] for k, v in result.invocations.items()},
+                    "parent_transitions": result.parent_transitions,
+                    "children": result.children,
+                    "batch_tasks": result.batch_tasks,
+                    "batch_cpu": result.batch_cpu,
+                    "aws_batch_seconds": aws_batch_seconds(result),
+                    "express": costs(on_aws(result), "EXPRESS"),
+                    "standard": costs(on_aws(result), "STANDARD"),
+                    "express_local": costs(result, "EXPRESS"),
+                    "standard_local": costs(result, "STANDARD"),
+                },
+                indent=2,
+                default=str,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -45,10 +45,11 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
@@ -59,6 +60,7 @@ from botocore import xform_name  # noqa: E402
 from botocore.client import BaseClient  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from packaging.requirements import Requirement  # noqa: E402
+from table import Figure, Row, print_table  # noqa: E402
 
 from bulk_import.files import ImportFiles, default_files  # noqa: E402
 from bulk_import.storage import default_store  # noqa: E402
@@ -66,10 +68,9 @@ from bulk_import_cli.demo import seed_demo  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost  # noqa: E402
 from bulk_import_local.local_stack import LOCAL_PARAMETERS  # noqa: E402
 from bulk_import_local.sam_template import SamTemplate  # noqa: E402
-from table import Figure, Row, print_table  # noqa: E402
 
 COLD_GOAL, WARM_GOAL = 1.2, 1.3
-HANDLER_OUTPUT = open(os.devnull, "w")
+HANDLER_OUTPUT = open(os.devnull, "w")  # noqa: SIM115 (open for the life of the process)
 
 
 @dataclass(frozen=True)
@@ -94,8 +95,9 @@ ROUTES = [
     Route("/v1 POST uploads", "NativeWriteFunction", "create-upload.json", writes=True),
     Route("/v1 POST uploads (multipart)", "NativeWriteFunction", "create-upload-multipart.json", writes=True),
     Route("/v1 POST imports (upload)", "NativeWriteFunction", "start-import-upload.json", writes=True),
-    Route("/v1 POST imports (records, Idempotency-Key)", "NativeWriteFunction", "start-import-records.json",
-          writes=True),
+    Route(
+        "/v1 POST imports (records, Idempotency-Key)", "NativeWriteFunction", "start-import-records.json", writes=True
+    ),
     Route("/v1 POST imports/{id}/cancel", "NativeWriteFunction", "cancel-import.json", writes=True),
     Route("/v1 POST imports/{id}/retry", "NativeWriteFunction", "retry-import.json", writes=True),
     Route("Personium POST /{cell}/__import", "PersoniumImportFunction", "start-import.json", writes=True),
@@ -154,8 +156,11 @@ class MotoServer:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.endpoint = f"http://127.0.0.1:{port}"
-        self._process = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(200):
             with contextlib.suppress(OSError):
                 urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=1).close()
@@ -187,12 +192,16 @@ class Stack:
         self._create()
         seed_demo(default_store(), os.environ["ROCKETCHAT_CELL"], default_files())
         dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
-        self._items = {table: [item for page in dynamodb.get_paginator("scan").paginate(TableName=table)
-                               for item in page["Items"]] for table in self.template.tables()}
-        self._objects = {(bucket, listed["Key"]): s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
-                         for bucket in self.template.buckets()
-                         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
-                         for listed in page.get("Contents", [])}
+        self._items = {
+            table: [item for page in dynamodb.get_paginator("scan").paginate(TableName=table) for item in page["Items"]]
+            for table in self.template.tables()
+        }
+        self._objects = {
+            (bucket, listed["Key"]): s3.get_object(Bucket=bucket, Key=listed["Key"])["Body"].read()
+            for bucket in self.template.buckets()
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+            for listed in page.get("Contents", [])
+        }
 
     def restore(self) -> None:
         self.moto.reset()
@@ -200,8 +209,9 @@ class Stack:
         dynamodb, s3 = boto3.client("dynamodb"), boto3.client("s3")
         for table, items in self._items.items():
             for start in range(0, len(items), 25):
-                dynamodb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": item}}
-                                                                for item in items[start:start + 25]]})
+                dynamodb.batch_write_item(
+                    RequestItems={table: [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]}
+                )
         for (bucket, key), body in self._objects.items():
             s3.put_object(Bucket=bucket, Key=key, Body=body)
 
@@ -212,8 +222,9 @@ class Stack:
         for name in self.template.buckets():
             s3.create_bucket(Bucket=name)
         for name, definition in self.template.state_machines().items():
-            stepfunctions.create_state_machine(name=name, definition=definition,
-                                               roleArn="arn:aws:iam::123456789012:role/bench")
+            stepfunctions.create_state_machine(
+                name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bench"
+            )
 
 
 #: What Lambda's Python runtime has besides the standard library: its SDK.
@@ -221,9 +232,11 @@ RUNTIME_PACKAGES = ["boto3"]
 #: Variables Lambda sets that the libraries read, for the cold runs. The X-Ray SDK sends its
 #: segments by UDP to the daemon address, where nothing listens here.
 LAMBDA_VARIABLES = {
-    "AWS_LAMBDA_FUNCTION_NAME": "bench", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+    "AWS_LAMBDA_FUNCTION_NAME": "bench",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
     "_X_AMZN_TRACE_ID": "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
-    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+    "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000",
+    "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
 }
 
 
@@ -231,8 +244,11 @@ def lambda_site(directory: Path) -> None:
     """Fills `directory` with links to what a function can import on Lambda (the cold runs use it as
     their only path): the layer's package, the closure of the layer's requirements.txt, and the
     runtime's SDK with its dependencies."""
-    requirements = [Requirement(line) for line in (ROOT / "layers/bulk_import/requirements.in").read_text().splitlines()
-                    if line.strip() and not line.startswith("#")]
+    requirements = [
+        Requirement(line)
+        for line in (ROOT / "layers/bulk_import/requirements.in").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     pending = [(requirement.name, frozenset(requirement.extras)) for requirement in requirements]
     pending += [(name, frozenset()) for name in RUNTIME_PACKAGES]
     linked: set[tuple[str, frozenset[str]]] = set()
@@ -243,13 +259,17 @@ def lambda_site(directory: Path) -> None:
             continue
         linked.add((distribution.name.lower(), extras))
         for top in {path.parts[0] for path in distribution.files or []}:
-            if not top.endswith((".dist-info", ".data")) and top not in ("..", "__pycache__", "bin") \
-                    and not (directory / top).exists():
+            if (
+                not top.endswith((".dist-info", ".data"))
+                and top not in ("..", "__pycache__", "bin")
+                and not (directory / top).exists()
+            ):
                 (directory / top).symlink_to(Path(distribution.locate_file(top)))
         for line in distribution.requires or []:
             requirement = Requirement(line)
-            if requirement.marker is None or any(requirement.marker.evaluate({"extra": extra})
-                                                 for extra in extras or {""}):
+            if requirement.marker is None or any(
+                requirement.marker.evaluate({"extra": extra}) for extra in extras or {""}
+            ):
                 pending.append((requirement.name, frozenset(requirement.extras)))
     (directory / "bulk_import").symlink_to(ROOT / "layers/bulk_import/bulk_import")
 
@@ -300,8 +320,13 @@ class Recorder:
             finally:
                 call.ended = time.perf_counter()
 
-        def generate_presigned_url(client: BaseClient, ClientMethod: str, Params: dict[str, Any] | None = None,
-                                   ExpiresIn: int = 3600, HttpMethod: str | None = None) -> str:
+        def generate_presigned_url(
+            client: BaseClient,
+            ClientMethod: str,
+            Params: dict[str, Any] | None = None,
+            ExpiresIn: int = 3600,
+            HttpMethod: str | None = None,
+        ) -> str:
             if recorder._calls is None:
                 return original_presign(client, ClientMethod, Params, ExpiresIn, HttpMethod)
             operation = client.meta.method_to_api_mapping[ClientMethod]
@@ -320,8 +345,9 @@ class Recorder:
             if recorder._calls is not None:
                 for number in range(len(recorder._calls) - before + 1, count + 1):
                     params = {"Bucket": files.bucket, "Key": key, "UploadId": multipart_id, "PartNumber": number}
-                    call = recorder._record(files.client, "UploadPart", {"Params": params, "ExpiresIn": expires_in},
-                                            presign=True)
+                    call = recorder._record(
+                        files.client, "UploadPart", {"Params": params, "ExpiresIn": expires_in}, presign=True
+                    )
                     call.ended = call.started
             return urls
 
@@ -418,8 +444,15 @@ def timed(call: Callable[[], Any]) -> Timing:
 
 
 class Bench:
-    def __init__(self, stack: Stack, functions: FunctionsHost, env: dict[str, str], recorder: Recorder,
-                 samples: int, cold_env: dict[str, str]) -> None:
+    def __init__(
+        self,
+        stack: Stack,
+        functions: FunctionsHost,
+        env: dict[str, str],
+        recorder: Recorder,
+        samples: int,
+        cold_env: dict[str, str],
+    ) -> None:
         self.stack, self.functions, self.recorder = stack, functions, recorder
         #: The cold runs' environment: env, as on Lambda (lambda_site, LAMBDA_VARIABLES).
         self.cold_env = cold_env
@@ -450,8 +483,10 @@ class Bench:
         fresh()
         outcomes = replay()
         if outcomes != [call.outcome for call in calls]:
-            raise RuntimeError(f"{route.name}: the bare replay's outcomes differ from the handler's: "
-                               f"{[(call.describe(), call.outcome, outcome) for call, outcome in zip(calls, outcomes)]}")
+            raise RuntimeError(
+                f"{route.name}: the bare replay's outcomes differ from the handler's: "
+                f"{[(call.describe(), call.outcome, outcome) for call, outcome in zip(calls, outcomes, strict=False)]}"
+            )
 
         warm: list[tuple[Timing, Timing]] = []
         for _ in range(warm_samples):
@@ -460,15 +495,26 @@ class Bench:
             fresh()
             warm.append((handler, timed(replay)))
         requests_wait = statistics.median(bare.waiting for _, bare in warm)
-        cold = [(function + requests_wait, floor + self.floor_wait)
-                for function, floor in self.cold_pairs(route, status, cold_samples, fresh)]
-        return Row(route.name, requests_text(calls), {
-            "cold (× floor)": Figure(median_ratio(cold), COLD_GOAL),
-            "warm (× bare requests)": Figure(median_ratio([(handler.wall, bare.wall) for handler, bare in warm]),
-                                             WARM_GOAL) if calls else None,
-        })
+        cold = [
+            (function + requests_wait, floor + self.floor_wait)
+            for function, floor in self.cold_pairs(route, status, cold_samples, fresh)
+        ]
+        return Row(
+            route.name,
+            requests_text(calls),
+            {
+                "cold (× floor)": Figure(median_ratio(cold), COLD_GOAL),
+                "warm (× bare requests)": Figure(
+                    median_ratio([(handler.wall, bare.wall) for handler, bare in warm]), WARM_GOAL
+                )
+                if calls
+                else None,
+            },
+        )
 
-    def cold_pairs(self, route: Route, status: int, samples: int, fresh: Callable[[], None]) -> list[tuple[float, float]]:
+    def cold_pairs(
+        self, route: Route, status: int, samples: int, fresh: Callable[[], None]
+    ) -> list[tuple[float, float]]:
         """(function, floor) CPU times of fresh interpreters, in pairs run back to back."""
         function = self.functions.functions[route.function]
         handler_file = function.code_dir / f"{function.module}.py"
@@ -476,8 +522,9 @@ class Bench:
 
         def run(code: str, *argv: str) -> float:
             # -S: no site-packages, only the Lambda site on PYTHONPATH (self.cold_env)
-            result = subprocess.run([sys.executable, "-S", "-c", code, *argv], env=self.cold_env,
-                                    capture_output=True, text=True, cwd=ROOT)
+            result = subprocess.run(
+                [sys.executable, "-S", "-c", code, *argv], env=self.cold_env, capture_output=True, text=True, cwd=ROOT
+            )
             if result.returncode:
                 raise RuntimeError(f"{route.name}: a cold run failed:\n{result.stderr[-3000:]}")
             return float(result.stdout.split()[-1])
@@ -508,11 +555,21 @@ def rows(requests: int = 300, write_requests: int = 60, cold: int = 9, only: str
     site, bytecode = Path(scratch.name, "site"), Path(scratch.name, "bytecode")
     site.mkdir()
     lambda_site(site)
-    env = dict(os.environ) | functions.environment() | {
-        "AWS_ENDPOINT_URL": moto.endpoint, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
-        "AWS_DEFAULT_REGION": "us-east-1"}
-    cold_env = {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"} | LAMBDA_VARIABLES | {
-        "PYTHONPATH": str(site), "PYTHONPYCACHEPREFIX": str(bytecode), "LAMBDA_TASK_ROOT": str(ROOT / "functions")}
+    env = (
+        dict(os.environ)
+        | functions.environment()
+        | {
+            "AWS_ENDPOINT_URL": moto.endpoint,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+    )
+    cold_env = (
+        {name: value for name, value in env.items() if name != "PYTHONDONTWRITEBYTECODE"}
+        | LAMBDA_VARIABLES
+        | {"PYTHONPATH": str(site), "PYTHONPYCACHEPREFIX": str(bytecode), "LAMBDA_TASK_ROOT": str(ROOT / "functions")}
+    )
     saved = dict(os.environ)
     os.environ.update(env)
     try:
@@ -520,8 +577,11 @@ def rows(requests: int = 300, write_requests: int = 60, cold: int = 9, only: str
         stack = Stack(template, moto)
         stack.seed()
         bench = Bench(stack, functions, env, recorder, requests, cold_env)
-        return [bench.row(route, write_requests if route.writes else requests, cold)
-                for route in ROUTES if only in route.name]
+        return [
+            bench.row(route, write_requests if route.writes else requests, cold)
+            for route in ROUTES
+            if only in route.name
+        ]
     finally:
         moto.stop()
         scratch.cleanup()
@@ -532,8 +592,12 @@ def rows(requests: int = 300, write_requests: int = 60, cold: int = 9, only: str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=300, help="warm pairs per read route")
-    parser.add_argument("--write-requests", type=int, default=60,
-                        help="warm pairs per route that writes (each side starts from the seeded state)")
+    parser.add_argument(
+        "--write-requests",
+        type=int,
+        default=60,
+        help="warm pairs per route that writes (each side starts from the seeded state)",
+    )
     parser.add_argument("--cold", type=int, default=9, help="cold pairs per route")
     parser.add_argument("--only", default="", help="only the routes whose name contains this")
     args = parser.parse_args()

@@ -10,8 +10,9 @@ rows first use it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable, TextIO
+from typing import TextIO
 
 
 @dataclass(frozen=True)
@@ -58,11 +59,12 @@ def print_table(rows: Iterable[Row], file: TextIO = sys.stdout) -> None:
     columns = list(dict.fromkeys(column for row in rows for column in row.figures))
     # The detail comes last: it is the longest, and the figures line up better before it.
     header = ["", *columns, "result", ""]
-    lines = [[row.name, *(str(row.figures.get(column) or "") for column in columns), row.result, row.detail]
-             for row in rows]
+    lines = [
+        [row.name, *(str(row.figures.get(column) or "") for column in columns), row.result, row.detail] for row in rows
+    ]
     widths = [max(len(line[i]) for line in [header, *lines]) for i in range(len(header))]
     for line in [header, *lines]:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip(), file=file)
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip(), file=file)
     judged = [row for row in rows if row.result]
     failed = sum(row.result.startswith("FAIL") for row in judged)
     print(f"{len(judged) - failed} of {len(judged)} rows meet their goals", file=file)

@@ -5,20 +5,26 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from bulk_import.storage import ImportStore, default_store
-from bulk_import_local.functions_host import FunctionsHost
+
+# First: it keeps moto's unused backends unloaded (moto_footprint), before anything imports moto's
+# Step Functions interpreter (moto_stepfunctions below).
 from bulk_import_local.local_stack import LOCAL_PARAMETERS, clear_cached_clients
-from bulk_import_local.sam_template import SamTemplate
+
+# isort: split
 from bulk_import_local import moto_partiql, moto_stepfunctions, moto_transactions
+from bulk_import_local.functions_host import FunctionsHost
 from bulk_import_local.iam_policies import function_policies
+from bulk_import_local.sam_template import SamTemplate
 from bulk_import_local.sdk_boundary import SdkBoundary
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,8 +46,11 @@ def function_environment() -> dict[str, str]:
 def moto_aws(monkeypatch, function_environment):
     """In-process moto, as kind as it is (the SDK boundary's own tests compare against it)."""
     for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true", **function_environment,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true",
+        **function_environment,
     }.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
@@ -79,7 +88,8 @@ def store(aws) -> ImportStore:
         boto3.client("events").create_event_bus(Name=name)
     for name, definition in TEMPLATE.state_machines().items():
         boto3.client("stepfunctions").create_state_machine(
-            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-test")
+            name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-test"
+        )
     return default_store()
 
 
@@ -122,18 +132,33 @@ def load_event(relative_path: str) -> dict:
     return json.loads((ROOT / "events" / relative_path).read_text())
 
 
-def api_event(method: str, path: str, token: str | None = None, body: Any = None, query: dict | None = None,
-              headers: dict[str, str] | None = None) -> dict:
+def api_event(
+    method: str,
+    path: str,
+    token: str | None = None,
+    body: Any = None,
+    query: dict | None = None,
+    headers: dict[str, str] | None = None,
+) -> dict:
     """A REST API proxy event for `method path`, shaped like the files in events/ (one of which it
     starts from), for tests that vary what events/ fixes."""
     event = load_event("NativeReadFunction/list-imports.json")
     event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
-    all_headers = {"Host": event["headers"]["Host"], "Accept": "application/json"} | ({"Authorization": f"Bearer {token}"} if token else {}) \
-        | ({"Content-Type": "application/json"} if body is not None else {}) | (headers or {})
-    event.update(path=path, httpMethod=method, headers=all_headers,
-                 multiValueHeaders={name: [value] for name, value in all_headers.items()},
-                 queryStringParameters=query, multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
-                 body=json.dumps(body) if body is not None else None)
+    all_headers = (
+        {"Host": event["headers"]["Host"], "Accept": "application/json"}
+        | ({"Authorization": f"Bearer {token}"} if token else {})
+        | ({"Content-Type": "application/json"} if body is not None else {})
+        | (headers or {})
+    )
+    event.update(
+        path=path,
+        httpMethod=method,
+        headers=all_headers,
+        multiValueHeaders={name: [value] for name, value in all_headers.items()},
+        queryStringParameters=query,
+        multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
+        body=json.dumps(body) if body is not None else None,
+    )
     return event
 
 
@@ -150,8 +175,10 @@ def capture_bus_events(bus: str, name: str, pattern: dict) -> Callable[[], list[
     def drain() -> list[dict]:
         while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
             received.extend(json.loads(message["Body"]) for message in messages)
-            sqs.delete_message_batch(QueueUrl=queue, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=queue,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
         return received
 
     return drain

@@ -30,10 +30,11 @@ import sys
 import time
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import boto3
 import requests
@@ -94,10 +95,20 @@ def mixed_records() -> tuple[list[dict[str, Any]], set[int], dict[int, dict]]:
     users[7] = _user(7, emails=[])
     users[60] = _user(60, emails=["not-an-email"])
     users[99] = _user(99, username="u3")  # a duplicate of u3: the later one fails, already exists
-    channels = [{"type": "channel", "name": name, "creator": "u0", "members": ["u0", "u1"]}
-                for name in ("general", "random", "no spaces!")]
-    messages = [{"type": "message", "channel": "general", "username": "u0", "timestamp": 1700000000000 + n,
-                 "text": f"hello {n}"} for n in range(4)]
+    channels = [
+        {"type": "channel", "name": name, "creator": "u0", "members": ["u0", "u1"]}
+        for name in ("general", "random", "no spaces!")
+    ]
+    messages = [
+        {
+            "type": "message",
+            "channel": "general",
+            "username": "u0",
+            "timestamp": 1700000000000 + n,
+            "text": f"hello {n}",
+        }
+        for n in range(4)
+    ]
     messages[2] = {key: value for key, value in messages[2].items() if key != "text"}
     records = users + channels + messages
     corrections = {8: _user(7), 123: {"type": "channel", "name": "no-spaces", "creator": "u0"}}
@@ -174,8 +185,7 @@ def wait_ended(stack: LocalStack, cell: str, operation_id: str) -> None:
     while time.monotonic() < deadline:
         operation = stack.store.operation(cell, operation_id)
         arn = operation and operation.execution_arn
-        if arn and client.describe_execution(executionArn=arn)["status"] != "RUNNING" \
-                and stack.host.running() == 0:
+        if arn and client.describe_execution(executionArn=arn)["status"] != "RUNNING" and stack.host.running() == 0:
             return
         time.sleep(0.1)
     raise AssertionError(f"the import {operation_id} did not end in {DEADLINE_SECONDS} s")
@@ -207,7 +217,7 @@ def as_client(function: str, call: Callable[[], Any]) -> Any:
         try:
             with acting_as(function):
                 return call()
-        except BaseException as exc:  # noqa: BLE001 - a simulated process death included
+        except BaseException as exc:
             if type(exc).__name__ not in ("SimulatedCrash", "ClientError", "ThrottlingException"):
                 raise
     raise AssertionError(f"{function} failed three times")
@@ -223,8 +233,12 @@ def _expect(problems: list[str], label: str, actual: Any, expected: Any) -> None
 
 def _check_counts(problems: list[str], outcome: Outcome, completed: int, error: int, total: int) -> None:
     counts = outcome.counts
-    _expect(problems, "completed, error, total", (counts["completed"], counts["error"], counts["total"]),
-            (completed, error, total))
+    _expect(
+        problems,
+        "completed, error, total",
+        (counts["completed"], counts["error"], counts["total"]),
+        (completed, error, total),
+    )
 
 
 def flow_import(stack: LocalStack, cell: str) -> list[str]:
@@ -257,8 +271,15 @@ def flow_import(stack: LocalStack, cell: str) -> list[str]:
     return problems
 
 
-def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: Callable[[str], Any],
-                  expected_state: str, total: int, invalid: int) -> list[str]:
+def _stopped_flow(
+    stack: LocalStack,
+    cell: str,
+    start: Callable[[], Any],
+    end: Callable[[str], Any],
+    expected_state: str,
+    total: int,
+    invalid: int,
+) -> list[str]:
     """Starts an import, ends it early once a batch is counted, and checks what it leaves; then
     retries its failed records and checks that together they import every valid record once."""
     store = stack.store
@@ -268,14 +289,17 @@ def _stopped_flow(stack: LocalStack, cell: str, start: Callable[[], Any], end: C
     wait_ended(stack, cell, operation.id)
     # What the sweeper does once no attempt can still run: count what batches aborted by the stop
     # imported (worker.reconcile_stopped).
-    as_client("ImportSweeperFunction", lambda: reconcile_stopped(
-        store, default_files(), store.operation(cell, operation.id), concurrency=4))
+    as_client(
+        "ImportSweeperFunction",
+        lambda: reconcile_stopped(store, default_files(), store.operation(cell, operation.id), concurrency=4),
+    )
     api, problems = PublicApi(stack, cell), []
     parent = api.outcome(operation.id, stack, cell)
     _expect(problems, "state", parent.state, expected_state)
     counts = parent.counts
-    _expect(problems, "completed + error, total", (counts["completed"] + counts["error"], counts["total"]),
-            (total, total))
+    _expect(
+        problems, "completed + error, total", (counts["completed"] + counts["error"], counts["total"]), (total, total)
+    )
     _expect(problems, "imported users vs completed", parent.directory["user"], counts["completed"])
     child = retry(store, default_files(), default_executions(), store.operation(cell, operation.id), {}, "faults")
     wait_ended(stack, cell, child.id)
@@ -307,8 +331,9 @@ def flow_cancel(stack: LocalStack, cell: str) -> list[str]:
 def flow_clear(stack: LocalStack, cell: str) -> list[str]:
     """Rocket.Chat: import.new, addUsers (250, 2 invalid), import.run, then import.clear mid-run."""
     store = stack.store
-    users = [{key: value for key, value in _user(n).items() if key != "type"} | {"importIds": [f"i{n}"]}
-             for n in range(250)]
+    users = [
+        {key: value for key, value in _user(n).items() if key != "type"} | {"importIds": [f"i{n}"]} for n in range(250)
+    ]
     for n in (10, 110):
         users[n]["emails"] = ["no"]
 
@@ -318,8 +343,16 @@ def flow_clear(stack: LocalStack, cell: str) -> list[str]:
         return rocketchat_run(store, default_executions(), cell)
 
     def end(operation_id: str):  # the cell's latest read with the user, as the function does
-        as_client("RocketChatImportFunction", lambda: stop(
-            store, default_executions(), cell, clear=True, latest=store.read_rocketchat_status(cell, "faults").latest))
+        as_client(
+            "RocketChatImportFunction",
+            lambda: stop(
+                store,
+                default_executions(),
+                cell,
+                clear=True,
+                latest=store.read_rocketchat_status(cell, "faults").latest,
+            ),
+        )
 
     return _stopped_flow(stack, cell, start, end, "error", 250, 2)
 
@@ -344,16 +377,34 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
     """An import whose worker died after staging (its execution is gone), failed by the sweeper."""
     store = stack.store
     dead = WorkerExecutions(os.environ["STATE_MACHINE_ARN"], boto3.client("stepfunctions"))
-    parked = type("Parked", (), {"start": lambda self, c, o: dead.execution_arn(o),
-                                 "execution_arn": lambda self, o: dead.execution_arn(o), "stop": dead.stop})()
+    parked = type(
+        "Parked",
+        (),
+        {
+            "start": lambda self, c, o: dead.execution_arn(o),
+            "execution_arn": lambda self, o: dead.execution_arn(o),
+            "stop": dead.stop,
+        },
+    )()
     operation = start_records_import(store, default_files(), parked, cell, [_user(n) for n in range(10)], None, "x")
-    stage_input(store, default_files(), cell, operation.id, out_of_time=lambda: False, concurrency=1,
-                execution_arn=dead.execution_arn(operation.id))  # its worker staged, then died
+    stage_input(
+        store,
+        default_files(),
+        cell,
+        operation.id,
+        out_of_time=lambda: False,
+        concurrency=1,
+        execution_arn=dead.execution_arn(operation.id),
+    )  # its worker staged, then died
     long_ago = (utc_now() - timedelta(hours=2)).isoformat()
-    store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(cell)),
-                             UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
-                             ExpressionAttributeValues=marshal({":t": long_ago}))
+    store.client.update_item(
+        TableName=store.table_name,
+        Key=marshal(latest_operation_key(cell)),
+        UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
+        ExpressionAttributeValues=marshal({":t": long_ago}),
+    )
     limit = timedelta(minutes=60)
+
     def sweep_once():
         return sweep(store, default_files(), dead, utc_now(), limit, limit, concurrency=4)
 
@@ -368,8 +419,8 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
 
 FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
     "import": (flow_import, WORKER),
-    "cancel": (flow_cancel, WORKER + ("NativeWriteFunction", "ImportSweeperFunction")),
-    "clear": (flow_clear, WORKER + ("RocketChatImportFunction", "ImportSweeperFunction")),
+    "cancel": (flow_cancel, (*WORKER, "NativeWriteFunction", "ImportSweeperFunction")),
+    "clear": (flow_clear, (*WORKER, "RocketChatImportFunction", "ImportSweeperFunction")),
     "fail": (flow_fail, WORKER),
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
 }
@@ -390,12 +441,27 @@ class FaultPoint:
     def fault(self) -> Fault:
         if self.mode == "contention" and self.operation == "BatchExecuteStatement":
             # DynamoDB answers each statement: every other one throttled, the rest land
-            return Fault(self.service, self.operation, "error", code="ThrottlingError", function=self.function,
-                         occurrence=self.occurrence, times=3, statements=_every_other())
+            return Fault(
+                self.service,
+                self.operation,
+                "error",
+                code="ThrottlingError",
+                function=self.function,
+                occurrence=self.occurrence,
+                times=3,
+                statements=_every_other(),
+            )
         if self.mode == "contention":
             code = _CONTENTION.get(self.operation) or _THROTTLING[self.service]
-            return Fault(self.service, self.operation, "error", code=code, function=self.function,
-                         occurrence=self.occurrence, times=3)
+            return Fault(
+                self.service,
+                self.operation,
+                "error",
+                code=code,
+                function=self.function,
+                occurrence=self.occurrence,
+                times=3,
+            )
         return Fault(self.service, self.operation, self.mode, function=self.function, occurrence=self.occurrence)
 
     def __str__(self) -> str:
@@ -429,18 +495,23 @@ class Matrix:
         occurrence, and at its last where both runs made it equally often (a cancel lands at a
         moment of its own: what follows it varies), in three modes."""
         runs = [self._writes(flow) for _ in range(2)]
-        return [FaultPoint(flow, function, service, operation, occurrence, mode)
-                for (function, service, operation), count in sorted(runs[0].items())
-                for occurrence in sorted({1, count if runs[1].get((function, service, operation)) == count else 1})
-                for mode in ("crash-before", "crash-after", "contention")]
+        return [
+            FaultPoint(flow, function, service, operation, occurrence, mode)
+            for (function, service, operation), count in sorted(runs[0].items())
+            for occurrence in sorted({1, count if runs[1].get((function, service, operation)) == count else 1})
+            for mode in ("crash-before", "crash-after", "contention")
+        ]
 
     def _writes(self, flow: str) -> Counter:
         """How often each (function, service, operation) wrote in a clean run of the flow."""
         first = len(self.boundary.calls)
         if problems := self.run(flow):
             raise AssertionError(f"the clean {flow} flow fails: {problems}")
-        return Counter((call.function, call.service, call.operation) for call in self.boundary.calls[first:]
-                       if call.is_write and call.function in FLOWS[flow][1] and call.error is None)
+        return Counter(
+            (call.function, call.service, call.operation)
+            for call in self.boundary.calls[first:]
+            if call.is_write and call.function in FLOWS[flow][1] and call.error is None
+        )
 
 
 def sample(points: list[FaultPoint]) -> list[FaultPoint]:
@@ -448,7 +519,7 @@ def sample(points: list[FaultPoint]) -> list[FaultPoint]:
     chosen: dict[tuple[str, str], FaultPoint] = {}
     for index, point in enumerate(points):
         key = (point.flow, point.mode)
-        if key not in chosen or index % 7 == 0 and point.function != chosen[key].function:
+        if key not in chosen or (index % 7 == 0 and point.function != chosen[key].function):
             chosen[key] = point
     return list(chosen.values())
 
@@ -489,8 +560,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {problem}", file=report, flush=True)
             (failed if verdict == "BROKEN" else not_reached if problems else []).append(point)
     reached = len(points) - len(not_reached)
-    print(f"{reached - len(failed)} of {reached} fault points survived ({len(not_reached)} not reached; "
-          f"{time.monotonic() - started:.0f} s)", file=report)
+    print(
+        f"{reached - len(failed)} of {reached} fault points survived ({len(not_reached)} not reached; "
+        f"{time.monotonic() - started:.0f} s)",
+        file=report,
+    )
     return 1 if failed else 0
 
 

@@ -24,10 +24,16 @@ from bulk_import_cli import demo
 from tests.conftest import TEMPLATE, api_event
 
 ORIGIN = "https://app.example.com"
-UNAUTHENTICATED_METHODS = ("OPTIONS, GET, POST, PUT, DELETE, HEAD, MERGE, MKCOL, MOVE, PROPFIND, PROPPATCH, ACL")
+UNAUTHENTICATED_METHODS = "OPTIONS, GET, POST, PUT, DELETE, HEAD, MERGE, MKCOL, MOVE, PROPFIND, PROPPATCH, ACL"
 SNAPSHOT = f"/{demo.OTHER_CELL}/__snapshot/{demo.SAMPLE_SNAPSHOT}.zip"
-API_FUNCTIONS = {"PersoniumStatusFunction", "PersoniumImportFunction", "RocketChatStatusFunction",
-                 "RocketChatImportFunction", "NativeReadFunction", "NativeWriteFunction"}
+API_FUNCTIONS = {
+    "PersoniumStatusFunction",
+    "PersoniumImportFunction",
+    "RocketChatStatusFunction",
+    "RocketChatImportFunction",
+    "NativeReadFunction",
+    "NativeWriteFunction",
+}
 
 
 def methods_by_path() -> dict[str, set[str]]:
@@ -41,9 +47,13 @@ OPTIONS_ROUTES = {route.path: route.function for route in TEMPLATE.routes() if r
 
 
 def example_path(resource: str) -> str:
-    return (resource.replace("{CellName}", demo.DEMO_CELL).replace("{Name}", "x.zip")
-            .replace("{cell}", demo.DEMO_CELL).replace("{operationId}", demo.ACTIVE_OPERATION_ID)
-            .replace("{uploadId}", "u1"))
+    return (
+        resource.replace("{CellName}", demo.DEMO_CELL)
+        .replace("{Name}", "x.zip")
+        .replace("{cell}", demo.DEMO_CELL)
+        .replace("{operationId}", demo.ACTIVE_OPERATION_ID)
+        .replace("{uploadId}", "u1")
+    )
 
 
 def options(path: str, resource: str | None = None, **headers: str) -> dict:
@@ -55,8 +65,9 @@ def options(path: str, resource: str | None = None, **headers: str) -> dict:
 
 
 def preflight(path: str, resource: str | None = None, method: str = "GET", requested: str = "authorization") -> dict:
-    return options(path, resource, Origin=ORIGIN, Access_Control_Request_Method=method,
-                   Access_Control_Request_Headers=requested)
+    return options(
+        path, resource, Origin=ORIGIN, Access_Control_Request_Method=method, Access_Control_Request_Headers=requested
+    )
 
 
 def send(invoke, resource: str, event: dict):
@@ -83,25 +94,37 @@ def test_every_path_of_the_three_apis_answers_options_through_a_function_that_se
 
 def test_the_native_resources_methods_are_the_templates():
     assert {path: set(methods) for path, methods in RESOURCE_METHODS.items()} == {
-        path: methods - {"OPTIONS"} for path, methods in methods_by_path().items() if path.startswith("/v1/")}
+        path: methods - {"OPTIONS"} for path, methods in methods_by_path().items() if path.startswith("/v1/")
+    }
 
 
 # -- Personium -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("resource", ["/{CellName}/__import", "/{CellName}/__snapshot/{Name}"])
-def test_personium_preflight_without_authorization_is_the_filters_answer(seeded, invoke, dynamodb_requests,
-                                                                        resource):
+def test_personium_preflight_without_authorization_is_the_filters_answer(seeded, invoke, dynamodb_requests, resource):
     dynamodb_requests.clear()
     result = send(invoke, resource, preflight(example_path(resource), resource))
     assert (result.status, result.body) == (200, None)
     assert result.headers["Allow"] == result.headers["Access-Control-Allow-Methods"] == [UNAUTHENTICATED_METHODS]
-    assert {name: result.headers[name] for name in (
-        "Access-Control-Allow-Origin", "Access-Control-Allow-Credentials", "Access-Control-Max-Age",
-        "Access-Control-Allow-Headers", "Access-Control-Expose-Headers", "X-Personium-Version")} == {
-        "Access-Control-Allow-Origin": ["*"], "Access-Control-Allow-Credentials": ["true"],
-        "Access-Control-Max-Age": ["86400"], "Access-Control-Allow-Headers": ["authorization"],
-        "Access-Control-Expose-Headers": ["X-Personium-Version"], "X-Personium-Version": ["1.7.22"]}
+    assert {
+        name: result.headers[name]
+        for name in (
+            "Access-Control-Allow-Origin",
+            "Access-Control-Allow-Credentials",
+            "Access-Control-Max-Age",
+            "Access-Control-Allow-Headers",
+            "Access-Control-Expose-Headers",
+            "X-Personium-Version",
+        )
+    } == {
+        "Access-Control-Allow-Origin": ["*"],
+        "Access-Control-Allow-Credentials": ["true"],
+        "Access-Control-Max-Age": ["86400"],
+        "Access-Control-Allow-Headers": ["authorization"],
+        "Access-Control-Expose-Headers": ["X-Personium-Version"],
+        "X-Personium-Version": ["1.7.22"],
+    }
     assert "Content-Type" not in result.headers
     assert sum(dynamodb_requests.values()) == 0  # neither the cell nor a token is looked at
 
@@ -116,19 +139,27 @@ def test_personium_options_without_authorization_answers_any_cell_and_even_a_ref
 def test_personium_options_without_origin_gets_only_the_fixed_cors_header(seeded, invoke):
     result = send(invoke, "/{CellName}/__import", options("/demo/__import", "/{CellName}/__import"))
     assert result.status == 200 and result.headers["Access-Control-Allow-Origin"] == ["*"]
-    assert not {"Access-Control-Allow-Credentials", "Access-Control-Max-Age", "Access-Control-Allow-Headers",
-                "Access-Control-Expose-Headers"} & set(result.headers)
+    assert not {
+        "Access-Control-Allow-Credentials",
+        "Access-Control-Max-Age",
+        "Access-Control-Allow-Headers",
+        "Access-Control-Expose-Headers",
+    } & set(result.headers)
     assert result.headers["X-Personium-RequestKey"]
 
 
-@pytest.mark.parametrize(("token", "status", "code"), [
-    (demo.ROOT_TOKEN, 200, None),
-    (demo.READER_TOKEN, 403, "PR403-AU-0002"),
-    (demo.OTHER_CELL_ROOT_TOKEN, 403, "PR403-AU-0002"),
-    ("not-a-token", 401, "PR401-AU-0006"),
-])
-def test_personium_options_with_authorization_is_the_import_resources_for_root(seeded, invoke, dynamodb_requests,
-                                                                               token, status, code):
+@pytest.mark.parametrize(
+    ("token", "status", "code"),
+    [
+        (demo.ROOT_TOKEN, 200, None),
+        (demo.READER_TOKEN, 403, "PR403-AU-0002"),
+        (demo.OTHER_CELL_ROOT_TOKEN, 403, "PR403-AU-0002"),
+        ("not-a-token", 401, "PR401-AU-0006"),
+    ],
+)
+def test_personium_options_with_authorization_is_the_import_resources_for_root(
+    seeded, invoke, dynamodb_requests, token, status, code
+):
     dynamodb_requests.clear()
     event = options("/demo/__import", "/{CellName}/__import", Authorization=f"Bearer {token}")
     result = send(invoke, "/{CellName}/__import", event)
@@ -169,14 +200,20 @@ def test_personium_options_of_a_missing_snapshot_is_404_before_the_token_is_chec
     path = f"/{demo.OTHER_CELL}/__snapshot/{name}"
     result = send(invoke, resource, options(path, resource, Authorization="Bearer not-a-token"))
     assert result.status == 404
-    assert result.body == {"code": "PR404-DV-0001", "message": {
-        "lang": "en", "value": f"Resource not found. [https://{api_event('GET', '/')['headers']['Host']}/dev{path}]."}}
+    assert result.body == {
+        "code": "PR404-DV-0001",
+        "message": {
+            "lang": "en",
+            "value": f"Resource not found. [https://{api_event('GET', '/')['headers']['Host']}/dev{path}].",
+        },
+    }
 
 
 def test_personium_options_of_a_snapshot_of_an_unknown_cell_is_404_cell_not_found(seeded, invoke):
     resource = "/{CellName}/__snapshot/{Name}"
-    result = send(invoke, resource, options("/no-such-cell/__snapshot/x.zip", resource,
-                                            Authorization=f"Bearer {demo.ROOT_TOKEN}"))
+    result = send(
+        invoke, resource, options("/no-such-cell/__snapshot/x.zip", resource, Authorization=f"Bearer {demo.ROOT_TOKEN}")
+    )
     assert (result.status, result.body["code"]) == (404, "PR404-DV-0003")
 
 
@@ -198,6 +235,7 @@ RC_RESOURCES = sorted(path for path in OPTIONS_ROUTES if path.startswith("/api/v
 @pytest.fixture
 def rocketchat_cors(monkeypatch):
     """Sets Rocket.Chat's API_Enable_CORS and API_CORS_Origin for the functions."""
+
     def configure(origin: str) -> None:
         monkeypatch.setenv("ROCKETCHAT_API_ENABLE_CORS", "true")
         monkeypatch.setenv("ROCKETCHAT_API_CORS_ORIGIN", origin)
@@ -262,13 +300,17 @@ def test_rocketchat_preflight_with_cors_enabled_for_listed_origins(seeded, invok
     assert "Access-Control-Allow-Origin" not in refused.headers
 
 
-@pytest.mark.parametrize(("function", "path", "login", "status"), [
-    ("RocketChatStatusFunction", "/api/v1/import.status", True, 200),
-    ("RocketChatStatusFunction", "/api/v1/import.status", False, 401),
-    ("RocketChatImportFunction", "/api/v1/import.clear", False, 401),
-])
-def test_rocketchat_other_responses_allow_any_origin_whatever_the_settings(seeded, invoke, function, path, login,
-                                                                          status):
+@pytest.mark.parametrize(
+    ("function", "path", "login", "status"),
+    [
+        ("RocketChatStatusFunction", "/api/v1/import.status", True, 200),
+        ("RocketChatStatusFunction", "/api/v1/import.status", False, 401),
+        ("RocketChatImportFunction", "/api/v1/import.clear", False, 401),
+    ],
+)
+def test_rocketchat_other_responses_allow_any_origin_whatever_the_settings(
+    seeded, invoke, function, path, login, status
+):
     headers = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN} if login else {}
     method = "GET" if function == "RocketChatStatusFunction" else "POST"
     result = invoke(function, api_event(method, path, headers=headers))
@@ -284,16 +326,21 @@ NATIVE_RESOURCES = sorted(path for path in OPTIONS_ROUTES if path.startswith("/v
 
 
 @pytest.mark.parametrize("resource", NATIVE_RESOURCES)
-def test_native_preflight_allows_the_resources_methods_and_the_headers_the_api_reads(seeded, invoke,
-                                                                                    dynamodb_requests, resource):
+def test_native_preflight_allows_the_resources_methods_and_the_headers_the_api_reads(
+    seeded, invoke, dynamodb_requests, resource
+):
     dynamodb_requests.clear()
     result = send(invoke, resource, preflight(example_path(resource), resource, method="POST"))
     allowed = ", ".join((*RESOURCE_METHODS[resource], "OPTIONS"))
     assert (result.status, result.body) == (204, None)
     assert {name: values[0] for name, values in result.headers.items()} == {
-        "Allow": allowed, "Access-Control-Allow-Methods": allowed, "Access-Control-Allow-Origin": "*",
+        "Allow": allowed,
+        "Access-Control-Allow-Methods": allowed,
+        "Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
-        "Access-Control-Max-Age": "86400", "Access-Control-Expose-Headers": "Location, WWW-Authenticate"}
+        "Access-Control-Max-Age": "86400",
+        "Access-Control-Expose-Headers": "Location, WWW-Authenticate",
+    }
     assert sum(dynamodb_requests.values()) == 0  # no credential is needed, none is read
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from pathlib import Path
 
 import boto3
 import pytest
@@ -42,6 +43,7 @@ from tests.integration.test_worker import (
     entry_exists,
     run_worker,
     stage_all,
+    sweep_after,
     upload,
     user,
     users_jsonl,
@@ -85,7 +87,8 @@ def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store
 
 
 def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_records_again(
-        store, files, executions, monkeypatch):
+    store, files, executions, monkeypatch
+):
     """Found by the fault matrix: the walk of a parent's batches saved "no position" after its last
     page, which a resumed attempt read as "start again"."""
     from bulk_import.files import ImportFiles
@@ -109,7 +112,8 @@ def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_rec
 
 
 def test_2_a_batch_that_imported_then_died_counts_its_users_as_completed_after_a_cancel(
-        store, files, executions, monkeypatch):
+    store, files, executions, monkeypatch
+):
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(150, invalid_every=25)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)
@@ -166,8 +170,7 @@ def test_2_a_batch_whose_retry_the_stop_aborted_is_counted_by_the_sweeper(store,
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []  # it left the index
 
 
-def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(store, files, executions,
-                                                                             monkeypatch):
+def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(store, files, executions, monkeypatch):
     """Children run groups of batches: while one child's batch died after importing and waits for
     its retry, the other children ran far ahead; the stop aborts the retry. The sweeper finds the
     straggler from the markers, wherever it is."""
@@ -192,8 +195,9 @@ def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(s
     assert sum(entry_exists(store, "user", f"user{n}") for n in range(500)) == 400
 
 
-def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_marker(store, files, executions,
-                                                                                       monkeypatch):
+def test_2_a_batch_that_raced_the_one_that_counted_is_brought_in_line_with_the_marker(
+    store, files, executions, monkeypatch
+):
     """Attempt A puts users while attempt B, seeing the operation canceled, counts what existed then;
     A's later users would be imported but counted as errors: A's own end removes them."""
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(50)}))
@@ -278,8 +282,11 @@ def test_6_floats_nesting_and_oversize_lines_fail_alone_with_their_file_and_line
         {"type": "user", **user(3), "customFields": {"big": 1e300}},
         {"type": "user", **user(4)},
     ]
-    content = "\n".join(json.dumps(line) for line in lines).encode() + b"\n" \
+    content = (
+        "\n".join(json.dumps(line) for line in lines).encode()
+        + b"\n"
         + b'{"type":"user","username":"nan","emails":["n@example.com"],"utcOffset":NaN}\n'
+    )
     upload(files, "odd", zipped({"users.jsonl": content}))
     operation = start_snapshot_import(store, files, executions, CELL, "odd", "operator")
     run_worker(store, files, operation.id)
@@ -304,12 +311,17 @@ def test_6_a_snapshot_replaced_during_its_import_fails_it_instead_of_mixing_vers
 
 def test_6_failed_records_spread_over_the_index_shards_and_page_in_line_order(store, files, executions):
     invalid = {3 + 50 * batch + batch for batch in range(FAILED_SHARDS)}  # one in each of 8 batches
-    records = [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))}
-               for n in range(50 * FAILED_SHARDS)]
+    records = [
+        {"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(50 * FAILED_SHARDS)
+    ]
     operation = start_records_import(store, files, executions, CELL, records, None, "op")
     run_worker(store, files, operation.id)
-    shards = {item["failedOf"]["S"] for item in boto3.client("dynamodb").scan(
-        TableName=store.table_name, FilterExpression="attribute_exists(failedOf)")["Items"]}
+    shards = {
+        item["failedOf"]["S"]
+        for item in boto3.client("dynamodb").scan(
+            TableName=store.table_name, FilterExpression="attribute_exists(failedOf)"
+        )["Items"]
+    }
     assert len(shards) == FAILED_SHARDS
     seen, start = [], None
     while True:
@@ -331,8 +343,9 @@ def test_6_add_users_that_lost_the_race_to_import_run_is_refused(store, files, e
 
 
 def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, executions, monkeypatch):
-    operation = start_records_import(store, files, executions, CELL, [{"type": "user", **user(n)} for n in range(60)],
-                                     None, "op")
+    operation = start_records_import(
+        store, files, executions, CELL, [{"type": "user", **user(n)} for n in range(60)], None, "op"
+    )
     stage_all(store, files, operation.id)
     as_read = store.stalled_operations(utc_now() + timedelta(hours=2))
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
@@ -362,16 +375,15 @@ def test_6_an_import_whose_start_died_before_its_execution_is_started_by_the_swe
     stuck = store.latest_operation(CELL)
     assert stuck.is_active and stuck.execution_arn is None
 
-    assert sweep(store, files, executions, utc_now() + timedelta(minutes=1), timedelta(minutes=10),
-                 timedelta(minutes=60), concurrency=10).started == []
-    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10), timedelta(minutes=60), concurrency=10)
+    assert sweep_after(store, files, executions, 1).started == []
+    swept = sweep_after(store, files, executions, 3)
     assert [operation.id for operation in swept.started] == [stuck.id]
     assert executions.started == [(CELL, stuck.id)]
     assert store.latest_operation(CELL).execution_arn is not None
 
 
 def test_the_state_machine_routes_every_failure_through_failed_which_tells_a_stop(store):
-    asl = json.loads(open("statemachine/import.asl.json").read())
+    asl = json.loads(Path("statemachine/import.asl.json").read_text())
     states = asl["States"]
     for name, state in states.items():
         if state["Type"] in ("Task", "Map") and name != "Failed":

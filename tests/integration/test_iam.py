@@ -43,7 +43,7 @@ POLICIES = function_policies(TEMPLATE.raw)
 #: Grants no call of the functions' code makes, and why they are granted.
 NOT_CALLED_BY_THE_CODE = {
     ("ImportEventsFunction", "sqs:SendMessage"): "Lambda's event source mapping sends failed stream batches "
-                                                 "to the dead-letter queue with the function's role",
+    "to the dead-letter queue with the function's role",
     ("ImportEventsFunction", "sqs:SendMessageBatch"): "granted with SendMessage by SAM's SQSSendMessagePolicy",
 }
 #: Patterns one call of the code serves alike (the worker writes and reads every kind of directory
@@ -65,10 +65,12 @@ def calls(store, monkeypatch):
         return original(self, operation_name, api_params)
 
     for method, action in PRESIGNED.items():
-        def presigned(self, key, *args, _signed=getattr(ImportFiles, method), _action=action, **kwargs):
+
+        def presigned(self, key, *args, _signed=getattr(ImportFiles, method), _action=action, **kwargs):  # noqa: B008
             if function := current_function.get():
                 seen[function].add(Request(_action, f"object/{key}"))
             return _signed(self, key, *args, **kwargs)
+
         monkeypatch.setattr(ImportFiles, method, presigned)
     # Installed over the strict SDK boundary and removed before it (this fixture ends first), not
     # through monkeypatch, which would put it back only after the boundary is gone.
@@ -79,8 +81,12 @@ def calls(store, monkeypatch):
 
 def _uses(grant: Grant, request: Request, leading_key: str | None, prefix: str | None) -> bool:
     """Whether `request` uses `grant` through its pattern `leading_key` / `prefix` (None: any)."""
-    narrowed = Grant(grant.action, grant.resource, None if leading_key is None else (leading_key,),
-                     None if prefix is None else (prefix,))
+    narrowed = Grant(
+        grant.action,
+        grant.resource,
+        None if leading_key is None else (leading_key,),
+        None if prefix is None else (prefix,),
+    )
     return narrowed.allows(request)
 
 
@@ -89,26 +95,38 @@ def unused_grants(function: str, requests: set[Request]) -> list[str]:
     unused = []
     for grant in POLICIES[function].grants:
         patterns = list(grant.leading_keys or [None])
-        if SAME_CODE_PATH <= set(patterns):  # one entry for them all: used if any is
-            patterns = [next(p for p in patterns if p in SAME_CODE_PATH)] + [p for p in patterns if p not in SAME_CODE_PATH]
+        if set(patterns) >= SAME_CODE_PATH:  # one entry for them all: used if any is
+            patterns = [next(p for p in patterns if p in SAME_CODE_PATH)] + [
+                p for p in patterns if p not in SAME_CODE_PATH
+            ]
         for leading_key in patterns:
             for prefix in grant.s3_prefixes or [None]:
                 if (function, grant.action) in NOT_CALLED_BY_THE_CODE:
                     continue
                 alike = SAME_CODE_PATH if leading_key in SAME_CODE_PATH else {leading_key}
                 if not any(_uses(grant, request, pattern, prefix) for request in requests for pattern in alike):
-                    unused.append(f"{grant.action} on {grant.resource}"
-                                  + (f" for {leading_key}" if leading_key else "") + (f" under {prefix}" if prefix else ""))
+                    unused.append(
+                        f"{grant.action} on {grant.resource}"
+                        + (f" for {leading_key}" if leading_key else "")
+                        + (f" under {prefix}" if prefix else "")
+                    )
     return unused
 
 
 def fresh_cells(store, rocketchat_cell: str) -> None:
     """The table as seed_demo leaves it (written as no function: nothing recorded; the demo's files
     are in the bucket already)."""
-    for page in boto3.client("dynamodb").get_paginator("scan").paginate(TableName=store.table_name, ProjectionExpression="PK, SK"):
+    for page in (
+        boto3.client("dynamodb")
+        .get_paginator("scan")
+        .paginate(TableName=store.table_name, ProjectionExpression="PK, SK")
+    ):
         for first in range(0, len(page["Items"]), 25):
-            store.client.batch_write_item(RequestItems={store.table_name: [
-                {"DeleteRequest": {"Key": key}} for key in page["Items"][first:first + 25]]})
+            store.client.batch_write_item(
+                RequestItems={
+                    store.table_name: [{"DeleteRequest": {"Key": key}} for key in page["Items"][first : first + 25]]
+                }
+            )
     seed_demo(store, rocketchat_cell, None)
 
 
@@ -123,8 +141,9 @@ def run_every_event_file(store, run, rocketchat_cell: str) -> None:
 def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     """The worker's three functions, called as the state machine calls them, on the path that
     reads the most: a retry of a canceled import (failed records, markers, uncounted batches)."""
-    records = [{"type": "user", "username": f"iam{n}", "emails": [] if n == 3 else [f"iam{n}@example.com"]}
-               for n in range(120)]
+    records = [
+        {"type": "user", "username": f"iam{n}", "emails": [] if n == 3 else [f"iam{n}@example.com"]} for n in range(120)
+    ]
     started = start_records_import(store, default_files(), RecordedExecutions(), "iamcell", records, None, "t")
     reference = {"cell": "iamcell", "id": started.id}
     staged = run("ImportStageFunction", stage_task(reference))
@@ -133,19 +152,31 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     assert staged["staged"] and parent.count.error == 71
 
     from bulk_import.imports import retry
-    child = retry(store, default_files(), RecordedExecutions(), parent, {"user:3": records[3] | {
-        "emails": ["iam3@example.com"]}}, "t")
+
+    child = retry(
+        store,
+        default_files(),
+        RecordedExecutions(),
+        parent,
+        {"user:3": records[3] | {"emails": ["iam3@example.com"]}},
+        "t",
+    )
     child_reference = {"cell": "iamcell", "id": child.id}
     task = run("ImportStageFunction", stage_task(child_reference))
-    manifest = json.loads(default_files().client.get_object(Bucket=task["manifest"]["bucket"],
-                                                           Key=task["manifest"]["user"])["Body"].read())
+    manifest = json.loads(
+        default_files()
+        .client.get_object(Bucket=task["manifest"]["bucket"], Key=task["manifest"]["user"])["Body"]
+        .read()
+    )
     for descriptor in (descriptor for group in manifest for descriptor in batch_descriptors(group)):
         run("ImportBatchFunction", {"batch": descriptor})
     for phase in ("channels", "messages", "done"):
         run("ImportPhaseFunction", {"operation": child_reference, "phase": phase})
     assert store.latest_operation("iamcell").count.completed == 71
-    run("ImportPhaseFunction", {"operation": child_reference, "phase": "failed",
-                                "error": {"Error": "States.Timeout", "Cause": "{}"}})
+    run(
+        "ImportPhaseFunction",
+        {"operation": child_reference, "phase": "failed", "error": {"Error": "States.Timeout", "Cause": "{}"}},
+    )
 
 
 def stage_task(reference: dict) -> dict:
@@ -177,7 +208,9 @@ def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
     and stops its execution), and the demo's sample import, never started, is. Then two attempts of a
     batch race across a stop: the loser removes the entries it should not have made."""
     files, executions = default_files(), default_executions()
-    stopped = start_records_import(store, files, executions, "iamstop", [{"type": "user", **user(n)} for n in range(100)], None, "t")
+    stopped = start_records_import(
+        store, files, executions, "iamstop", [{"type": "user", **user(n)} for n in range(100)], None, "t"
+    )
     staged(store, run, stopped)
     counting = ImportStore.count_batch
     with monkeypatch.context() as dying:
@@ -199,7 +232,9 @@ def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
     assert swept["started"]  # the demo's sample import in progress was never started
     assert store.latest_operation("iamstop").count.completed == 100
 
-    raced = start_records_import(store, files, RecordedExecutions(), "iamrace", [{"type": "user", **user(n)} for n in range(5)], None, "t")
+    raced = start_records_import(
+        store, files, RecordedExecutions(), "iamrace", [{"type": "user", **user(n)} for n in range(5)], None, "t"
+    )
     staged(store, run, raced)
     inserting = ImportStore.insert_directory_entries
 
@@ -221,9 +256,15 @@ def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
 def with_request(event: dict, path: str, body: dict | None = None, **headers: str) -> dict:
     """An event of events/ sent to another path (its parameters taken from it), body or headers."""
     template = event["resource"].split("/")
-    parameters = {name[1:-1]: value for name, value in zip(template, path.split("/")) if name.startswith("{")}
-    return event | {"path": path, "pathParameters": parameters, "headers": event["headers"] | headers,
-                    "body": json.dumps(body) if body is not None else event["body"]}
+    parameters = {
+        name[1:-1]: value for name, value in zip(template, path.split("/"), strict=False) if name.startswith("{")
+    }
+    return event | {
+        "path": path,
+        "pathParameters": parameters,
+        "headers": event["headers"] | headers,
+        "body": json.dumps(body) if body is not None else event["body"],
+    }
 
 
 def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeypatch) -> None:
@@ -233,39 +274,65 @@ def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeyp
     fresh_cells(store, rocketchat_cell)
     with monkeypatch.context() as refusing:
         refusing.setattr(WorkerExecutions, "start", lambda *a: (_ for _ in ()).throw(RuntimeError("refused")))
-        assert run("PersoniumImportFunction", load_event("PersoniumImportFunction/start-import.json"))[
-            "statusCode"] == 500
-        assert run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))[
-            "statusCode"] == 500
+        assert (
+            run("PersoniumImportFunction", load_event("PersoniumImportFunction/start-import.json"))["statusCode"] == 500
+        )
+        assert (
+            run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["statusCode"] == 500
+        )
     refused = store.latest_operation("elsewhere")
-    assert store.latest_operation(load_event("PersoniumImportFunction/start-import.json")["pathParameters"][
-        "CellName"]).state is ImportState.ERROR
-    started = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["body"])
+    assert (
+        store.latest_operation(
+            load_event("PersoniumImportFunction/start-import.json")["pathParameters"]["CellName"]
+        ).state
+        is ImportState.ERROR
+    )
+    started = json.loads(
+        run("NativeWriteFunction", load_event("NativeWriteFunction/start-import-records.json"))["body"]
+    )
     assert refused.state is ImportState.ERROR and started["id"] != refused.id  # the refused start freed its key
     cancel_event = load_event("NativeWriteFunction/cancel-import.json")
     token = load_event("NativeWriteFunction/start-import-records.json")["headers"]["Authorization"]
-    assert run("NativeWriteFunction", with_request(cancel_event, f"/v1/cells/elsewhere/imports/{started['id']}/cancel",
-                                                   Authorization=token))["statusCode"] == 200
+    assert (
+        run(
+            "NativeWriteFunction",
+            with_request(cancel_event, f"/v1/cells/elsewhere/imports/{started['id']}/cancel", Authorization=token),
+        )["statusCode"]
+        == 200
+    )
     for key, status in (("a-second-key", 202), ("a-third-key", 409)):  # a new import; then the cell is busy
-        start = with_request(load_event("NativeWriteFunction/start-import-records.json"), "/v1/cells/elsewhere/imports",
-                             **{"Idempotency-Key": key})
+        start = with_request(
+            load_event("NativeWriteFunction/start-import-records.json"),
+            "/v1/cells/elsewhere/imports",
+            **{"Idempotency-Key": key},
+        )
         assert run("NativeWriteFunction", start)["statusCode"] == status
 
     for name in ("import-new", "import-add-users", "import-run", "import-clear"):
         assert run("RocketChatImportFunction", load_event(f"RocketChatImportFunction/{name}.json"))["statusCode"] == 200
 
-    created = json.loads(run("NativeWriteFunction", load_event("NativeWriteFunction/create-upload-multipart.json"))["body"])
+    created = json.loads(
+        run("NativeWriteFunction", load_event("NativeWriteFunction/create-upload-multipart.json"))["body"]
+    )
     files = default_files()
     key, multipart_id = files.pending_multipart(f"uploads/elsewhere/{created['uploadId']}/")
     part = files.client.upload_part(Bucket=files.bucket, Key=key, UploadId=multipart_id, PartNumber=1, Body=b"{}\n")
-    complete = with_request(load_event("NativeWriteFunction/create-upload-multipart.json"),
-                            f"/v1/cells/elsewhere/uploads/{created['uploadId']}/complete", {"etags": [part["ETag"]]})
-    assert run("NativeWriteFunction", complete | {"resource": "/v1/cells/{cell}/uploads/{uploadId}/complete"})[
-        "statusCode"] == 200
+    complete = with_request(
+        load_event("NativeWriteFunction/create-upload-multipart.json"),
+        f"/v1/cells/elsewhere/uploads/{created['uploadId']}/complete",
+        {"etags": [part["ETag"]]},
+    )
+    assert (
+        run("NativeWriteFunction", complete | {"resource": "/v1/cells/{cell}/uploads/{uploadId}/complete"})[
+            "statusCode"
+        ]
+        == 200
+    )
 
 
-def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(store, calls, function_environment,
-                                                                          monkeypatch):
+def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
+    store, calls, function_environment, monkeypatch
+):
     seen, run = calls
     rocketchat_cell = function_environment["ROCKETCHAT_CELL"]
     seed_demo(store, rocketchat_cell, default_files())
@@ -276,14 +343,28 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(store, c
     run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
 
-    assert set(seen) >= {"NativeReadFunction", "NativeWriteFunction", "ImportStageFunction", "ImportBatchFunction",
-                         "ImportPhaseFunction", "ImportEventsFunction", "ImportSweeperFunction"}
-    refused = {function: sorted(f"{r.action} on {r.resource} ({r.leading_key or r.s3_prefix or ''})"
-                                for r in requests if not POLICIES[function].allows(r))
-               for function, requests in seen.items()}
+    assert set(seen) >= {
+        "NativeReadFunction",
+        "NativeWriteFunction",
+        "ImportStageFunction",
+        "ImportBatchFunction",
+        "ImportPhaseFunction",
+        "ImportEventsFunction",
+        "ImportSweeperFunction",
+    }
+    refused = {
+        function: sorted(
+            f"{r.action} on {r.resource} ({r.leading_key or r.s3_prefix or ''})"
+            for r in requests
+            if not POLICIES[function].allows(r)
+        )
+        for function, requests in seen.items()
+    }
     refused = {function: requests for function, requests in refused.items() if requests}
     assert refused == {}, json.dumps(refused, indent=1)
-    unused = {function: grants for function in POLICIES if (grants := unused_grants(function, seen.get(function, set())))}
+    unused = {
+        function: grants for function in POLICIES if (grants := unused_grants(function, seen.get(function, set())))
+    }
     assert unused == {}, json.dumps(unused, indent=1)
 
 
@@ -293,13 +374,16 @@ def test_an_unused_grant_is_found():
 
 
 def test_a_call_outside_the_policy_is_refused_as_aws_refuses_it(store):
-    from bulk_import.storage import default_store
     from botocore.exceptions import ClientError
+
+    from bulk_import.storage import default_store
 
     token = current_function.set("PersoniumStatusFunction")
     try:
         with pytest.raises(ClientError) as refused:  # a status function writing a credential
-            default_store().client.put_item(TableName=store.table_name, Item={"PK": {"S": "TOKEN#x"}, "SK": {"S": "TOKEN"}})
+            default_store().client.put_item(
+                TableName=store.table_name, Item={"PK": {"S": "TOKEN#x"}, "SK": {"S": "TOKEN"}}
+            )
     finally:
         current_function.reset(token)
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
@@ -320,8 +404,12 @@ def test_s3_answers_a_missing_key_with_403_to_a_function_that_may_not_list_the_b
         assert missing.value.response["Error"]["Code"] == code
     # So Personium's import function lists (its policy allows it under cells/): a missing snapshot is 404.
     assert POLICIES["PersoniumImportFunction"].answers_missing_key_with_403()
-    assert FUNCTIONS.invoke("PersoniumImportFunction", load_event(
-        "PersoniumImportFunction/start-import-snapshot-not-found.json"))["statusCode"] == 404
+    assert (
+        FUNCTIONS.invoke(
+            "PersoniumImportFunction", load_event("PersoniumImportFunction/start-import-snapshot-not-found.json")
+        )["statusCode"]
+        == 404
+    )
 
 
 def test_an_insert_is_authorized_by_its_statement_and_partition(store):
@@ -332,8 +420,10 @@ def test_an_insert_is_authorized_by_its_statement_and_partition(store):
     from bulk_import.storage import default_store
 
     def insert(pk: str) -> dict:
-        return {"Statement": f'INSERT INTO "{store.table_name}" VALUE {{\'PK\': ?, \'SK\': ?}}',
-                "Parameters": [{"S": pk}, {"S": "X"}]}
+        return {
+            "Statement": f"INSERT INTO \"{store.table_name}\" VALUE {{'PK': ?, 'SK': ?}}",
+            "Parameters": [{"S": pk}, {"S": "X"}],
+        }
 
     token = current_function.set("ImportBatchFunction")
     try:

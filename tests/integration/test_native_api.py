@@ -22,7 +22,7 @@ from bulk_import.storage.operations import latest_operation_key, operation_to_it
 from bulk_import.storage.table import marshal
 from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
 from tests.integration.test_operations import users
-from tests.integration.test_worker import RecordedExecutions, run_worker
+from tests.integration.test_worker import RecordedExecutions, run_worker, sweep_after
 
 CELL = "acme"  # run_worker drives this cell
 
@@ -58,44 +58,59 @@ def test_the_history_is_paged_by_cursor_newest_first(store, bucket, token, invok
 
 def test_a_cursor_of_another_listing_is_a_400(store, bucket, token, invoke):
     parent = imported(store, bucket, users(4, invalid={0, 1, 2}))
-    page = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
-                                                  query={"limit": "1"}))
+    page = invoke(
+        "NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token, query={"limit": "1"})
+    )
     foreign = page.body["nextCursor"]
-    result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token,
-                                                    query={"cursor": foreign}))
+    result = invoke(
+        "NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", token, query={"cursor": foreign})
+    )
     assert (result.status, result.body["type"]) == (400, "urn:bulk-import:problem:invalid-cursor")
 
 
 def test_an_invalid_query_is_a_422_problem_naming_each_invalid_parameter_before_any_credential_check(store, invoke):
-    listing = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports",
-                                                     query={"limit": "0", "cursor": "x", "state": "sleeping"}))
+    listing = invoke(
+        "NativeReadFunction",
+        api_event("GET", f"/v1/cells/{CELL}/imports", query={"limit": "0", "cursor": "x", "state": "sleeping"}),
+    )
     assert (listing.status, listing.headers["Content-Type"]) == (422, ["application/problem+json"])
     assert listing.body == {
-        "type": "urn:bulk-import:problem:invalid-request", "title": "The request is not valid", "status": 422,
+        "type": "urn:bulk-import:problem:invalid-request",
+        "title": "The request is not valid",
+        "status": 422,
         "instance": f"/v1/cells/{CELL}/imports",
-        "errors": ["query.limit: Input should be greater than or equal to 1",
-                   "query.state: Input should be 'none', 'new', 'loading', 'ready', 'importing', 'error', "
-                   "'canceled' or 'done'"]}
-    errors = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/x/errors",
-                                                    query={"limit": "2.5"}))
+        "errors": [
+            "query.limit: Input should be greater than or equal to 1",
+            "query.state: Input should be 'none', 'new', 'loading', 'ready', 'importing', 'error', "
+            "'canceled' or 'done'",
+        ],
+    }
+    errors = invoke(
+        "NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/x/errors", query={"limit": "2.5"})
+    )
     assert (errors.status, errors.body["errors"]) == (
-        422, ["query.limit: Input should be a valid integer, unable to parse string as an integer"])
+        422,
+        ["query.limit: Input should be a valid integer, unable to parse string as an integer"],
+    )
 
 
 def test_failed_records_page_through_http_and_download_as_csv(store, bucket, token, invoke):
     parent = imported(store, bucket, users(20, invalid={2, 7, 11, 19}))
     seen, query = [], {"limit": "3"}
     while True:
-        result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
-                                                        query=query))
+        result = invoke(
+            "NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token, query=query)
+        )
         seen += [(item["record"], item["source"], item["code"]) for item in result.body["items"]]
         if "nextCursor" not in result.body:
             break
         query = {"limit": "3", "cursor": result.body["nextCursor"]}
     assert seen == [(f"user:{n}", f"records.jsonl:{n + 1}", "invalid-record") for n in (2, 7, 11, 19)]
 
-    download = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token,
-                                                      headers={"Accept": "text/csv"}))
+    download = invoke(
+        "NativeReadFunction",
+        api_event("GET", f"/v1/cells/{CELL}/imports/{parent}/errors", token, headers={"Accept": "text/csv"}),
+    )
     assert download.status == 303
     location = urlsplit(download.headers["Location"][0])
     key = location.path.lstrip("/").removeprefix(f"{BUCKET_NAME}/")
@@ -109,18 +124,27 @@ def test_failed_records_page_through_http_and_download_as_csv(store, bucket, tok
 
 def test_a_repeated_start_with_the_same_idempotency_key_returns_the_same_import(store, bucket, token, invoke):
     body = {"records": users(2), "name": "twice"}
-    first = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
-                                                    headers={"Idempotency-Key": "k-1"}))
-    again = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body,
-                                                    headers={"Idempotency-Key": "k-1"}))
+    first = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/imports", token, body, headers={"Idempotency-Key": "k-1"}),
+    )
+    again = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/imports", token, body, headers={"Idempotency-Key": "k-1"}),
+    )
     assert (first.status, again.status) == (202, 202)
     assert again.body["id"] == first.body["id"]
     assert first.headers["Location"] == [
-        f"https://1234567890.execute-api.us-east-1.amazonaws.com/dev/v1/cells/{CELL}/imports/{first.body['id']}"]
+        f"https://1234567890.execute-api.us-east-1.amazonaws.com/dev/v1/cells/{CELL}/imports/{first.body['id']}"
+    ]
     assert [o.id for o in store.latest_operations(CELL, 10)] == [first.body["id"]]
 
-    other_body = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
-                                                         {"records": users(3)}, headers={"Idempotency-Key": "k-1"}))
+    other_body = invoke(
+        "NativeWriteFunction",
+        api_event(
+            "POST", f"/v1/cells/{CELL}/imports", token, {"records": users(3)}, headers={"Idempotency-Key": "k-1"}
+        ),
+    )
     assert (other_body.status, other_body.body["type"]) == (422, "urn:bulk-import:problem:idempotency-key-reused")
     without_key = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, body))
     assert (without_key.status, without_key.body["type"]) == (409, "urn:bulk-import:problem:import-in-progress")
@@ -134,18 +158,23 @@ def test_reading_one_import_is_one_dynamodb_request_auth_included(store, bucket,
     assert dict(dynamodb_requests) == {"BatchGetItem": 1}
 
 
-def test_a_retry_reads_the_corrected_records_markers_with_the_credential(store, bucket, token, invoke,
-                                                                          dynamodb_requests):
+def test_a_retry_reads_the_corrected_records_markers_with_the_credential(
+    store, bucket, token, invoke, dynamodb_requests
+):
     parent = imported(store, bucket, users(120, invalid={5, 110}))
 
     def retry_with(corrections: dict):
-        return invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports/{parent}/retry", token,
-                                                       {"corrections": corrections}))
+        return invoke(
+            "NativeWriteFunction",
+            api_event("POST", f"/v1/cells/{CELL}/imports/{parent}/retry", token, {"corrections": corrections}),
+        )
 
     fixed = {"username": "fixed5", "emails": ["fixed5@example.com"]}
     refused = retry_with({"user:5": fixed, "user:60": fixed, "user:111": fixed})  # batches 0, 1 and 2
-    assert (refused.status, refused.body["errors"]) == (422, [
-        f"user:60: not a failed record of {parent}", f"user:111: not a failed record of {parent}"])
+    assert (refused.status, refused.body["errors"]) == (
+        422,
+        [f"user:60: not a failed record of {parent}", f"user:111: not a failed record of {parent}"],
+    )
     dynamodb_requests.clear()
     started = retry_with({"user:5": fixed, "user:110": fixed | {"username": "fixed110"}})
     assert started.status == 202 and started.body["parentId"] == parent
@@ -154,14 +183,17 @@ def test_a_retry_reads_the_corrected_records_markers_with_the_credential(store, 
 
 def test_a_read_only_credential_cannot_start_and_an_expired_one_cannot_read(store, bucket, invoke):
     reader = create_api_credential(store, CELL, [ApiPermission.READ]).token
-    refused = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", reader,
-                                                      {"records": users(1)}))
+    refused = invoke(
+        "NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", reader, {"records": users(1)})
+    )
     assert (refused.status, refused.body["type"]) == (403, "urn:bulk-import:problem:forbidden")
     expired = create_api_credential(store, CELL, [ApiPermission.READ], lifetime=timedelta(seconds=-1)).token
     result = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports", expired))
     assert (result.status, result.body["type"]) == (401, "urn:bulk-import:problem:credential-expired")
-    scheme = invoke("NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports",
-                                                    headers={"Authorization": "Basic dXNlcjpwdw=="}))
+    scheme = invoke(
+        "NativeReadFunction",
+        api_event("GET", f"/v1/cells/{CELL}/imports", headers={"Authorization": "Basic dXNlcjpwdw=="}),
+    )
     assert (scheme.status, scheme.body["type"]) == (401, "urn:bulk-import:problem:invalid-credential")
 
 
@@ -171,24 +203,32 @@ def test_an_unknown_route_is_a_problem_404(store, token, invoke):
 
 
 def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, invoke):
-    created = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads", token,
-                                                      {"filename": "big.jsonl", "size": 6 * 1024**3}))
+    created = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/uploads", token, {"filename": "big.jsonl", "size": 6 * 1024**3}),
+    )
     assert created.status == 200 and len(created.body["parts"]) == 96
     urls = [part["url"] for part in created.body["parts"]]
     assert all("X-Amz-Algorithm=AWS4-HMAC-SHA256" in url for url in urls)  # SigV2 fails in newer regions
     upload_id = created.body["uploadId"]
     key, multipart_id = bucket.pending_multipart(f"uploads/{CELL}/{upload_id}/")
     content = b"".join(json.dumps(record).encode() + b"\n" for record in users(3))
-    etag = bucket.client.upload_part(Bucket=BUCKET_NAME, Key=key, UploadId=multipart_id, PartNumber=1,
-                                     Body=content)["ETag"]
-    completed = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
-                                                        token, {"etags": [etag]}))
+    etag = bucket.client.upload_part(Bucket=BUCKET_NAME, Key=key, UploadId=multipart_id, PartNumber=1, Body=content)[
+        "ETag"
+    ]
+    completed = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete", token, {"etags": [etag]}),
+    )
     assert (completed.status, completed.body) == (200, {"uploadId": upload_id, "filename": "big.jsonl"})
-    started = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token,
-                                                      {"uploadId": upload_id}))
+    started = invoke(
+        "NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", token, {"uploadId": upload_id})
+    )
     assert started.status == 202 and started.body["name"] == "big.jsonl"
-    again = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete",
-                                                    token, {"etags": [etag]}))
+    again = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete", token, {"etags": [etag]}),
+    )
     assert (again.status, again.body["type"]) == (404, "urn:bulk-import:problem:upload-not-found")
 
 
@@ -202,32 +242,51 @@ def captured_events(store, function_environment):
 
 
 def stream_record(old, new) -> dict:
-    change = {"Keys": marshal(latest_operation_key(new.cell)), "NewImage": marshal(
-        {**latest_operation_key(new.cell), **operation_to_item(new)}), "StreamViewType": "NEW_AND_OLD_IMAGES"}
+    change = {
+        "Keys": marshal(latest_operation_key(new.cell)),
+        "NewImage": marshal({**latest_operation_key(new.cell), **operation_to_item(new)}),
+        "StreamViewType": "NEW_AND_OLD_IMAGES",
+    }
     if old is not None:
         change["OldImage"] = marshal({**latest_operation_key(old.cell), **operation_to_item(old)})
-    return {"eventID": "1", "eventName": "MODIFY" if old else "INSERT", "eventSource": "aws:dynamodb",
-            "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x", "dynamodb": change}
+    return {
+        "eventID": "1",
+        "eventName": "MODIFY" if old else "INSERT",
+        "eventSource": "aws:dynamodb",
+        "eventSourceARN": "arn:aws:dynamodb:us-east-1:123456789012:table/t/stream/x",
+        "dynamodb": change,
+    }
 
 
 def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket, captured_events):
     from tests.conftest import FUNCTIONS
 
     operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(10), None, "op")
-    progressed = replace(operation, step=ProgressStep.IMPORTING_USERS,
-                         count=replace(operation.count, total=10, completed=3))
-    staged = {"eventID": "2", "eventName": "INSERT", "eventSource": "aws:dynamodb", "dynamodb": {
-        "Keys": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}},
-        "NewImage": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}}}}
+    progressed = replace(
+        operation, step=ProgressStep.IMPORTING_USERS, count=replace(operation.count, total=10, completed=3)
+    )
+    staged = {
+        "eventID": "2",
+        "eventName": "INSERT",
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {
+            "Keys": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}},
+            "NewImage": {"PK": {"S": "STAGE#x#user#00000000"}, "SK": {"S": "0000000000"}},
+        },
+    }
 
-    result = FUNCTIONS.invoke("ImportEventsFunction", {"Records": [
-        stream_record(None, operation), staged, stream_record(operation, progressed)]})
+    result = FUNCTIONS.invoke(
+        "ImportEventsFunction",
+        {"Records": [stream_record(None, operation), staged, stream_record(operation, progressed)]},
+    )
 
     assert result == {"batchItemFailures": []}
     received = captured_events()
     assert [(e["detail-type"], e["detail"]["state"], e["detail"]["percent"]) for e in received] == [
-        ("Import State Changed", "loading", 0), ("Import State Changed", "importing", 30),
-        ("Import Progress", "importing", 30)]
+        ("Import State Changed", "loading", 0),
+        ("Import State Changed", "importing", 30),
+        ("Import Progress", "importing", 30),
+    ]
     assert all(e["source"] == "bulk-import" and e["detail"]["id"] == operation.id for e in received)
 
 
@@ -238,16 +297,27 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
     monkeypatch.setenv("STALLED_AFTER_MINUTES", "1")
     clear_cached_clients()
     operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(2), None, "op")
-    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [], "failed": [], "started": [],
-                                                             "reconciled": []}
+    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {
+        "stalled": [],
+        "failed": [],
+        "started": [],
+        "reconciled": [],
+    }
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     arn = RecordedExecutions().execution_arn(operation.id)  # its worker ran (recorded it), then stalled
-    store.client.update_item(TableName=store.table_name, Key=marshal(latest_operation_key(CELL)),
-                             UpdateExpression="SET heartbeatAt = :old, executionArn = :arn",
-                             ExpressionAttributeValues=marshal({":old": old, ":arn": arn}))
+    store.client.update_item(
+        TableName=store.table_name,
+        Key=marshal(latest_operation_key(CELL)),
+        UpdateExpression="SET heartbeatAt = :old, executionArn = :arn",
+        ExpressionAttributeValues=marshal({":old": old, ":arn": arn}),
+    )
 
-    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {"stalled": [operation.id], "failed": [operation.id],
-                                                             "started": [], "reconciled": []}
+    assert FUNCTIONS.invoke("ImportSweeperFunction", {}) == {
+        "stalled": [operation.id],
+        "failed": [operation.id],
+        "started": [],
+        "reconciled": [],
+    }
     assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED
 
 
@@ -274,8 +344,9 @@ def test_two_starts_with_one_key_at_once_answer_one_import(store, bucket, token,
         return claim(self, *args, **kwargs)
 
     monkeypatch.setattr(ImportStore, "start_operation", first_waits)
-    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)},
-                      headers={"Idempotency-Key": "at-once"})
+    event = api_event(
+        "POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)}, headers={"Idempotency-Key": "at-once"}
+    )
     answers = []
     first = threading.Thread(target=lambda: answers.append(invoke("NativeWriteFunction", event)))
     first.start()
@@ -290,17 +361,24 @@ def test_two_starts_with_one_key_at_once_answer_one_import(store, bucket, token,
 
 
 def test_a_key_answers_with_its_import_for_24_hours(store, bucket, token, invoke):
-    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)},
-                      headers={"Idempotency-Key": "daily"})
+    event = api_event(
+        "POST", f"/v1/cells/{CELL}/imports", token, {"records": users(1)}, headers={"Idempotency-Key": "daily"}
+    )
     first = invoke("NativeWriteFunction", event)
     run_worker(store, bucket, first.body["id"])
     assert invoke("NativeWriteFunction", event).body["id"] == first.body["id"]  # done, and still its answer
-    (item,) = store.client.query(TableName=store.table_name, KeyConditionExpression="PK = :pk",
-                                 ExpressionAttributeValues={":pk": {"S": f"IDEMPOTENCY#{CELL}"}})["Items"]
+    (item,) = store.client.query(
+        TableName=store.table_name,
+        KeyConditionExpression="PK = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"IDEMPOTENCY#{CELL}"}},
+    )["Items"]
     assert int(item["expiresAt"]["N"]) - utc_now().timestamp() == pytest.approx(24 * 3600, abs=5)
-    store.client.update_item(TableName=store.table_name, Key={"PK": item["PK"], "SK": item["SK"]},
-                             UpdateExpression="SET expiresAt = :past",
-                             ExpressionAttributeValues={":past": {"N": str(int(utc_now().timestamp()) - 1)}})
+    store.client.update_item(
+        TableName=store.table_name,
+        Key={"PK": item["PK"], "SK": item["SK"]},
+        UpdateExpression="SET expiresAt = :past",
+        ExpressionAttributeValues={":past": {"N": str(int(utc_now().timestamp()) - 1)}},
+    )
     again = invoke("NativeWriteFunction", event)  # expired (TTL has not deleted it yet): a new start
     assert again.status == 202 and again.body["id"] != first.body["id"]
 
@@ -318,15 +396,20 @@ def test_an_unexpected_error_is_a_500_problem_without_a_trace(store, token, invo
 
 
 def test_a_keyed_start_that_died_after_its_claim_is_answered_by_its_retry_and_started_by_the_sweeper(
-        store, bucket, token, invoke, executions):
+    store, bucket, token, invoke, executions
+):
     """The function claims the cell (the key recorded in the same transaction), then dies before
     StartExecution. The client's retry with the key answers that import, without a second claim or
     an `import-in-progress`; the sweeper starts it."""
-    from bulk_import.worker import sweep
     from bulk_import_local.sdk_boundary import Fault, SdkBoundary, SimulatedCrash
 
-    event = api_event("POST", f"/v1/cells/{CELL}/imports", token, {"records": users(2), "name": "dies"},
-                      headers={"Idempotency-Key": "dies-once"})
+    event = api_event(
+        "POST",
+        f"/v1/cells/{CELL}/imports",
+        token,
+        {"records": users(2), "name": "dies"},
+        headers={"Idempotency-Key": "dies-once"},
+    )
     boundary = SdkBoundary(strict=True)
     undo = boundary.install()
     try:
@@ -341,9 +424,9 @@ def test_a_keyed_start_that_died_after_its_claim_is_answered_by_its_retry_and_st
     assert (again.status, again.body["id"]) == (202, claimed.id)
     assert claimed.is_active and claimed.execution_arn is None  # nobody started it yet
     assert [call.operation for call in boundary.calls if call.function == "NativeWriteFunction"].count(
-        "TransactWriteItems") == 1  # the retry claimed nothing
+        "TransactWriteItems"
+    ) == 1  # the retry claimed nothing
 
-    swept = sweep(store, bucket, executions, utc_now() + timedelta(minutes=3), timedelta(minutes=10),
-                  timedelta(minutes=60), concurrency=10)
+    swept = sweep_after(store, bucket, executions, 3)
     assert [operation.id for operation in swept.started] == [claimed.id]
     assert executions.started == [(CELL, claimed.id)]

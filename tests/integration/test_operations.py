@@ -48,8 +48,10 @@ def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(s
     assert parent.count.completed + child.count.completed + child.count.error == parent.count.total
     still_failing = store.failed_records(child.id, 10).items
     # The records keep their source line; the uncorrected ones fail again.
-    assert [(r.source, r.error_code) for r in still_failing] == [("records.jsonl:4", "invalid-record"),
-                                                                 ("records.jsonl:62", "invalid-record")]
+    assert [(r.source, r.error_code) for r in still_failing] == [
+        ("records.jsonl:4", "invalid-record"),
+        ("records.jsonl:62", "invalid-record"),
+    ]
     # The parent keeps its own failures (kept as long as it is).
     assert len(store.failed_records(parent.id, 10).items) == 4
 
@@ -74,8 +76,14 @@ def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records
     (still_failing,) = store.failed_records(child.id, 10).items
     assert still_failing.source == "records.jsonl:11"
     # Every user is imported once, across parent and child, except the one never corrected.
-    missing = [n for n in range(180) if "Item" not in store.client.get_item(
-        TableName=store.table_name, Key={"PK": {"S": f"USER#{CELL}#user{n}"}, "SK": {"S": "USER"}})]
+    missing = [
+        n
+        for n in range(180)
+        if "Item"
+        not in store.client.get_item(
+            TableName=store.table_name, Key={"PK": {"S": f"USER#{CELL}#user{n}"}, "SK": {"S": "USER"}}
+        )
+    ]
     assert missing == [10]
 
 
@@ -121,8 +129,9 @@ def test_history_pages_follow_the_start_key_newest_first_and_filter_by_state(sto
         cancel(store, executions, store.operation(CELL, ids[-1]))  # done: nothing to cancel
 
 
-def test_a_cancel_read_before_the_import_ended_answers_it_ended_without_another_read(store, files, executions,
-                                                                                     monkeypatch):
+def test_a_cancel_read_before_the_import_ended_answers_it_ended_without_another_read(
+    store, files, executions, monkeypatch
+):
     running = start_records_import(store, files, executions, CELL, users(3, invalid=set()), None, "op")
     run_worker(store, files, running.id)
     monkeypatch.setattr(type(store), "latest_operation", lambda *a: pytest.fail("read again"))
@@ -149,8 +158,9 @@ def test_finished_operations_and_staged_records_expire_after_the_retention(store
     done = import_done(store, files, executions, users(3, invalid={0}))
     assert done.finished_at >= before
     assert done.expires_at - done.finished_at == pytest.approx(store.retention, abs=timedelta(seconds=1))
-    item = store.client.get_item(TableName=store.table_name, Key={
-        "PK": {"S": f"STAGE#{done.id}#user#00000000"}, "SK": {"S": "0000000000"}})["Item"]
+    item = store.client.get_item(
+        TableName=store.table_name, Key={"PK": {"S": f"STAGE#{done.id}#user#00000000"}, "SK": {"S": "0000000000"}}
+    )["Item"]
     assert int(item["expiresAt"]["N"]) >= (before + store.retention + STAGING_GRACE).timestamp() - 1
 
 
@@ -166,11 +176,18 @@ def test_the_worker_beats_and_marks_progress_and_an_active_import_is_indexed_unt
 
 def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, executions):
     operation = start_records_import(store, files, executions, CELL, users(3, invalid=set()), None, "op")
-    operation = store.update_operation(operation, from_steps=frozenset({operation.step}),
-                                       execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x")
+    operation = store.update_operation(
+        operation,
+        from_steps=frozenset({operation.step}),
+        execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x",
+    )
     limit = timedelta(minutes=60)
-    assert sweep(store, files, executions, utc_now() + timedelta(minutes=59), limit, limit, concurrency=10) == Sweep([], [], [])
-    shown = sweep(store, files, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit, concurrency=10)
+    assert sweep(store, files, executions, utc_now() + timedelta(minutes=59), limit, limit, concurrency=10) == Sweep(
+        [], [], []
+    )
+    shown = sweep(
+        store, files, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit, concurrency=10
+    )
     assert ([o.id for o in shown.stalled], shown.failed, shown.started) == ([operation.id], [], [])
 
     (failed,) = sweep(store, files, executions, utc_now() + timedelta(minutes=61), limit, limit, concurrency=10).failed
@@ -185,8 +202,9 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
 
 
-def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ended(store, files, executions,
-                                                                                   monkeypatch):
+def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ended(
+    store, files, executions, monkeypatch
+):
     import threading
     import time
 

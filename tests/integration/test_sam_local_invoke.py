@@ -44,9 +44,9 @@ from bulk_import.files import ImportFiles
 from bulk_import.storage import ImportStore
 from bulk_import_cli import main as cli
 from bulk_import_cli.demo import seed_demo
+from bulk_import_cli.stack_state import StackInfo
 from bulk_import_local.local_stack import LOCAL_PARAMETERS
 from bulk_import_local.sam_template import REGION, SamTemplate
-from bulk_import_cli.stack_state import StackInfo
 from tests.conftest import ROOT, http_result
 from tests.integration.test_events import EVENT_FILES, NOT_HTTP, assert_expected_answer
 
@@ -55,15 +55,31 @@ pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
 TEMPLATE = ROOT / "template.yaml"
 #: The AWS_* variables SAM sets in every container (samcli/local/lambdafn/env_vars.py), not the template's.
-SAM_RUNTIME_VARIABLES = {"AWS_SAM_LOCAL", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_TIMEOUT",
-                         "AWS_LAMBDA_FUNCTION_HANDLER", "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION",
-                         "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
-                         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ACCOUNT_ID",
-                         "AWS_LAMBDA_INITIALIZATION_TYPE"}
+SAM_RUNTIME_VARIABLES = {
+    "AWS_SAM_LOCAL",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_TIMEOUT",
+    "AWS_LAMBDA_FUNCTION_HANDLER",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_LOG_GROUP_NAME",
+    "AWS_LAMBDA_LOG_STREAM_NAME",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_ACCOUNT_ID",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+}
 #: The shell `sam local invoke` runs in: credentials, and none of the template's variables (SAM
 #: would take a declared variable's value from the shell, below env.json).
-SHELL = {"AWS_ACCESS_KEY_ID": "sam-local", "AWS_SECRET_ACCESS_KEY": "sam-local", "AWS_DEFAULT_REGION": REGION,
-         "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+SHELL = {
+    "AWS_ACCESS_KEY_ID": "sam-local",
+    "AWS_SECRET_ACCESS_KEY": "sam-local",
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+}
 #: What the container's runtime does with the handler (awslambdaric, much reduced): import it from
 #: AWS_LAMBDA_FUNCTION_HANDLER, call it with the event and a context, write the JSON it returns.
 RUNTIME = """
@@ -96,9 +112,12 @@ with open(result_path, "w") as file:
 #: Events answered with pydantic loaded: a retry whose corrections only the records' models can
 #: judge (record_rules.plainly_valid: here, one that is invalid), Swagger UI (Powertools' page loads
 #: its OpenAPI models) and the functions not on the API.
-WITH_PYDANTIC = ("NativeWriteFunction/retry-import-invalid-corrections",
-                 "ImportSweeperFunction/",
-                 "ImportEventsFunction/", "ApiDocsFunction/docs.json")
+WITH_PYDANTIC = (
+    "NativeWriteFunction/retry-import-invalid-corrections",
+    "ImportSweeperFunction/",
+    "ImportEventsFunction/",
+    "ApiDocsFunction/docs.json",
+)
 
 
 class SamLocal:
@@ -111,12 +130,20 @@ class SamLocal:
         self.packages: set[str] = set()
         self.template = SamTemplate(TEMPLATE, info.parameters)
         self.workdir = workdir
-        self._clients = {service: boto3.client(service, endpoint_url=endpoint, region_name=REGION,
-                                               aws_access_key_id="local", aws_secret_access_key="local")
-                         for service in ("dynamodb", "s3", "events", "stepfunctions")}
+        self._clients = {
+            service: boto3.client(
+                service,
+                endpoint_url=endpoint,
+                region_name=REGION,
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            )
+            for service in ("dynamodb", "s3", "events", "stepfunctions")
+        }
         with self._shell():  # template.yaml as SAM reads it: its Globals merged, its intrinsics resolved
-            stacks, _ = SamLocalStackProvider.get_stacks(str(TEMPLATE),
-                                                         global_parameter_overrides={"AWS::Region": REGION})
+            stacks, _ = SamLocalStackProvider.get_stacks(
+                str(TEMPLATE), global_parameter_overrides={"AWS::Region": REGION}
+            )
             self.functions = SamFunctionProvider(stacks)
 
     def _shell(self) -> AbstractContextManager[Any]:
@@ -128,10 +155,15 @@ class SamLocal:
     def environments(self, env_vars: dict | None) -> dict[str, dict[str, str]]:
         """Each function's environment, as `sam local invoke --env-vars` with this content makes it."""
         with self._shell():
-            runner = LocalLambdaRunner(local_runtime=None, function_provider=self.functions, cwd=str(ROOT),
-                                       real_path=str(ROOT), aws_region=REGION, env_vars_values=env_vars)
-            return {function.name: runner._make_env_vars(function).resolve()
-                    for function in self.functions.get_all()}
+            runner = LocalLambdaRunner(
+                local_runtime=None,
+                function_provider=self.functions,
+                cwd=str(ROOT),
+                real_path=str(ROOT),
+                aws_region=REGION,
+                env_vars_values=env_vars,
+            )
+            return {function.name: runner._make_env_vars(function).resolve() for function in self.functions.get_all()}
 
     def reset(self) -> None:
         """Empty moto, then what the local stack creates (local_stack.py) and the demo data."""
@@ -144,10 +176,13 @@ class SamLocal:
             self._clients["events"].create_event_bus(Name=name)
         for name, definition in self.template.state_machines().items():  # executions are recorded, not run
             self._clients["stepfunctions"].create_state_machine(
-                name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-local")
-        seed_demo(ImportStore(self.template.physical_name("ImportTable"), self._clients["dynamodb"]),
-                  self.template.parameters["RocketChatCell"],
-                  ImportFiles(self.template.physical_name("ImportBucket"), self._clients["s3"]))
+                name=name, definition=definition, roleArn="arn:aws:iam::123456789012:role/bulk-import-local"
+            )
+        seed_demo(
+            ImportStore(self.template.physical_name("ImportTable"), self._clients["dynamodb"]),
+            self.template.parameters["RocketChatCell"],
+            ImportFiles(self.template.physical_name("ImportBucket"), self._clients["s3"]),
+        )
 
     def invoke(self, function: str, event_file: str, environment: dict[str, str]) -> dict:
         """The handler's answer, run in a fresh process with only the container's environment."""
@@ -159,7 +194,10 @@ class SamLocal:
         completed = subprocess.run(
             [sys.executable, "-c", RUNTIME, str(ROOT / "events" / event_file), str(result)],
             env=environment | {"PYTHONPATH": os.pathsep.join([str(code), *layers])},
-            cwd=code, capture_output=True, text=True, timeout=120,
+            cwd=code,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert completed.returncode == 0, completed.stderr[-4000:]
         self.logs = completed.stdout  # what the function printed: Powertools' JSON logs and metrics
@@ -177,13 +215,20 @@ def sam_local(tmp_path_factory):
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
         # This process stands for `bulk-import serve`; its API port is moto's (StackInfo.running() probes it).
-        info = StackInfo(endpoint=endpoint, api_url=endpoint, region=REGION,
-                         parameters=SamTemplate(TEMPLATE, LOCAL_PARAMETERS).parameters, template=str(TEMPLATE))
+        info = StackInfo(
+            endpoint=endpoint,
+            api_url=endpoint,
+            region=REGION,
+            parameters=SamTemplate(TEMPLATE, LOCAL_PARAMETERS).parameters,
+            template=str(TEMPLATE),
+        )
         with mock.patch.dict(os.environ, {"BULK_IMPORT_STATE_FILE": str(workdir / ".local-stack.json")}):
             info.save()
             # No Docker here: the "container" is a process on this machine, so moto is at 127.0.0.1.
-            assert cli.main(["sam-env", "--local", "--endpoint-host", "127.0.0.1",
-                             "--output", str(workdir / "env.json")]) == 0
+            assert (
+                cli.main(["sam-env", "--local", "--endpoint-host", "127.0.0.1", "--output", str(workdir / "env.json")])
+                == 0
+            )
         yield SamLocal(endpoint, info, workdir)
     finally:
         server.stop()
@@ -211,8 +256,11 @@ def test_without_env_json_sam_sets_logical_ids_and_the_handler_answers_500(sam_l
 
     # Even pointed at the local stack's moto, the function reads a table named ImportTable.
     only_endpoint = sam_local.environments({"Parameters": {"AWS_ENDPOINT_URL": sam_local.endpoint}})
-    response = sam_local.invoke("PersoniumStatusFunction", "PersoniumStatusFunction/status-in-progress.json",
-                                only_endpoint["PersoniumStatusFunction"])
+    response = sam_local.invoke(
+        "PersoniumStatusFunction",
+        "PersoniumStatusFunction/status-in-progress.json",
+        only_endpoint["PersoniumStatusFunction"],
+    )
 
     assert (http_result(response).status, http_result(response).body["code"]) == (500, "PR500-SV-0000")
     assert "ResourceNotFoundException" in sam_local.logs

@@ -27,8 +27,17 @@ def start(store, cell, step=ProgressStep.IMPORTING_USERS, **changes):
     latest = store.latest_operations(cell, 1)
     now = utc_now()
     operation = ImportOperation(
-        **{"id": new_operation_id(), "cell": cell, "type": "api", "importer_key": "api", "step": step,
-           "started_at": now, "updated_at": now, "user": "u"} | changes
+        **{
+            "id": new_operation_id(),
+            "cell": cell,
+            "type": "api",
+            "importer_key": "api",
+            "step": step,
+            "started_at": now,
+            "updated_at": now,
+            "user": "u",
+        }
+        | changes
     )
     store.start_operation(operation, latest[0] if latest else None)
     return operation
@@ -64,8 +73,14 @@ def test_latest_operations_is_the_credential_read_and_one_query(seeded, dynamodb
     assert dynamodb_requests == {"BatchGetItem": 1, "Query": 1}
 
 
-@pytest.mark.parametrize("event_file", [PERSONIUM_OK, "PersoniumStatusFunction/status-unknown-cell.json",
-                                        "PersoniumStatusFunction/status-invalid-request-key.json"])
+@pytest.mark.parametrize(
+    "event_file",
+    [
+        PERSONIUM_OK,
+        "PersoniumStatusFunction/status-unknown-cell.json",
+        "PersoniumStatusFunction/status-invalid-request-key.json",
+    ],
+)
 def test_every_personium_response_carries_the_required_headers(seeded, invoke, event_file):
     result = invoke("PersoniumStatusFunction", load_event(event_file))
     assert result.headers["Access-Control-Allow-Origin"] == ["*"]
@@ -141,18 +156,28 @@ def test_personium_failed_import_shows_its_message(seeded, invoke):
     from bulk_import.model import Failure
 
     running = seeded.latest_operations("demo", 1)[0]
-    seeded.update_operation(running, from_steps=frozenset({running.step}), step=ProgressStep.IMPORT_FAILED,
-                            failure=Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."))
+    seeded.update_operation(
+        running,
+        from_steps=frozenset({running.step}),
+        step=ProgressStep.IMPORT_FAILED,
+        failure=Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."),
+    )
     result = invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
     assert result.body["status"] == "import failed"
     assert result.body["message"] == {
-        "code": "PR400-MC-0004", "message": {"lang": "en", "value": "The snapshot file is not a zip file."}
+        "code": "PR400-MC-0004",
+        "message": {"lang": "en", "value": "The snapshot file is not a zip file."},
     }
 
 
 def test_rocketchat_state_none_before_any_operation(store, invoke, function_environment):
-    create_rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"], demo.ROCKETCHAT_USER_ID,
-                                 [Permission.RUN_IMPORT], token=demo.ROCKETCHAT_AUTH_TOKEN)
+    create_rocketchat_credential(
+        store,
+        function_environment["ROCKETCHAT_CELL"],
+        demo.ROCKETCHAT_USER_ID,
+        [Permission.RUN_IMPORT],
+        token=demo.ROCKETCHAT_AUTH_TOKEN,
+    )
     result = invoke("RocketChatStatusFunction", load_event(RC_STATUS))
     assert (result.status, result.body) == (200, {"success": True, "state": "none"})
 
@@ -168,7 +193,9 @@ def test_rocketchat_reads_the_newest_operation(seeded, invoke, function_environm
 def test_latest_operations_are_newest_first_and_at_most_twenty(seeded, invoke, function_environment):
     cell = function_environment["ROCKETCHAT_CELL"]
     started = [start(seeded, cell, step=ProgressStep.DONE) for _ in range(24)]
-    result = invoke("RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json"))
+    result = invoke(
+        "RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json")
+    )
     assert [operation["_id"] for operation in result.body] == [operation.id for operation in reversed(started)][:20]
     updated = [operation["_updatedAt"] for operation in result.body]
     assert updated == sorted(updated, reverse=True)
@@ -186,5 +213,6 @@ def test_personium_request_key_is_logged(seeded, invoke):
     finally:
         logger.removeHandler(handler)
     logged = [json.loads(line) for line in captured.getvalue().splitlines()]
-    assert any(entry.get("request_key") == "console-test-1" and entry["message"] == "Personium request"
-               for entry in logged)
+    assert any(
+        entry.get("request_key") == "console-test-1" and entry["message"] == "Personium request" for entry in logged
+    )

@@ -12,8 +12,16 @@ from bulk_import.storage.records import BatchOutcome
 
 def operation(cell="demo", step=ProgressStep.DONE):
     now = utc_now()
-    return ImportOperation(id=new_operation_id(), cell=cell, type="api", importer_key="api", step=step,
-                           started_at=now, updated_at=now, user="u")
+    return ImportOperation(
+        id=new_operation_id(),
+        cell=cell,
+        type="api",
+        importer_key="api",
+        step=step,
+        started_at=now,
+        updated_at=now,
+        user="u",
+    )
 
 
 def test_first_operation_becomes_the_latest(store):
@@ -39,8 +47,9 @@ def test_two_first_starts_on_one_cell_let_only_one_win(store):
 def test_a_start_based_on_a_stale_read_loses(store):
     first = operation(step=ProgressStep.USER_SELECTION)
     store.start_operation(first, None)
-    store.update_operation(first, from_steps=frozenset({ProgressStep.USER_SELECTION}),
-                           step=ProgressStep.IMPORTING_USERS)
+    store.update_operation(
+        first, from_steps=frozenset({ProgressStep.USER_SELECTION}), step=ProgressStep.IMPORTING_USERS
+    )
     with pytest.raises(OperationConflict):
         store.start_operation(operation(), first)
     assert store.latest_operations("demo", 5)[0].step is ProgressStep.IMPORTING_USERS
@@ -79,11 +88,16 @@ def test_a_refused_staging_carries_the_latest_as_dynamodb_found_it(store):
 
 
 def test_update_operation_settles_unprocessed_records_as_errors(store):
-    running = replace(operation(step=ProgressStep.IMPORTING_USERS),
-                      count=Counts(total=120, users=120, completed=50, error=3))
+    running = replace(
+        operation(step=ProgressStep.IMPORTING_USERS), count=Counts(total=120, users=120, completed=50, error=3)
+    )
     store.start_operation(running, None)
-    stopped = store.update_operation(running, from_steps=frozenset({ProgressStep.IMPORTING_USERS}),
-                                     step=ProgressStep.IMPORT_CANCELLED, settle_unprocessed=True)
+    stopped = store.update_operation(
+        running,
+        from_steps=frozenset({ProgressStep.IMPORTING_USERS}),
+        step=ProgressStep.IMPORT_CANCELLED,
+        settle_unprocessed=True,
+    )
     assert (stopped.count.completed, stopped.count.error, stopped.count.total) == (50, 70, 120)
 
 

@@ -23,8 +23,7 @@ def boundary(store):
     undo()
 
 
-def test_a_batch_count_that_meets_transaction_conflicts_is_retried_and_counted_once(store, files, executions,
-                                                                                     boundary):
+def test_a_batch_count_that_meets_transaction_conflicts_is_retried_and_counted_once(store, files, executions, boundary):
     operation = start_records_import(store, files, executions, CELL, users(100, invalid={5}), None, "op")
     stage_all(store, files, operation.id)
     boundary.inject(Fault("dynamodb", "TransactWriteItems", code="TransactionCanceledException", times=3))
@@ -47,15 +46,20 @@ def test_a_conditional_failure_is_not_retried(store, files, executions, boundary
     cancel(store, executions, operation)
     before = len(boundary.calls)
     with pytest.raises(ClientError):  # an import that ended cannot be counted into: no retry loop
-        store.client.update_item(TableName=store.table_name, Key={"PK": {"S": "x"}, "SK": {"S": "y"}},
-                                 UpdateExpression="SET a = :a", ConditionExpression="attribute_exists(PK)",
-                                 ExpressionAttributeValues={":a": {"S": "b"}})
+        store.client.update_item(
+            TableName=store.table_name,
+            Key={"PK": {"S": "x"}, "SK": {"S": "y"}},
+            UpdateExpression="SET a = :a",
+            ConditionExpression="attribute_exists(PK)",
+            ExpressionAttributeValues={":a": {"S": "b"}},
+        )
     assert len(boundary.calls) - before == 1
 
 
 def test_throttled_batch_writes_are_sent_again_until_they_land(store, files, executions, boundary):
-    operation = start_records_import(store, files, executions, CELL, users(50, invalid=set(range(0, 50, 2))), None,
-                                     "op")
+    operation = start_records_import(
+        store, files, executions, CELL, users(50, invalid=set(range(0, 50, 2))), None, "op"
+    )
     stage_all(store, files, operation.id)
     boundary.inject(Fault("dynamodb", "BatchWriteItem", code="ProvisionedThroughputExceededException", times=3))
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
@@ -83,16 +87,30 @@ def entries_of(store, count: int) -> list[str]:
     return sorted(item["importedFrom"].rpartition("#")[2] for item in found.values())
 
 
-def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_once(store, files, executions,
-                                                                                  boundary):
+def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_once(store, files, executions, boundary):
     operation = start_records_import(store, files, executions, CELL, users(50, invalid={7}), None, "op")
     stage_all(store, files, operation.id)
     # The two requests go at once, in either order: the faults pick them by their size.
     odd = lambda statement: int(statement["Parameters"][0]["S"].rpartition("user")[2]) % 2 == 1  # noqa: E731
-    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", statements=odd, times=2,
-                          when=lambda params: len(params["Statements"]) > 12))
-    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="TransactionConflict",
-                          statements=lambda statement: True, when=lambda params: len(params["Statements"]) == 12))
+    boundary.inject(
+        Fault(
+            "dynamodb",
+            "BatchExecuteStatement",
+            code="ThrottlingError",
+            statements=odd,
+            times=2,
+            when=lambda params: len(params["Statements"]) > 12,
+        )
+    )
+    boundary.inject(
+        Fault(
+            "dynamodb",
+            "BatchExecuteStatement",
+            code="TransactionConflict",
+            statements=lambda statement: True,
+            when=lambda params: len(params["Statements"]) == 12,
+        )
+    )
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 
     assert len(boundary.fired) == 3
@@ -107,8 +125,16 @@ def test_an_insert_refused_for_good_fails_the_batch_and_counts_nothing(store, fi
     operation = start_records_import(store, files, executions, CELL, users(50), None, "op")
     stage_all(store, files, operation.id)
     user3 = lambda statement: statement["Parameters"][0]["S"].endswith("#user3")  # noqa: E731
-    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ValidationError", message="bad",
-                          statements=user3, when=lambda params: any(map(user3, params["Statements"]))))
+    boundary.inject(
+        Fault(
+            "dynamodb",
+            "BatchExecuteStatement",
+            code="ValidationError",
+            message="bad",
+            statements=user3,
+            when=lambda params: any(map(user3, params["Statements"])),
+        )
+    )
     with pytest.raises(ClientError, match="ValidationError"):
         import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     assert store.latest_operation(CELL).count.processed == 0  # the task fails and is retried; nothing counted
@@ -119,8 +145,9 @@ def test_an_insert_refused_for_good_fails_the_batch_and_counts_nothing(store, fi
     assert len(entries_of(store, 50)) == 50
 
 
-def test_two_records_of_one_user_in_a_batch_the_first_creates_it_the_second_fails_every_attempt(store, files,
-                                                                                               executions):
+def test_two_records_of_one_user_in_a_batch_the_first_creates_it_the_second_fails_every_attempt(
+    store, files, executions
+):
     records = users(50)
     records[30] = {**records[4], "name": "Another Four"}  # user4 again, later in the same batch
     operation = start_records_import(store, files, executions, CELL, records, None, "op")

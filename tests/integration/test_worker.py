@@ -11,6 +11,7 @@ import json
 import threading
 import zipfile
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import pytest
 
@@ -28,16 +29,18 @@ from bulk_import.imports import (
     start_snapshot_import,
     stop,
 )
-from bulk_import.model import ImportState, ProgressStep
+from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.staged_records import RecordType
 from bulk_import.storage import ImportStore
 from bulk_import.storage.records import directory_key
 from bulk_import.worker import (
     OperationStopped,
+    Sweep,
     advance_phase,
     fail_operation,
     import_batch,
     stage_input,
+    sweep,
 )
 from tests.conftest import BUCKET_NAME
 
@@ -64,8 +67,12 @@ class RecordedExecutions:
 
 
 def user(number: int, **changes) -> dict:
-    return {"username": f"user{number}", "emails": [f"user{number}@example.com"], "importIds": [f"id{number}"],
-            "name": f"User {number}"} | changes
+    return {
+        "username": f"user{number}",
+        "emails": [f"user{number}@example.com"],
+        "importIds": [f"id{number}"],
+        "name": f"User {number}",
+    } | changes
 
 
 def users_jsonl(count: int, invalid_every: int = 0) -> bytes:
@@ -88,8 +95,10 @@ def zipped(members: dict[str, bytes]) -> bytes:
 
 def batch_descriptors(group: dict) -> list[dict]:
     """What a child's ImportGroup Map gives the batch function for each batch of a manifest item."""
-    return [{"cell": group["cell"], "operationId": group["operationId"], "type": group["type"], "batch": batch}
-            for batch in group["batches"]]
+    return [
+        {"cell": group["cell"], "operationId": group["operationId"], "type": group["type"], "batch": batch}
+        for batch in group["batches"]
+    ]
 
 
 def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
@@ -97,10 +106,20 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
     every type, the phase changes between them, and the finish."""
     task = {"staged": False}
     while not task["staged"]:
-        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: True, concurrency=10,
-                           execution_arn=RecordedExecutions().execution_arn(operation_id))
-    for record_type, next_phase in [(RecordType.USER, "channels"), (RecordType.CHANNEL, "messages"),
-                                    (RecordType.MESSAGE, "done")]:
+        task = stage_input(
+            store,
+            files,
+            CELL,
+            operation_id,
+            out_of_time=lambda: True,
+            concurrency=10,
+            execution_arn=RecordedExecutions().execution_arn(operation_id),
+        )
+    for record_type, next_phase in [
+        (RecordType.USER, "channels"),
+        (RecordType.CHANNEL, "messages"),
+        (RecordType.MESSAGE, "done"),
+    ]:
         key = task["manifest"][record_type.value]
         descriptors = json.loads(files.client.get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read())
         for group in descriptors:  # a child per group, its batches one after another
@@ -112,11 +131,32 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
     return task
 
 
+def sweep_after(store: ImportStore, files: ImportFiles, executions, minutes: int) -> Sweep:
+    """The sweeper `minutes` from now, with the template's limits (stalled after 10 minutes, failed
+    after 60) and concurrency."""
+    return sweep(
+        store,
+        files,
+        executions,
+        utc_now() + timedelta(minutes=minutes),
+        timedelta(minutes=10),
+        timedelta(minutes=60),
+        concurrency=10,
+    )
+
+
 def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict:
     task = {"staged": False}
     while not task["staged"]:
-        task = stage_input(store, files, CELL, operation_id, out_of_time=lambda: False, concurrency=1,
-                           execution_arn=RecordedExecutions().execution_arn(operation_id))
+        task = stage_input(
+            store,
+            files,
+            CELL,
+            operation_id,
+            out_of_time=lambda: False,
+            concurrency=1,
+            execution_arn=RecordedExecutions().execution_arn(operation_id),
+        )
     return task
 
 
@@ -161,8 +201,17 @@ def test_personium_snapshot_import_of_a_csv_zip(store, files, executions):
     users_csv = "username,email,name\n" + "".join(f"u{n},u{n}@example.com,U {n}\n" for n in range(75))
     channels_csv = "name,creator,private,members\ngeneral,u0,false,u0;u1\n"
     messages_csv = "username,timestamp,text\nu0,1700000000000,hello\nu1,1700000001000,hi\n"
-    upload(files, "snap1", zipped({"users.csv": users_csv.encode(), "channels.csv": channels_csv.encode(),
-                                    "general/messages.csv": messages_csv.encode()}))
+    upload(
+        files,
+        "snap1",
+        zipped(
+            {
+                "users.csv": users_csv.encode(),
+                "channels.csv": channels_csv.encode(),
+                "general/messages.csv": messages_csv.encode(),
+            }
+        ),
+    )
     operation = start_snapshot_import(store, files, executions, CELL, "snap1", "operator")
 
     run_worker(store, files, operation.id)
@@ -171,21 +220,27 @@ def test_personium_snapshot_import_of_a_csv_zip(store, files, executions):
     assert final.step is ProgressStep.DONE
     assert (final.count.users, final.count.channels, final.count.messages) == (75, 1, 2)
     assert final.count.completed == final.count.total == 78
-    item = store.client.get_item(TableName=store.table_name,
-                                 Key={k: {"S": v} for k, v in directory_key(CELL, "user", "u74").items()})
+    item = store.client.get_item(
+        TableName=store.table_name, Key={k: {"S": v} for k, v in directory_key(CELL, "user", "u74").items()}
+    )
     assert "Item" in item
 
 
 @pytest.mark.parametrize("out_of_time", [True, False], ids=["staged-in-several-calls", "staged-at-once"])
-def test_the_start_leaves_the_execution_to_the_worker_whose_first_write_records_it(store, files, executions,
-                                                                                   out_of_time):
-    upload(files, "snap", zipped({"users.jsonl": b"".join(b'{"username": "u%d", "emails": ["u%d@x"]}\n' % (n, n)
-                                                          for n in range(6000))}))
+def test_the_start_leaves_the_execution_to_the_worker_whose_first_write_records_it(
+    store, files, executions, out_of_time
+):
+    upload(
+        files,
+        "snap",
+        zipped({"users.jsonl": b"".join(b'{"username": "u%d", "emails": ["u%d@x"]}\n' % (n, n) for n in range(6000))}),
+    )
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     assert executions.started == [(CELL, operation.id)] and store.latest_operation(CELL).execution_arn is None
 
-    first = stage_input(store, files, CELL, operation.id, out_of_time=lambda: out_of_time, concurrency=1,
-                        execution_arn="arn:first")
+    first = stage_input(
+        store, files, CELL, operation.id, out_of_time=lambda: out_of_time, concurrency=1, execution_arn="arn:first"
+    )
     assert first["staged"] is not out_of_time and store.latest_operation(CELL).execution_arn == "arn:first"
     stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, execution_arn="arn:again")
     assert store.latest_operation(CELL).execution_arn == "arn:first"  # recorded once: a later write keeps it
@@ -196,7 +251,7 @@ def test_counts_move_in_multiples_of_fifty_during_the_user_phase(store, files, e
     operation = start_snapshot_import(store, files, executions, CELL, "big", "operator")
     seen = []
     run_worker(store, files, operation.id, on_batch=lambda _: seen.append(store.latest_operation(CELL).count.processed))
-    users_phase = seen[: 6]
+    users_phase = seen[:6]
     assert users_phase == [0, 50, 100, 150, 200, 250]
     assert store.latest_operation(CELL).count.processed == 260
 
@@ -234,7 +289,7 @@ def test_a_batch_that_crashes_and_is_retried_is_counted_once_and_creates_no_dupl
     crashed = []
     stage_all(store, files, operation.id)
     for batch in range(2):
-        for attempt in range(3):  # the state machine's Retry on States.TaskFailed
+        for _attempt in range(3):  # the state machine's Retry on States.TaskFailed
             try:
                 import_batch(store, files, CELL, operation.id, RecordType.USER, batch)
                 break
@@ -273,8 +328,9 @@ def test_cancel_mid_run_stops_within_one_batch_and_settles_the_counts(store, fil
     assert executions.stopped == [final.execution_arn]
 
 
-def test_a_batch_in_flight_when_canceled_counts_the_users_it_imported_as_completed(store, files, executions,
-                                                                                   monkeypatch):
+def test_a_batch_in_flight_when_canceled_counts_the_users_it_imported_as_completed(
+    store, files, executions, monkeypatch
+):
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(100)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)
@@ -366,12 +422,16 @@ def test_add_users_refusals_use_rocketchat_messages(store, files, executions):
     [
         (b"this is not a zip", "PR400-MC-0004", "not a zip"),
         (zipped({"users.csv": b"username,mail\nok,ok@example.com\n"}), "PR400-BI-0006", "users.csv line 1"),
-        (zipped({"users.csv": b"username,email,name\nok,ok@example.com,Ok\n", "channels.csv": b"name\n"}),
-         "PR400-BI-0006", "channels.csv line 1"),
+        (
+            zipped({"users.csv": b"username,email,name\nok,ok@example.com,Ok\n", "channels.csv": b"name\n"}),
+            "PR400-BI-0006",
+            "channels.csv line 1",
+        ),
     ],
 )
-def test_malformed_input_fails_the_operation_naming_the_file(store, files, executions, content, expected_code,
-                                                            expected_text):
+def test_malformed_input_fails_the_operation_naming_the_file(
+    store, files, executions, content, expected_code, expected_text
+):
     upload(files, "bad", content)
     operation = start_snapshot_import(store, files, executions, CELL, "bad", "operator")
     with pytest.raises(Exception) as raised:
@@ -388,8 +448,11 @@ def test_malformed_input_fails_the_operation_naming_the_file(store, files, execu
 def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, files, executions):
     good = [json.dumps({"type": "user", **user(n)}).encode() + b"\n" for n in range(60)]
     users_csv = b"username,email,name\nc0,c0@example.com,C\nbroken\nc1,c1@example.com,C\n"
-    upload(files, "partly", zipped({"users.csv": users_csv,
-                                     "users.jsonl": b"".join(good[:6] + [b"{oops\n", b"\xff\xfe\n"] + good[6:])}))
+    upload(
+        files,
+        "partly",
+        zipped({"users.csv": users_csv, "users.jsonl": b"".join([*good[:6], b"{oops\n", b"\xff\xfe\n", *good[6:]])}),
+    )
     operation = start_snapshot_import(store, files, executions, CELL, "partly", "operator")
 
     run_worker(store, files, operation.id)
@@ -399,7 +462,10 @@ def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, file
     assert (final.count.total, final.count.completed, final.count.error) == (65, 62, 3)
     failed = failed_records(store, operation.id)
     assert sorted((r.source, r.error_code) for r in failed) == [
-        ("users.csv:3", "invalid-record"), ("users.jsonl:7", "invalid-record"), ("users.jsonl:8", "invalid-record")]
+        ("users.csv:3", "invalid-record"),
+        ("users.jsonl:7", "invalid-record"),
+        ("users.jsonl:8", "invalid-record"),
+    ]
     assert all(entry_exists(store, "user", f"user{n}") for n in range(60))
 
 

@@ -9,14 +9,15 @@ import threading
 
 from rich.console import Console
 
+from bulk_import_cli.watch import watch
 from bulk_import_local.sdk_boundary import current_function
 from bulk_import_local.terminal import REQUEST_LOGGER, STACK_LOG, OutputRouter, Terminal, routed_output
-from bulk_import_cli.watch import watch
 
 
 def print_as(function: str | None, *lines: str) -> None:
     """Prints `lines` as the handler of `function` would, in a thread of its own (print() writes each
     line's text and its newline separately)."""
+
     def run() -> None:
         current_function.set(function)
         for line in lines:
@@ -43,7 +44,8 @@ def test_each_functions_output_goes_to_its_own_log_file(tmp_path):
         print_as("NotInTheTemplateFunction", "late")
     assert sys.stdout is not router and router.closed
     assert (tmp_path / "logs/PersoniumStatusFunction.log").read_text() == (
-        '{"level":"INFO","message":"Personium request"}\n{"_aws":{}}\n')
+        '{"level":"INFO","message":"Personium request"}\n{"_aws":{}}\n'
+    )
     assert (tmp_path / "logs/ImportBatchFunction.log").read_text() == '{"message":"batch"}\n'
     assert (tmp_path / f"logs/{STACK_LOG}.log").read_text() == "moto: a warning\n"
     assert (tmp_path / "logs/NotInTheTemplateFunction.log").read_text() == "late\n"
@@ -78,22 +80,39 @@ def test_a_logger_holding_the_original_stdout_is_routed_too_and_given_back(tmp_p
 def test_request_lines_reach_the_terminal_whole(tmp_path):
     terminal = terminal_console()
     with routed_output(OutputRouter(tmp_path, []), terminal):
-        logging.getLogger(REQUEST_LOGGER).info("%s %s %s %.0fms", "GET", "/demo/__import", 200, 12.3,
-                                               extra={"status": 200})
+        logging.getLogger(REQUEST_LOGGER).info(
+            "%s %s %s %.0fms", "GET", "/demo/__import", 200, 12.3, extra={"status": 200}
+        )
     (line,) = terminal.console.file.getvalue().splitlines()
     assert line.endswith(" GET /demo/__import 200 12ms") and line[2] == ":" and len(line.split()) == 5
     assert (tmp_path / f"{STACK_LOG}.log").read_text() == ""
 
 
 def view(state: str, done: int, total: int = 1000) -> dict:
-    return {"id": "01a2", "name": "users.jsonl", "state": state, "stalled": False,
-            "percent": done * 100 // (total or 1), "counts": {"completed": done, "error": 0, "total": total},
-            "rate": 150.0, "etaSeconds": 5}
+    return {
+        "id": "01a2",
+        "name": "users.jsonl",
+        "state": state,
+        "stalled": False,
+        "percent": done * 100 // (total or 1),
+        "counts": {"completed": done, "error": 0, "total": total},
+        "rate": 150.0,
+        "etaSeconds": 5,
+    }
 
 
 def test_without_a_terminal_the_progress_is_a_line_per_state_and_per_10_percent():
-    views = iter([view("loading", 0, 0), view("importing", 0), view("importing", 50), view("importing", 120),
-                  view("importing", 150), view("importing", 990), view("done", 1000)])
+    views = iter(
+        [
+            view("loading", 0, 0),
+            view("importing", 0),
+            view("importing", 50),
+            view("importing", 120),
+            view("importing", 150),
+            view("importing", 990),
+            view("done", 1000),
+        ]
+    )
     console = Console(file=io.StringIO(), width=80)  # not a terminal: a CI log
     final = watch(lambda: next(views), console, interval=0)
     assert final["state"] == "done"

@@ -9,8 +9,15 @@ ORIGIN = "https://app.example.com"
 
 
 def preflight(local_stack, path: str, method: str, requested: str) -> requests.Response:
-    return requests.options(local_stack.api_url + path, timeout=10, headers={
-        "Origin": ORIGIN, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": requested})
+    return requests.options(
+        local_stack.api_url + path,
+        timeout=10,
+        headers={
+            "Origin": ORIGIN,
+            "Access-Control-Request-Method": method,
+            "Access-Control-Request-Headers": requested,
+        },
+    )
 
 
 def test_personium_preflight_is_answered_without_authorization(local_stack):
@@ -21,8 +28,11 @@ def test_personium_preflight_is_answered_without_authorization(local_stack):
     assert response.headers["Access-Control-Allow-Headers"] == "authorization"
     assert response.headers["X-Personium-Version"] == "1.7.22"
     # The browser then sends the request itself.
-    actual = requests.get(local_stack.api_url + "/demo/__import", timeout=10, headers={
-        "Origin": ORIGIN, "Authorization": f"Bearer {demo.ROOT_TOKEN}"})
+    actual = requests.get(
+        local_stack.api_url + "/demo/__import",
+        timeout=10,
+        headers={"Origin": ORIGIN, "Authorization": f"Bearer {demo.ROOT_TOKEN}"},
+    )
     assert actual.status_code == 200 and actual.headers["Access-Control-Allow-Origin"] == "*"
 
 

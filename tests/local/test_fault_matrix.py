@@ -17,6 +17,9 @@ def matrix(local_stack, monkeypatch):
 def test_the_promise_survives_a_sample_of_the_flows_fault_points(matrix: Matrix, flow: str):
     points = sample(matrix.points(flow))
     assert {point.mode for point in points} == {"crash-before", "crash-after", "contention"}
-    broken = {str(point): problems for point in points
-              if (problems := matrix.run(point.flow, point.fault())) and problems != [NOT_REACHED]}
+    broken = {
+        str(point): problems
+        for point in points
+        if (problems := matrix.run(point.flow, point.fault())) and problems != [NOT_REACHED]
+    }
     assert broken == {}

@@ -77,21 +77,34 @@ def test_rocketchat_api_import_reports_counts_per_batch_and_ends_done(local_stac
     assert (count["completed"], count["error"], count["total"]) == (259, 1, 260)
     assert seen and all(processed % 50 == 0 or processed == 260 for processed in seen)
     assert rc_post(local_stack, "import.addUsers", {"users": [user(999)]}).json() == {
-        "success": False, "error": "The current import operation is already finished."}
+        "success": False,
+        "error": "The current import operation is already finished.",
+    }
 
 
 def test_personium_snapshot_import_over_http(local_stack, cell_token):
     auth = cell_token("flowcell")
-    put = requests.put(f"{local_stack.api_url}/flowcell/__snapshot/snap.zip", data=demo.demo_users_zip(150),
-                       headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    put = requests.put(
+        f"{local_stack.api_url}/flowcell/__snapshot/snap.zip",
+        data=demo.demo_users_zip(150),
+        headers=auth | {"Content-Type": "application/zip"},
+        timeout=TIMEOUT,
+    )
     assert put.status_code == 201
-    started = requests.post(f"{local_stack.api_url}/flowcell/__import", json={"Name": "snap"}, headers=auth, timeout=TIMEOUT)
+    started = requests.post(
+        f"{local_stack.api_url}/flowcell/__import", json={"Name": "snap"}, headers=auth, timeout=TIMEOUT
+    )
     assert started.status_code == 202
     assert started.headers["Location"].endswith("/flowcell/__import")
 
     assert started.headers["Location"] == f"{local_stack.api_url}/flowcell/__import"
-    final = wait_until(lambda: (s := requests.get(started.headers["Location"], headers=auth, timeout=TIMEOUT).json())[
-        "status"] != "importation in progress" and s)
+    final = wait_until(
+        lambda: (
+            (s := requests.get(started.headers["Location"], headers=auth, timeout=TIMEOUT).json())["status"]
+            != "importation in progress"
+            and s
+        )
+    )
     assert final == {"status": "ready"}
     operation = local_stack.store.latest_operation("flowcell")
     assert operation.step is ProgressStep.DONE
@@ -101,12 +114,27 @@ def test_personium_snapshot_import_over_http(local_stack, cell_token):
 
 def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(local_stack, cell_token):
     auth = cell_token("badzip")
-    requests.put(f"{local_stack.api_url}/badzip/__snapshot/bad.zip", data=b"plain text",
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
-    assert requests.post(f"{local_stack.api_url}/badzip/__import", json={"Name": "bad"}, headers=auth,
-                         timeout=TIMEOUT).status_code == 202
-    final = wait_until(lambda: (s := requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth,
-                                                  timeout=TIMEOUT).json())["status"] != "importation in progress" and s)
+    requests.put(
+        f"{local_stack.api_url}/badzip/__snapshot/bad.zip",
+        data=b"plain text",
+        headers=auth | {"Content-Type": "application/zip"},
+        timeout=TIMEOUT,
+    )
+    assert (
+        requests.post(
+            f"{local_stack.api_url}/badzip/__import", json={"Name": "bad"}, headers=auth, timeout=TIMEOUT
+        ).status_code
+        == 202
+    )
+    final = wait_until(
+        lambda: (
+            (s := requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth, timeout=TIMEOUT).json())[
+                "status"
+            ]
+            != "importation in progress"
+            and s
+        )
+    )
     assert final["status"] == "import failed"
     assert final["message"]["code"] == "PR400-MC-0004"
 
@@ -119,11 +147,15 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
     largest = []
     for cell, users in (("payload-small", 100), ("payload-large", 1500)):
         auth = cell_token(cell)
-        requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(users),
-                     headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+        requests.put(
+            f"{local_stack.api_url}/{cell}/__snapshot/s.zip",
+            data=demo.demo_users_zip(users),
+            headers=auth | {"Content-Type": "application/zip"},
+            timeout=TIMEOUT,
+        )
         moto_stepfunctions.reset_payload_sizes()
         requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT)
-        wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active)
+        wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active)  # noqa: B023 (called here)
         wait_until(lambda: "Done" in moto_stepfunctions.payload_sizes())  # the execution's end, just after
         largest.append(moto_stepfunctions.payload_sizes())
     small, large = largest
@@ -133,14 +165,17 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
 
 
 @pytest.mark.parametrize("concurrently", [False, True])
-def test_every_task_and_map_child_delivered_twice_still_counts_each_record_once(local_stack, cell_token,
-                                                                               concurrently):
+def test_every_task_and_map_child_delivered_twice_still_counts_each_record_once(local_stack, cell_token, concurrently):
     """At least once, as Step Functions and Lambda deliver: every stage, batch and phase invocation
     runs twice (one after the other, or at the same time), and the counts stay exact."""
     cell = f"twice-{'concurrent' if concurrently else 'sequential'}"
     auth = cell_token(cell)
-    requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(260),
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    requests.put(
+        f"{local_stack.api_url}/{cell}/__snapshot/s.zip",
+        data=demo.demo_users_zip(260),
+        headers=auth | {"Content-Type": "application/zip"},
+        timeout=TIMEOUT,
+    )
     for function in ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction"):
         local_stack.host.faults.deliver_twice(function, concurrently=concurrently)
     try:
@@ -157,15 +192,22 @@ def test_every_task_and_map_child_delivered_twice_still_counts_each_record_once(
 
 def test_two_concurrent_starts_one_accepted_one_409(local_stack, cell_token):
     auth = cell_token("race")
-    requests.put(f"{local_stack.api_url}/race/__snapshot/s.zip", data=demo.demo_users_zip(100),
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    requests.put(
+        f"{local_stack.api_url}/race/__snapshot/s.zip",
+        data=demo.demo_users_zip(100),
+        headers=auth | {"Content-Type": "application/zip"},
+        timeout=TIMEOUT,
+    )
     barrier = threading.Barrier(2)
     codes = []
 
     def start():
         barrier.wait()
-        codes.append(requests.post(f"{local_stack.api_url}/race/__import", json={"Name": "s"}, headers=auth,
-                                   timeout=TIMEOUT).status_code)
+        codes.append(
+            requests.post(
+                f"{local_stack.api_url}/race/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT
+            ).status_code
+        )
 
     threads = [threading.Thread(target=start) for _ in range(2)]
     [thread.start() for thread in threads]
@@ -186,8 +228,13 @@ def test_clear_while_importing_stops_the_worker_and_settles_counts(local_stack):
     assert final["state"] == "error" and final["operation"]["valid"] is False
     assert count["completed"] + count["error"] == count["total"] == 200
     operation = local_stack.store.latest_operation(local_stack.template.parameters["RocketChatCell"])
-    execution = wait_until(lambda: (e := boto3.client("stepfunctions").describe_execution(
-        executionArn=operation.execution_arn))["status"] != "RUNNING" and e)
+    execution = wait_until(
+        lambda: (
+            (e := boto3.client("stepfunctions").describe_execution(executionArn=operation.execution_arn))["status"]
+            != "RUNNING"
+            and e
+        )
+    )
     assert execution["status"] == "ABORTED"
     wait_until(lambda: local_stack.host.running() == 0)
     # A batch that was running when cleared counts what it imported (late): completed is then
@@ -207,8 +254,9 @@ class Crash(Exception):
 
 
 @pytest.mark.parametrize("crash_point", ["insert_directory_entries", "count_batch", "put_failed_records"])
-def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(local_stack, cell_token,
-                                                                          monkeypatch, crash_point):
+def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(
+    local_stack, cell_token, monkeypatch, crash_point
+):
     cell = f"crash{crash_point.replace('_', '')}"
     auth = cell_token(cell)
     real = getattr(ImportStore, crash_point)
@@ -221,8 +269,12 @@ def test_a_crashing_batch_is_retried_by_the_state_machine_with_exact_counts(loca
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(ImportStore, crash_point, crash_once)
-    requests.put(f"{local_stack.api_url}/{cell}/__snapshot/s.zip", data=demo.demo_users_zip(120),
-                 headers=auth | {"Content-Type": "application/zip"}, timeout=TIMEOUT)
+    requests.put(
+        f"{local_stack.api_url}/{cell}/__snapshot/s.zip",
+        data=demo.demo_users_zip(120),
+        headers=auth | {"Content-Type": "application/zip"},
+        timeout=TIMEOUT,
+    )
     requests.post(f"{local_stack.api_url}/{cell}/__import", json={"Name": "s"}, headers=auth, timeout=TIMEOUT)
     operation = wait_until(lambda: (o := local_stack.store.latest_operation(cell)) and not o.is_active and o)
 

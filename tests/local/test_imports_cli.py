@@ -15,10 +15,10 @@ from rich.console import Console
 
 from bulk_import.admin import create_api_credential
 from bulk_import.credentials import ApiPermission
-from bulk_import_cli.stack_state import StackInfo
 from bulk_import_cli import demo
 from bulk_import_cli.imports_command import failed_records_table, imports_table
 from bulk_import_cli.main import main
+from bulk_import_cli.stack_state import StackInfo
 
 RECORDS = [{"type": "user", "username": "u1", "emails": ["u1@example.com"]}, {"type": "user", "username": "bad"}]
 
@@ -48,8 +48,12 @@ def without_lines_starting(text: str, prefix: str) -> str:
 def start_import(local_stack, cell: str) -> str:
     """Starts an import of one good and one bad user (no email) on `cell`; returns its id."""
     token = create_api_credential(local_stack.store, cell, [ApiPermission.READ, ApiPermission.WRITE]).token
-    response = requests.post(f"{local_stack.api_url}/v1/cells/{cell}/imports", json={"records": RECORDS},
-                             headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response = requests.post(
+        f"{local_stack.api_url}/v1/cells/{cell}/imports",
+        json={"records": RECORDS},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
     assert response.status_code == 202, response.text
     return response.json()["id"]
 
@@ -81,15 +85,19 @@ def test_errors_lists_the_failed_records(cli):
     code, out, _ = cli("errors", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID)
     records = json.loads(out)["items"]
     assert code == 0 and [(r["record"], r["code"]) for r in records] == [
-        ("user:1", "invalid-record"), ("user:4", "already-exists")]
+        ("user:1", "invalid-record"),
+        ("user:4", "already-exists"),
+    ]
 
 
 def test_errors_as_csv_follows_the_redirect_to_stdout_or_a_file(cli, tmp_path):
     code, out, _ = cli("errors", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--csv")
     rows = list(csv.reader(io.StringIO(out)))
     assert code == 0 and rows[0] == ["record", "type", "source", "code", "message", "data"]
-    assert [row[:4] for row in rows[1:]] == [["user:1", "user", "users.jsonl:2", "invalid-record"],
-                                             ["user:4", "user", "users.jsonl:5", "already-exists"]]
+    assert [row[:4] for row in rows[1:]] == [
+        ["user:1", "user", "users.jsonl:2", "invalid-record"],
+        ["user:4", "user", "users.jsonl:5", "already-exists"],
+    ]
     assert json.loads(rows[1][5]) == {"username": "carol", "emails": []}
     target = tmp_path / "errors.csv"
     code, out, _ = cli("errors", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--csv", str(target))
@@ -118,8 +126,9 @@ def test_retry_with_a_correction_starts_a_child_import_of_the_failed_record(cli,
     page = json.loads(out)
     assert code == 0 and [item["id"] for item in page["items"]] == [child["id"]]
     assert f"--cursor {page['nextCursor']}" in err
-    assert [item["id"] for item in json.loads(cli("list", "--cell", "cli-retry", "--limit", "1", "--all")[1])[
-        "items"]] == [child["id"], parent]
+    assert [
+        item["id"] for item in json.loads(cli("list", "--cell", "cli-retry", "--limit", "1", "--all")[1])["items"]
+    ] == [child["id"], parent]
 
 
 def test_cancel_of_a_finished_import_is_refused_with_the_problem_on_stderr(cli):
@@ -148,14 +157,23 @@ def test_table_output_for_humans(cli, monkeypatch):
 
 
 def test_tables_render_the_stalled_marker_and_the_failed_records():
-    view = {"id": "01a2", "name": "users.jsonl", "state": "importing", "stalled": True, "percent": 40,
-            "counts": {"completed": 3000, "error": 1000, "total": 10000}, "startedAt": "2025-01-02T03:04:05.000Z"}
+    view = {
+        "id": "01a2",
+        "name": "users.jsonl",
+        "state": "importing",
+        "stalled": True,
+        "percent": 40,
+        "counts": {"completed": 3000, "error": 1000, "total": 10000},
+        "startedAt": "2025-01-02T03:04:05.000Z",
+    }
     record = {"record": "user:12", "source": "users.jsonl:13", "code": "invalid-record", "message": "emails: bad"}
     console = Console(file=io.StringIO(), width=200)
     console.print(imports_table({"items": [view]}), failed_records_table({"items": [record]}))
     lines = console.file.getvalue().splitlines()
-    assert any("importing stalled" in line and "40%" in line and "3,000/1,000/10,000" in line
-               and "2025-01-02 03:04:05" in line for line in lines)
+    assert any(
+        "importing stalled" in line and "40%" in line and "3,000/1,000/10,000" in line and "2025-01-02 03:04:05" in line
+        for line in lines
+    )
     assert any("user:12" in line and "users.jsonl:13" in line and "emails: bad" in line for line in lines)
 
 
@@ -163,22 +181,44 @@ def test_watch_exits_1_for_an_import_that_ended_failed(cli, local_stack):
     from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep, new_operation_id, utc_now
 
     now = utc_now()
-    failed = ImportOperation(id=new_operation_id(), cell="watchfail", type="v1", importer_key="v1",
-                             step=ProgressStep.IMPORT_FAILED, started_at=now, updated_at=now, user="t",
-                             count=Counts(total=4, users=4, completed=1, error=3),
-                             failure=Failure(code="PR500-BI-0007", message="The import stalled."))
+    failed = ImportOperation(
+        id=new_operation_id(),
+        cell="watchfail",
+        type="v1",
+        importer_key="v1",
+        step=ProgressStep.IMPORT_FAILED,
+        started_at=now,
+        updated_at=now,
+        user="t",
+        count=Counts(total=4, users=4, completed=1, error=3),
+        failure=Failure(code="PR500-BI-0007", message="The import stalled."),
+    )
     local_stack.store.start_operation(failed, None)
     code, out, _ = cli("watch", "--cell", "watchfail", failed.id, "--interval", "0.2")
     assert code == 1 and json.loads(out)["failure"]["message"] == "The import stalled."
 
 
-@pytest.mark.parametrize("args", [
-    ["--stack-name", "prod-stack", "imports", "show", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--json"],
-    ["imports", "show", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--stack-name", "prod-stack",
-     "--output", "json"],
-], ids=["global-options-first", "global-options-after-the-subcommand"])
-def test_a_named_stack_gives_the_api_url_and_the_table_for_a_credential(local_stack, tmp_path, monkeypatch, capsys,
-                                                                        args):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--stack-name", "prod-stack", "imports", "show", "--cell", demo.OTHER_CELL, demo.DONE_OPERATION_ID, "--json"],
+        [
+            "imports",
+            "show",
+            "--cell",
+            demo.OTHER_CELL,
+            demo.DONE_OPERATION_ID,
+            "--stack-name",
+            "prod-stack",
+            "--output",
+            "json",
+        ],
+    ],
+    ids=["global-options-first", "global-options-after-the-subcommand"],
+)
+def test_a_named_stack_gives_the_api_url_and_the_table_for_a_credential(
+    local_stack, tmp_path, monkeypatch, capsys, args
+):
     from bulk_import_cli import common
 
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "none.json"))  # no local stack here
@@ -215,8 +255,9 @@ def test_without_an_id_a_command_takes_the_cells_latest_import(cli, local_stack)
     assert (code, out, err) == (1, "", "bulk-import: cell a-cell-without-imports has no import\n")
 
 
-def test_the_import_spellings_of_before_still_work_and_say_they_are_deprecated(local_stack, tmp_path, monkeypatch,
-                                                                               capsys):
+def test_the_import_spellings_of_before_still_work_and_say_they_are_deprecated(
+    local_stack, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "stack.json"))
     StackInfo.of(local_stack).save()
     operation_id = start_import(local_stack, "cli-legacy")

@@ -48,8 +48,17 @@ def test_rocketchat_status_over_http(local_stack):
     body = response.json()
     assert response.status_code == 200 and body["success"] is True
     assert body["state"] in {"new", "loading", "ready", "importing", "error", "canceled", "done"}
-    assert set(body["operation"]) >= {"_id", "type", "importerKey", "ts", "status", "valid", "user", "_updatedAt",
-                                      "count"}
+    assert set(body["operation"]) >= {
+        "_id",
+        "type",
+        "importerKey",
+        "ts",
+        "status",
+        "valid",
+        "user",
+        "_updatedAt",
+        "count",
+    }
 
 
 def test_unknown_path_answers_like_api_gateway(local_stack):
@@ -86,8 +95,16 @@ def test_query_strings_reach_the_handler(local_stack):
 
 def test_proxy_event_has_the_shape_api_gateway_sends():
     route = Route(method="GET", path="/{CellName}/__import", function="PersoniumStatusFunction")
-    event = proxy_event(route, "GET", "/demo/__import?a=1&a=2", [("X-A", "1"), ("X-A", "2")], b"", "dev",
-                        {"CellName": "demo"}, "127.0.0.1")
+    event = proxy_event(
+        route,
+        "GET",
+        "/demo/__import?a=1&a=2",
+        [("X-A", "1"), ("X-A", "2")],
+        b"",
+        "dev",
+        {"CellName": "demo"},
+        "127.0.0.1",
+    )
     reference = load_event("PersoniumStatusFunction/status-in-progress.json")
     assert set(event) == set(reference)
     assert set(event["requestContext"]) >= {"requestId", "resourcePath", "httpMethod", "stage", "path", "identity"}
@@ -99,15 +116,26 @@ def test_proxy_event_has_the_shape_api_gateway_sends():
 
 def test_binary_bodies_arrive_base64_encoded():
     route = Route(method="PUT", path="/{CellName}/__snapshot/{Name}", function="PersoniumImportFunction")
-    event = proxy_event(route, "PUT", "/demo/__snapshot/s.zip", [("Content-Type", "application/zip")],
-                        b"PK\x03\x04\xff", "dev", {"CellName": "demo", "Name": "s.zip"}, "127.0.0.1")
+    event = proxy_event(
+        route,
+        "PUT",
+        "/demo/__snapshot/s.zip",
+        [("Content-Type", "application/zip")],
+        b"PK\x03\x04\xff",
+        "dev",
+        {"CellName": "demo", "Name": "s.zip"},
+        "127.0.0.1",
+    )
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"PK\x03\x04\xff"
 
 
 def test_the_lambda_seam_is_where_moto_calls_it():
     # moto's internal API: if this fails, moto moved the seam (functions_host.install_lambda_seam).
     assert list(inspect.signature(LambdaFunction.invoke).parameters) == [
-        "self", "body", "request_headers", "response_headers"
+        "self",
+        "body",
+        "request_headers",
+        "response_headers",
     ]
 
 
@@ -129,7 +157,7 @@ def test_a_handler_exception_reaches_moto_as_a_function_error(local_stack):
     assert json.loads(response["Payload"].read())["errorType"]
 
 
-@pytest.mark.parametrize("route", [r for r in TEMPLATE.routes()], ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("route", list(TEMPLATE.routes()), ids=lambda r: f"{r.method} {r.path}")
 def test_routes_are_read_from_the_template(route):
     assert route.function in TEMPLATE.functions()
 
@@ -138,9 +166,7 @@ def test_moto_transaction_seam_is_where_the_patch_expects_it():
     # moto's internal API: if this fails, moto moved what moto_transactions.py patches.
     from moto.dynamodb import models
 
-    assert list(inspect.signature(models.DynamoDBBackend.transact_write_items).parameters) == [
-        "self", "transact_items"
-    ]
+    assert list(inspect.signature(models.DynamoDBBackend.transact_write_items).parameters) == ["self", "transact_items"]
     assert hasattr(models, "copy") and hasattr(models.copy, "deepcopy")
 
 
@@ -149,12 +175,25 @@ def test_a_failed_transaction_undoes_only_its_own_items(local_stack):
     table = local_stack.store.table_name
     client.put_item(TableName=table, Item={"PK": {"S": "tx-a"}, "SK": {"S": "x"}, "n": {"N": "1"}})
     with pytest.raises(client.exceptions.TransactionCanceledException):
-        client.transact_write_items(TransactItems=[
-            {"Update": {"TableName": table, "Key": {"PK": {"S": "tx-a"}, "SK": {"S": "x"}},
-                        "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
-            {"Put": {"TableName": table, "Item": {"PK": {"S": "tx-a"}, "SK": {"S": "y"}},
-                     "ConditionExpression": "attribute_exists(PK)"}},
-        ])
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": {"PK": {"S": "tx-a"}, "SK": {"S": "x"}},
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"PK": {"S": "tx-a"}, "SK": {"S": "y"}},
+                        "ConditionExpression": "attribute_exists(PK)",
+                    }
+                },
+            ]
+        )
     item = client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "x"}})["Item"]
     assert item["n"] == {"N": "1"}
     assert "Item" not in client.get_item(TableName=table, Key={"PK": {"S": "tx-a"}, "SK": {"S": "y"}})
@@ -186,18 +225,30 @@ def test_a_plain_write_waits_for_a_running_transaction(local_stack, monkeypatch)
 
     def plain_write() -> None:
         transaction_between_its_items.wait(5)
-        client.update_item(TableName=table, Key=key_x, UpdateExpression="SET plain = :p",
-                           ExpressionAttributeValues={":p": {"S": "kept"}})
+        client.update_item(
+            TableName=table,
+            Key=key_x,
+            UpdateExpression="SET plain = :p",
+            ExpressionAttributeValues={":p": {"S": "kept"}},
+        )
         order.append("plain write landed")
 
     writer = threading.Thread(target=plain_write)
     writer.start()
     with pytest.raises(client.exceptions.TransactionCanceledException):
-        client.transact_write_items(TransactItems=[
-            {"Update": {"TableName": table, "Key": key_x,
-                        "UpdateExpression": "SET n = :two", "ExpressionAttributeValues": {":two": {"N": "2"}}}},
-            {"Put": {"TableName": table, "Item": key_y, "ConditionExpression": "attribute_exists(PK)"}},
-        ])
+        client.transact_write_items(
+            TransactItems=[
+                {
+                    "Update": {
+                        "TableName": table,
+                        "Key": key_x,
+                        "UpdateExpression": "SET n = :two",
+                        "ExpressionAttributeValues": {":two": {"N": "2"}},
+                    }
+                },
+                {"Put": {"TableName": table, "Item": key_y, "ConditionExpression": "attribute_exists(PK)"}},
+            ]
+        )
     writer.join(5)
     assert order == ["transaction checked y", "plain write landed"]
     item = client.get_item(TableName=table, Key=key_x)["Item"]
@@ -211,15 +262,22 @@ def test_moto_stream_seam_is_where_the_patch_expects_it():
 
     assert list(inspect.signature(StreamShard.add).parameters) == ["self", "old", "new"]
     assert list(inspect.signature(LambdaBackend.send_dynamodb_items).parameters) == [
-        "self", "function_arn", "items", "source"]
+        "self",
+        "function_arn",
+        "items",
+        "source",
+    ]
 
 
-@pytest.mark.parametrize(("pattern", "value", "expected"), [
-    ({"a": {"S": ["x"]}}, {"a": {"S": "x"}}, True),
-    ({"a": {"S": ["x"]}}, {"a": {"S": "y"}}, False),
-    ({"a": {"S": [{"prefix": "IMPORT#"}]}}, {"a": {"S": "IMPORT#~latest"}}, True),
-    ({"a": {"S": ["x"]}}, {"b": 1}, False),
-])
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ({"a": {"S": ["x"]}}, {"a": {"S": "x"}}, True),
+        ({"a": {"S": ["x"]}}, {"a": {"S": "y"}}, False),
+        ({"a": {"S": [{"prefix": "IMPORT#"}]}}, {"a": {"S": "IMPORT#~latest"}}, True),
+        ({"a": {"S": ["x"]}}, {"b": 1}, False),
+    ],
+)
 def test_the_local_stream_filter_matches_like_a_lambda_filter(pattern, value, expected):
     from bulk_import_local.moto_streams import matches
 
@@ -232,8 +290,14 @@ def streamed(local_stack, monkeypatch) -> list[str]:
     seen: list[str] = []
     events_function = local_stack.host.handler("ImportEventsFunction")
     module = local_stack.host.module("ImportEventsFunction")
-    monkeypatch.setattr(module, "lambda_handler", lambda event, context: (
-        seen.extend(r["dynamodb"]["Keys"]["SK"]["S"] for r in event["Records"]), events_function(event, context))[1])
+    monkeypatch.setattr(
+        module,
+        "lambda_handler",
+        lambda event, context: (
+            seen.extend(r["dynamodb"]["Keys"]["SK"]["S"] for r in event["Records"]),
+            events_function(event, context),
+        )[1],
+    )
     return seen
 
 
@@ -245,9 +309,18 @@ def test_the_events_function_sees_only_operation_changes_once_each(local_stack, 
     create_api_credential(local_stack.store, "streamcell", [ApiPermission.WRITE])  # cell + credential writes
     assert seen == []
     now = utc_now()
-    local_stack.store.start_operation(ImportOperation(
-        id=new_operation_id(), cell="streamcell", type="v1", importer_key="v1", started_at=now, updated_at=now,
-        user="test"), None)
+    local_stack.store.start_operation(
+        ImportOperation(
+            id=new_operation_id(),
+            cell="streamcell",
+            type="v1",
+            importer_key="v1",
+            started_at=now,
+            updated_at=now,
+            user="test",
+        ),
+        None,
+    )
     assert seen == ["IMPORT#~latest"]
 
 
@@ -266,28 +339,52 @@ def test_a_local_query_reads_its_partition_in_order_and_an_index_query_still_see
     for n in (3, 1, 2):
         client.put_item(TableName=table, Item={"PK": {"S": "q-part"}, "SK": {"S": f"{n}"}})
     client.put_item(TableName=table, Item={"PK": {"S": "q-other"}, "SK": {"S": "1"}})
-    found = client.query(TableName=table, KeyConditionExpression="PK = :pk",
-                         ExpressionAttributeValues={":pk": {"S": "q-part"}})["Items"]
+    found = client.query(
+        TableName=table, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": "q-part"}}
+    )["Items"]
     assert [item["SK"]["S"] for item in found] == ["1", "2", "3"]
-    client.put_item(TableName=table, Item={"PK": {"S": "q-failed"}, "SK": {"S": "1"},
-                                           "failedOf": {"S": "q-op"}, "failedKey": {"S": "0#1"}})
-    by_index = client.query(TableName=table, IndexName="FailedRecords", KeyConditionExpression="failedOf = :op",
-                            ExpressionAttributeValues={":op": {"S": "q-op"}})["Items"]
+    client.put_item(
+        TableName=table,
+        Item={"PK": {"S": "q-failed"}, "SK": {"S": "1"}, "failedOf": {"S": "q-op"}, "failedKey": {"S": "0#1"}},
+    )
+    by_index = client.query(
+        TableName=table,
+        IndexName="FailedRecords",
+        KeyConditionExpression="failedOf = :op",
+        ExpressionAttributeValues={":op": {"S": "q-op"}},
+    )["Items"]
     assert [item["PK"]["S"] for item in by_index] == ["q-failed"]
 
 
 def test_a_failed_transaction_streams_nothing_and_a_committed_one_streams_its_change(local_stack, streamed):
     now = utc_now()
-    operation = ImportOperation(id=new_operation_id(), cell="txstream", type="v1", importer_key="v1",
-                                started_at=now, updated_at=now, user="test")
+    operation = ImportOperation(
+        id=new_operation_id(),
+        cell="txstream",
+        type="v1",
+        importer_key="v1",
+        started_at=now,
+        updated_at=now,
+        user="test",
+    )
     local_stack.store.start_operation(operation, None)
     streamed.clear()
     client, table = boto3.client("dynamodb"), local_stack.store.table_name
-    count_update = {"Update": {"TableName": table, "Key": {"PK": {"S": "CELL#txstream"}, "SK": {"S": "IMPORT#~latest"}},
-                               "UpdateExpression": "SET updatedAt = :now",
-                               "ExpressionAttributeValues": {":now": {"S": utc_now().isoformat()}}}}
-    failing = {"Put": {"TableName": table, "Item": {"PK": {"S": "tx-none"}, "SK": {"S": "x"}},
-                       "ConditionExpression": "attribute_exists(PK)"}}
+    count_update = {
+        "Update": {
+            "TableName": table,
+            "Key": {"PK": {"S": "CELL#txstream"}, "SK": {"S": "IMPORT#~latest"}},
+            "UpdateExpression": "SET updatedAt = :now",
+            "ExpressionAttributeValues": {":now": {"S": utc_now().isoformat()}},
+        }
+    }
+    failing = {
+        "Put": {
+            "TableName": table,
+            "Item": {"PK": {"S": "tx-none"}, "SK": {"S": "x"}},
+            "ConditionExpression": "attribute_exists(PK)",
+        }
+    }
     with pytest.raises(client.exceptions.TransactionCanceledException):
         client.transact_write_items(TransactItems=[count_update, failing])
     assert streamed == []
@@ -307,23 +404,34 @@ def test_moto_stepfunctions_seams_are_where_the_patches_expect_them():
     from moto.stepfunctions.parser.asl.component.state.exec import execute_state
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import job
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
-        distributed_item_processor_worker, map_run_record)
+        distributed_item_processor_worker,
+        map_run_record,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
-        distributed_iterator_worker)
+        distributed_iterator_worker,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.result_writer import result_writer_decl
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_lambda
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
-        state_task_service, state_task_service_lambda)
+        state_task_service,
+        state_task_service_lambda,
+    )
     from moto.stepfunctions.parser.asl.eval import environment
 
     def source(module) -> str:
         return inspect.getsource(module)
 
-    for module, owner in ((state, "CommonStateField"), (parargs, "Parargs"), (result_selector, "ResultSelector"),
-                          (result_path, "ResultPath"), (error_equals_decl, "ErrorEqualsDecl"),
-                          (result_writer_decl, "ResultWriter")):
+    for module, owner in (
+        (state, "CommonStateField"),
+        (parargs, "Parargs"),
+        (result_selector, "ResultSelector"),
+        (result_path, "ResultPath"),
+        (error_equals_decl, "ErrorEqualsDecl"),
+        (result_writer_decl, "ResultWriter"),
+    ):
         assert f"class {owner}(" in source(module) and "def _eval_body(self, env: Environment) -> None:" in source(
-            module), owner
+            module
+        ), owner
     assert "self._eval_state_output(env=env)" in source(state) and "self._set_next(env)" in source(state)
     assert "error_name: ErrorName = env.stack.pop()" in source(error_equals_decl)
     assert "self.result_path_src is None" in source(result_path)
@@ -333,8 +441,10 @@ def test_moto_stepfunctions_seams_are_where_the_patches_expect_them():
         assert "self._map_run_record.item_counter.failed.count()" in source(module)
         assert "isinstance(job.job_output, Exception)" in source(module)
     assert "self._jobs_number = len(job_inputs)" in source(job)
-    assert all(f"self.{name} = " in source(map_run_record) for name in (
-        "tolerated_failure_count", "tolerated_failure_percentage", "item_counter"))
+    assert all(
+        f"self.{name} = " in source(map_run_record)
+        for name in ("tolerated_failure_count", "tolerated_failure_percentage", "item_counter")
+    )
     for module in (state, state_task_lambda, state_task_service):
         assert "from moto.stepfunctions.parser.quotas import is_within_size_quota" in source(module)
     assert "from threading import Thread" in source(execute_state)
@@ -343,10 +453,16 @@ def test_moto_stepfunctions_seams_are_where_the_patches_expect_them():
     assert "def set_error(self, error: ExecutionFailedEventDetails) -> None:" in source(environment)
     assert "self._state_mutex = threading.RLock()" in source(environment)
     # What moto already does like AWS, and the tests rely on: an Invoke API error names the task's error.
-    error = ClientError({"Error": {"Code": "ServiceException", "Message": "m"},
-                         "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"}}, "Invoke")
+    error = ClientError(
+        {
+            "Error": {"Code": "ServiceException", "Message": "m"},
+            "ResponseMetadata": {"HTTPStatusCode": 500, "RequestId": "r"},
+        },
+        "Invoke",
+    )
     assert state_task_service_lambda.StateTaskServiceLambda._error_cause_from_client_error(error)[0] == (
-        "Lambda.ServiceException")
+        "Lambda.ServiceException"
+    )
 
 
 def test_moto_delivers_stream_records_without_request_headers():
@@ -358,18 +474,21 @@ def test_moto_delivers_stream_records_without_request_headers():
 
 def test_moto_stepfunctions_keeping_seams_are_where_the_patches_expect_them():
     # moto's internal API: what moto_stepfunctions.py replaces to keep less (children's history, frames).
-    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import (
-        distributed_iteration_component)
+    from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import distributed_iteration_component
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.itemprocessor import (
-        distributed_item_processor_worker)
+        distributed_item_processor_worker,
+    )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.iterator import (
-        distributed_iterator_worker)
+        distributed_iterator_worker,
+    )
     from moto.stepfunctions.parser.asl.eval.event import event_manager
 
     assert "env.event_manager = EventManager()" in inspect.getsource(distributed_iteration_component)
     assert "def _publish_history_event(" in inspect.getsource(event_manager)
-    for module, opens in ((distributed_item_processor_worker, "worker_frame.open_inner_frame()"),
-                          (distributed_iterator_worker, "worker_frame.open_frame()")):
+    for module, opens in (
+        (distributed_item_processor_worker, "worker_frame.open_inner_frame()"),
+        (distributed_iterator_worker, "worker_frame.open_frame()"),
+    ):
         source = inspect.getsource(module)
         assert f"job_frame = {opens}" in source and "self._eval_pool(job=next_job, worker_frame=worker_frame)" in source
 
@@ -385,14 +504,18 @@ def test_moto_footprint_seams_are_where_the_patches_expect_them():
     assert "cls.instances_tracked.append(instance)" in inspect.getsource(common_models)
     assert "if host in backends.list_of_moto_modules():" in inspect.getsource(werkzeug_app)
     assert callable(backends.list_of_moto_modules) and "create_loader(self.get_config_variable" in inspect.getsource(
-        session)
+        session
+    )
     item = inspect.getsource(dynamo_type.Item)
     for method in ("def __init__(", "def to_json(", "def describe_attrs(", "def size(", "def __deepcopy__("):
         assert method in item, method
     assert "self.attrs = LimitedSizeDict()" in item
     assert "from moto.batch.utils import JobStatus" in inspect.getsource(
-        __import__("moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
-                   fromlist=["x"]))
+        __import__(
+            "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
+            fromlist=["x"],
+        )
+    )
 
 
 def test_the_local_stack_loads_no_ec2_and_tracks_no_model_instances(local_stack):
@@ -417,23 +540,34 @@ def _moto_item(table: str, pk: str, sk: str):
 
 def test_a_packed_item_reads_back_as_written_and_unpacks_when_updated(local_stack):
     client, table = boto3.client("dynamodb"), local_stack.store.table_name
-    item = {"PK": {"S": "packed"}, "SK": {"S": "1"}, "n": {"N": "1.50"}, "s": {"SS": ["a", "b"]},
-            "none": {"NULL": True}, "m": {"M": {"l": {"L": [{"S": "é"}, {"BOOL": False}, {"M": {}}]}, "ns": {"NS": ["1", "2"]}}}}
+    item = {
+        "PK": {"S": "packed"},
+        "SK": {"S": "1"},
+        "n": {"N": "1.50"},
+        "s": {"SS": ["a", "b"]},
+        "none": {"NULL": True},
+        "m": {"M": {"l": {"L": [{"S": "é"}, {"BOOL": False}, {"M": {}}]}, "ns": {"NS": ["1", "2"]}}},
+    }
     client.put_item(TableName=table, Item=item)
     stored = _moto_item(table, "packed", "1")
     assert "_packed" in stored.__dict__  # kept packed (moto_footprint.py)
     key = {"PK": {"S": "packed"}, "SK": {"S": "1"}}
     assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
     assert client.batch_get_item(RequestItems={table: {"Keys": [key]}})["Responses"][table] == [item]
-    found = client.query(TableName=table, KeyConditionExpression="PK = :pk",
-                         ExpressionAttributeValues={":pk": {"S": "packed"}})["Items"]
+    found = client.query(
+        TableName=table, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": "packed"}}
+    )["Items"]
     assert found == [item] and "_packed" in stored.__dict__  # reading it did not unpack it
     projected = client.get_item(TableName=table, Key=key, ProjectionExpression="n, m.l")["Item"]
     assert projected == {"n": item["n"], "m": {"M": {"l": item["m"]["M"]["l"]}}}
     with pytest.raises(client.exceptions.ConditionalCheckFailedException):
         client.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(PK)")
-    client.update_item(TableName=table, Key=key, UpdateExpression="SET n = n + :one, m.l[1] = :t",
-                       ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"BOOL": True}})
+    client.update_item(
+        TableName=table,
+        Key=key,
+        UpdateExpression="SET n = n + :one, m.l[1] = :t",
+        ExpressionAttributeValues={":one": {"N": "1"}, ":t": {"BOOL": True}},
+    )
     updated = client.get_item(TableName=table, Key=key)["Item"]
     assert Decimal(updated["n"]["N"]) == Decimal("2.5") and updated["m"]["M"]["l"]["L"][1] == {"BOOL": True}
     assert "_packed" not in _moto_item(table, "packed", "1").__dict__  # an update unpacked it for good
@@ -451,10 +585,16 @@ def test_binary_items_are_not_packed_and_read_back_as_written(local_stack):
 def test_an_index_query_sees_only_items_with_the_index_keys_and_unpacks_no_other(local_stack):
     client, table = boto3.client("dynamodb"), local_stack.store.table_name
     client.put_item(TableName=table, Item={"PK": {"S": "ix-out"}, "SK": {"S": "1"}, "failedOf": {"S": "ix-op"}})
-    client.put_item(TableName=table, Item={"PK": {"S": "ix-in"}, "SK": {"S": "1"}, "failedOf": {"S": "ix-op"},
-                                           "failedKey": {"S": "0#1"}})
-    found = client.query(TableName=table, IndexName="FailedRecords", KeyConditionExpression="failedOf = :op",
-                         ExpressionAttributeValues={":op": {"S": "ix-op"}})["Items"]
+    client.put_item(
+        TableName=table,
+        Item={"PK": {"S": "ix-in"}, "SK": {"S": "1"}, "failedOf": {"S": "ix-op"}, "failedKey": {"S": "0#1"}},
+    )
+    found = client.query(
+        TableName=table,
+        IndexName="FailedRecords",
+        KeyConditionExpression="failedOf = :op",
+        ExpressionAttributeValues={":op": {"S": "ix-op"}},
+    )["Items"]
     assert [item["PK"]["S"] for item in found] == ["ix-in"]
     assert "_packed" in _moto_item(table, "ix-out", "1").__dict__
 

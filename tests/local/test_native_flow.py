@@ -32,19 +32,27 @@ def api(local_stack):
 @pytest.fixture
 def bus_events(local_stack):
     """Every event on the local stack's import bus about this test's cell."""
-    return capture_bus_events(local_stack.host.environment()["EVENT_BUS_NAME"], "native-flow-events",
-                              {"source": ["bulk-import"], "detail": {"cell": [CELL]}})
+    return capture_bus_events(
+        local_stack.host.environment()["EVENT_BUS_NAME"],
+        "native-flow-events",
+        {"source": ["bulk-import"], "detail": {"cell": [CELL]}},
+    )
 
 
 def records(count: int, invalid: set[int]) -> bytes:
-    lines = [{"type": "user", "username": f"rf{n}", "emails": [] if n in invalid else [f"rf{n}@example.com"]}
-             for n in range(count)]
+    lines = [
+        {"type": "user", "username": f"rf{n}", "emails": [] if n in invalid else [f"rf{n}@example.com"]}
+        for n in range(count)
+    ]
     return b"".join(json.dumps(line).encode() + b"\n" for line in lines)
 
 
 def finished(api, operation_id: str) -> dict:
-    return wait_until(lambda: (view := api("GET", f"/imports/{operation_id}").json())["state"]
-                      not in ("loading", "importing") and view)
+    return wait_until(
+        lambda: (
+            (view := api("GET", f"/imports/{operation_id}").json())["state"] not in ("loading", "importing") and view
+        )
+    )
 
 
 def test_upload_import_fix_and_retry_the_failed_records_with_events(api, bus_events, local_stack):
@@ -59,8 +67,11 @@ def test_upload_import_fix_and_retry_the_failed_records_with_events(api, bus_eve
     assert parent["finishedAt"] and parent["expiresAt"] and parent["heartbeatAt"]
     errors = api("GET", f"/imports/{parent['id']}/errors").json()["items"]
     assert [(e["record"], e["source"]) for e in errors] == [
-        ("user:4", "people.jsonl:5"), ("user:30", "people.jsonl:31"), ("user:55", "people.jsonl:56"),
-        ("user:69", "people.jsonl:70")]
+        ("user:4", "people.jsonl:5"),
+        ("user:30", "people.jsonl:31"),
+        ("user:55", "people.jsonl:56"),
+        ("user:69", "people.jsonl:70"),
+    ]
 
     fixes = {e["record"]: e["data"] | {"emails": [f"{e['data']['username']}@example.com"]} for e in errors[:3]}
     retried = api("POST", f"/imports/{parent['id']}/retry", json={"corrections": fixes})
@@ -70,13 +81,20 @@ def test_upload_import_fix_and_retry_the_failed_records_with_events(api, bus_eve
     assert child["state"] == "done" and child["parentId"] == parent["id"]
     assert child["counts"]["total"] == parent["counts"]["error"] == 4
     assert (child["counts"]["completed"], child["counts"]["error"]) == (3, 1)
-    assert parent["counts"]["completed"] + child["counts"]["completed"] + child["counts"]["error"] \
+    assert (
+        parent["counts"]["completed"] + child["counts"]["completed"] + child["counts"]["error"]
         == parent["counts"]["total"]
+    )
     history = api("GET", "/imports", params={"limit": "5"}).json()["items"]
     assert [item["id"] for item in history] == [child["id"], parent["id"]]
 
-    received = wait_until(lambda: (seen := bus_events()) and any(
-        e["detail"]["id"] == child["id"] and e["detail"]["state"] == "done" for e in seen) and seen)
+    received = wait_until(
+        lambda: (
+            (seen := bus_events())
+            and any(e["detail"]["id"] == child["id"] and e["detail"]["state"] == "done" for e in seen)
+            and seen
+        )
+    )
     for operation in (parent, child):
         mine = [e for e in received if e["detail"]["id"] == operation["id"]]
         states = [e["detail"]["state"] for e in mine if e["detail-type"] == "Import State Changed"]

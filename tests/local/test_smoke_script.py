@@ -29,7 +29,11 @@ def test_smoke_script_passes_against_a_working_stack(local_stack, credentials):
     result = smoke(local_stack.api_url + "/", *credentials)  # a trailing slash as pasted from an output
     assert result.returncode == 0, result.stdout + result.stderr
     assert [line.split(":")[0] for line in result.stdout.splitlines()[:4]] == [
-        "ok    personium", "ok    rocketchat", "ok    native", "ok    openapi"]
+        "ok    personium",
+        "ok    rocketchat",
+        "ok    native",
+        "ok    openapi",
+    ]
 
 
 def test_smoke_script_fails_naming_the_call_whose_credential_is_wrong(local_stack, credentials):

@@ -11,7 +11,8 @@ import json
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import boto3
 import pytest
@@ -33,10 +34,13 @@ def run(definition: dict[str, Any], execution_input: Any = None, timeout: float 
     """Creates the state machine, runs it to its end and returns describe_execution's answer."""
     stepfunctions = boto3.client("stepfunctions")
     arn = stepfunctions.create_state_machine(
-        name=f"strict-{uuid.uuid4().hex[:10]}", definition=json.dumps(definition),
-        roleArn="arn:aws:iam::123456789012:role/bulk-import-local")["stateMachineArn"]
-    execution = stepfunctions.start_execution(stateMachineArn=arn, name=uuid.uuid4().hex,
-                                              input=json.dumps(execution_input or {}))["executionArn"]
+        name=f"strict-{uuid.uuid4().hex[:10]}",
+        definition=json.dumps(definition),
+        roleArn="arn:aws:iam::123456789012:role/bulk-import-local",
+    )["stateMachineArn"]
+    execution = stepfunctions.start_execution(
+        stateMachineArn=arn, name=uuid.uuid4().hex, input=json.dumps(execution_input or {})
+    )["executionArn"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         described = stepfunctions.describe_execution(executionArn=execution)
@@ -52,14 +56,22 @@ def output(described: dict[str, Any]) -> Any:
 
 
 def task(function_arn: str, **fields: Any) -> dict[str, Any]:
-    return {"Type": "Task", "Resource": INVOKE, "Parameters": {"FunctionName": function_arn, "Payload.$": "$"},
-            "OutputPath": "$.Payload", **fields}
+    return {
+        "Type": "Task",
+        "Resource": INVOKE,
+        "Parameters": {"FunctionName": function_arn, "Payload.$": "$"},
+        "OutputPath": "$.Payload",
+        **fields,
+    }
 
 
 def caught(definition_state: dict[str, Any]) -> dict[str, Any]:
     """A machine running one state whose every error is caught into $.error."""
-    state = {**definition_state, "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
-             "End": True}
+    state = {
+        **definition_state,
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Caught"}],
+        "End": True,
+    }
     return {"StartAt": "Work", "States": {"Work": state, "Caught": {"Type": "Pass", "End": True}}}
 
 
@@ -88,19 +100,31 @@ def fast_retries(monkeypatch):
 
 # -- 1. 256 KiB per state ---------------------------------------------------------------------------
 
+
 def _map_of_big_results(items: int) -> dict[str, Any]:
     """An inline Map whose children each return 100 KB; its result is discarded (ResultPath null)."""
-    return {"StartAt": "Items", "States": {
-        "Items": {"Type": "Pass", "Result": list(range(items)), "ResultPath": "$.items", "Next": "Map"},
-        "Map": {"Type": "Map", "ItemsPath": "$.items", "ResultPath": None,
-                "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Big",
-                                  "States": {"Big": {"Type": "Pass", "Result": "x" * 100_000, "End": True}}},
-                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}], "End": True},
-        "Caught": {"Type": "Pass", "End": True}}}
+    return {
+        "StartAt": "Items",
+        "States": {
+            "Items": {"Type": "Pass", "Result": list(range(items)), "ResultPath": "$.items", "Next": "Map"},
+            "Map": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ResultPath": None,
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Big",
+                    "States": {"Big": {"Type": "Pass", "Result": "x" * 100_000, "End": True}},
+                },
+                "Catch": [{"ErrorEquals": ["States.ALL"], "Next": "Caught"}],
+                "End": True,
+            },
+            "Caught": {"Type": "Pass", "End": True},
+        },
+    }
 
 
-def test_a_map_result_over_256_kib_fails_the_execution_even_if_discarded_and_states_all_does_not_catch_it(
-        local_stack):
+def test_a_map_result_over_256_kib_fails_the_execution_even_if_discarded_and_states_all_does_not_catch_it(local_stack):
     moto_stepfunctions.reset_payload_sizes()
     described = run(_map_of_big_results(3))
     assert described["status"] == "FAILED"
@@ -124,8 +148,12 @@ def test_a_task_input_over_256_kib_after_parameters_fails_the_execution(local_st
     # result and its output are under the quota, only the Payload built from the input is over it.
     ran: list[Any] = []
     arn = fake_handler(lambda event, context: ran.append(event) or {})
-    twice = {"Type": "Task", "Resource": INVOKE, "ResultPath": None,
-             "Parameters": {"FunctionName": arn, "Payload": {"a.$": "$.big", "b.$": "$.big"}}}
+    twice = {
+        "Type": "Task",
+        "Resource": INVOKE,
+        "ResultPath": None,
+        "Parameters": {"FunctionName": arn, "Payload": {"a.$": "$.big", "b.$": "$.big"}},
+    }
     described = run(caught(twice), {"big": "x" * 140_000})
     assert (described["status"], described["error"]) == ("FAILED", "States.DataLimitExceeded")
     assert "'Work'" in described["cause"] and ran == []
@@ -137,6 +165,7 @@ def test_the_limit_is_262144_bytes_of_utf8_json():
 
 
 # -- 2. Lambda errors as AWS names them --------------------------------------------------------------
+
 
 def _error_of(function_arn: str, **task_fields: Any) -> dict[str, Any]:
     return output(run(caught(task(function_arn, **task_fields))))["error"]
@@ -206,8 +235,9 @@ def test_a_failed_invoke_call_fails_the_task_with_the_lambda_error_name(local_st
     assert local_stack.host.invocations[-1].error == error and not local_stack.host.invocations[-1].handler_ran
 
 
-def test_a_service_error_after_the_handler_ran_makes_a_retry_run_it_again(local_stack, fake_handler, faults,
-                                                                        fast_retries):
+def test_a_service_error_after_the_handler_ran_makes_a_retry_run_it_again(
+    local_stack, fake_handler, faults, fast_retries
+):
     ran: list[Any] = []
     arn = fake_handler(lambda event, context: ran.append(event) or {"n": len(ran)})
     faults.service_error(FUNCTION, after_handler=True)
@@ -238,6 +268,7 @@ def test_faults_can_pick_invocations_by_their_event(local_stack, fake_handler, f
 
 
 # -- 3. At-least-once delivery -----------------------------------------------------------------------
+
 
 def test_delivering_twice_runs_the_handler_twice_and_answers_the_second(local_stack, fake_handler, faults):
     runs: list[str] = []
@@ -279,22 +310,38 @@ def test_delivering_twice_can_be_switched_on_for_every_function_and_off_for_one(
 
 # -- 4. A Distributed Map's failed child -------------------------------------------------------------
 
+
 def _distributed_map(local_stack, function_arn: str, items: list[Any], **map_fields: Any) -> dict[str, Any]:
     bucket = local_stack.template.physical_name("ImportBucket")
     key = f"strict/{uuid.uuid4().hex}.json"
     boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=json.dumps(items).encode())
-    return {"StartAt": "Batches", "States": {
-        "Batches": {"Type": "Map", "ItemReader": {"Resource": "arn:aws:states:::s3:getObject",
-                                                  "ReaderConfig": {"InputType": "JSON"},
-                                                  "Parameters": {"Bucket": bucket, "Key": key}},
-                    "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
-                                      "StartAt": "Batch", "States": {"Batch": task(function_arn, End=True)}},
-                    "MaxConcurrency": 2,
-                    "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.boom", "Next": "Boom"},
-                              {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"}],
-                    "End": True, **map_fields},
-        "Boom": {"Type": "Pass", "End": True},
-        "Failed": {"Type": "Pass", "End": True}}}
+    return {
+        "StartAt": "Batches",
+        "States": {
+            "Batches": {
+                "Type": "Map",
+                "ItemReader": {
+                    "Resource": "arn:aws:states:::s3:getObject",
+                    "ReaderConfig": {"InputType": "JSON"},
+                    "Parameters": {"Bucket": bucket, "Key": key},
+                },
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                    "StartAt": "Batch",
+                    "States": {"Batch": task(function_arn, End=True)},
+                },
+                "MaxConcurrency": 2,
+                "Catch": [
+                    {"ErrorEquals": ["Boom"], "ResultPath": "$.boom", "Next": "Boom"},
+                    {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Failed"},
+                ],
+                "End": True,
+                **map_fields,
+            },
+            "Boom": {"Type": "Pass", "End": True},
+            "Failed": {"Type": "Pass", "End": True},
+        },
+    }
 
 
 def _fails_on(bad: set[int]) -> Callable[[Any, Any], Any]:
@@ -302,16 +349,20 @@ def _fails_on(bad: set[int]) -> Callable[[Any, Any], Any]:
         if event["n"] in bad:
             raise Boom(f"item {event['n']}")
         return {"n": event["n"]}
+
     return handler
 
 
-def test_a_failed_distributed_map_child_fails_the_map_with_exceed_tolerated_failure_threshold(local_stack,
-                                                                                               fake_handler):
+def test_a_failed_distributed_map_child_fails_the_map_with_exceed_tolerated_failure_threshold(
+    local_stack, fake_handler
+):
     arn = fake_handler(_fails_on({2}))
     result = output(run(_distributed_map(local_stack, arn, [{"n": n} for n in range(4)])))
     assert "boom" not in result  # the child's own error name does not reach the parent's Catch
-    assert result["error"] == {"Error": "States.ExceedToleratedFailureThreshold",
-                               "Cause": "The specified tolerated failure threshold was exceeded"}
+    assert result["error"] == {
+        "Error": "States.ExceedToleratedFailureThreshold",
+        "Cause": "The specified tolerated failure threshold was exceeded",
+    }
 
 
 def test_a_distributed_map_tolerates_as_many_failures_as_it_is_told(local_stack, fake_handler):
@@ -325,12 +376,23 @@ def test_a_distributed_map_tolerates_as_many_failures_as_it_is_told(local_stack,
 
 def test_an_inline_map_still_fails_with_its_child_error(local_stack, fake_handler):
     arn = fake_handler(_fails_on({1}))
-    definition = {"StartAt": "Items", "States": {
-        "Items": {"Type": "Map", "ItemsPath": "$.items",
-                  "ItemProcessor": {"ProcessorConfig": {"Mode": "INLINE"}, "StartAt": "Batch",
-                                    "States": {"Batch": task(arn, End=True)}},
-                  "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.boom", "Next": "Done"}], "End": True},
-        "Done": {"Type": "Pass", "End": True}}}
+    definition = {
+        "StartAt": "Items",
+        "States": {
+            "Items": {
+                "Type": "Map",
+                "ItemsPath": "$.items",
+                "ItemProcessor": {
+                    "ProcessorConfig": {"Mode": "INLINE"},
+                    "StartAt": "Batch",
+                    "States": {"Batch": task(arn, End=True)},
+                },
+                "Catch": [{"ErrorEquals": ["Boom"], "ResultPath": "$.boom", "Next": "Done"}],
+                "End": True,
+            },
+            "Done": {"Type": "Pass", "End": True},
+        },
+    }
     assert output(run(definition, {"items": [{"n": 0}, {"n": 1}]}))["boom"]["Error"] == "Boom"
 
 
@@ -339,32 +401,45 @@ def test_an_execution_stopped_while_a_state_fails_ends_aborted(local_stack, fake
     # StopExecution lands while the Map fails. moto skipped the Catch and ended it FAILED.
     def handler(event, context):
         token = current_function.set(None)  # the stop is the API's call, made meanwhile, not this function's
-        boto3.client("stepfunctions").stop_execution(executionArn=event["execution"], error="OperationStopped",
-                                                     cause="cleared")
+        boto3.client("stepfunctions").stop_execution(
+            executionArn=event["execution"], error="OperationStopped", cause="cleared"
+        )
         current_function.reset(token)
         raise Boom("stopped")
 
     arn = fake_handler(handler)
-    stops = {"Type": "Task", "Resource": INVOKE,
-             "Parameters": {"FunctionName": arn, "Payload": {"execution.$": "$$.Execution.Id"}}}
+    stops = {
+        "Type": "Task",
+        "Resource": INVOKE,
+        "Parameters": {"FunctionName": arn, "Payload": {"execution.$": "$$.Execution.Id"}},
+    }
     described = run(caught(stops))
     assert described["status"] == "ABORTED"
 
 
 # -- 5. ResultWriter ---------------------------------------------------------------------------------
 
-def test_a_result_writer_makes_the_map_output_a_reference_that_does_not_grow_with_the_items(local_stack,
-                                                                                            fake_handler):
+
+def test_a_result_writer_makes_the_map_output_a_reference_that_does_not_grow_with_the_items(local_stack, fake_handler):
     arn = fake_handler(lambda event, context: {"n": event["n"], "padding": "x" * 1_000})
     bucket = local_stack.template.physical_name("ImportBucket")
-    writer = {"ResultWriter": {"Resource": "arn:aws:states:::s3:putObject",
-                               "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.prefix"}},
-              "InputPath": "$.results", "ResultPath": "$.results"}
+    writer = {
+        "ResultWriter": {
+            "Resource": "arn:aws:states:::s3:putObject",
+            "Parameters": {"Bucket.$": "$.bucket", "Prefix.$": "$.prefix"},
+        },
+        "InputPath": "$.results",
+        "ResultPath": "$.results",
+    }
     sizes = []
     for items in (3, 30):
         moto_stepfunctions.reset_payload_sizes()
-        result = output(run(_distributed_map(local_stack, arn, [{"n": n} for n in range(items)], **writer),
-                            {"results": {"bucket": bucket, "prefix": "strict-results"}}))
+        result = output(
+            run(
+                _distributed_map(local_stack, arn, [{"n": n} for n in range(items)], **writer),
+                {"results": {"bucket": bucket, "prefix": "strict-results"}},
+            )
+        )
         details = result["results"]["ResultWriterDetails"]
         assert set(result["results"]) == {"MapRunArn", "ResultWriterDetails"}
         assert details["Bucket"] == bucket and details["Key"].startswith("strict-results/")
@@ -379,6 +454,7 @@ def test_a_result_writer_makes_the_map_output_a_reference_that_does_not_grow_wit
 
 
 # -- 6. Retry waits ----------------------------------------------------------------------------------
+
 
 def test_retries_still_happen_with_scaled_waits(local_stack, fake_handler, fast_retries):
     attempts: list[int] = []
@@ -409,11 +485,13 @@ def test_a_stop_right_after_the_start_stops_the_execution(local_stack, monkeypat
     from moto.stepfunctions.parser.backend import execution_worker
 
     begin = execution_worker.ExecutionWorker._execution_logic
-    monkeypatch.setattr(execution_worker.ExecutionWorker, "_execution_logic",
-                        lambda self: (time.sleep(0.3), begin(self)))
+    monkeypatch.setattr(
+        execution_worker.ExecutionWorker, "_execution_logic", lambda self: (time.sleep(0.3), begin(self))
+    )
     stepfunctions = boto3.client("stepfunctions")
     arn = stepfunctions.create_state_machine(
-        name=f"strict-{uuid.uuid4().hex[:10]}", roleArn="arn:aws:iam::123456789012:role/bulk-import-local",
+        name=f"strict-{uuid.uuid4().hex[:10]}",
+        roleArn="arn:aws:iam::123456789012:role/bulk-import-local",
         definition=json.dumps({"StartAt": "Wait", "States": {"Wait": {"Type": "Wait", "Seconds": 5, "End": True}}}),
     )["stateMachineArn"]
     execution = stepfunctions.start_execution(stateMachineArn=arn, input="{}")["executionArn"]

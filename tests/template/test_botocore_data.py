@@ -19,8 +19,9 @@ NOT_CALLED = {("dynamodb", "DescribeEndpoints"), ("s3", "AbortMultipartUpload")}
 
 
 def test_the_committed_data_is_what_the_installed_botocore_gives():
-    assert botocore_data.committed(aws_clients.DATA_PATH) == botocore_data.generate(), \
+    assert botocore_data.committed(aws_clients.DATA_PATH) == botocore_data.generate(), (
         "run `.venv/bin/bulk-import botocore-data` and commit the layer's botocore_data"
+    )
 
 
 def called_operations(service: str, sources=tuple(SOURCES)) -> set[str]:

@@ -20,7 +20,11 @@ SOURCES = {
     "bulk_import_cli": ROOT / "cli/bulk_import_cli",
 }
 #: What each package may import of the others.
-ALLOWED = {"bulk_import": set(), "bulk_import_local": {"bulk_import"}, "bulk_import_cli": {"bulk_import", "bulk_import_local"}}
+ALLOWED = {
+    "bulk_import": set(),
+    "bulk_import_local": {"bulk_import"},
+    "bulk_import_cli": {"bulk_import", "bulk_import_local"},
+}
 
 
 def module_names() -> dict[str, Path]:
@@ -42,7 +46,9 @@ def imports_of(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
         else:
             continue
@@ -98,8 +104,10 @@ def test_each_package_imports_only_those_below_it():
         if target.partition(".")[0] not in ALLOWED[name.partition(".")[0]] | {name.partition(".")[0]}
     }
     assert crossing == set()
-    assert any(target.startswith("bulk_import_local.") for target in imports_of(
-        "bulk_import_cli.main", modules["bulk_import_cli.main"], modules))  # the check sees across packages
+    assert any(
+        target.startswith("bulk_import_local.")
+        for target in imports_of("bulk_import_cli.main", modules["bulk_import_cli.main"], modules)
+    )  # the check sees across packages
 
 
 def test_a_cycle_is_found():

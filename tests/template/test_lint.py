@@ -1,6 +1,7 @@
-"""The code that ships (layers/ and functions/), the CLI and the local stack pass the checks
-pyproject.toml configures: ruff's lint rules and ruff's format; mypy on what ships. `make lint` runs the same three; `make format` fixes what ruff
-can. mypy keeps its cache in .mypy_cache, so a second run takes about a second."""
+"""The code that ships (layers/ and functions/), the CLI, the local stack, the tests and the
+benchmarks pass the checks pyproject.toml configures: ruff's lint rules and ruff's format; mypy on
+what ships. `make lint` runs the same three; `make format` fixes what ruff can. mypy keeps its cache
+in .mypy_cache, so a second run takes about a second."""
 
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-LINTED = ("layers", "functions", "cli", "local")
+LINTED = ("layers", "functions", "cli", "local", "tests", "bench")
 CHECKS = {
     "ruff check": ["ruff", "check", "--no-fix", *LINTED],
     "ruff format": ["ruff", "format", "--check", *LINTED],

@@ -18,8 +18,30 @@ from cfnlint.template.transforms._sam import Transform
 
 ROOT = Path(__file__).resolve().parents[2]
 #: CloudWatch Logs' accepted retentions (PutRetentionPolicy).
-LOG_RETENTIONS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                  3288, 3653]
+LOG_RETENTIONS = [
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+]
 #: What SAM's LambdaInvokePolicy grants: the function, and its aliases and versions (`<name>:live`).
 LAMBDA_INVOKE_RESOURCE = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${functionName}*"
 
@@ -54,8 +76,11 @@ def functions(template):
 
 
 def api_functions(template):
-    return {name for name, f in functions(template).items()
-            if any(e["Type"] == "Api" for e in f["Properties"].get("Events", {}).values())}
+    return {
+        name
+        for name, f in functions(template).items()
+        if any(e["Type"] == "Api" for e in f["Properties"].get("Events", {}).values())
+    }
 
 
 def log_group(template, reference):
@@ -69,12 +94,16 @@ def log_group(template, reference):
 
 
 def statement_actions(role):
-    return {action for policy in role["Properties"].get("Policies", [])
-            for statement in policy["PolicyDocument"]["Statement"]
-            for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])}
+    return {
+        action
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+        for action in (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]])
+    }
 
 
 # -- 1. logs and tracing --------------------------------------------------------------------------
+
 
 def test_log_retention_is_a_parameter_of_cloudwatchs_values(template):
     parameter = template["Parameters"]["LogRetentionDays"]
@@ -94,9 +123,16 @@ def test_the_state_machine_logs_its_errors_without_execution_data_to_its_group(t
     log_group(template, destination["CloudWatchLogsLogGroup"]["LogGroupArn"])
     # Step Functions refuses a logging configuration its role may not deliver with.
     granted = statement_actions(expanded["Resources"]["ImportStateMachineRole"])
-    assert {"logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
-            "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies",
-            "logs:DescribeLogGroups"} <= granted
+    assert {
+        "logs:CreateLogDelivery",
+        "logs:GetLogDelivery",
+        "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery",
+        "logs:ListLogDeliveries",
+        "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies",
+        "logs:DescribeLogGroups",
+    } <= granted
 
 
 def test_api_access_logs_are_one_json_object_per_request_with_what_an_operator_looks_for(template):
@@ -104,11 +140,19 @@ def test_api_access_logs_are_one_json_object_per_request_with_what_an_operator_l
     setting = api["Properties"]["AccessLogSetting"]
     log_group(template, setting["DestinationArn"])
     fields = json.loads(setting["Format"])  # API Gateway substitutes the $context variables inside the strings
-    assert {name: fields[name] for name in ("requestId", "ip", "caller", "method", "path", "status", "latency",
-                                            "integrationError")} == {
-        "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "caller": "$context.identity.caller",
-        "method": "$context.httpMethod", "path": "$context.path", "status": "$context.status",
-        "latency": "$context.responseLatency", "integrationError": "$context.integration.error"}
+    assert {
+        name: fields[name]
+        for name in ("requestId", "ip", "caller", "method", "path", "status", "latency", "integrationError")
+    } == {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "caller": "$context.identity.caller",
+        "method": "$context.httpMethod",
+        "path": "$context.path",
+        "status": "$context.status",
+        "latency": "$context.responseLatency",
+        "integrationError": "$context.integration.error",
+    }
     # API Gateway logs only with the account's CloudWatch role set: the stack sets it before the API.
     assert api["DependsOn"] == "ApiGatewayAccount"
     assert of_type(template, "AWS::ApiGateway::Account")
@@ -119,22 +163,29 @@ def test_xray_tracing_is_one_parameter_driving_functions_api_and_state_machine(t
     assert template["Conditions"]["TracingEnabled"] == {"Fn::Equals": [{"Ref": "EnableTracing"}, "true"]}
     assert template["Globals"]["Function"]["Tracing"] == {"Fn::If": ["TracingEnabled", "Active", "PassThrough"]}
     assert template["Resources"]["ImportApi"]["Properties"]["TracingEnabled"] == {
-        "Fn::If": ["TracingEnabled", True, False]}
+        "Fn::If": ["TracingEnabled", True, False]
+    }
     assert template["Resources"]["ImportStateMachine"]["Properties"]["Tracing"] == {
-        "Enabled": {"Fn::If": ["TracingEnabled", True, False]}}
+        "Enabled": {"Fn::If": ["TracingEnabled", True, False]}
+    }
     # SAM adds X-Ray's permissions to a state machine only for a literal `Enabled: true`.
     assert {"xray:PutTraceSegments", "xray:PutTelemetryRecords"} <= statement_actions(
-        expanded["Resources"]["ImportStateMachineRole"])
+        expanded["Resources"]["ImportStateMachineRole"]
+    )
 
 
 # -- 2. metrics namespaced per stack --------------------------------------------------------------
+
 
 def test_metrics_alarms_and_dashboard_share_one_namespace_per_stack(template):
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     assert re.fullmatch(r"BulkImport/.*\$\{(AWS::StackName|Environment)\}.*", namespace["Fn::Sub"])
     alarms = of_type(template, "AWS::CloudWatch::Alarm").values()
-    ours = [alarm["Properties"]["Namespace"] for alarm in alarms
-            if not str(alarm["Properties"]["Namespace"]).startswith("AWS/")]
+    ours = [
+        alarm["Properties"]["Namespace"]
+        for alarm in alarms
+        if not str(alarm["Properties"]["Namespace"]).startswith("AWS/")
+    ]
     assert len(ours) >= 2 and all(value == namespace for value in ours)
     body = template["Resources"]["ImportDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
     charted = set(re.findall(r'\[("[^"]+"), "\w+", "service"', body))
@@ -142,6 +193,7 @@ def test_metrics_alarms_and_dashboard_share_one_namespace_per_stack(template):
 
 
 # -- 3. aliases, gradual deployment, rollback -----------------------------------------------------
+
 
 def test_every_function_publishes_a_live_alias_on_every_change(template):
     function_globals = template["Globals"]["Function"]
@@ -166,30 +218,42 @@ def test_api_functions_shift_traffic_gradually_and_roll_back_on_the_apis_5xx(tem
             continue
         assert preference["Type"] == {"Ref": "ApiDeploymentPreference"}, name
         alarms = [template["Resources"][alarm["Ref"]]["Properties"] for alarm in preference["Alarms"]]
-        assert any(alarm["Namespace"] == "AWS/ApiGateway" and alarm["MetricName"] == "5XXError"
-                   and {"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}} in alarm["Dimensions"]
-                   and alarm["Threshold"] <= 1 for alarm in alarms), name
+        assert any(
+            alarm["Namespace"] == "AWS/ApiGateway"
+            and alarm["MetricName"] == "5XXError"
+            and {"Name": "ApiName", "Value": {"Ref": "AWS::StackName"}} in alarm["Dimensions"]
+            and alarm["Threshold"] <= 1
+            for alarm in alarms
+        ), name
     parameter = template["Parameters"]["ApiDeploymentPreference"]
     assert parameter["Default"].startswith(("Canary", "Linear")) and parameter["Default"] in parameter["AllowedValues"]
 
 
 def test_the_state_machine_calls_the_workers_live_alias_which_its_policy_allows(template, expanded):
     substitutions = template["Resources"]["ImportStateMachine"]["Properties"]["DefinitionSubstitutions"]
-    for key, function in (("StageFunctionArn", "ImportStageFunction"), ("BatchFunctionArn", "ImportBatchFunction"),
-                          ("PhaseFunctionArn", "ImportPhaseFunction")):
+    for key, function in (
+        ("StageFunctionArn", "ImportStageFunction"),
+        ("BatchFunctionArn", "ImportBatchFunction"),
+        ("PhaseFunctionArn", "ImportPhaseFunction"),
+    ):
         assert substitutions[key] == {"Ref": f"{function}.Alias"}
         # LambdaInvokePolicy's resource is function:<name>*, which covers function:<name>:live.
-        resources = [statement["Resource"] for policy in
-                     expanded["Resources"]["ImportStateMachineRole"]["Properties"]["Policies"]
-                     for statement in policy["PolicyDocument"]["Statement"]
-                     if "lambda:InvokeFunction" in statement["Action"]]
+        resources = [
+            statement["Resource"]
+            for policy in expanded["Resources"]["ImportStateMachineRole"]["Properties"]["Policies"]
+            for statement in policy["PolicyDocument"]["Statement"]
+            if "lambda:InvokeFunction" in statement["Action"]
+        ]
         assert [LAMBDA_INVOKE_RESOURCE, {"functionName": {"Ref": function}}] in [
-            r["Fn::Sub"] for r in resources if "Fn::Sub" in r]
-    assert expanded["Resources"]["ImportStateMachine"]["Properties"]["DefinitionSubstitutions"][
-        "BatchFunctionArn"] == {"Ref": "ImportBatchFunctionAliaslive"}
+            r["Fn::Sub"] for r in resources if "Fn::Sub" in r
+        ]
+    assert expanded["Resources"]["ImportStateMachine"]["Properties"]["DefinitionSubstitutions"]["BatchFunctionArn"] == {
+        "Ref": "ImportBatchFunctionAliaslive"
+    }
 
 
 # -- 4. the sweeper on EventBridge Scheduler ------------------------------------------------------
+
 
 def test_the_sweeper_runs_on_eventbridge_scheduler_every_5_minutes_retried_until_the_next(template, expanded):
     (event,) = template["Resources"]["ImportSweeperFunction"]["Properties"]["Events"].values()
@@ -204,13 +268,16 @@ def test_the_sweeper_runs_on_eventbridge_scheduler_every_5_minutes_retried_until
 
 # -- 5. throttling and the usage plan -------------------------------------------------------------
 
+
 def test_the_stage_is_throttled_and_a_usage_plan_covers_it_without_requiring_keys(template):
     (setting,) = template["Resources"]["ImportApi"]["Properties"]["MethodSettings"]
     assert setting["ThrottlingRateLimit"] == {"Ref": "ThrottlingRateLimit"}
     (plan,) = of_type(template, "AWS::ApiGateway::UsagePlan").values()
     assert plan["Properties"]["ApiStages"] == [{"ApiId": {"Ref": "ImportApi"}, "Stage": {"Ref": "ImportApi.Stage"}}]
-    assert plan["Properties"]["Throttle"] == {"RateLimit": {"Ref": "ThrottlingRateLimit"},
-                                              "BurstLimit": {"Ref": "ThrottlingBurstLimit"}}
+    assert plan["Properties"]["Throttle"] == {
+        "RateLimit": {"Ref": "ThrottlingRateLimit"},
+        "BurstLimit": {"Ref": "ThrottlingBurstLimit"},
+    }
     # The dialects' clients send no API key: none is required, and none is created for nobody to hold.
     assert "Auth" not in template["Resources"]["ImportApi"]["Properties"]
     assert not of_type(template, "AWS::ApiGateway::ApiKey")
@@ -220,20 +287,29 @@ def test_the_stage_is_throttled_and_a_usage_plan_covers_it_without_requiring_key
 
 # -- 6. a custom domain at the root ---------------------------------------------------------------
 
+
 def test_an_optional_custom_domain_serves_the_api_at_its_root(template):
     assert template["Parameters"]["DomainName"]["Default"] == ""
     assert template["Parameters"]["CertificateArn"]["Default"] == ""
     assert template["Conditions"]["HasCustomDomain"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "DomainName"}, ""]}]}
-    (domain_id, domain), = of_type(template, "AWS::ApiGateway::DomainName").items()
+    ((domain_id, domain),) = of_type(template, "AWS::ApiGateway::DomainName").items()
     assert domain["Condition"] == "HasCustomDomain"
-    assert domain["Properties"] == {"DomainName": {"Ref": "DomainName"},
-                                    "RegionalCertificateArn": {"Ref": "CertificateArn"},
-                                    "EndpointConfiguration": {"Types": ["REGIONAL"]}, "SecurityPolicy": "TLS_1_2"}
+    assert domain["Properties"] == {
+        "DomainName": {"Ref": "DomainName"},
+        "RegionalCertificateArn": {"Ref": "CertificateArn"},
+        "EndpointConfiguration": {"Types": ["REGIONAL"]},
+        "SecurityPolicy": "TLS_1_2",
+    }
     (mapping,) = of_type(template, "AWS::ApiGateway::BasePathMapping").values()
     assert mapping["Condition"] == "HasCustomDomain"
-    assert mapping["Properties"] == {"DomainName": {"Ref": domain_id}, "RestApiId": {"Ref": "ImportApi"},
-                                     "Stage": {"Ref": "ImportApi.Stage"}}  # no BasePath: the root
-    rule = next(r for r in template["Rules"].values() if r["RuleCondition"] == template["Conditions"]["HasCustomDomain"])
+    assert mapping["Properties"] == {
+        "DomainName": {"Ref": domain_id},
+        "RestApiId": {"Ref": "ImportApi"},
+        "Stage": {"Ref": "ImportApi.Stage"},
+    }  # no BasePath: the root
+    rule = next(
+        r for r in template["Rules"].values() if r["RuleCondition"] == template["Conditions"]["HasCustomDomain"]
+    )
     assert rule["Assertions"][0]["Assert"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "CertificateArn"}, ""]}]}
     outputs = template["Outputs"]
     assert outputs["CustomDomainUrl"]["Value"] == {"Fn::Sub": "https://${DomainName}"}
@@ -243,9 +319,10 @@ def test_an_optional_custom_domain_serves_the_api_at_its_root(template):
 
 # -- 7. the README takes a new user to a working stack --------------------------------------------
 
+
 def deploy_section():
     readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("\n## Deploying"):].split("\n## ", 2)[1]
+    return readme[readme.index("\n## Deploying") :].split("\n## ", 2)[1]
 
 
 def test_the_readmes_deploy_section_lists_every_parameter(template):
@@ -255,7 +332,17 @@ def test_the_readmes_deploy_section_lists_every_parameter(template):
 
 def test_the_readmes_deploy_section_goes_from_build_to_smoke_test_to_teardown():
     section = deploy_section()
-    for step in ("make build", "sam deploy", "token create --cell", "token create --user", "token create --api",
-                 "scripts/smoke.sh", "CustomDomainUrl", "CustomDomainTarget", "execute-api", "sam delete"):
+    for step in (
+        "make build",
+        "sam deploy",
+        "token create --cell",
+        "token create --user",
+        "token create --api",
+        "scripts/smoke.sh",
+        "CustomDomainUrl",
+        "CustomDomainTarget",
+        "execute-api",
+        "sam delete",
+    ):
         assert step in section, step
     assert (ROOT / "scripts/smoke.sh").stat().st_mode & 0o111

@@ -23,7 +23,9 @@ def published_metrics() -> set[str]:
 
 
 def test_every_alarm_on_our_namespace_watches_a_metric_the_code_publishes(template):
-    alarms = {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    alarms = {
+        name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"
+    }
     namespace = template["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_METRICS_NAMESPACE"]
     ours = {name: alarm["MetricName"] for name, alarm in alarms.items() if alarm["Namespace"] == namespace}
     assert set(ours) == {"FailedImportsAlarm", "StalledImportsAlarm"}
@@ -45,7 +47,8 @@ def test_operation_changes_reach_the_event_function_filtered_with_a_dead_letter_
     assert "IMPORT#~latest" in properties["FilterCriteria"]["Filters"][0]["Pattern"]
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["DestinationConfig"]["OnFailure"]["Destination"] == {
-        "Fn::GetAtt": ["ImportEventsDeadLetterQueue", "Arn"]}
+        "Fn::GetAtt": ["ImportEventsDeadLetterQueue", "Arn"]
+    }
     table = template["Resources"]["ImportTable"]["Properties"]
     assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
 
@@ -65,8 +68,11 @@ def test_retention_and_stall_limits_are_parameters_every_function_gets(template)
 
 def test_webhook_delivery_exists_only_when_a_url_is_given(template):
     webhook = {name: r for name, r in template["Resources"].items() if name.startswith("Webhook")}
-    assert {r["Type"] for r in webhook.values()} >= {"AWS::Events::Connection", "AWS::Events::ApiDestination",
-                                                    "AWS::Events::Rule"}
+    assert {r["Type"] for r in webhook.values()} >= {
+        "AWS::Events::Connection",
+        "AWS::Events::ApiDestination",
+        "AWS::Events::Rule",
+    }
     assert all(r.get("Condition") == "HasWebhook" for r in webhook.values())
     (target,) = webhook["WebhookRule"]["Properties"]["Targets"]
     assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": ["WebhookDeadLetterQueue", "Arn"]}

@@ -39,7 +39,7 @@ def statements(policy: dict[str, Any], effect: str, principal: Any) -> list[dict
 def evaluate(value: Any, parameters: dict[str, Any], conditions: dict[str, Any]) -> Any:
     """The condition functions the template uses in Conditions and Rules, as CloudFormation evaluates them."""
     if isinstance(value, dict) and len(value) == 1:
-        (function, argument), = value.items()
+        ((function, argument),) = value.items()
         if function == "Ref":
             return parameters[argument]
         if function == "Condition":
@@ -95,8 +95,11 @@ def test_the_alarm_key_lets_the_account_administer_it_and_cloudwatch_use_it(temp
 
 
 def test_cloudwatch_alarms_may_publish_to_the_alarm_topic_only_over_tls(template):
-    (policy,) = [p["Properties"] for p in resources_of_type(template, "AWS::SNS::TopicPolicy").values()
-                 if {"Ref": "AlarmTopic"} in p["Properties"]["Topics"]]
+    (policy,) = [
+        p["Properties"]
+        for p in resources_of_type(template, "AWS::SNS::TopicPolicy").values()
+        if {"Ref": "AlarmTopic"} in p["Properties"]["Topics"]
+    ]
     document = policy["PolicyDocument"]
     (publish,) = statements(document, "Allow", {"Service": "cloudwatch.amazonaws.com"})
     assert listed(publish["Action"]) == ["sns:Publish"]
@@ -110,8 +113,11 @@ def test_cloudwatch_alarms_may_publish_to_the_alarm_topic_only_over_tls(template
 
 
 def test_the_bucket_refuses_every_request_without_tls(template):
-    (policy,) = [p["Properties"] for p in resources_of_type(template, "AWS::S3::BucketPolicy").values()
-                 if p["Properties"]["Bucket"] == {"Ref": "ImportBucket"}]
+    (policy,) = [
+        p["Properties"]
+        for p in resources_of_type(template, "AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "ImportBucket"}
+    ]
     (deny,) = statements(policy["PolicyDocument"], "Deny", "*")
     assert listed(deny["Action"]) == ["s3:*"]
     assert deny["Condition"] == PLAIN_HTTP
@@ -128,10 +134,16 @@ def test_the_bucket_keeps_versions_and_expires_the_noncurrent_ones(template):
     assert noncurrent["ExpiredObjectDeleteMarker"] is True
     # What was there before versioning stays: each prefix's expiration and the multipart cleanup.
     assert {rule["Prefix"]: rule["ExpirationInDays"] for rule in rules if "Prefix" in rule} == {
-        "manifests/": 7, "staging/": {"Ref": "StagedRecordsRetentionDays"}, "results/": 7, "uploads/": 30,
-        "retries/": 30, "exports/": 1}
+        "manifests/": 7,
+        "staging/": {"Ref": "StagedRecordsRetentionDays"},
+        "results/": 7,
+        "uploads/": 30,
+        "retries/": 30,
+        "exports/": 1,
+    }
     assert [rule["AbortIncompleteMultipartUpload"] for rule in rules if "AbortIncompleteMultipartUpload" in rule] == [
-        {"DaysAfterInitiation": 7}]
+        {"DaysAfterInitiation": 7}
+    ]
 
 
 def test_the_bucket_has_cors_only_for_the_configured_origins(template):
@@ -153,10 +165,17 @@ def test_the_bucket_has_cors_only_for_the_configured_origins(template):
     assert has_cors(UploadCorsOrigins=["https://app.example.com", "https://admin.example.com"]) is True
 
 
-@pytest.mark.parametrize(("origin", "allowed"), [
-    ("", True), ("https://app.example.com", True), ("http://localhost:5173", True),
-    ("*", False), ("https://*.example.com", False), ("app.example.com", False),
-])
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        ("", True),
+        ("https://app.example.com", True),
+        ("http://localhost:5173", True),
+        ("*", False),
+        ("https://*.example.com", False),
+        ("app.example.com", False),
+    ],
+)
 def test_upload_cors_origins_refuses_wildcards(template, origin, allowed):
     pattern = template["Parameters"]["UploadCorsOrigins"]["AllowedPattern"]
     assert bool(re.fullmatch(pattern, origin)) is allowed
@@ -172,8 +191,10 @@ def test_a_pinned_input_still_reads_and_detects_a_replacement_on_a_versioned_buc
     it, that still reads the version it pinned and refuses a replaced one."""
     s3 = boto3.client("s3")
     s3.create_bucket(Bucket="versioned-imports")
-    s3.put_bucket_versioning(Bucket="versioned-imports",
-                             VersioningConfiguration=template["Resources"]["ImportBucket"]["Properties"]["VersioningConfiguration"])
+    s3.put_bucket_versioning(
+        Bucket="versioned-imports",
+        VersioningConfiguration=template["Resources"]["ImportBucket"]["Properties"]["VersioningConfiguration"],
+    )
     files = ImportFiles("versioned-imports", s3)
     files.put("uploads/demo/users.jsonl", b'{"type": "user", "username": "ann"}\n')
     etag = files.etag("uploads/demo/users.jsonl")
@@ -200,8 +221,9 @@ def test_no_parameter_holds_a_secret_or_defaults_one(template):
 def test_the_webhook_key_is_read_from_secrets_manager_at_deploy_time(template):
     parameter = template["Parameters"]["WebhookApiKeySecretArn"]
     assert parameter["Default"] == ""
-    assert re.fullmatch(parameter["AllowedPattern"],
-                        "arn:aws:secretsmanager:us-east-1:123456789012:secret:bulk-import/webhook-AbCdEf")
+    assert re.fullmatch(
+        parameter["AllowedPattern"], "arn:aws:secretsmanager:us-east-1:123456789012:secret:bulk-import/webhook-AbCdEf"
+    )
     assert not re.fullmatch(parameter["AllowedPattern"], "unset")
     connection = template["Resources"]["WebhookConnection"]
     assert connection["Condition"] == "HasWebhook"
@@ -209,17 +231,28 @@ def test_the_webhook_key_is_read_from_secrets_manager_at_deploy_time(template):
     assert value == {"Fn::Sub": "{{resolve:secretsmanager:${WebhookApiKeySecretArn}:SecretString}}"}
 
 
-@pytest.mark.parametrize(("url", "secret", "webhook", "refused"), [
-    ("", "", False, False),
-    ("https://hooks.example.com/imports", "", None, True),
-    ("https://hooks.example.com/imports", "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf", True, False),
-])
+@pytest.mark.parametrize(
+    ("url", "secret", "webhook", "refused"),
+    [
+        ("", "", False, False),
+        ("https://hooks.example.com/imports", "", None, True),
+        (
+            "https://hooks.example.com/imports",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:hook-AbCdEf",
+            True,
+            False,
+        ),
+    ],
+)
 def test_a_webhook_url_without_an_api_key_secret_is_refused(template, url, secret, webhook, refused):
     parameters = parameter_values(template, WebhookUrl=url, WebhookApiKeySecretArn=secret)
     conditions = template["Conditions"]
-    broken = [name for name, rule in template.get("Rules", {}).items()
-              if evaluate(rule.get("RuleCondition", True), parameters, conditions)
-              and not all(evaluate(a["Assert"], parameters, conditions) for a in rule["Assertions"])]
+    broken = [
+        name
+        for name, rule in template.get("Rules", {}).items()
+        if evaluate(rule.get("RuleCondition", True), parameters, conditions)
+        and not all(evaluate(a["Assert"], parameters, conditions) for a in rule["Assertions"])
+    ]
     assert bool(broken) is refused
     if not refused:
         assert evaluate(conditions["HasWebhook"], parameters, conditions) is webhook

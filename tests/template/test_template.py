@@ -124,13 +124,21 @@ def test_sam_validate_lint_passes():
     sam = Path(sys.executable).with_name("sam")
     result = subprocess.run(
         [str(sam), "validate", "--lint", "--template-file", str(ROOT / "template.yaml")],
-        capture_output=True, text=True, cwd=ROOT, env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"}, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1"},
+        timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-LAMBDA_SERVICE_ERRORS = {"Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException",
-                         "Lambda.TooManyRequestsException"}
+LAMBDA_SERVICE_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
 
 
 @pytest.fixture(scope="module")
@@ -156,7 +164,7 @@ def test_every_substitution_of_the_asl_is_provided(state_machine):
 def test_every_task_retries_lambda_service_errors_with_backoff_and_jitter(state_machine):
     _, definition, _ = state_machine
     for name, state in tasks(definition["States"]):
-        retriers = [r for r in state["Retry"] if LAMBDA_SERVICE_ERRORS <= set(r["ErrorEquals"])]
+        retriers = [r for r in state["Retry"] if set(r["ErrorEquals"]) >= LAMBDA_SERVICE_ERRORS]
         assert retriers, name
         assert retriers[0]["BackoffRate"] >= 2 and retriers[0]["JitterStrategy"] == "FULL", name
 
@@ -180,8 +188,9 @@ def test_batch_maps_read_manifests_with_an_s3_item_reader(state_machine):
 
 @pytest.mark.parametrize("function", ["ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction"])
 def test_worker_functions_get_no_wildcard_actions(template, function):
-    statements = [st for policy in template["Resources"][function]["Properties"]["Policies"]
-                  for st in policy["Statement"]]
+    statements = [
+        st for policy in template["Resources"][function]["Properties"]["Policies"] for st in policy["Statement"]
+    ]
     for statement in statements:
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert not any(action.endswith("*") for action in actions), function
@@ -193,11 +202,22 @@ def test_sam_build_packages_the_layer_for_python313_on_arm64(tmp_path):
     assert (python313 / "python3.13").exists(), "the machine's pyenv Python 3.13 is needed to build for Lambda"
     sam = Path(sys.executable).with_name("sam")
     result = subprocess.run(
-        [str(sam), "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir", str(tmp_path / "build"),
-         "--cache-dir", str(tmp_path / "cache")],
-        capture_output=True, text=True, cwd=ROOT, timeout=600,
-        env=os.environ | {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{python313}:{os.environ['PATH']}",
-                          "SAM_CLI_TELEMETRY": "0"},
+        [
+            str(sam),
+            "build",
+            "--template-file",
+            str(ROOT / "template.yaml"),
+            "--build-dir",
+            str(tmp_path / "build"),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env=os.environ
+        | {"AWS_DEFAULT_REGION": "us-east-1", "PATH": f"{python313}:{os.environ['PATH']}", "SAM_CLI_TELEMETRY": "0"},
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     layer = tmp_path / "build" / "BulkImportLayer" / "python"

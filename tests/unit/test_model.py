@@ -1,6 +1,6 @@
 """Derivations of the one stored model: Rocket.Chat state, Personium status and progress."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -37,13 +37,20 @@ EXPECTED_STATE_WHEN_VALID = {
     "importer_import_failed": "error",
     "importer_import_cancelled": "canceled",
 }
-MOMENT = datetime(2017, 2, 13, 9, 0, 0, 123456, tzinfo=timezone.utc)
+MOMENT = datetime(2017, 2, 13, 9, 0, 0, 123456, tzinfo=UTC)
 
 
 def operation(step: str, valid: bool = True, **changes) -> ImportOperation:
     fields = dict(
-        id=new_operation_id(), cell="demo", type="api", importer_key="api", step=step, valid=valid,
-        started_at=MOMENT, updated_at=MOMENT, user="u1",
+        id=new_operation_id(),
+        cell="demo",
+        type="api",
+        importer_key="api",
+        step=step,
+        valid=valid,
+        started_at=MOMENT,
+        updated_at=MOMENT,
+        user="u1",
     )
     return ImportOperation(**(fields | changes))
 
@@ -88,7 +95,7 @@ def test_percent_counts_completed_and_failed_records_rounded_down(completed, err
 
 def test_iso_millis_prints_utc_with_three_decimals_and_z():
     assert iso_millis(MOMENT) == "2017-02-13T09:00:00.123Z"
-    assert iso_millis(datetime(2017, 2, 13, 9, 0, tzinfo=timezone.utc)) == "2017-02-13T09:00:00.000Z"
+    assert iso_millis(datetime(2017, 2, 13, 9, 0, tzinfo=UTC)) == "2017-02-13T09:00:00.000Z"
 
 
 def test_operation_ids_sort_by_creation_time():

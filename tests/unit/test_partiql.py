@@ -23,7 +23,7 @@ def test_any_other_statement_is_not_read_as_an_insert():
         {"Statement": 'SELECT * FROM "T" WHERE PK = ?', "Parameters": [{"S": "a"}]},
         {"Statement": "INSERT INTO \"T\" VALUE {'PK': 'literal'}"},  # a value not a parameter
         {"Statement": "INSERT INTO \"T\" VALUE {'PK': ?, 'SK': ?}", "Parameters": [{"S": "a"}]},  # one missing
-        {"Statement": "UPDATE \"T\" SET a = ? WHERE PK = ?", "Parameters": [{"S": "a"}, {"S": "b"}]},
+        {"Statement": 'UPDATE "T" SET a = ? WHERE PK = ?', "Parameters": [{"S": "a"}, {"S": "b"}]},
     ):
         assert parsed_insert(statement) is None
     assert inserted_items({"Statements": []}) == []

@@ -21,17 +21,17 @@ def event(headers=None, multi=None, query=None):
 
 def test_override_replaces_a_header_whatever_its_case():
     overridden = apply_header_overrides(
-        event({"authorization": "Bearer old", "X-Override": "Authorization: Bearer new"},
-              {"authorization": ["Bearer old"], "X-Override": ["Authorization: Bearer new"]})
+        event(
+            {"authorization": "Bearer old", "X-Override": "Authorization: Bearer new"},
+            {"authorization": ["Bearer old"], "X-Override": ["Authorization: Bearer new"]},
+        )
     )
     assert APIGatewayProxyEvent(overridden).headers["Authorization"] == "Bearer new"
     assert "authorization" not in overridden["multiValueHeaders"]
 
 
 def test_several_overrides_each_apply():
-    overridden = apply_header_overrides(
-        event({"X-Override": "B: 2"}, {"X-Override": ["A: 1", "B: 2"]})
-    )
+    overridden = apply_header_overrides(event({"X-Override": "B: 2"}, {"X-Override": ["A: 1", "B: 2"]}))
     assert overridden["headers"]["A"] == "1" and overridden["headers"]["B"] == "2"
 
 
@@ -75,27 +75,40 @@ def test_authorization_wins_over_cookie():
     assert PersoniumCredential.of(APIGatewayProxyEvent(request)).token == "hdr"
 
 
-@pytest.mark.parametrize("body", ['{"Name": "CellExport_2017-01"}', ' {"Name":"a", "Other": 1} ', '{"Name": "' + "x" * 192 + '"}'])
+@pytest.mark.parametrize(
+    "body", ['{"Name": "CellExport_2017-01"}', ' {"Name":"a", "Other": 1} ', '{"Name": "' + "x" * 192 + '"}']
+)
 def test_an_import_body_names_its_snapshot(body):
     assert import_snapshot_name(body) == json.loads(body)["Name"]
 
 
-@pytest.mark.parametrize(("body", "code", "message"), [
-    # ResourceUtils.parseBodyAsJSON: the body itself is the message's parameter
-    ("{Name: snap", "PR400-CM-0004", "JSON parse error. [{Name: snap]."),
-    ("", "PR400-CM-0004", "JSON parse error. []."),
-    (None, "PR400-CM-0004", "JSON parse error. []."),
-    ('["snap"]', "PR400-CM-0004", 'JSON parse error. [["snap"]].'),
-    ('{"Name": NaN}', "PR400-CM-0004", 'JSON parse error. [{"Name": NaN}].'),
-    ('{"Name": "snap", "Size": Infinity}', "PR400-CM-0004", 'JSON parse error. [{"Name": "snap", "Size": Infinity}].'),
-    ("{}", "PR400-CM-0001", "Required key [Name] missing."),
-    ('{"Name": null}', "PR400-CM-0001", "Required key [Name] missing."),
-    ('{"Name": ""}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
-    ('{"Name": "a.b"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
-    ('{"Name": "snap\\n"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
-    ('{"Name": 5}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
-    ('{"Name": "' + "x" * 193 + '"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
-])
+@pytest.mark.parametrize(
+    ("body", "code", "message"),
+    [
+        # ResourceUtils.parseBodyAsJSON: the body itself is the message's parameter
+        ("{Name: snap", "PR400-CM-0004", "JSON parse error. [{Name: snap]."),
+        ("", "PR400-CM-0004", "JSON parse error. []."),
+        (None, "PR400-CM-0004", "JSON parse error. []."),
+        ('["snap"]', "PR400-CM-0004", 'JSON parse error. [["snap"]].'),
+        ('{"Name": NaN}', "PR400-CM-0004", 'JSON parse error. [{"Name": NaN}].'),
+        (
+            '{"Name": "snap", "Size": Infinity}',
+            "PR400-CM-0004",
+            'JSON parse error. [{"Name": "snap", "Size": Infinity}].',
+        ),
+        ("{}", "PR400-CM-0001", "Required key [Name] missing."),
+        ('{"Name": null}', "PR400-CM-0001", "Required key [Name] missing."),
+        ('{"Name": ""}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        ('{"Name": "a.b"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        ('{"Name": "snap\\n"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        ('{"Name": 5}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        (
+            '{"Name": "' + "x" * 193 + '"}',
+            "PR400-CM-0002",
+            "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$].",
+        ),
+    ],
+)
 def test_an_import_body_is_refused_as_personium_refuses_it(body, code, message):
     with pytest.raises(PersoniumRequestError) as refused:
         import_snapshot_name(body)

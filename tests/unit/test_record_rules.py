@@ -13,8 +13,23 @@ TEXTS = [None, "s", "", "ü" * 10, 5, 1.5, True, ["s"], {"s": 1}]
 LISTS_OF_TEXT = [[], ["x"], "x;y", [1], None, [None], ["x", "y"], ("x",)]
 BOOLEANS = [True, False, "true", "yes", "no", 1, 0, 1.0, None, "maybe", "t", [True]]
 EMAILS = [
-    ["a@b.c"], [], ["A@B.CO"], ["a@b"], ["a b@c.d"], ["a@b.c\n"], ["ä@b.c"], "a@b.c", "a@b.c;d@e.f", [5], None,
-    ["a@b.c", "bad"], ["a@@b.c"], ["a@b.c", "d@e.f"], ["a\x1c@b.c"], ["a\u00a0@b.c"], ["!#$%&'*+/=?^`{|}~@b.c"],
+    ["a@b.c"],
+    [],
+    ["A@B.CO"],
+    ["a@b"],
+    ["a b@c.d"],
+    ["a@b.c\n"],
+    ["ä@b.c"],
+    "a@b.c",
+    "a@b.c;d@e.f",
+    [5],
+    None,
+    ["a@b.c", "bad"],
+    ["a@@b.c"],
+    ["a@b.c", "d@e.f"],
+    ["a\x1c@b.c"],
+    ["a\u00a0@b.c"],
+    ["!#$%&'*+/=?^`{|}~@b.c"],
 ]
 NUMBERS = [None, 1, 1.5, -3, True, "2", 10**20, 2**53, 2**53 + 1, 1e308, -0.0, [1]]
 
@@ -25,13 +40,26 @@ BASES = {
 }
 VALUES = {
     "user": {
-        "username": NAMES, "emails": EMAILS, "importIds": LISTS_OF_TEXT, "roles": LISTS_OF_TEXT,
-        "name": [*TEXTS, "x" * 256, "x" * 257], "utcOffset": NUMBERS, "avatarUrl": TEXTS, "statusText": TEXTS,
-        "type": TEXTS, "bio": TEXTS, "deleted": BOOLEANS, "unknown": [object(), None],
+        "username": NAMES,
+        "emails": EMAILS,
+        "importIds": LISTS_OF_TEXT,
+        "roles": LISTS_OF_TEXT,
+        "name": [*TEXTS, "x" * 256, "x" * 257],
+        "utcOffset": NUMBERS,
+        "avatarUrl": TEXTS,
+        "statusText": TEXTS,
+        "type": TEXTS,
+        "bio": TEXTS,
+        "deleted": BOOLEANS,
+        "unknown": [object(), None],
     },
     "channel": {"name": NAMES, "creator": NAMES, "private": BOOLEANS, "members": [*LISTS_OF_TEXT, ["ann", "b b"]]},
-    "message": {"channel": NAMES, "username": NAMES, "text": [*TEXTS, "x" * 5001], "timestamp": [
-        1700000000000, "2024-01-01T00:00:00Z", "yesterday", None]},
+    "message": {
+        "channel": NAMES,
+        "username": NAMES,
+        "text": [*TEXTS, "x" * 5001],
+        "timestamp": [1700000000000, "2024-01-01T00:00:00Z", "yesterday", None],
+    },
 }
 
 
@@ -63,8 +91,21 @@ def test_a_record_is_plainly_valid_only_where_the_models_accept_it(record_type, 
 
 PLAIN_CORRECTIONS = [
     ("user", {"username": "carol", "emails": ["carol@example.com"]}),
-    ("user", {"username": "carol", "emails": ["Carol@Example.com", "c@x.org"], "name": "Carol", "importIds": ["7"],
-              "roles": ["user"], "deleted": False, "utcOffset": 9, "avatarUrl": None, "bio": "", "type": "user"}),
+    (
+        "user",
+        {
+            "username": "carol",
+            "emails": ["Carol@Example.com", "c@x.org"],
+            "name": "Carol",
+            "importIds": ["7"],
+            "roles": ["user"],
+            "deleted": False,
+            "utcOffset": 9,
+            "avatarUrl": None,
+            "bio": "",
+            "type": "user",
+        },
+    ),
     ("user", {"username": "c.a-r_ol", "emails": ["carol+tag@example.co.uk"], "line": 12}),
     ("channel", {"name": "general", "creator": "ann", "private": True, "members": ["ann", "bob"]}),
 ]

@@ -32,7 +32,9 @@ def test_csv_channel_fields_are_converted():
 
 def test_messages_take_milliseconds_or_iso_times():
     by_ms = parse_record("message", {"channel": "g", "username": "u", "timestamp": "1700000000000", "text": "hi"})
-    by_iso = parse_record("message", {"channel": "g", "username": "u", "timestamp": "2023-11-14T22:13:20Z", "text": "hi"})
+    by_iso = parse_record(
+        "message", {"channel": "g", "username": "u", "timestamp": "2023-11-14T22:13:20Z", "text": "hi"}
+    )
     assert isinstance(by_ms, MessageRecord) and by_ms.timestamp == by_iso.timestamp
 
 

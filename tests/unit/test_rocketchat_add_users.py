@@ -10,8 +10,9 @@ import pytest
 from bulk_import.api.rocketchat import InvalidParams, add_users_body
 
 HERE = Path(__file__).parent / "ajv"
-CASES = list(zip(json.loads((HERE / "bodies.json").read_text()), json.loads((HERE / "expected.json").read_text()),
-                 strict=True))
+CASES = list(
+    zip(json.loads((HERE / "bodies.json").read_text()), json.loads((HERE / "expected.json").read_text()), strict=True)
+)
 
 
 @pytest.mark.parametrize(("body", "expected"), CASES, ids=[body[:60] for body, _ in CASES])
@@ -27,5 +28,12 @@ def test_a_body_is_answered_as_ajv_answers_it(body, expected):
 def test_the_corpus_has_valid_and_refused_bodies_of_every_kind():
     errors = {expected["error"].split(" '")[0] for _, expected in CASES if not expected["valid"]}
     assert sum(expected["valid"] for _, expected in CASES) >= 20
-    assert errors == {"must be object", "must have required property", "must NOT have additional properties",
-                      "must be array", "must be string", "must be number", "must be boolean"}
+    assert errors == {
+        "must be object",
+        "must have required property",
+        "must NOT have additional properties",
+        "must be array",
+        "must be string",
+        "must be number",
+        "must be boolean",
+    }

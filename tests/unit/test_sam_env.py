@@ -14,27 +14,57 @@ TABLE = "bulk-import-dev-ImportTable-1A2B3C4D5E6F"
 BUCKET = "bulk-import-dev-importbucket-9z8y7x6w5v4u"
 STATE_MACHINE = "arn:aws:states:eu-west-1:111122223333:stateMachine:bulk-import-dev-import"
 BUS = "bulk-import-dev-events"
-RESOURCES = {"ImportTable": TABLE, "ImportBucket": BUCKET, "ImportStateMachine": STATE_MACHINE, "ImportEventBus": BUS,
-             "PersoniumStatusFunction": "bulk-import-dev-PersoniumStatusFunction-Q1W2E3R4T5Y6"}
+RESOURCES = {
+    "ImportTable": TABLE,
+    "ImportBucket": BUCKET,
+    "ImportStateMachine": STATE_MACHINE,
+    "ImportEventBus": BUS,
+    "PersoniumStatusFunction": "bulk-import-dev-PersoniumStatusFunction-Q1W2E3R4T5Y6",
+}
 
 
 def cloudformation(resources: dict[str, str]):
     client = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x")
     stubber = Stubber(client)
-    stubber.add_response("describe_stacks", {"Stacks": [{
-        "StackId": STACK_ID, "StackName": "bulk-import-dev", "CreationTime": "2025-01-01T00:00:00Z",
-        "StackStatus": "UPDATE_COMPLETE",
-        "Parameters": [{"ParameterKey": "LogLevel", "ParameterValue": "DEBUG"},
-                       {"ParameterKey": "RocketChatCell", "ParameterValue": "chat"}],
-    }]}, {"StackName": "bulk-import-dev"})
-    summaries = [{"LogicalResourceId": logical, "PhysicalResourceId": physical, "ResourceType": "AWS::X::Y",
-                  "LastUpdatedTimestamp": "2025-01-01T00:00:00Z", "ResourceStatus": "CREATE_COMPLETE"}
-                 for logical, physical in resources.items()]
+    stubber.add_response(
+        "describe_stacks",
+        {
+            "Stacks": [
+                {
+                    "StackId": STACK_ID,
+                    "StackName": "bulk-import-dev",
+                    "CreationTime": "2025-01-01T00:00:00Z",
+                    "StackStatus": "UPDATE_COMPLETE",
+                    "Parameters": [
+                        {"ParameterKey": "LogLevel", "ParameterValue": "DEBUG"},
+                        {"ParameterKey": "RocketChatCell", "ParameterValue": "chat"},
+                    ],
+                }
+            ]
+        },
+        {"StackName": "bulk-import-dev"},
+    )
+    summaries = [
+        {
+            "LogicalResourceId": logical,
+            "PhysicalResourceId": physical,
+            "ResourceType": "AWS::X::Y",
+            "LastUpdatedTimestamp": "2025-01-01T00:00:00Z",
+            "ResourceStatus": "CREATE_COMPLETE",
+        }
+        for logical, physical in resources.items()
+    ]
     # Two pages, as ListStackResources returns a large stack's.
-    stubber.add_response("list_stack_resources", {"StackResourceSummaries": summaries[:2], "NextToken": "page-2"},
-                         {"StackName": "bulk-import-dev"})
-    stubber.add_response("list_stack_resources", {"StackResourceSummaries": summaries[2:]},
-                         {"StackName": "bulk-import-dev", "NextToken": "page-2"})
+    stubber.add_response(
+        "list_stack_resources",
+        {"StackResourceSummaries": summaries[:2], "NextToken": "page-2"},
+        {"StackName": "bulk-import-dev"},
+    )
+    stubber.add_response(
+        "list_stack_resources",
+        {"StackResourceSummaries": summaries[2:]},
+        {"StackName": "bulk-import-dev", "NextToken": "page-2"},
+    )
     stubber.activate()
     return client
 
@@ -59,14 +89,18 @@ def test_a_stack_without_a_resource_the_template_names_is_refused():
 
 
 def test_env_file_shares_common_values_in_parameters_and_keeps_differing_ones_per_function():
-    environments = {"A": {"TABLE_NAME": "t", "LEVEL": "INFO"}, "B": {"TABLE_NAME": "t", "LEVEL": "DEBUG"},
-                    "C": {"BUS": "b"}}
+    environments = {
+        "A": {"TABLE_NAME": "t", "LEVEL": "INFO"},
+        "B": {"TABLE_NAME": "t", "LEVEL": "DEBUG"},
+        "C": {"BUS": "b"},
+    }
 
     content = env_file(environments, {"AWS_ENDPOINT_URL": "http://host.docker.internal:5000"})
 
     assert content == {
         "Parameters": {"BUS": "b", "TABLE_NAME": "t", "AWS_ENDPOINT_URL": "http://host.docker.internal:5000"},
-        "A": {"LEVEL": "INFO"}, "B": {"LEVEL": "DEBUG"},
+        "A": {"LEVEL": "INFO"},
+        "B": {"LEVEL": "DEBUG"},
     }
 
 

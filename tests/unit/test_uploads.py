@@ -9,11 +9,14 @@ from bulk_import.uploads import MAX_PART_SIZE, MAX_PARTS, MAX_UPLOAD_SIZE, MIN_P
 MiB, GiB = 1024**2, 1024**3
 
 
-@pytest.mark.parametrize(("size", "part_size"), [
-    (6 * GiB, 64 * MiB),  # 96 parts
-    (64 * GiB, 66 * MiB),  # 64 GiB / 1,000 = 65.5 MiB, rounded up to whole MiB
-    (MAX_UPLOAD_SIZE, MAX_PART_SIZE),
-])
+@pytest.mark.parametrize(
+    ("size", "part_size"),
+    [
+        (6 * GiB, 64 * MiB),  # 96 parts
+        (64 * GiB, 66 * MiB),  # 64 GiB / 1,000 = 65.5 MiB, rounded up to whole MiB
+        (MAX_UPLOAD_SIZE, MAX_PART_SIZE),
+    ],
+)
 def test_parts_are_whole_mib_within_s3_limits_and_at_most_a_thousand(size, part_size):
     assert part_size_for(size) == part_size
     assert MIN_PART_SIZE <= part_size <= MAX_PART_SIZE

@@ -1,21 +1,29 @@
 """The dialect bodies, field for field against the seed contracts."""
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from bulk_import.api.personium import cell_import_status_view
 from bulk_import.api.rocketchat import current_operation_view, import_status_view
 from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep
 
-STARTED = datetime(2017, 2, 13, 9, 0, tzinfo=timezone.utc)
-UPDATED = datetime(2017, 2, 13, 9, 5, 1, 37000, tzinfo=timezone.utc)
+STARTED = datetime(2017, 2, 13, 9, 0, tzinfo=UTC)
+UPDATED = datetime(2017, 2, 13, 9, 5, 1, 37000, tzinfo=UTC)
 
 
 def operation(step, valid=True, **changes):
     fields = dict(
-        id="64d5f3a2b1c0d9e8f7a6b5c4", cell="demo", type="personium", importer_key="personium", step=ProgressStep(step),
-        valid=valid, started_at=STARTED, updated_at=UPDATED, user="aobEdbYhXfu5hkeqG",
-        importation_name="CellExport_2017_01", count=Counts(total=1000, users=1000, completed=800, error=10),
+        id="64d5f3a2b1c0d9e8f7a6b5c4",
+        cell="demo",
+        type="personium",
+        importer_key="personium",
+        step=ProgressStep(step),
+        valid=valid,
+        started_at=STARTED,
+        updated_at=UPDATED,
+        user="aobEdbYhXfu5hkeqG",
+        importation_name="CellExport_2017_01",
+        count=Counts(total=1000, users=1000, completed=800, error=10),
     )
     return ImportOperation(**(fields | changes))
 
@@ -43,7 +51,9 @@ def test_personium_in_progress_matches_the_seed_sample():
 
 
 def test_personium_failed_carries_the_message_in_personium_format():
-    failed = operation("importer_import_failed", failure=Failure(code="PR409-OD-0003", message="The entity already exists."))
+    failed = operation(
+        "importer_import_failed", failure=Failure(code="PR409-OD-0003", message="The entity already exists.")
+    )
     assert body(cell_import_status_view(failed)) == {
         "status": "import failed",
         "started_at": "2017-02-13T09:00:00.000Z",
@@ -63,8 +73,13 @@ def test_rocketchat_none_when_there_was_never_an_operation():
 
 
 def test_rocketchat_status_matches_the_seed_example_field_for_field():
-    ready = operation("importer_user_selection", type="api", importer_key="api", importation_name=None,
-                      count=Counts(total=8000, users=8000))
+    ready = operation(
+        "importer_user_selection",
+        type="api",
+        importer_key="api",
+        importation_name=None,
+        count=Counts(total=8000, users=8000),
+    )
     assert body(import_status_view(ready)) == {
         "success": True,
         "state": "ready",
