@@ -403,7 +403,7 @@ def direct_writes(store: Any, users: int) -> tuple[int, float]:
     """Writes each user entry the import created, into another cell, one conditional PutItem each
     (the write the import's floor counts: an entry that exists fails): (writes, seconds)."""
     from bulk_import.records import parse_record
-    from bulk_import.storage.records import directory_key
+    from bulk_import.storage.records import DirectoryEntry
     from bulk_import.storage.table import marshal
 
     entries = [
@@ -418,7 +418,7 @@ def direct_writes(store: Any, users: int) -> tuple[int, float]:
     ]  # demo_users_zip: every 20th (n % 20 == 7) fails
 
     def put(entry: tuple[str, dict[str, Any]]) -> None:
-        item = {**directory_key("direct", "user", entry[0]), "data": entry[1], "importedFrom": f"direct:{entry[0]}"}
+        item = DirectoryEntry("user", entry[0], entry[1], f"direct:{entry[0]}").item("direct")
         store.client.put_item(
             TableName=store.table_name, Item=marshal(item), ConditionExpression="attribute_not_exists(PK)"
         )

@@ -1,13 +1,12 @@
 """The PartiQL the local stack reads: the worker's INSERT, and nothing else."""
 
-from bulk_import.storage.records import DirectoryEntry, _insert_statement, directory_key
+from bulk_import.storage.records import DirectoryEntry, _insert_statement
 from bulk_import_local.partiql import inserted_items, parsed_insert
 
 
 def test_the_workers_insert_is_read_back_as_its_table_and_item():
     entry = DirectoryEntry("user", "ada", {"username": "ada", "emails": ["a@x.io"], "utcOffset": 1.5}, "op#user#0")
-    item = {**directory_key("c1", entry.kind, entry.identity), "data": entry.data, "importedFrom": entry.reference}
-    statement = _insert_statement("T", item)
+    statement = _insert_statement("T", entry.item("c1"))
 
     table, read = parsed_insert(statement)
 

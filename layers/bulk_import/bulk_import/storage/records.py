@@ -59,6 +59,10 @@ class DirectoryEntry:
     data: dict[str, Any]
     reference: str
 
+    def item(self, cell: str) -> dict[str, Any]:
+        """The entry as the table holds it."""
+        return {**directory_key(cell, self.kind, self.identity), "data": self.data, "importedFrom": self.reference}
+
 
 class BatchCount(Enum):
     """What recording a batch's counts did."""
@@ -202,19 +206,7 @@ class RecordItems(Table):
 
     def _insert(self, cell: str, entries: list[DirectoryEntry]) -> list[bool]:
         """One BatchExecuteStatement of INSERTs (insert_directory_entries)."""
-        errors = self._execute_statements(
-            [
-                _insert_statement(
-                    self.table_name,
-                    {
-                        **directory_key(cell, entry.kind, entry.identity),
-                        "data": entry.data,
-                        "importedFrom": entry.reference,
-                    },
-                )
-                for entry in entries
-            ]
-        )
+        errors = self._execute_statements([_insert_statement(self.table_name, entry.item(cell)) for entry in entries])
         for error in errors:
             if error is not None and error.get("Code") != "DuplicateItem":
                 raise ClientError(
