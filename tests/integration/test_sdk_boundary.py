@@ -697,3 +697,21 @@ def test_only_an_error_of_a_batch_execute_statement_answers_statements():
         Fault("dynamodb", "PutItem", code="ThrottlingError", statements=lambda statement: True)
     with pytest.raises(ValueError, match="answers its statements"):
         Fault("dynamodb", "BatchExecuteStatement", "crash-after", statements=lambda statement: True)
+
+
+def test_index_lag_hides_what_an_insert_wrote_not_what_a_refused_one_found(partiql, install):
+    partiql.put_item(TableName=TABLE, Item=item("old", status={"S": "s"}))
+    install(index_lag=3600)
+    answers = partiql.batch_execute_statement(
+        Statements=[insert(item("old", status={"S": "s"})), insert(item("new", status={"S": "s"}))]
+    )["Responses"]
+    assert answers[0]["Error"]["Code"] == "DuplicateItem" and "Error" not in answers[1]
+
+    found = partiql.query(
+        TableName=TABLE,
+        IndexName=INDEX,
+        KeyConditionExpression="#s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "s"}},
+    )["Items"]
+    assert [row["sk"]["S"] for row in found] == ["old"]  # "new" is too recent; "old" was not written
