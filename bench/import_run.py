@@ -502,8 +502,7 @@ def goal_batch_ms(result: Result, children: str) -> float:
     mean = sum(batch) / len(batch)
 
     def total(seconds: float) -> float:
-        scaled = {**result.invocations, "ImportBatchFunction": [seconds] * len(batch)}
-        return sum(costs(replace(result, invocations=scaled), children).values())
+        return sum(costs(with_batches_of(result, seconds), children).values())
 
     goal = GOALS["cost"] * FLOOR_PER_MILLION
     low, high = 0.0, mean * 4
@@ -530,10 +529,13 @@ def aws_batch_seconds(result: Result) -> float:
 
 def on_aws(result: Result) -> Result:
     """The run with each batch as long as aws_batch_seconds estimates."""
+    return with_batches_of(result, aws_batch_seconds(result))
+
+
+def with_batches_of(result: Result, seconds: float) -> Result:
+    """The run with each of its batches `seconds` long."""
     batches = len(result.invocations.get("ImportBatchFunction", []))
-    return replace(
-        result, invocations={**result.invocations, "ImportBatchFunction": [aws_batch_seconds(result)] * batches}
-    )
+    return replace(result, invocations={**result.invocations, "ImportBatchFunction": [seconds] * batches})
 
 
 def report(result: Result, out: Any = sys.stdout) -> None:
