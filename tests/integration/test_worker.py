@@ -104,17 +104,7 @@ def batch_descriptors(group: dict) -> list[dict]:
 def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
     """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
     every type, the phase changes between them, and the finish."""
-    task = {"staged": False}
-    while not task["staged"]:
-        task = stage_input(
-            store,
-            files,
-            CELL,
-            operation_id,
-            out_of_time=lambda: True,
-            concurrency=10,
-            execution_arn=RecordedExecutions().execution_arn(operation_id),
-        )
+    task = stage_all(store, files, operation_id, out_of_time=lambda: True, concurrency=10)  # a chunk per call
     for record_type, next_phase in [
         (RecordType.USER, "channels"),
         (RecordType.CHANNEL, "messages"),
@@ -145,7 +135,10 @@ def sweep_after(store: ImportStore, files: ImportFiles, executions, minutes: int
     )
 
 
-def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict:
+def stage_all(
+    store: ImportStore, files: ImportFiles, operation_id: str, out_of_time=lambda: False, concurrency: int = 1
+) -> dict:
+    """Calls the stage task until it answers staged, as the state machine's Stage / Staged? loop."""
     task = {"staged": False}
     while not task["staged"]:
         task = stage_input(
@@ -153,8 +146,8 @@ def stage_all(store: ImportStore, files: ImportFiles, operation_id: str) -> dict
             files,
             CELL,
             operation_id,
-            out_of_time=lambda: False,
-            concurrency=1,
+            out_of_time=out_of_time,
+            concurrency=concurrency,
             execution_arn=RecordedExecutions().execution_arn(operation_id),
         )
     return task
