@@ -19,12 +19,14 @@ SAFETY_MARGIN_MS = 60_000
 @event_parser(model=StageTask)
 def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
     logger.append_keys(operation_id=task.operation.id, cell=task.operation.cell)
+    settings = get_import_settings()
     return stage_input(
         default_store(),
         default_files(),
         task.operation.cell,
         task.operation.id,
         out_of_time=lambda: context.get_remaining_time_in_millis() < SAFETY_MARGIN_MS,
-        concurrency=get_import_settings().batch_concurrency,
+        concurrency=settings.batch_concurrency,
+        reconcile_after=settings.reconcile_after,
         execution_arn=task.execution,
     )

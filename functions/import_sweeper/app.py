@@ -8,7 +8,7 @@ from bulk_import.api.observability import logger, metrics, tracer
 from bulk_import.executions import default_executions
 from bulk_import.files import default_files
 from bulk_import.model import utc_now
-from bulk_import.settings import get_import_settings, get_settings
+from bulk_import.settings import get_import_settings
 from bulk_import.storage import default_store
 from bulk_import.worker import sweep
 
@@ -17,7 +17,7 @@ from bulk_import.worker import sweep
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
-    settings = get_settings()
+    settings = get_import_settings()
     swept = sweep(
         default_store(),
         default_files(),
@@ -25,7 +25,8 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         utc_now(),
         settings.stalled_after,
         settings.fail_stalled_after,
-        concurrency=get_import_settings().batch_concurrency,
+        concurrency=settings.batch_concurrency,
+        reconcile_after=settings.reconcile_after,
     )
     # The StalledImports alarm watches this: imports shown as stalled that are not failed yet.
     metrics.add_metric(name="ImportsStalled", unit=MetricUnit.Count, value=len(swept.stalled) - len(swept.failed))

@@ -40,7 +40,7 @@ DEFAULT_TEMPLATE = Path("template.yaml")
 #: Template parameters the local stack overrides, like `sam local --parameter-overrides`: moto's
 #: interpreter runs only STANDARD children in a Distributed Map, and one process gains nothing from
 #: more than a few concurrent batches (docs/capacity.md).
-LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "4"}
+LOCAL_PARAMETERS = {"BatchExecutionType": "STANDARD", "BatchConcurrency": "4", "ReconcileAfterSeconds": "5"}
 _ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-import-local"
 #: AWS calls `stack.boundary.calls` keeps by default (call_log.py): enough for any test's flow,
 #: bounded for a long-running stack (about 2 KB each).

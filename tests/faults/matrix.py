@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import sys
+import threading
 import time
 import zipfile
 from collections import Counter
@@ -328,6 +329,20 @@ def flow_cancel(stack: LocalStack, cell: str) -> list[str]:
     return _stopped_flow(stack, cell, start, end, "canceled", 300, 3)
 
 
+def clear_as_the_function(stack: LocalStack, cell: str) -> None:
+    """Rocket.Chat's import.clear, the cell's latest read with the user, as the function does."""
+    as_client(
+        "RocketChatImportFunction",
+        lambda: stop(
+            stack.store,
+            default_executions(),
+            cell,
+            clear=True,
+            latest=stack.store.read_rocketchat_status(cell, "faults").latest,
+        ),
+    )
+
+
 def flow_clear(stack: LocalStack, cell: str) -> list[str]:
     """Rocket.Chat: import.new, addUsers (250, 2 invalid), import.run, then import.clear mid-run."""
     store = stack.store
@@ -342,17 +357,8 @@ def flow_clear(stack: LocalStack, cell: str) -> list[str]:
         rocketchat_add_users(store, cell, users)
         return rocketchat_run(store, default_executions(), cell)
 
-    def end(operation_id: str):  # the cell's latest read with the user, as the function does
-        as_client(
-            "RocketChatImportFunction",
-            lambda: stop(
-                store,
-                default_executions(),
-                cell,
-                clear=True,
-                latest=store.read_rocketchat_status(cell, "faults").latest,
-            ),
-        )
+    def end(operation_id: str):
+        clear_as_the_function(stack, cell)
 
     return _stopped_flow(stack, cell, start, end, "error", 250, 2)
 
@@ -365,6 +371,7 @@ def flow_fail(stack: LocalStack, cell: str) -> list[str]:
     files.put(snapshot_key(cell, "bad"), zip_of({"users.csv": users_csv, "channels.csv": "name\n"}))
     operation = start_snapshot_import(store, files, default_executions(), cell, "bad", "faults")
     wait_ended(stack, cell, operation.id)
+    settle_as_the_sweeper(stack)
     outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []
     _expect(problems, "state", outcome.state, "error")
     _expect(problems, "failure code", (outcome.failure or {}).get("code"), "PR400-BI-0006")
@@ -394,6 +401,7 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
         operation.id,
         out_of_time=lambda: False,
         concurrency=1,
+        reconcile_after=timedelta(minutes=3),
         execution_arn=dead.execution_arn(operation.id),
     )  # its worker staged, then died
     long_ago = (utc_now() - timedelta(hours=2)).isoformat()
@@ -403,18 +411,188 @@ def flow_sweep(stack: LocalStack, cell: str) -> list[str]:
         UpdateExpression="SET heartbeatAt = :t, updatedAt = :t",
         ExpressionAttributeValues=marshal({":t": long_ago}),
     )
-    limit = timedelta(minutes=60)
+    limit, settle = timedelta(minutes=60), timedelta(minutes=3)
 
-    def sweep_once():
-        return sweep(store, default_files(), dead, utc_now(), limit, limit, concurrency=4)
+    def sweep_once(later: timedelta = timedelta(0)):
+        return sweep(
+            store, default_files(), dead, utc_now() + later, limit, limit, concurrency=4, reconcile_after=settle
+        )
 
     as_client("ImportSweeperFunction", sweep_once)
     as_client("ImportSweeperFunction", sweep_once)  # the next run
+    as_client("ImportSweeperFunction", lambda: sweep_once(settle * 2))  # once its counts can settle
     outcome, problems = PublicApi(stack, cell).outcome(operation.id, stack, cell), []
     _expect(problems, "state", outcome.state, "error")
     _expect(problems, "failure code", (outcome.failure or {}).get("code"), STALLED)
     _check_counts(problems, outcome, 0, 10, 10)
     return problems
+
+
+# -- a client acting while a stopped import's counts settle ----------------------------------------
+
+#: When, after the stop, the client acts: at once (the execution may still run, a batch's entries
+#: landed without its count), once the execution ended, once the parent's counts settled.
+MOMENTS = ("stopped", "ended", "settled")
+#: What the client does then: retry the failed records (/v1), clear the cell (Rocket.Chat), or
+#: import the same records again.
+ACTIONS = ("retry", "clear", "new-import")
+#: The sweeper's view of time once the parent's counts may settle (far past ReconcileAfterSeconds).
+_LATER = timedelta(hours=1)
+#: Step Functions' retry waits at full length here: the cancel lands while the batch's retry waits.
+_REAL_RETRY_WAITS = "1"
+
+
+class CountWatch(threading.Thread):
+    """Polls imports' /v1 views from the stop until told to stop, as a client would: a count that
+    goes down, or completed + error past total, is a problem."""
+
+    def __init__(self, api: PublicApi) -> None:
+        super().__init__(daemon=True)
+        self.api, self.ids, self.stopping = api, [], threading.Event()
+        self.problems: list[str] = []
+        self.reads = 0
+
+    def watch(self, operation_id: str) -> None:
+        self.ids.append(operation_id)
+
+    def run(self) -> None:
+        seen: dict[str, tuple[int, int]] = {}
+        while not self.stopping.is_set():
+            for operation_id in list(self.ids):
+                counts = self.api.get(f"/{operation_id}")["counts"]
+                self.reads += 1
+                now = (counts["completed"], counts["error"])
+                before = seen.get(operation_id, (0, 0))
+                if now[0] < before[0] or now[1] < before[1]:
+                    self.problems.append(f"{operation_id}: counts went down, {before} -> {now}")
+                if sum(now) > counts["total"]:
+                    self.problems.append(f"{operation_id}: completed + error {sum(now)} > total {counts['total']}")
+                seen[operation_id] = now
+            time.sleep(0.02)
+
+    def finish(self) -> list[str]:
+        self.stopping.set()
+        self.join()
+        return self.problems
+
+
+def imported_by(stack: LocalStack, cell: str) -> Counter:
+    """How many users of the cell's directory each operation created (their importedFrom)."""
+    by: Counter = Counter()
+    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=stack.store.table_name)
+    for page in pages:
+        for item in page["Items"]:
+            if item["PK"]["S"].startswith(f"USER#{cell}#"):
+                by[item["importedFrom"]["S"].partition("#")[0]] += 1
+    return by
+
+
+def settle_as_the_sweeper(stack: LocalStack) -> None:
+    """The sweeper, late enough that every stopped import's counts may settle (and none is stalled)."""
+    as_client(
+        "ImportSweeperFunction",
+        lambda: sweep(
+            stack.store,
+            default_files(),
+            default_executions(),
+            utc_now() + _LATER,
+            _LATER * 2,
+            _LATER * 2,
+            4,
+            _LATER / 2,
+        ),
+    )
+
+
+def flow_window(stack: LocalStack, cell: str, moment: str, action: str) -> list[str]:
+    """600 users (30 invalid) as JSON Lines. Batch 1's INSERTs land, then its Lambda dies before
+    the batch is counted, on every attempt; the import is canceled while Step Functions waits to
+    retry that task. Then, at `moment`, the client does `action`. Every count a client polls only
+    grows, and at the end: the parent's completed is exactly the users it created, completed +
+    error == total, and with the second import the 570 valid users are each counted as imported
+    once, none counted as an error that was imported by the parent (no "already exists" in a
+    retry)."""
+    store, files = stack.store, default_files()
+    records = [_user(n, **({"emails": []} if n % 20 == 7 else {})) for n in range(600)]
+    files.put(snapshot_key(cell, "window"), jsonl_zip(records))
+    fired = len(stack.boundary.fired)
+    dies = stack.boundary.inject(
+        Fault("dynamodb", "BatchExecuteStatement", "crash-after", function="ImportBatchFunction", occurrence=3, times=8)
+    )
+    saved_scale = os.environ.get("BULK_IMPORT_RETRY_SCALE")
+    os.environ["BULK_IMPORT_RETRY_SCALE"] = _REAL_RETRY_WAITS
+    api, problems = PublicApi(stack, cell), []
+    watch = CountWatch(api)
+    try:
+        operation = start_snapshot_import(store, files, default_executions(), cell, "window", "faults")
+        deadline = time.monotonic() + DEADLINE_SECONDS
+        while all(fault is not dies for fault in stack.boundary.fired[fired:]):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"batch 1 did not die in {DEADLINE_SECONDS} s")
+            time.sleep(0.005)
+
+        def cancel_as_the_function():  # the operation and the cell's latest in one read, as api_operation
+            read = store.read_operation(cell, operation.id, "no credential")
+            return cancel(store, default_executions(), read.operation, latest=read.latest)
+
+        as_client("NativeWriteFunction", cancel_as_the_function)
+    finally:
+        stack.boundary.clear_faults()
+        os.environ["BULK_IMPORT_RETRY_SCALE"] = saved_scale or RETRY_SCALE
+    watch.watch(operation.id)
+    watch.start()
+    try:
+        second = _act_while_settling(stack, cell, operation.id, moment, action, watch)
+    finally:
+        problems += watch.finish()
+
+    parent, by = api.outcome(operation.id, stack, cell), imported_by(stack, cell)
+    _expect(problems, "parent state", parent.state, "error" if action == "clear" else "canceled")
+    _expect(problems, "parent settled", api.get(f"/{operation.id}").get("settling"), None)
+    _check_counts(problems, parent, by[operation.id], 600 - by[operation.id], 600)
+    if second is None:
+        return problems
+    again = api.outcome(second.id, stack, cell)
+    _expect(problems, "second state", again.state, "done")
+    _expect(problems, "users imported by the second", again.counts["completed"], by[second.id])
+    _expect(problems, "users in the directory", sum(by.values()), 570)
+    codes = Counter(record["code"] for record in again.failed)
+    if action == "retry":
+        _check_counts(problems, again, 570 - by[operation.id], 600 - 570, parent.counts["error"])
+        _expect(problems, "retry's failure codes", set(codes), {"invalid-record"})
+    else:
+        _check_counts(problems, again, 570 - by[operation.id], 30 + by[operation.id], 600)
+        _expect(problems, "already-exists in the new import", codes["already-exists"], by[operation.id])
+    return problems
+
+
+def _act_while_settling(stack: LocalStack, cell: str, operation_id: str, moment: str, action: str, watch: CountWatch):
+    """The client's action at `moment` after the stop of `operation_id`; then everything ends and the
+    stopped import's counts settle (the sweeper). Returns the import the action started, if any."""
+    store, files = stack.store, default_files()
+
+    if moment in ("ended", "settled"):
+        wait_ended(stack, cell, operation_id)
+    if moment == "settled":
+        settle_as_the_sweeper(stack)
+    second = None
+    if action == "retry":
+
+        def retry_as_the_function():  # the operation and the cell's latest in one read, as api_operation
+            read = store.read_operation(cell, operation_id, "no credential")
+            return retry(store, files, default_executions(), read.operation, {}, "faults", latest=read.latest)
+
+        second = as_client("NativeWriteFunction", retry_as_the_function)
+    elif action == "clear":
+        clear_as_the_function(stack, cell)
+    else:
+        second = start_snapshot_import(store, files, default_executions(), cell, "window", "faults")
+    if second is not None:
+        watch.watch(second.id)
+        wait_ended(stack, cell, second.id)
+    wait_ended(stack, cell, operation_id)
+    settle_as_the_sweeper(stack)
+    return second
 
 
 FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
@@ -424,6 +602,28 @@ FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]]
     "fail": (flow_fail, WORKER),
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
 }
+
+
+@dataclass(frozen=True)
+class TimingPoint:
+    """A client's action at a moment between a stop and the settling of the stopped import's counts
+    (flow_window): a point of the matrix of its own, with no fault injected besides the flow's."""
+
+    moment: str
+    action: str
+    flow: str = "window"
+
+    def fault(self) -> None:
+        return None
+
+    def run(self, stack: LocalStack, cell: str) -> list[str]:
+        return flow_window(stack, cell, self.moment, self.action)
+
+    def __str__(self) -> str:
+        return f"window: {self.action} when {self.moment}"
+
+
+TIMINGS = [TimingPoint(moment, action) for moment in MOMENTS for action in ACTIONS]
 
 
 # -- the matrix ----------------------------------------------------------------------------------
@@ -468,20 +668,24 @@ class FaultPoint:
         return f"{self.flow}: {self.function} {self.service}.{self.operation} #{self.occurrence} {self.mode}"
 
 
+_CELL_NUMBERS = itertools.count()
+
+
 @dataclass
 class Matrix:
     stack: LocalStack
     boundary: SdkBoundary
-    cells: Iterator[int] = field(default_factory=itertools.count)
+    #: Shared by every Matrix of the process: matrices on one stack (the tests') never reuse a cell.
+    cells: Iterator[int] = field(default_factory=lambda: _CELL_NUMBERS)
 
-    def run(self, flow: str, fault: Fault | None = None) -> list[str]:
+    def run(self, flow: str, fault: Fault | None = None, timing: TimingPoint | None = None) -> list[str]:
         self.boundary.clear_faults()
         fired = len(self.boundary.fired)
         if fault is not None:
             self.boundary.inject(fault)
         cell = f"faults-{flow}-{next(self.cells)}"
         try:
-            problems = FLOWS[flow][0](self.stack, cell)
+            problems = timing.run(self.stack, cell) if timing else FLOWS[flow][0](self.stack, cell)
         except AssertionError as exc:
             problems = [str(exc)]
         finally:
@@ -514,6 +718,17 @@ class Matrix:
         )
 
 
+def run_point(matrix: Matrix, point: FaultPoint | TimingPoint) -> list[str]:
+    if isinstance(point, TimingPoint):
+        return matrix.run(point.flow, timing=point)
+    return matrix.run(point.flow, point.fault())
+
+
+def sample_timings() -> list[TimingPoint]:
+    """What CI runs of the timings: each action right after the stop, where the window is widest."""
+    return [point for point in TIMINGS if point.moment == MOMENTS[0]]
+
+
 def sample(points: list[FaultPoint]) -> list[FaultPoint]:
     """What CI runs: for every flow, each mode once, on writes spread over its functions."""
     chosen: dict[tuple[str, str], FaultPoint] = {}
@@ -542,18 +757,23 @@ def strict_stack() -> Iterator[Matrix]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", action="store_true", help="only the sample CI runs")
-    parser.add_argument("--flow", action="append", choices=sorted(FLOWS), help="only these flows")
+    parser.add_argument("--flow", action="append", choices=sorted([*FLOWS, "window"]), help="only these flows")
     args = parser.parse_args(argv)
     started = time.monotonic()
     report = sys.stdout
     # The handlers' logs, metrics and tracebacks (of the crashes injected) are not the report.
     with strict_stack() as matrix, open(os.devnull, "w") as quiet, redirect_stdout(quiet), redirect_stderr(quiet):
-        points = [point for flow in (args.flow or FLOWS) for point in matrix.points(flow)]
+        flows = args.flow or [*FLOWS, "window"]
+        points: list[FaultPoint | TimingPoint] = [
+            point for flow in flows if flow in FLOWS for point in matrix.points(flow)
+        ]
         if args.sample:
-            points = sample(points)
+            points = list(sample(points))
+        if "window" in flows:
+            points += sample_timings() if args.sample else TIMINGS
         failed, not_reached = [], []
         for number, point in enumerate(points, 1):
-            problems = matrix.run(point.flow, point.fault())
+            problems = run_point(matrix, point)
             verdict = "survived" if not problems else "not reached" if problems == [NOT_REACHED] else "BROKEN"
             print(f"[{number}/{len(points)}] {verdict}  {point}", file=report, flush=True)
             for problem in problems if verdict == "BROKEN" else ():

@@ -36,10 +36,10 @@ from bulk_import.worker import (
     failure_of,
     import_batch,
     stage_input,
-    sweep,
 )
 from tests.integration.test_worker import (
     CELL,
+    RECONCILE_AFTER,
     entry_exists,
     run_worker,
     stage_all,
@@ -59,8 +59,9 @@ def staged_count(files, operation_id: str, batches: int) -> int:
     return sum(len(files.read_staged_batch(operation_id, "user", batch)) for batch in range(batches))
 
 
-def counts(store: ImportStore) -> tuple[int, int, int]:
-    final = store.latest_operation(CELL)
+def counts(store: ImportStore, operation_id: str | None = None) -> tuple[int, int, int]:
+    """(completed, error, total) of the cell's latest operation, or of `operation_id`."""
+    final = store.latest_operation(CELL) if operation_id is None else store.operation(CELL, operation_id)
     return final.count.completed, final.count.error, final.count.total
 
 
@@ -77,7 +78,15 @@ def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store
         return False
 
     with pytest.raises(Crash):
-        stage_input(store, files, CELL, operation.id, out_of_time=crash_after_two_chunks, concurrency=1)
+        stage_input(
+            store,
+            files,
+            CELL,
+            operation.id,
+            out_of_time=crash_after_two_chunks,
+            concurrency=1,
+            reconcile_after=RECONCILE_AFTER,
+        )
     # Step Functions retries the task with the same input.
     staged = stage_all(store, files, operation.id)
 
@@ -106,7 +115,9 @@ def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_rec
 
     monkeypatch.setattr(ImportFiles, "write_manifest", slow_down_once)
     with pytest.raises(Crash):
-        stage_input(store, files, CELL, child.id, out_of_time=lambda: False, concurrency=1)
+        stage_input(
+            store, files, CELL, child.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+        )
     stage_all(store, files, child.id)
     assert store.latest_operation(CELL).count.total == 2
 
@@ -132,10 +143,22 @@ def test_2_a_batch_that_imported_then_died_counts_its_users_as_completed_after_a
     with pytest.raises(OperationStopped):  # a duplicate delivery of it changes nothing
         import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
 
-    assert counts(store) == (48, 102, 150)
+    # Counted late: its 48 users as completed, its 2 invalid records as errors; the other 100 records
+    # are not counted until the counts settle, so that no count ever goes down.
+    assert counts(store) == (48, 2, 150)
     assert entry_exists(store, "user", "user1") and not entry_exists(store, "user", "user50")
-    # A retry of the failed records brings back exactly the 102 not imported: none "already exists".
+    # A retry right away waits for the parent's counts to settle, and says so.
     child = retry(store, files, executions, store.latest_operation(CELL), {}, "op")
+    waiting = stage_input(
+        store, files, CELL, child.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+    )
+    assert waiting["staged"] is False and 170 <= waiting["waitSeconds"] <= 180
+    assert store.latest_operation(CELL).waiting_until is not None and counts(store) == (0, 0, 0)
+    # Then it settles them itself (no attempt can run anymore) and retries exactly the 102 not
+    # imported: none "already exists".
+    stage_all(store, files, child.id)
+    assert counts(store, operation.id) == (48, 102, 150)
+    assert store.latest_operation(CELL).waiting_until is None
     run_worker(store, files, child.id)
     done = store.latest_operation(CELL)
     assert (done.count.total, done.count.completed, done.count.error) == (102, 96, 6)  # 6 invalid of 150
@@ -158,12 +181,11 @@ def test_2_a_batch_whose_retry_the_stop_aborted_is_counted_by_the_sweeper(store,
         import_batch(store, files, CELL, operation.id, RecordType.USER, 1)
     monkeypatch.undo()
     cancel(store, executions, store.latest_operation(CELL))
-    assert counts(store) == (50, 100, 150)  # 50 imported users counted as errors, for now
+    assert counts(store) == (50, 0, 150)  # not settled: 50 imported users may still be counted
 
-    limit = timedelta(minutes=60)
-    early = sweep(store, files, executions, utc_now() + timedelta(minutes=1), limit, limit, concurrency=2)
+    early = sweep_after(store, files, executions, 1, stalled_after=60, concurrency=2)
     assert early.reconciled == []  # an attempt could still be running
-    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, concurrency=2)
+    swept = sweep_after(store, files, executions, 5, stalled_after=60, concurrency=2)
     assert [operation.id for operation in swept.reconciled] == [operation.id]
     assert counts(store) == (100, 50, 150)
     assert sum(entry_exists(store, "user", f"user{n}") for n in range(150)) == 100
@@ -186,10 +208,9 @@ def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(s
     for batch in range(2, 8):  # meanwhile the other child ran groups 1 to 3
         import_batch(store, files, CELL, operation.id, RecordType.USER, batch)
     cancel(store, executions, store.latest_operation(CELL))
-    assert counts(store) == (350, 150, 500)
+    assert counts(store) == (350, 0, 500)
 
-    limit = timedelta(minutes=60)
-    swept = sweep(store, files, executions, utc_now() + timedelta(minutes=5), limit, limit, concurrency=2)
+    swept = sweep_after(store, files, executions, 5, stalled_after=60, concurrency=2)
     assert [operation.id for operation in swept.reconciled] == [operation.id]
     assert counts(store) == (400, 100, 500)
     assert sum(entry_exists(store, "user", f"user{n}") for n in range(500)) == 400
@@ -253,7 +274,9 @@ def test_3_staging_repeated_after_it_moved_the_operation_on_answers_staged(store
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(60)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     first = stage_all(store, files, operation.id)
-    again = stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+    again = stage_input(
+        store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+    )
     assert again == first
     staged = store.latest_operation(CELL)
     assert staged.step is ProgressStep.IMPORTING_USERS
@@ -304,7 +327,9 @@ def test_6_a_snapshot_replaced_during_its_import_fails_it_instead_of_mixing_vers
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     files.put(snapshot_key(CELL, "snap"), zipped({"users.jsonl": users_jsonl(20)}))
     with pytest.raises(Exception) as raised:
-        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+        stage_input(
+            store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+        )
     error = {"Error": type(raised.value).__name__, "Cause": json.dumps({"errorMessage": str(raised.value)})}
     assert failure_of(error).code == SOURCE_CHANGED
 
@@ -350,8 +375,7 @@ def test_6_the_sweeper_fails_only_what_it_read_unchanged(store, files, execution
     as_read = store.stalled_operations(utc_now() + timedelta(hours=2))
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # progress after the sweeper's read
     monkeypatch.setattr(ImportStore, "stalled_operations", lambda self, before: as_read)
-    limit = timedelta(minutes=60)
-    swept = sweep(store, files, executions, utc_now() + timedelta(hours=2), limit, limit, concurrency=10)
+    swept = sweep_after(store, files, executions, 120, stalled_after=60)
     assert swept.failed == [] and store.latest_operation(CELL).is_active
 
 

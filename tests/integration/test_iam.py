@@ -26,10 +26,12 @@ from bulk_import.imports import (
 )
 from bulk_import.model import ImportState, utc_now
 from bulk_import.storage import ImportStore
+from bulk_import.storage.operations import latest_operation_key
+from bulk_import.storage.table import marshal
 from bulk_import.worker import OperationStopped
 from bulk_import_cli.demo import seed_demo
 from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
-from bulk_import_local.sdk_boundary import current_function
+from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 from tests.conftest import FUNCTIONS, ROOT, TEMPLATE, load_event
 from tests.integration.test_worker import (
     RecordedExecutions,
@@ -138,9 +140,10 @@ def run_every_event_file(store, run, rocketchat_cell: str) -> None:
         run(relative.parts[0], load_event(str(relative)))
 
 
-def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
+def run_the_worker_on_a_retry_of_a_canceled_import(store, run, monkeypatch) -> None:
     """The worker's three functions, called as the state machine calls them, on the path that
-    reads the most: a retry of a canceled import (failed records, markers, uncounted batches)."""
+    reads the most: a retry of a canceled import (failed records, markers, uncounted batches), which
+    first settles its parent's counts (a batch that imported, then died before counting)."""
     records = [
         {"type": "user", "username": f"iam{n}", "emails": [] if n == 3 else [f"iam{n}@example.com"]} for n in range(120)
     ]
@@ -148,8 +151,22 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
     reference = {"cell": "iamcell", "id": started.id}
     staged = run("ImportStageFunction", stage_task(reference))
     run("ImportBatchFunction", {"batch": {"cell": "iamcell", "operationId": started.id, "type": "user", "batch": 0}})
+    with monkeypatch.context() as dying:
+        dying.setattr(ImportStore, "count_batch", lambda *args, **kwargs: (_ for _ in ()).throw(SimulatedCrash()))
+        with pytest.raises(SimulatedCrash):  # batch 1 imported its 50 users, then died
+            run(
+                "ImportBatchFunction",
+                {"batch": {"cell": "iamcell", "operationId": started.id, "type": "user", "batch": 1}},
+            )
     parent = cancel(store, RecordedExecutions(), store.latest_operation("iamcell"))
-    assert staged["staged"] and parent.count.error == 71
+    assert staged["staged"] and parent.count.error == 1 and parent.reconcile_pending  # settled by the retry
+    # Stopped long enough ago that no attempt of its batches can run: the retry settles its counts.
+    store.client.update_item(
+        TableName=store.table_name,
+        Key=marshal(latest_operation_key("iamcell")),
+        UpdateExpression="SET finishedAt = :long_ago",
+        ExpressionAttributeValues=marshal({":long_ago": (utc_now() - timedelta(hours=1)).isoformat()}),
+    )
 
     from bulk_import.imports import retry
 
@@ -172,7 +189,8 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run) -> None:
         run("ImportBatchFunction", {"batch": descriptor})
     for phase in ("channels", "messages", "done"):
         run("ImportPhaseFunction", {"operation": child_reference, "phase": phase})
-    assert store.latest_operation("iamcell").count.completed == 71
+    assert store.operation("iamcell", parent.id).count.error == 21
+    assert store.latest_operation("iamcell").count.completed == 21
     run(
         "ImportPhaseFunction",
         {"operation": child_reference, "phase": "failed", "error": {"Error": "States.Timeout", "Cause": "{}"}},
@@ -338,7 +356,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     seed_demo(store, rocketchat_cell, default_files())
     run_every_event_file(store, run, rocketchat_cell)
     fresh_cells(store, rocketchat_cell)
-    run_the_worker_on_a_retry_of_a_canceled_import(store, run)
+    run_the_worker_on_a_retry_of_a_canceled_import(store, run, monkeypatch)
     run_the_stages_of_every_source(store, run, rocketchat_cell)
     run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)

@@ -18,8 +18,8 @@ from bulk_import.imports import (
 )
 from bulk_import.model import ImportState, ProgressStep, utc_now
 from bulk_import.storage.records import STAGING_GRACE
-from bulk_import.worker import STALLED, Sweep, sweep
-from tests.integration.test_worker import CELL, run_worker, user
+from bulk_import.worker import STALLED, Sweep
+from tests.integration.test_worker import CELL, RECONCILE_AFTER, run_worker, sweep_after, user
 
 
 def users(count: int, invalid: set[int] = frozenset()) -> list[dict]:
@@ -61,14 +61,18 @@ def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records
     from bulk_import.worker import import_batch, stage_input
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
-    stage_input(store, files, CELL, started.id, out_of_time=lambda: False, concurrency=1)
+    stage_input(
+        store, files, CELL, started.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+    )
     import_batch(store, files, CELL, started.id, RecordType.USER, 0)  # users 0-49: user10 fails
     import_batch(store, files, CELL, started.id, RecordType.USER, 2)  # users 100-149: user120 fails
     parent = cancel(store, executions, store.latest_operation(CELL))
-    assert (parent.count.completed, parent.count.error) == (98, 82)  # 2 failed + 80 never processed
+    assert (parent.count.completed, parent.count.error) == (98, 2)  # settled later
 
     child = retry(store, files, executions, parent, {"user:120": user(120)}, "op")
-    run_worker(store, files, child.id)
+    run_worker(store, files, child.id)  # settles the parent's counts first
+    parent = store.operation(CELL, parent.id)
+    assert (parent.count.completed, parent.count.error) == (98, 82)  # 2 failed + 80 never processed
 
     child = store.latest_operation(CELL)
     assert (child.count.total, child.count.completed, child.count.error) == (82, 81, 1)
@@ -181,23 +185,18 @@ def test_the_sweeper_fails_only_imports_stalled_past_the_limit(store, files, exe
         from_steps=frozenset({operation.step}),
         execution_arn="arn:aws:states:us-east-1:123456789012:execution:import:x",
     )
-    limit = timedelta(minutes=60)
-    assert sweep(store, files, executions, utc_now() + timedelta(minutes=59), limit, limit, concurrency=10) == Sweep(
-        [], [], []
-    )
-    shown = sweep(
-        store, files, executions, utc_now() + timedelta(minutes=30), timedelta(minutes=10), limit, concurrency=10
-    )
+    assert sweep_after(store, files, executions, 59, stalled_after=60) == Sweep([], [], [])
+    shown = sweep_after(store, files, executions, 30)
     assert ([o.id for o in shown.stalled], shown.failed, shown.started) == ([operation.id], [], [])
 
-    (failed,) = sweep(store, files, executions, utc_now() + timedelta(minutes=61), limit, limit, concurrency=10).failed
+    (failed,) = sweep_after(store, files, executions, 61, stalled_after=60).failed
 
     assert failed.id == operation.id and failed.step is ProgressStep.IMPORT_FAILED
     assert failed.failure.code == STALLED and "no progress since" in failed.failure.message
     assert failed.count.completed + failed.count.error == failed.count.total
     assert executions.stopped == [operation.execution_arn]
     # It stays listed until a later run reconciles it, once no attempt of its batches can still run.
-    later = sweep(store, files, executions, utc_now() + timedelta(minutes=70), limit, limit, concurrency=10)
+    later = sweep_after(store, files, executions, 70, stalled_after=60)
     assert [o.id for o in later.reconciled] == [operation.id] and later.failed == []
     assert store.stalled_operations(utc_now() + timedelta(days=1)) == []
 
@@ -213,7 +212,9 @@ def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ende
     from bulk_import.worker import import_batch, stage_input
 
     operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
-    stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+    stage_input(
+        store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+    )
     real, finished, lock = ImportStore._insert, [], threading.Lock()
 
     def slow_or_crashing(self, cell, entries):  # a request of 25 INSERTs

@@ -45,6 +45,8 @@ from bulk_import.worker import (
 from tests.conftest import BUCKET_NAME
 
 CELL = "acme"
+#: The template's ReconcileAfterSeconds (180): what the sweeper and a retry wait on AWS.
+RECONCILE_AFTER = timedelta(minutes=3)
 
 
 @dataclass
@@ -121,24 +123,34 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
     return task
 
 
-def sweep_after(store: ImportStore, files: ImportFiles, executions, minutes: int) -> Sweep:
-    """The sweeper `minutes` from now, with the template's limits (stalled after 10 minutes, failed
-    after 60) and concurrency."""
+def sweep_after(
+    store: ImportStore, files: ImportFiles, executions, minutes: int, *, stalled_after: int = 10, concurrency: int = 10
+) -> Sweep:
+    """The sweeper `minutes` from now, with the template's limits (stalled after 10 minutes unless
+    told, failed after 60, counts settled 3 minutes after a stop) and concurrency."""
     return sweep(
         store,
         files,
         executions,
         utc_now() + timedelta(minutes=minutes),
-        timedelta(minutes=10),
+        timedelta(minutes=stalled_after),
         timedelta(minutes=60),
-        concurrency=10,
+        concurrency=concurrency,
+        reconcile_after=RECONCILE_AFTER,
     )
 
 
 def stage_all(
-    store: ImportStore, files: ImportFiles, operation_id: str, out_of_time=lambda: False, concurrency: int = 1
+    store: ImportStore,
+    files: ImportFiles,
+    operation_id: str,
+    out_of_time=lambda: False,
+    concurrency: int = 1,
+    reconcile_after: timedelta = timedelta(0),
 ) -> dict:
-    """Calls the stage task until it answers staged, as the state machine's Stage / Staged? loop."""
+    """Calls the stage task until it answers staged, as the state machine's Stage / Staged? loop. A
+    retry of a parent that ended early settles the parent at once: no attempt of a batch runs in
+    these tests once it returned, so the WaitForParent state has nothing to wait for."""
     task = {"staged": False}
     while not task["staged"]:
         task = stage_input(
@@ -148,6 +160,7 @@ def stage_all(
             operation_id,
             out_of_time=out_of_time,
             concurrency=concurrency,
+            reconcile_after=reconcile_after,
             execution_arn=RecordedExecutions().execution_arn(operation_id),
         )
     return task
@@ -231,11 +244,21 @@ def test_the_start_leaves_the_execution_to_the_worker_whose_first_write_records_
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     assert executions.started == [(CELL, operation.id)] and store.latest_operation(CELL).execution_arn is None
 
-    first = stage_input(
-        store, files, CELL, operation.id, out_of_time=lambda: out_of_time, concurrency=1, execution_arn="arn:first"
-    )
+    def stage(execution_arn: str, out_of_time: bool) -> dict:
+        return stage_input(
+            store,
+            files,
+            CELL,
+            operation.id,
+            out_of_time=lambda: out_of_time,
+            concurrency=1,
+            reconcile_after=RECONCILE_AFTER,
+            execution_arn=execution_arn,
+        )
+
+    first = stage("arn:first", out_of_time)
     assert first["staged"] is not out_of_time and store.latest_operation(CELL).execution_arn == "arn:first"
-    stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, execution_arn="arn:again")
+    stage("arn:again", False)
     assert store.latest_operation(CELL).execution_arn == "arn:first"  # recorded once: a later write keeps it
 
 
@@ -317,8 +340,15 @@ def test_cancel_mid_run_stops_within_one_batch_and_settles_the_counts(store, fil
 
     final = store.latest_operation(CELL)
     assert final.state is ImportState.CANCELED and final.step is ProgressStep.IMPORT_CANCELLED
-    assert (final.count.completed, final.count.error, final.count.total) == (100, 200, 300)
     assert executions.stopped == [final.execution_arn]
+    # Its counts settle once no attempt of a batch can run anymore: until then they only grow.
+    # The attempt of batch 2 that began after the cancel imported nothing: its 50 records count as errors.
+    assert (final.count.completed, final.count.error, final.count.total) == (100, 50, 300) and final.reconcile_pending
+    assert sweep_after(store, files, executions, minutes=2).reconciled == []
+    assert [o.id for o in sweep_after(store, files, executions, minutes=4).reconciled] == [operation.id]
+    final = store.latest_operation(CELL)
+    assert (final.count.completed, final.count.error, final.count.total) == (100, 200, 300)
+    assert not final.reconcile_pending
 
 
 def test_a_batch_in_flight_when_canceled_counts_the_users_it_imported_as_completed(
@@ -353,9 +383,13 @@ def test_rocketchat_clear_while_importing_reads_as_error_with_settled_counts(sto
     stop(store, executions, CELL, clear=True)
     final = store.latest_operation(CELL)
     assert final.state is ImportState.ERROR and not final.valid
+    sweep_after(store, files, executions, minutes=4)
+    final = store.latest_operation(CELL)
     assert final.count.completed + final.count.error == final.count.total == 60
     with pytest.raises(OperationStopped):
-        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+        stage_input(
+            store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+        )
 
 
 # -- starts and refusals -----------------------------------------------------------------------
@@ -428,7 +462,9 @@ def test_malformed_input_fails_the_operation_naming_the_file(
     upload(files, "bad", content)
     operation = start_snapshot_import(store, files, executions, CELL, "bad", "operator")
     with pytest.raises(Exception) as raised:
-        stage_input(store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1)
+        stage_input(
+            store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+        )
     error = {"Error": type(raised.value).__name__, "Cause": json.dumps({"errorMessage": str(raised.value)})}
     fail_operation(store, CELL, operation.id, error)
 
@@ -481,4 +517,6 @@ def test_import_new_clears_a_running_import_first(store, files, executions):
     assert executions.stopped == [executions.execution_arn(running.id)]  # started, its worker not yet run
     history = store.latest_operations(CELL, 5)
     assert [operation.id for operation in history] == [replacement.id, running.id]
-    assert history[1].state is ImportState.ERROR and history[1].count.processed == 10
+    assert history[1].state is ImportState.ERROR and history[1].count.processed == 0  # settled later
+    sweep_after(store, files, executions, minutes=4)
+    assert store.operation(CELL, running.id).count.processed == 10

@@ -4,7 +4,7 @@ state machine on the local stack. `make faults` runs every point."""
 
 import pytest
 
-from tests.faults.matrix import FLOWS, NOT_REACHED, RETRY_SCALE, Matrix, sample
+from tests.faults.matrix import FLOWS, NOT_REACHED, RETRY_SCALE, Matrix, TimingPoint, run_point, sample, sample_timings
 
 
 @pytest.fixture
@@ -18,8 +18,16 @@ def test_the_promise_survives_a_sample_of_the_flows_fault_points(matrix: Matrix,
     points = sample(matrix.points(flow))
     assert {point.mode for point in points} == {"crash-before", "crash-after", "contention"}
     broken = {
-        str(point): problems
-        for point in points
-        if (problems := matrix.run(point.flow, point.fault())) and problems != [NOT_REACHED]
+        str(point): problems for point in points if (problems := run_point(matrix, point)) and problems != [NOT_REACHED]
     }
     assert broken == {}
+
+
+@pytest.mark.parametrize("timing", sample_timings(), ids=str)
+def test_a_client_acting_right_after_a_stop_never_sees_a_count_go_down_and_every_count_ends_exact(
+    matrix: Matrix, timing: TimingPoint
+):
+    """Batch 1 landed its INSERTs and died before counting; the import is canceled while Step
+    Functions waits to retry it; at once, the client retries the failed records, clears the cell or
+    imports the same records again (tests/faults/matrix.py, flow_window)."""
+    assert run_point(matrix, timing) == []

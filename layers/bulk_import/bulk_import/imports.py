@@ -155,9 +155,7 @@ def _run(
     try:
         executions.start(operation.cell, operation.id)
     except Exception:
-        store.update_operation(
-            operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED, settle_unprocessed=True
-        )
+        store.update_operation(operation, from_steps=ACTIVE_STEPS, step=ProgressStep.IMPORT_FAILED, ended_early=True)
         if key is not None:
             store.forget_start_key(operation.cell, key, operation.id)
         raise
@@ -322,11 +320,12 @@ def retry(
 
     Only the cell's latest operation, once it has ended, can be retried: then every record it counted
     as an error is still in its staging area, so parent.completed + child.total == parent.total, and
-    no record is retried twice.
+    no record is retried twice. A parent that ended early may not have settled its counts yet: the
+    retry starts at once and waits for them before it stages (worker.stage_input).
     """
     if parent.is_active or parent.state in (ImportState.NEW, ImportState.READY):
         raise NotRetryable(f"The import is {parent.state.value}; only an import that has ended can be retried.")
-    if parent.count.error == 0:
+    if parent.count.completed == parent.count.total:
         raise NotRetryable("No record of this import failed.")
     latest = _idle_latest(store, parent.cell, latest)
     if latest is None or latest.id != parent.id:
@@ -441,15 +440,19 @@ def stop(
     that finishes afterwards uncountable, and StopExecution ends the state machine.
 
     A cancel ends it as canceled; a clear (Rocket.Chat's) only invalidates it, which Rocket.Chat
-    reports as error. Either way its unprocessed records count as errors.
+    reports as error. Either way its records never imported count as errors: at once if no batch
+    ever ran, else once the batches in flight have counted what they imported (ended_early).
     """
     latest = _read(store, cell, latest)
     if latest is None or not latest.valid:
         return latest
     changes = {"valid": False} if clear else {"step": ProgressStep.IMPORT_CANCELLED}
+    # Decided on what was read: the condition holds the operation to the steps it was read in.
+    in_flight = latest.is_active or latest.reconcile_pending
+    from_steps = ACTIVE_STEPS if latest.is_active else frozenset({latest.step})
     try:
         stopped = store.update_operation(
-            latest, from_steps=ALL_STEPS if clear else ACTIVE_STEPS, settle_unprocessed=True, **changes
+            latest, from_steps=from_steps, ended_early=in_flight, settle_unprocessed=not in_flight, **changes
         )
     except LatestChanged as changed:
         return changed.current

@@ -194,9 +194,12 @@ class ImportOperation:
     finished_at: datetime | None = None
     #: When the operation and its records expire (DynamoDB TTL); set when it finishes.
     expires_at: datetime | None = None
-    #: Ended early (cancel, clear, failure) and not yet reconciled: batches that were in flight may
-    #: hold imports no attempt counted (the sweeper counts them once no attempt can still run).
+    #: Ended early (cancel, clear, failure) and its counts not settled yet: batches that were in
+    #: flight may still count what they imported; once no attempt can run, the rest are counted as
+    #: errors (docs/decisions/0001-counts-settle-after-a-stop.md).
     reconcile_pending: bool = False
+    #: A retry whose parent's counts are not settled yet waits until then before it stages.
+    waiting_until: datetime | None = None
     #: The newest and the previous progress marks (the recent window of the rate).
     mark: ProgressMark | None = None
     previous_mark: ProgressMark | None = None

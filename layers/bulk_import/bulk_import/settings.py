@@ -74,6 +74,13 @@ class ImportSettings(Settings):
     state_machine_arn: str | None = None
     # Only the stage function sets it: it writes it into the manifest the batch map reads.
     batch_concurrency: int = 10
+    #: How long after an import ended early no attempt of its batches can still run, so that its
+    #: counts can be settled (the stage function of a retry and the sweeper).
+    reconcile_after_seconds: int = 180
+
+    @property
+    def reconcile_after(self) -> timedelta:
+        return timedelta(seconds=self.reconcile_after_seconds)
 
 
 def _settings_fields() -> dict[str, Any]:
@@ -101,4 +108,5 @@ def get_import_settings() -> ImportSettings:
         import_bucket=os.environ["IMPORT_BUCKET"],
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN"),
         batch_concurrency=_positive("BATCH_CONCURRENCY", 10),
+        reconcile_after_seconds=_positive("RECONCILE_AFTER_SECONDS", 180),
     )

@@ -12,9 +12,10 @@ Exactness, whatever is retried, delivered twice or crashes (docs/worker.md has t
 - a batch's counts are added in one transaction with the batch's marker, which keeps the batch's
   outcome: a retried batch is never counted twice, and every attempt makes the table agree with
   the marker;
-- an operation that ends early counts its unprocessed records as errors, so at the end
-  completed + error == total; a batch that had imported records by then moves them from error to
-  completed when it runs again, so no imported record stays counted as an error;
+- an operation that ends early keeps its counts until no attempt of its batches can still run: a
+  batch in flight counts what it imported meanwhile, and then every record never imported is
+  counted as an error at once, so counts only grow, at the end completed + error == total, and no
+  imported record is counted as an error (docs/decisions/0001-counts-settle-after-a-stop.md);
 - every phase transition succeeds when repeated.
 """
 
@@ -35,6 +36,7 @@ from bulk_import.files import (
     STAGED_BATCHES_PER_OBJECT,
     ImportFiles,
     SourceChanged,
+    StagedBatchMissing,
     manifest_key,
     results_prefix,
     staged_object_of,
@@ -195,6 +197,7 @@ def stage_input(
     operation_id: str,
     out_of_time: Callable[[], bool],
     concurrency: int,
+    reconcile_after: timedelta,
     execution_arn: str | None = None,
 ) -> dict[str, Any]:
     """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
@@ -202,6 +205,11 @@ def stage_input(
 
     Its first write records `execution_arn`, the execution it runs in: the start records none
     (imports._run), and the sweeper starts an active operation that has none after UNSTARTED_AFTER.
+
+    A retry stages its parent's failed records once the parent's counts are settled: while they
+    are not, it settles them itself once `reconcile_after` has passed since the parent ended
+    (reconcile_stopped), or answers `waitSeconds`, how long the state machine waits before it
+    calls again, with the wait recorded on the operation (`waitingUntil`).
 
     Records are staged in S3, one object per STAGED_BATCHES_PER_OBJECT batches of 50 (files.py).
     Resumable from anywhere: where to resume (the input position and the counts up to it) is saved
@@ -224,6 +232,12 @@ def stage_input(
     if operation.parent_id is not None:
         # A retry is started of an existing operation (imports.retry), which it keeps for as long.
         parent = cast(ImportOperation, store.operation(cell, operation.parent_id))
+        if parent.reconcile_pending:
+            settles_at = cast(datetime, parent.finished_at) + reconcile_after
+            if utc_now() < settles_at:
+                return _wait_for_parent(store, operation, settles_at, execution_arn)
+            reconcile_stopped(store, files, parent, concurrency)
+            parent = cast(ImportOperation, store.operation(cell, operation.parent_id))
         corrections = files.read_json(operation.source_key) if operation.source_key else {}
         writer = _BatchWriter(files, operation.id, counts)
         retried = _records_to_retry(files, store, parent, position)
@@ -275,6 +289,25 @@ def stage_input(
         execution_arn=execution_arn if operation.execution_arn is None else None,
     )
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
+
+
+def _wait_for_parent(
+    store: ImportStore, operation: ImportOperation, settles_at: datetime, execution_arn: str | None
+) -> dict[str, Any]:
+    """Records that the retry waits for its parent's counts to settle (with the execution, as
+    staging's first write does), and how long the state machine waits before staging again."""
+    try:
+        operation = store.update_operation(
+            operation,
+            from_steps=STAGING_STEPS,
+            heartbeat=True,
+            waiting_until=settles_at,
+            execution_arn=execution_arn if operation.execution_arn is None else None,
+        )
+    except OperationConflict as exc:
+        raise OperationStopped(operation.id) from exc
+    wait = math.ceil((settles_at - utc_now()).total_seconds())
+    return {"operation": _reference(operation), "staged": False, "waitSeconds": max(wait, 1)}
 
 
 class _BatchWriter:
@@ -435,7 +468,8 @@ def _reference(operation: ImportOperation) -> dict[str, str]:
 
 
 def _ended_early(operation: ImportOperation) -> bool:
-    """Canceled, cleared or failed: its unprocessed records were counted as errors when it ended."""
+    """Canceled, cleared or failed: nothing more is imported; what batches in flight imported is
+    counted late, until its counts are settled (reconcile_pending)."""
     return not operation.valid or operation.step in (ProgressStep.IMPORT_FAILED, ProgressStep.IMPORT_CANCELLED)
 
 
@@ -447,7 +481,8 @@ def import_batch(
 
     - Not counted, operation importing this type: import the records, then count them.
     - Not counted, operation ended early (cancel, clear, failure, sweep): import nothing more, but
-      count what an earlier attempt did import (those entries exist) as completed, not as errors.
+      count what an earlier attempt did import (those entries exist) as completed, not as errors;
+      once its counts are settled (every record never counted is an error), remove them instead.
     - Counted (a retry, a duplicate delivery, or another attempt won the count): remove any entry
       an attempt created for a record the marker counts as not imported.
     Then the failed records are written where the errors API lists them (again, if repeated).
@@ -473,6 +508,9 @@ def import_batch(
             outcome = committed
         else:
             operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
+            if outcome is None and operation is not None and not operation.reconcile_pending:
+                # Settled without this batch: its records count as errors, so none may stay imported.
+                outcome = _not_imported(records)
     if outcome is None or operation is None:
         raise OperationStopped(operation_id)  # neither importing this type nor ended early: not ours to run
     _reconcile(store, operation, records, outcome)
@@ -507,6 +545,12 @@ def _import_records(store: ImportStore, operation: ImportOperation, records: lis
                 f"{entry.kind} {entry.identity} already exists"[:MAX_ERROR_MESSAGE],
             )
     return BatchOutcome(completed=len(records) - len(failed), failed=dict(sorted(failed.items())))
+
+
+def _not_imported(records: list[StagedRecord]) -> BatchOutcome:
+    return BatchOutcome(
+        completed=0, failed={record.seq: (RecordError.NOT_IMPORTED, NOT_IMPORTED_MESSAGE) for record in records}
+    )
 
 
 def _committed(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
@@ -625,7 +669,7 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
                 from_steps=ACTIVE_STEPS,
                 step=ProgressStep.IMPORT_FAILED,
                 failure=failure_of(error),
-                settle_unprocessed=True,
+                ended_early=True,
             )
         except OperationConflict:
             continue  # it moved meanwhile (a batch counted, or it ended): look again
@@ -638,11 +682,6 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
 UNSTARTED_AFTER = timedelta(minutes=2)
 
 
-#: How long after an import ended early no attempt of its batches can still run: the batch
-#: function's 60 s timeout and Step Functions' retry waits, with room to spare.
-RECONCILE_AFTER = timedelta(minutes=3)
-
-
 @dataclass(frozen=True)
 class Sweep:
     """What one run of the sweeper found and did."""
@@ -650,7 +689,7 @@ class Sweep:
     stalled: list[ImportOperation]  # active, no progress for `stalled_after`
     failed: list[ImportOperation]  # of those, failed: no progress for `fail_after`
     started: list[ImportOperation]  # active but never started: their executions started now
-    reconciled: list[ImportOperation] = field(default_factory=list)  # ended early, in-flight batches counted
+    reconciled: list[ImportOperation] = field(default_factory=list)  # ended early, counts now settled
 
 
 def sweep(
@@ -661,13 +700,15 @@ def sweep(
     stalled_after: timedelta,
     fail_after: timedelta,
     concurrency: int,
+    reconcile_after: timedelta,
 ) -> Sweep:
     """The scheduled sweeper. Reads the active operations once; starts the execution of those whose
     start died half-way (the execution is named after the operation, so it can never run twice);
     fails those stalled for `fail_after` (their unprocessed records counted as errors, their
-    executions stopped), each only if it is unchanged since it was read; and reconciles those that
-    ended early (reconcile_stopped; `concurrency` is the Maps' MaxConcurrency)."""
-    candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER))
+    executions stopped), each only if it is unchanged since it was read; and settles the counts of
+    those that ended early `reconcile_after` ago or more (reconcile_stopped; `concurrency` is the
+    Maps' MaxConcurrency)."""
+    candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER, reconcile_after))
     minutes = int(fail_after.total_seconds() // 60)
     failed, started = [], []
     reconciled = [
@@ -675,7 +716,7 @@ def sweep(
         for operation in candidates
         if operation.reconcile_pending
         and operation.finished_at is not None
-        and now - operation.finished_at > RECONCILE_AFTER
+        and now - operation.finished_at > reconcile_after
     ]
     for operation in candidates:
         if not operation.is_active:
@@ -709,7 +750,7 @@ def sweep(
                     from_steps=ACTIVE_STEPS,
                     step=ProgressStep.IMPORT_FAILED,
                     failure=failure,
-                    settle_unprocessed=True,
+                    ended_early=True,
                     unchanged_since=operation.updated_at,
                 )
             )
@@ -726,17 +767,19 @@ def sweep(
 def reconcile_stopped(
     store: ImportStore, files: ImportFiles, operation: ImportOperation, concurrency: int
 ) -> ImportOperation:
-    """Counts what batches in flight when `operation` ended early imported and no attempt counted.
+    """Settles the counts of `operation`, which ended early: counts what batches in flight at the
+    end imported and no attempt counted, then counts every record never imported as an error.
 
     A stop (StopExecution, or a Map Run that fails) aborts child executions: an attempt that died
     after importing, whose retry would have counted late (import_batch), never runs again. Once no
-    attempt can still run (RECONCILE_AFTER), those batches are found exactly, from the markers:
+    attempt can still run (`reconcile_after`), those batches are found exactly, from the markers:
     a child imports its group's batches one after another, each once the one before it is counted,
     so only a group's first uncounted batch can have been in flight. And a Map starts its children
     in item order, at most `concurrency` at once, so a started group none of whose batches was
     counted was running at the stop: past the last group with a counted batch, at most
     `concurrency` groups were started. Each such first uncounted batch whose records' entries exist
-    is counted late by the same marker transaction."""
+    is counted late by the same marker transaction. Idempotent: the sweeper and a retry waiting for
+    this operation may both run it."""
     for record_type in RecordType:
         for batch in _first_uncounted_of_groups(
             store, operation.id, record_type, getattr(operation.count, COUNT_FIELD[record_type]), concurrency
@@ -744,10 +787,14 @@ def reconcile_stopped(
             ended, at_latest, outcome = store.read_batch_context(operation.cell, operation.id, record_type.value, batch)
             if ended is None or outcome is not None:
                 continue
-            committed = _committed(store, ended, files.read_staged_batch(operation.id, record_type.value, batch))
+            try:
+                records = files.read_staged_batch(operation.id, record_type.value, batch)
+            except StagedBatchMissing:
+                continue  # never staged (it ended while staging), so never imported
+            committed = _committed(store, ended, records)
             if committed.completed:
                 store.count_batch(ended, record_type.value, batch, committed, late=True, at_latest=at_latest)
-    store.end_reconcile(operation.cell, operation.id)
+    store.settle_counts(operation.cell, operation.id)
     return operation
 
 

@@ -349,6 +349,12 @@ class ImportView(TypedDict):
     rate: NotRequired[float]
     """Records processed per second over the last 30-60 s"""
     etaSeconds: NotRequired[int]
+    settling: NotRequired[bool]
+    """Canceled, cleared or failed, and its counts not final yet: batches that were in flight may
+    still count what they imported, then every record never imported counts as an error (counts
+    only grow; completed + error == total once settled)"""
+    waitingUntil: NotRequired[str]
+    """A retry waits until then for its parent's counts to settle, and stages its records after"""
     startedAt: str
     updatedAt: str
     heartbeatAt: str
@@ -373,6 +379,8 @@ def import_view(operation: ImportOperation) -> ImportView:
         percent=operation.count.percent,
         rate=round(rate, 2) if rate is not None and operation.is_active else None,
         etaSeconds=operation.eta_seconds,
+        settling=operation.reconcile_pending or None,
+        waitingUntil=operation.waiting_until and iso_millis(operation.waiting_until),
         startedAt=iso_millis(operation.started_at),
         updatedAt=iso_millis(operation.updated_at),
         heartbeatAt=iso_millis(operation.last_heartbeat),

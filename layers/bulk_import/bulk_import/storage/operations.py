@@ -109,7 +109,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         "user": operation.user,
         "count": asdict(operation.count),
     }
-    if operation.is_active:
+    if operation.is_active or operation.reconcile_pending:  # an archived one still settles its counts
         item["activeShard"] = _ACTIVE_SHARD
     for name, moment in (
         ("heartbeatAt", operation.heartbeat_at),
@@ -130,6 +130,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         "executionArn": operation.execution_arn,
         "sourceETag": operation.source_etag,
         "stageCursor": operation.stage_cursor,
+        "waitingUntil": operation.waiting_until and operation.waiting_until.isoformat(),
     }
     item |= {name: value for name, value in optional.items() if value is not None}
     if operation.reconcile_pending:
@@ -156,6 +157,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         source_etag=item.get("sourceETag"),
         stage_cursor=plain(item["stageCursor"]) if "stageCursor" in item else None,
         reconcile_pending=item.get("reconcilePending", False),
+        waiting_until=optional_time(item.get("waitingUntil")),
         parent_id=item.get("parentId"),
         heartbeat_at=optional_time(item.get("heartbeatAt")),
         finished_at=optional_time(item.get("finishedAt")),
@@ -389,30 +391,30 @@ class OperationItems(RecordItems):
         the batch's marker (which keeps the outcome), conditional on the marker not existing yet.
 
         An operation still in the batch's step adds `completed` and `error`. A `late` count is for
-        an operation that ended early (canceled, cleared, failed: its unprocessed records were all
-        counted as errors then): the records the batch did import move from error to completed.
-        `at_latest` says where the operation is stored (the cell's latest, or archived by id).
+        an operation that ended early (canceled, cleared, failed) and whose counts are not settled
+        yet (`reconcilePending`): it adds them the same way, so no count ever goes down; once
+        settled, a late count is refused (STOPPED). `at_latest` says where the operation is stored
+        (the cell's latest, or archived by id).
         """
-        names = {"#count": "count", "#completed": "completed", "#error": "error", "#step": "step"}
-        values: dict[str, Any] = {":completed": outcome.completed, ":now": utc_now().isoformat(), ":id": operation.id}
+        names = {"#count": "count", "#completed": "completed", "#error": "error"}
+        values: dict[str, Any] = {
+            ":completed": outcome.completed,
+            ":error": outcome.error,
+            ":now": utc_now().isoformat(),
+            ":id": operation.id,
+        }
+        expression = (
+            "SET #count.#completed = #count.#completed + :completed, "
+            "#count.#error = #count.#error + :error, updatedAt = :now"
+        )
         if late:
-            expression = (
-                "SET #count.#completed = #count.#completed + :completed, "
-                "#count.#error = #count.#error - :completed, updatedAt = :now"
-            )
-            condition = "id = :id AND (valid = :false OR #step IN (:failed, :canceled))"
-            values |= {
-                ":false": False,
-                ":failed": ProgressStep.IMPORT_FAILED.value,
-                ":canceled": ProgressStep.IMPORT_CANCELLED.value,
-            }
+            condition = "id = :id AND reconcilePending = :true"
+            values[":true"] = True
         else:
-            expression = (
-                "SET #count.#completed = #count.#completed + :completed, "
-                "#count.#error = #count.#error + :error, updatedAt = :now, heartbeatAt = :now"
-            )
+            expression += ", heartbeatAt = :now"
             condition = "id = :id AND #step = :step AND valid = :valid"
-            values |= {":error": outcome.error, ":step": operation.step.value, ":valid": True}
+            names["#step"] = "step"
+            values |= {":step": operation.step.value, ":valid": True}
         key = latest_operation_key(operation.cell) if at_latest else earlier_operation_key(operation.cell, operation.id)
         update = self._transact_update(key, expression, condition, names, values)
         marker = {
@@ -446,6 +448,8 @@ class OperationItems(RecordItems):
         valid: bool | None = None,
         execution_arn: str | None = None,
         settle_unprocessed: bool = False,
+        ended_early: bool = False,
+        waiting_until: datetime | None = None,
         heartbeat: bool = False,
         stage_cursor: dict[str, Any] | None = None,
         forget_stage_cursor: bool = False,
@@ -455,12 +459,16 @@ class OperationItems(RecordItems):
         `from_steps`, else OperationConflict. One UpdateItem, computed by DynamoDB, so counts that
         batches add meanwhile are never overwritten.
 
-        `settle_unprocessed` counts every record not yet processed as an error, which keeps
-        completed + error == total when an operation ends early (cancel, clear, failure); such an
-        operation stays in the ActiveOperations index, marked `reconcilePending`, until the sweeper
-        has counted what batches in flight at the end imported (worker.reconcile_stopped).
-        `heartbeat` records that the worker made progress; `stage_cursor` is where staging resumes,
-        saved with the counts it goes with (`forget_stage_cursor` drops it once staging is done:
+        `ended_early` ends an operation whose batches may still be in flight (cancel, clear or
+        failure of a loading or importing one): its counts stay as they are, and it stays in the
+        ActiveOperations index, marked `reconcilePending`, until its counts are settled
+        (worker.reconcile_stopped, docs/decisions/0001-counts-settle-after-a-stop.md).
+        `settle_unprocessed` counts every record not yet processed as an error at once: for an
+        operation that no batch ever ran for (a staged Rocket.Chat operation cleared).
+        `waiting_until` records that a retry waits for its parent's counts to settle; the worker's
+        next progress (`heartbeat`) or the operation's end forgets it. `heartbeat` records that the
+        worker made progress; `stage_cursor` is where staging resumes, saved with the counts it goes
+        with (`forget_stage_cursor` drops it once staging is done:
         every batch count rewrites the item, and its size is what a write costs). `unchanged_since`
         makes the update conditional on the operation not having been written since that
         `updatedAt` (a decision made on what was read).
@@ -479,10 +487,9 @@ class OperationItems(RecordItems):
             "stageCursor": stage_cursor,
             "finishedAt": now.isoformat() if finishing else None,
             "expiresAt": epoch(now + self.retention) if finishing else None,
-            "activeShard": _ACTIVE_SHARD
-            if (step in ACTIVE_STEPS and not finishing) or (finishing and settle_unprocessed)
-            else None,
-            "reconcilePending": True if finishing and settle_unprocessed else None,
+            "activeShard": _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing) or ended_early else None,
+            "reconcilePending": True if ended_early else None,
+            "waitingUntil": waiting_until and waiting_until.isoformat(),
         }
         values = {f":{name}": value for name, value in assignments.items() if value is not None}
         expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
@@ -494,8 +501,10 @@ class OperationItems(RecordItems):
         if settle_unprocessed:
             expressions.append("#count.#error = #count.#total - #count.#completed")
             names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
-        removed = (["activeShard"] if finishing and not settle_unprocessed else []) + (
-            ["stageCursor"] if forget_stage_cursor else []
+        removed = (
+            (["activeShard"] if finishing and not ended_early else [])
+            + (["stageCursor"] if forget_stage_cursor else [])
+            + (["waitingUntil"] if waiting_until is None and (heartbeat or finishing) else [])
         )
         removals = f" REMOVE {', '.join(removed)}" if removed else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
@@ -522,18 +531,30 @@ class OperationItems(RecordItems):
             raise
         return operation_from_item(unmarshal(response["Attributes"]))
 
-    def end_reconcile(self, cell: str, operation_id: str) -> None:
-        """The operation leaves the ActiveOperations index: nothing is left to reconcile. Wherever it
-        is stored (the latest, or archived by a newer import); one UpdateItem, two if archived."""
+    def settle_counts(self, cell: str, operation_id: str) -> None:
+        """Counts every record of an operation that ended early and was never imported as an error
+        (`error = total - completed`), once nothing can count anymore, and takes it out of the
+        ActiveOperations index. Wherever it is stored (the latest, or archived by a newer import);
+        conditional on `reconcilePending`, so a repeat changes nothing. One UpdateItem, two if
+        archived."""
         for key in (latest_operation_key(cell), earlier_operation_key(cell, operation_id)):
             try:
                 self._call(
                     "update_item",
                     TableName=self.table_name,
                     Key=marshal(key),
-                    UpdateExpression="REMOVE activeShard, reconcilePending",
-                    ConditionExpression="id = :id",
-                    ExpressionAttributeValues=marshal({":id": operation_id}),
+                    UpdateExpression="SET #count.#error = #count.#total - #count.#completed, updatedAt = :now "
+                    "REMOVE activeShard, reconcilePending",
+                    ConditionExpression="id = :id AND reconcilePending = :true",
+                    ExpressionAttributeNames={
+                        "#count": "count",
+                        "#error": "error",
+                        "#total": "total",
+                        "#completed": "completed",
+                    },
+                    ExpressionAttributeValues=marshal(
+                        {":id": operation_id, ":true": True, ":now": utc_now().isoformat()}
+                    ),
                 )
                 return
             except ClientError as exc:
