@@ -1,5 +1,10 @@
 """Runs the template's Lambda handlers in this process, and lets moto's Lambda call them as AWS Lambda would.
 
+Each invocation runs in an execution environment of its function (execution_environments.py): an
+idle one, or a new one, up to the function's concurrency (its ReservedConcurrentExecutions, else
+DEFAULT_CONCURRENCY); no two invocations share one while they run, so that module state is each
+invocation's own, as on Lambda.
+
 Docker does not run here, so instead of moto starting a container per invocation, its
 `LambdaFunction.invoke` is replaced by a dispatcher that calls the handler in-process. That is
 moto's internal API (moto is pinned in pyproject.toml); tests/local/test_local_stack.py fails
@@ -34,13 +39,13 @@ Service faults only apply to Invoke API calls (Step Functions tasks, `aws lambda
 moto's own deliveries (DynamoDB streams); API Gateway requests call `FunctionsHost.invoke`
 directly and see none of this. `host.invocations` lists the latest deliveries (function, request
 id, error, whether its answer was delivered, whether the handler ran), to count attempts;
-`host.running()` counts the handler calls in progress.
+`host.running()` counts the handler calls in progress; `host.execution_environments(function)` lists a
+function's environments.
 """
 
 from __future__ import annotations
 
 import contextvars
-import importlib.util
 import json
 import threading
 import time
@@ -55,6 +60,7 @@ from typing import Any
 from moto.awslambda.models import LambdaFunction
 from moto.core.exceptions import JsonRESTError
 
+from bulk_import_local.execution_environments import DEFAULT_CONCURRENCY, EnvironmentPool, ExecutionEnvironment
 from bulk_import_local.sam_template import Function
 from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 
@@ -226,18 +232,26 @@ class LambdaFaults:
 
 
 class FunctionsHost:
-    """The template's functions, loaded once each under a module name of their own (every
-    function's module is `app`)."""
+    """The template's functions, each run in execution environments of its own (every function's
+    module is `app`)."""
 
-    def __init__(self, functions: dict[str, Function], timeouts: dict[str, float] | None = None) -> None:
+    def __init__(
+        self,
+        functions: dict[str, Function],
+        timeouts: dict[str, float] | None = None,
+        concurrency: dict[str, int] | None = None,
+    ) -> None:
         self.functions = functions
         #: Each function's Timeout in seconds (logical id -> seconds); tests may lower one.
         self.timeouts: dict[str, float] = dict(timeouts or {})
         self.faults = LambdaFaults()
         #: The latest deliveries through the Lambda seam, for tests to count attempts.
         self.invocations: deque[Invocation] = deque(maxlen=10_000)
-        self._modules: dict[str, ModuleType] = {}
-        self._loading = threading.Lock()
+        #: Each function's environments, at most its concurrency (logical id -> count) at once.
+        self._environments = {
+            logical_id: EnvironmentPool(function, (concurrency or {}).get(logical_id, DEFAULT_CONCURRENCY))
+            for logical_id, function in functions.items()
+        }
         self._running = 0
         self._running_lock = threading.Lock()
 
@@ -252,18 +266,21 @@ class FunctionsHost:
         return merged
 
     def module(self, logical_id: str) -> ModuleType:
-        with self._loading:  # two concurrent deliveries must not load a module twice
-            if logical_id not in self._modules:
-                function = self.functions[logical_id]
-                path = function.code_dir / f"{function.module}.py"
-                spec = importlib.util.spec_from_file_location(f"functions.{logical_id}.{function.module}", path)
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._modules[logical_id] = module
-        return self._modules[logical_id]
+        """The function's handler module in its primary environment, on the process's own modules:
+        what a test sets on it reaches every environment of the function from its next invocation."""
+        return self._environments[logical_id].primary().module
 
     def handler(self, logical_id: str) -> Callable:
-        return getattr(self.module(logical_id), self.functions[logical_id].attribute)
+        return self._environments[logical_id].primary().handler()
+
+    def execution_environments(self, logical_id: str) -> list[ExecutionEnvironment]:
+        """The function's environments, the primary first."""
+        return self._environments[logical_id].environments()
+
+    def discard_environments(self) -> None:
+        """Ends every environment: the next invocation of each function is a cold start again."""
+        for environments in self._environments.values():
+            environments.discard()
 
     def context(self, logical_id: str) -> LambdaContext:
         function = self.functions[logical_id]
@@ -273,17 +290,20 @@ class FunctionsHost:
         )
 
     def invoke(self, logical_id: str, event: Any, context: LambdaContext | None = None) -> Any:
-        """Calls the handler, with sdk_boundary.current_function set to it; exceptions (and
-        SimulatedCrash) propagate."""
-        handler = self.handler(logical_id)
+        """Calls the handler in an environment of the function (waiting for one at its concurrency),
+        with sdk_boundary.current_function set to it, from the environment's start on (as its init
+        phase on Lambda, its output is the function's); exceptions (and SimulatedCrash) propagate."""
         token = current_function.set(logical_id)
-        with self._running_lock:
-            self._running += 1
         try:
-            return handler(event, context or self.context(logical_id))
+            with self._environments[logical_id].take() as environment:
+                with self._running_lock:
+                    self._running += 1
+                try:
+                    return environment.handler()(event, context or self.context(logical_id))
+                finally:
+                    with self._running_lock:
+                        self._running -= 1
         finally:
-            with self._running_lock:
-                self._running -= 1
             current_function.reset(token)
 
     def running(self) -> int:

@@ -29,6 +29,7 @@ from bulk_import.settings import get_import_settings, get_settings  # noqa: E402
 from bulk_import.storage import ImportStore, default_store  # noqa: E402
 from bulk_import_local import moto_partiql, moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
 from bulk_import_local.call_log import CallLog  # noqa: E402
+from bulk_import_local.execution_environments import counterparts  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost, install_lambda_seam  # noqa: E402
 from bulk_import_local.gateway import make_server  # noqa: E402
 from bulk_import_local.iam_policies import function_policies  # noqa: E402
@@ -62,7 +63,9 @@ class LocalStack:
     ):
         self.template_path = template_path.resolve()
         self.template = SamTemplate(self.template_path, LOCAL_PARAMETERS)
-        self.host = FunctionsHost(self.template.functions(), function_timeouts(self.template))
+        self.host = FunctionsHost(
+            self.template.functions(), function_timeouts(self.template), function_concurrency(self.template)
+        )
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=moto_port, verbose=False)
         self._api_port = api_port
         self._undo_patches: list = []
@@ -114,6 +117,7 @@ class LocalStack:
         if self._api is not None:
             self._api.shutdown()
             self._api.server_close()
+        self.host.discard_environments()
         for undo in reversed(self._undo_patches):  # patches may wrap earlier ones
             undo()
         self._moto.stop()
@@ -177,6 +181,17 @@ def function_timeouts(template: SamTemplate) -> dict[str, float]:
     }
 
 
+def function_concurrency(template: SamTemplate) -> dict[str, int]:
+    """The ReservedConcurrentExecutions of each function that has one, from its properties or the
+    template's Globals: at most that many of its execution environments at once."""
+    default = template.raw.get("Globals", {}).get("Function", {}).get("ReservedConcurrentExecutions")
+    reserved = {
+        logical_id: template.resolve(resource["Properties"].get("ReservedConcurrentExecutions", default))
+        for logical_id, resource in template.resources("AWS::Serverless::Function").items()
+    }
+    return {logical_id: int(value) for logical_id, value in reserved.items() if value is not None}
+
+
 def _empty_zip() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
@@ -185,7 +200,8 @@ def _empty_zip() -> bytes:
 
 
 def clear_cached_clients() -> None:
-    """Forgets the layer's per-process settings and clients, which point at one AWS (one moto) at a time."""
+    """Forgets the layer's settings and clients, which point at one AWS (one moto) at a time: the
+    process's, and those of every execution environment's copy of the layer."""
     for cached in (
         get_settings,
         get_import_settings,
@@ -194,4 +210,5 @@ def clear_cached_clients() -> None:
         default_executions,
         default_publisher,
     ):
-        cached.cache_clear()
+        for instance in (cached, *counterparts(cached)):
+            instance.cache_clear()

@@ -93,7 +93,8 @@ from bulk_import_local.iam_policies import FunctionPolicy, requests_of
 from bulk_import_local.partiql import inserted_items, parsed_insert
 
 #: The template function (logical id) whose handler this code runs for, set by the functions host
-#: for the duration of one invocation; threads started through bulk_import.concurrency inherit it.
+#: for the duration of one invocation (its execution environment's start included); threads started
+#: through bulk_import.concurrency (an environment's own copy of it too) inherit it.
 current_function: ContextVar[str | None] = ContextVar("current_function", default=None)
 
 
