@@ -1,0 +1,13 @@
+"""bench/load.py's scenario, small: imports in three cells at once while eight clients read their status
+in every dialect; no 5xx, no wrong answer, and every import's final counts exact."""
+
+from bench.load import run
+
+
+def test_imports_in_several_cells_read_by_many_clients_answer_right(local_stack):
+    result = run(local_stack, cells=3, users=300, clients=8, deadline_seconds=45)
+
+    assert result.reads.latencies
+    assert dict(result.reads.server_errors) == {}
+    assert dict(result.reads.wrong) == {}
+    assert {final.cell: final.problems for final in result.finals if final.problems} == {}
