@@ -33,8 +33,6 @@ from bulk_import.storage import ImportStore
 from bulk_import.storage.operations import KeyTaken, LatestChanged, OperationConflict
 from bulk_import.storage.records import BatchOutcome
 
-ALL_STEPS = frozenset(ProgressStep)
-
 
 class _Unread(Enum):
     UNREAD = "unread"

@@ -233,7 +233,7 @@ def stage_input(
         # A retry is started of an existing operation (imports.retry), which it keeps for as long.
         parent = cast(ImportOperation, store.operation(cell, operation.parent_id))
         if parent.reconcile_pending:
-            settles_at = cast(datetime, parent.finished_at) + reconcile_after
+            settles_at = _settles_at(parent, reconcile_after)
             if utc_now() < settles_at:
                 return _wait_for_parent(store, operation, settles_at, execution_arn)
             reconcile_stopped(store, files, parent, concurrency)
@@ -289,6 +289,12 @@ def stage_input(
         execution_arn=execution_arn if operation.execution_arn is None else None,
     )
     return {"operation": _reference(operation), "staged": True, "manifest": manifest}
+
+
+def _settles_at(operation: ImportOperation, reconcile_after: timedelta) -> datetime:
+    """When the counts of an operation that ended early can settle: no attempt of its batches can
+    still run then."""
+    return cast(datetime, operation.finished_at) + reconcile_after
 
 
 def _wait_for_parent(
@@ -714,9 +720,7 @@ def sweep(
     reconciled = [
         reconcile_stopped(store, files, operation, concurrency)
         for operation in candidates
-        if operation.reconcile_pending
-        and operation.finished_at is not None
-        and now - operation.finished_at > reconcile_after
+        if operation.reconcile_pending and now > _settles_at(operation, reconcile_after)
     ]
     for operation in candidates:
         if not operation.is_active:

@@ -48,6 +48,9 @@ from bulk_import.storage.table import Page, epoch, from_epoch, marshal, optional
 LATEST = "IMPORT#~latest"
 ACTIVE_INDEX = "ActiveOperations"
 _ACTIVE_SHARD = "ACTIVE"
+#: Settling an operation's counts: every record not counted as completed is an error.
+_ERRORS_ARE_THE_REST = "#count.#error = #count.#total - #count.#completed"
+_COUNT_NAMES = {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
 
 
 class OperationConflict(Exception):
@@ -499,8 +502,8 @@ class OperationItems(RecordItems):
             names |= {"#count": "count", f"#{count_name}": count_name}
             values[f":count_{count_name}"] = value
         if settle_unprocessed:
-            expressions.append("#count.#error = #count.#total - #count.#completed")
-            names |= {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
+            expressions.append(_ERRORS_ARE_THE_REST)
+            names |= _COUNT_NAMES
         removed = (
             (["activeShard"] if finishing and not ended_early else [])
             + (["stageCursor"] if forget_stage_cursor else [])
@@ -543,15 +546,10 @@ class OperationItems(RecordItems):
                     "update_item",
                     TableName=self.table_name,
                     Key=marshal(key),
-                    UpdateExpression="SET #count.#error = #count.#total - #count.#completed, updatedAt = :now "
+                    UpdateExpression=f"SET {_ERRORS_ARE_THE_REST}, updatedAt = :now "
                     "REMOVE activeShard, reconcilePending",
                     ConditionExpression="id = :id AND reconcilePending = :true",
-                    ExpressionAttributeNames={
-                        "#count": "count",
-                        "#error": "error",
-                        "#total": "total",
-                        "#completed": "completed",
-                    },
+                    ExpressionAttributeNames=_COUNT_NAMES,
                     ExpressionAttributeValues=marshal(
                         {":id": operation_id, ":true": True, ":now": utc_now().isoformat()}
                     ),
