@@ -52,9 +52,9 @@ import boto3  # noqa: E402
 import requests  # noqa: E402
 from table import Figure, Row, print_table  # noqa: E402
 
-from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential  # noqa: E402
-from bulk_import.credentials import ApiPermission, Permission  # noqa: E402
-from bulk_import.model import ACTIVE_STEPS, Counts, PersoniumStatus, ProgressStep  # noqa: E402
+from bulk_import.domain.credentials import ApiPermission, Permission  # noqa: E402
+from bulk_import.domain.operation import ACTIVE_STEPS, Counts, PersoniumStatus, ProgressStep  # noqa: E402
+from bulk_import.logic.admin import create_api_credential, create_cell_token, create_rocketchat_credential  # noqa: E402
 from bulk_import_cli.demo import demo_users_zip  # noqa: E402
 from bulk_import_local.local_stack import SERVE_KEEP_CALLS, LocalStack  # noqa: E402
 

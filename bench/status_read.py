@@ -62,8 +62,8 @@ from botocore.exceptions import ClientError  # noqa: E402
 from packaging.requirements import Requirement  # noqa: E402
 from table import Figure, Row, print_table  # noqa: E402
 
-from bulk_import.files import ImportFiles, default_files  # noqa: E402
-from bulk_import.storage import default_store  # noqa: E402
+from bulk_import.dal.dynamodb import default_store  # noqa: E402
+from bulk_import.dal.s3 import ImportFiles, default_files  # noqa: E402
 from bulk_import_cli.demo import seed_demo  # noqa: E402
 from bulk_import_local.functions_host import FunctionsHost  # noqa: E402
 from bulk_import_local.local_stack import LOCAL_PARAMETERS  # noqa: E402

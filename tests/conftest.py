@@ -14,7 +14,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from bulk_import.storage import ImportStore, default_store
+from bulk_import.dal.dynamodb import ImportStore, default_store
 
 # First: it keeps moto's unused backends unloaded (moto_footprint), before anything imports moto's
 # Step Functions interpreter (moto_stepfunctions below).

@@ -43,9 +43,9 @@ from bulk_import_cli.stack_state import StackInfo
 from bulk_import_cli.usage import UsageError
 
 if TYPE_CHECKING:
-    from bulk_import.executions import WorkerExecutions
-    from bulk_import.files import ImportFiles
-    from bulk_import.storage import ImportStore
+    from bulk_import.dal.dynamodb import ImportStore
+    from bulk_import.dal.s3 import ImportFiles
+    from bulk_import.dal.stepfunctions import WorkerExecutions
     from bulk_import_local.functions_host import FunctionsHost
 
 OUTPUTS = ("json", "table")
@@ -201,7 +201,7 @@ def _describe(stack_name: str, profile: str | None, region: str | None) -> tuple
 
 
 def store(args: argparse.Namespace) -> ImportStore:
-    from bulk_import.storage import ImportStore
+    from bulk_import.dal.dynamodb import ImportStore
 
     if use_local_stack(args):
         return ImportStore(os.environ["TABLE_NAME"], boto3.client("dynamodb"))
@@ -209,7 +209,7 @@ def store(args: argparse.Namespace) -> ImportStore:
 
 
 def files(args: argparse.Namespace) -> ImportFiles:
-    from bulk_import.files import ImportFiles, default_files
+    from bulk_import.dal.s3 import ImportFiles, default_files
 
     if use_local_stack(args):
         return default_files()
@@ -217,7 +217,7 @@ def files(args: argparse.Namespace) -> ImportFiles:
 
 
 def executions(args: argparse.Namespace) -> WorkerExecutions:
-    from bulk_import.executions import WorkerExecutions, default_executions
+    from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
 
     if use_local_stack(args):
         return default_executions()

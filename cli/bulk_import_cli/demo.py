@@ -11,13 +11,13 @@ import zipfile
 from dataclasses import replace
 from datetime import timedelta
 
-from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import ApiPermission, Permission
-from bulk_import.files import ImportFiles, snapshot_key, upload_prefix
-from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.staged_records import StagedRecord
-from bulk_import.storage import ImportStore
-from bulk_import.storage.records import BatchOutcome
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.s3 import ImportFiles, snapshot_key, upload_prefix
+from bulk_import.domain.credentials import ApiPermission, Permission
+from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.domain.records.staged import StagedRecord
+from bulk_import.logic.admin import create_api_credential, create_cell_token, create_rocketchat_credential
 
 DEMO_CELL = "demo"
 OTHER_CELL = "elsewhere"

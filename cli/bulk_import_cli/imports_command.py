@@ -26,7 +26,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bulk_import.model import ImportState
+from bulk_import.domain.operation import ImportState
 from bulk_import_cli import common
 from bulk_import_cli.usage import Refused, UsageError
 from bulk_import_cli.watch import NONE, duration, rate, watch
@@ -141,8 +141,8 @@ def _api_base(args: argparse.Namespace) -> tuple[str, bool]:
 def _issue_token(args: argparse.Namespace) -> str:
     """A one-hour /v1 credential issued in the table of the local stack or of the named stack (with
     the caller's AWS credentials)."""
-    from bulk_import.admin import create_api_credential
-    from bulk_import.credentials import ApiPermission
+    from bulk_import.domain.credentials import ApiPermission
+    from bulk_import.logic.admin import create_api_credential
 
     return create_api_credential(
         common.store(args),

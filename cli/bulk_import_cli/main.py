@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
 
-from bulk_import.admin import create_api_credential, create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import ApiPermission, Issued, Permission
-from bulk_import.executions import default_executions
-from bulk_import.files import default_files, snapshot_key
-from bulk_import.imports import start_snapshot_import
+from bulk_import.dal.s3 import default_files, snapshot_key
+from bulk_import.dal.stepfunctions import default_executions
+from bulk_import.domain.credentials import ApiPermission, Issued, Permission
+from bulk_import.logic.admin import create_api_credential, create_cell_token, create_rocketchat_credential
+from bulk_import.logic.imports import start_snapshot_import
 from bulk_import_cli import common, demo, imports_command
 from bulk_import_cli.stack_state import StackInfo, log_dir, state_file
 from bulk_import_cli.usage import CliError, Refused, UsageError
@@ -43,7 +43,7 @@ try:
 except ImportError:
     sam_env = None  # type: ignore[assignment]
 if TYPE_CHECKING:
-    from bulk_import.model import ImportOperation
+    from bulk_import.domain.operation import ImportOperation
     from bulk_import_local.local_stack import LocalStack
     from bulk_import_local.terminal import OutputRouter, Terminal
 

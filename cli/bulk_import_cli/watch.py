@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bulk_import.model import ACTIVE_STATES
+from bulk_import.domain.operation import ACTIVE_STATES
 
 NONE = "—"
 #: Without a terminal: a line at every this many percent (and at every change of state).

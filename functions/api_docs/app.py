@@ -14,7 +14,7 @@ from pathlib import Path
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.api.observability import logger
+from bulk_import.observability import logger
 
 DOCUMENT = (Path(__file__).parent / "openapi.json").read_text()
 

@@ -8,12 +8,12 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord, StreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.api.observability import logger, metrics, tracer
-from bulk_import.events import EventType as ImportEventType
-from bulk_import.events import events_between
-from bulk_import.model import ImportState
-from bulk_import.notifications import default_publisher
-from bulk_import.storage.operations import LATEST, operation_from_item
+from bulk_import.dal.dynamodb.operations import LATEST, operation_from_item
+from bulk_import.dal.eventbridge import default_publisher
+from bulk_import.domain.events import EventType as ImportEventType
+from bulk_import.domain.events import events_between
+from bulk_import.domain.operation import ImportState
+from bulk_import.observability import logger, metrics, tracer
 
 processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
 #: Metrics per state an import reaches; the alarms in template.yaml watch ImportsFailed.

@@ -3,10 +3,10 @@
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.api.observability import logger, tracer
-from bulk_import.files import default_files
-from bulk_import.storage import default_store
-from bulk_import.worker import PhaseTask, advance_phase, fail_operation
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
+from bulk_import.logic.worker import PhaseTask, advance_phase, fail_operation
+from bulk_import.observability import logger, tracer
 
 
 @logger.inject_lambda_context(clear_state=True)

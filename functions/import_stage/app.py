@@ -4,11 +4,11 @@ invocation's time budget."""
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.api.observability import logger, tracer
-from bulk_import.files import default_files
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
+from bulk_import.logic.worker import StageTask, stage_input
+from bulk_import.observability import logger, tracer
 from bulk_import.settings import get_import_settings
-from bulk_import.storage import default_store
-from bulk_import.worker import StageTask, stage_input
 
 # Stop reading this long before the Lambda timeout, leaving time to save the cursor.
 SAFETY_MARGIN_MS = 60_000

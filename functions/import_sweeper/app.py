@@ -4,13 +4,13 @@ the executions of imports whose start died half-way."""
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.api.observability import logger, metrics, tracer
-from bulk_import.executions import default_executions
-from bulk_import.files import default_files
-from bulk_import.model import utc_now
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
+from bulk_import.dal.stepfunctions import default_executions
+from bulk_import.domain.operation import utc_now
+from bulk_import.logic.worker import sweep
+from bulk_import.observability import logger, metrics, tracer
 from bulk_import.settings import get_import_settings
-from bulk_import.storage import default_store
-from bulk_import.worker import sweep
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -18,11 +18,11 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import native
-from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Answer, Router
-from bulk_import.model import ImportState
-from bulk_import.status import api_failed_records, api_operation, api_operations
-from bulk_import.storage import default_store
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.domain.operation import ImportState
+from bulk_import.logic.status_reads import api_failed_records, api_operation, api_operations
+from bulk_import.observability import logger, metrics
 
 app = Router(native.answer_error)
 
@@ -72,7 +72,7 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Answer:
     response is capped at 6 MB, an S3 download is not. Memory stays at one page (the file spills
     to /tmp)."""
     # Imported here: only this download writes to S3.
-    from bulk_import.files import default_files, errors_export_key, new_upload_id
+    from bulk_import.dal.s3 import default_files, errors_export_key, new_upload_id
 
     api_operation(default_store(), cell, operation_id, token)
     files = default_files()

@@ -18,16 +18,17 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import import uploads
 from bulk_import.api import native, native_writes
 from bulk_import.api.common import url_of
 from bulk_import.api.native_writes import with_body
-from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Answer, Router, json_text
-from bulk_import.credentials import ApiCredential, ApiPermission
-from bulk_import.executions import default_executions
-from bulk_import.files import default_files
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
+from bulk_import.dal.stepfunctions import default_executions
+from bulk_import.domain.credentials import ApiCredential, ApiPermission
+from bulk_import.domain.operation import ImportOperation, StartKey
+from bulk_import.logic import uploads
+from bulk_import.logic.imports import (
     cancel,
     correction_batches,
     retry,
@@ -35,9 +36,8 @@ from bulk_import.imports import (
     start_records_import,
     start_upload_import,
 )
-from bulk_import.model import ImportOperation, StartKey
-from bulk_import.status import AuthorizedCell, api_cell, api_credential, api_operation
-from bulk_import.storage import default_store
+from bulk_import.logic.status_reads import AuthorizedCell, api_cell, api_credential, api_operation
+from bulk_import.observability import logger, metrics
 
 if TYPE_CHECKING:
     from bulk_import.api.native_bodies import CompleteUploadRequest, RetryRequest, StartImportRequest, UploadRequest

@@ -14,15 +14,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import personium
 from bulk_import.api.common import request_url
-from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Answer, Router
-from bulk_import.executions import default_executions
-from bulk_import.files import default_files
-from bulk_import.imports import snapshot_exists, start_snapshot_import, store_snapshot
-from bulk_import.model import ImportOperation
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
+from bulk_import.dal.stepfunctions import default_executions
+from bulk_import.domain.operation import ImportOperation
+from bulk_import.logic.imports import snapshot_exists, start_snapshot_import, store_snapshot
+from bulk_import.logic.status_reads import authorize_cell_root_request
+from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
-from bulk_import.status import authorize_cell_root_request
-from bulk_import.storage import default_store
 
 app = Router(personium.answer_import_error)
 

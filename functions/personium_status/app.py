@@ -9,11 +9,11 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import personium
-from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Router
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.logic.status_reads import authorize_cell_root_request, cell_import_status
+from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
-from bulk_import.status import authorize_cell_root_request, cell_import_status
-from bulk_import.storage import default_store
 
 app = Router(personium.answer_error)
 

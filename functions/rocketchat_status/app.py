@@ -10,12 +10,12 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
-from bulk_import.api.observability import logger, metrics
 from bulk_import.api.rest import Router
-from bulk_import.credentials import Permission
+from bulk_import.dal.dynamodb import default_store
+from bulk_import.domain.credentials import Permission
+from bulk_import.logic.status_reads import rocketchat_import_status, rocketchat_latest_operations
+from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
-from bulk_import.status import rocketchat_import_status, rocketchat_latest_operations
-from bulk_import.storage import default_store
 
 app = Router(rocketchat.answer_error)
 

@@ -1,4 +1,4 @@
-"""The botocore data the layer ships (layers/bulk_import/bulk_import/botocore_data), generated from the
+"""The botocore data the layer ships (layers/bulk_import/bulk_import/dal/botocore_data), generated from the
 installed botocore, which is the layer's pinned one (requirements-dev.txt holds it to the same
 version): `bulk-import botocore-data` writes it, tests/template/test_botocore_data.py fails when it
 differs from what this generates.
@@ -55,7 +55,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
 
 
 def data_directory(root: Path) -> Path:
-    return root / "layers/bulk_import/bulk_import/botocore_data"
+    return root / "layers/bulk_import/bulk_import/dal/botocore_data"
 
 
 def generate() -> dict[str, str]:

@@ -17,7 +17,7 @@ belongs to one invocation at a time, as on Lambda. Two kinds:
   instance of the handler module and of every layer module it imports, under names of their own in
   sys.modules (`bulk_import__NativeReadFunction_3.api.rest`; pydantic, dataclasses and typing look a
   class's module up there). Their code imports through `__builtins__` whose `__import__` answers
-  layer names ("bulk_import.imports") with the copy's modules: at load and at request time alike
+  layer names ("bulk_import.logic.imports") with the copy's modules: at load and at request time alike
   (the layer imports some modules inside functions). What a test sets on the host's handler module
   (`host.module(...)`) since it loaded also reaches the copies, from their next invocation; what it
   patches on the process's layer modules does not, and a copy's errors are its own classes.

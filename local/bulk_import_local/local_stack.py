@@ -22,11 +22,11 @@ from bulk_import_local import moto_footprint
 
 moto_footprint.skip_unused_backends()  # before moto's Step Functions interpreter is imported (below)
 
-from bulk_import.executions import default_executions  # noqa: E402
-from bulk_import.files import default_files  # noqa: E402
-from bulk_import.notifications import default_publisher  # noqa: E402
+from bulk_import.dal.dynamodb import ImportStore, default_store  # noqa: E402
+from bulk_import.dal.eventbridge import default_publisher  # noqa: E402
+from bulk_import.dal.s3 import default_files  # noqa: E402
+from bulk_import.dal.stepfunctions import default_executions  # noqa: E402
 from bulk_import.settings import get_import_settings, get_settings  # noqa: E402
-from bulk_import.storage import ImportStore, default_store  # noqa: E402
 from bulk_import_local import moto_partiql, moto_queries, moto_stepfunctions, moto_streams, moto_transactions  # noqa: E402
 from bulk_import_local.call_log import CallLog  # noqa: E402
 from bulk_import_local.execution_environments import counterparts  # noqa: E402

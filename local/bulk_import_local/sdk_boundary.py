@@ -736,7 +736,7 @@ class _IndexLag:
     def _keys(self, client: BaseClient, send: _MakeApiCall, table: str) -> _TableKeys:
         if table not in self._tables:  # (the boundary's own call: not recorded, not checked)
             # On a client of its own: the package's clients have only the operations it calls
-            # (bulk_import.aws_clients), DescribeTable not among them.
+            # (bulk_import.dal.aws_clients), DescribeTable not among them.
             describer = botocore.session.get_session().create_client(
                 "dynamodb", region_name=client.meta.region_name, endpoint_url=client.meta.endpoint_url
             )

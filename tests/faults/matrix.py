@@ -40,11 +40,14 @@ from typing import Any
 import boto3
 import requests
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
-from bulk_import.executions import WorkerExecutions, default_executions
-from bulk_import.files import default_files, snapshot_key
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb.operations import latest_operation_key
+from bulk_import.dal.dynamodb.table import marshal
+from bulk_import.dal.s3 import default_files, snapshot_key
+from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.domain.operation import utc_now
+from bulk_import.logic.admin import create_api_credential
+from bulk_import.logic.imports import (
     cancel,
     retry,
     rocketchat_add_users,
@@ -54,10 +57,7 @@ from bulk_import.imports import (
     start_snapshot_import,
     stop,
 )
-from bulk_import.model import utc_now
-from bulk_import.storage.operations import latest_operation_key
-from bulk_import.storage.table import marshal
-from bulk_import.worker import STALLED, reconcile_stopped, stage_input, sweep
+from bulk_import.logic.worker import STALLED, reconcile_stopped, stage_input, sweep
 from bulk_import_local.local_stack import LocalStack
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary, current_function
 from tests.conftest import clear_cached_clients

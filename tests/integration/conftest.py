@@ -3,7 +3,7 @@
 import boto3
 import pytest
 
-from bulk_import.files import ImportFiles
+from bulk_import.dal.s3 import ImportFiles
 from tests.conftest import BUCKET_NAME
 from tests.integration.test_worker import RecordedExecutions
 

@@ -18,7 +18,7 @@ import pytest
 
 from bulk_import.api.native import RESOURCE_METHODS
 from bulk_import.api.rocketchat import CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_NOT_ENABLED
-from bulk_import.files import default_files
+from bulk_import.dal.s3 import default_files
 from bulk_import.settings import get_settings
 from bulk_import_cli import demo
 from tests.conftest import TEMPLATE, api_event

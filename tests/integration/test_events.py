@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from bulk_import.files import default_files
+from bulk_import.dal.s3 import default_files
 from bulk_import_cli.demo import ACTIVE_OPERATION_ID, DONE_OPERATION_ID, seed_demo
 from tests.conftest import FUNCTIONS, ROOT, HttpResult, load_event
 

@@ -11,8 +11,13 @@ from pathlib import Path
 import boto3
 import pytest
 
-from bulk_import.files import snapshot_key
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.records import FAILED_SHARDS
+from bulk_import.dal.s3 import snapshot_key
+from bulk_import.domain.operation import ProgressStep, utc_now
+from bulk_import.domain.records.schema import MAX_RECORD_BYTES
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.imports import (
     CANNOT_RECEIVE,
     ImportServiceError,
     cancel,
@@ -23,12 +28,7 @@ from bulk_import.imports import (
     start_records_import,
     start_snapshot_import,
 )
-from bulk_import.model import ProgressStep, utc_now
-from bulk_import.records import MAX_RECORD_BYTES
-from bulk_import.staged_records import RecordType
-from bulk_import.storage import ImportStore
-from bulk_import.storage.records import FAILED_SHARDS
-from bulk_import.worker import (
+from bulk_import.logic.worker import (
     SOURCE_CHANGED,
     OperationStopped,
     advance_phase,
@@ -66,7 +66,7 @@ def counts(store: ImportStore, operation_id: str | None = None) -> tuple[int, in
 
 
 def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store, files, executions, monkeypatch):
-    monkeypatch.setattr("bulk_import.worker.STAGE_CHUNK", 500)  # saves every 500 lines, not 5,000
+    monkeypatch.setattr("bulk_import.logic.worker.STAGE_CHUNK", 500)  # saves every 500 lines, not 5,000
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(1237)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     saves = []
@@ -100,7 +100,7 @@ def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_rec
 ):
     """Found by the fault matrix: the walk of a parent's batches saved "no position" after its last
     page, which a resumed attempt read as "start again"."""
-    from bulk_import.files import ImportFiles
+    from bulk_import.dal.s3 import ImportFiles
     from tests.integration.test_operations import import_done, users
 
     parent = import_done(store, files, executions, users(120, invalid={3, 70}))
@@ -196,7 +196,7 @@ def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(s
     """Children run groups of batches: while one child's batch died after importing and waits for
     its retry, the other children ran far ahead; the stop aborts the retry. The sweeper finds the
     straggler from the markers, wherever it is."""
-    monkeypatch.setattr("bulk_import.worker.BATCHES_PER_CHILD", 2)
+    monkeypatch.setattr("bulk_import.logic.worker.BATCHES_PER_CHILD", 2)
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(500)}))  # 10 batches, 5 groups
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)

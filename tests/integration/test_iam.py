@@ -14,9 +14,13 @@ import boto3
 import botocore.client
 import pytest
 
-from bulk_import.executions import WorkerExecutions, default_executions
-from bulk_import.files import ImportFiles, default_files, snapshot_key
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.operations import latest_operation_key
+from bulk_import.dal.dynamodb.table import marshal
+from bulk_import.dal.s3 import ImportFiles, default_files, snapshot_key
+from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
+from bulk_import.domain.operation import ImportState, utc_now
+from bulk_import.logic.imports import (
     cancel,
     rocketchat_add_users,
     rocketchat_new,
@@ -24,11 +28,7 @@ from bulk_import.imports import (
     start_records_import,
     start_snapshot_import,
 )
-from bulk_import.model import ImportState, utc_now
-from bulk_import.storage import ImportStore
-from bulk_import.storage.operations import latest_operation_key
-from bulk_import.storage.table import marshal
-from bulk_import.worker import OperationStopped
+from bulk_import.logic.worker import OperationStopped
 from bulk_import_cli.demo import seed_demo
 from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
 from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
@@ -168,7 +168,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run, monkeypatch) -> N
         ExpressionAttributeValues=marshal({":long_ago": (utc_now() - timedelta(hours=1)).isoformat()}),
     )
 
-    from bulk_import.imports import retry
+    from bulk_import.logic.imports import retry
 
     child = retry(
         store,
@@ -394,7 +394,7 @@ def test_an_unused_grant_is_found():
 def test_a_call_outside_the_policy_is_refused_as_aws_refuses_it(store):
     from botocore.exceptions import ClientError
 
-    from bulk_import.storage import default_store
+    from bulk_import.dal.dynamodb import default_store
 
     token = current_function.set("PersoniumStatusFunction")
     try:
@@ -435,7 +435,7 @@ def test_an_insert_is_authorized_by_its_statement_and_partition(store):
     with the partition it writes: the batch function may insert an entry, not a credential."""
     from botocore.exceptions import ClientError
 
-    from bulk_import.storage import default_store
+    from bulk_import.dal.dynamodb import default_store
 
     def insert(pk: str) -> dict:
         return {

@@ -13,13 +13,13 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
-from bulk_import.files import default_files
-from bulk_import.imports import start_records_import
-from bulk_import.model import ProgressStep, utc_now
-from bulk_import.storage.operations import latest_operation_key, operation_to_item
-from bulk_import.storage.table import marshal
+from bulk_import.dal.dynamodb.operations import latest_operation_key, operation_to_item
+from bulk_import.dal.dynamodb.table import marshal
+from bulk_import.dal.s3 import default_files
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.domain.operation import ProgressStep, utc_now
+from bulk_import.logic.admin import create_api_credential
+from bulk_import.logic.imports import start_records_import
 from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
 from tests.integration.test_operations import users
 from tests.integration.test_worker import RecordedExecutions, run_worker, sweep_after
@@ -332,7 +332,7 @@ def test_a_body_that_is_not_json_is_a_415_not_a_puzzling_validation_error(store,
 def test_two_starts_with_one_key_at_once_answer_one_import(store, bucket, token, invoke, monkeypatch):
     import threading
 
-    from bulk_import.storage import ImportStore
+    from bulk_import.dal.dynamodb import ImportStore
 
     entered, release = threading.Event(), threading.Event()
     claim = ImportStore.start_operation

@@ -7,7 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb.records import STAGING_GRACE
+from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
+from bulk_import.logic.imports import (
     InvalidCorrections,
     NotCancelable,
     NotRetryable,
@@ -16,9 +18,7 @@ from bulk_import.imports import (
     retry,
     start_records_import,
 )
-from bulk_import.model import ImportState, ProgressStep, utc_now
-from bulk_import.storage.records import STAGING_GRACE
-from bulk_import.worker import STALLED, Sweep
+from bulk_import.logic.worker import STALLED, Sweep
 from tests.integration.test_worker import CELL, RECONCILE_AFTER, run_worker, sweep_after, user
 
 
@@ -57,8 +57,8 @@ def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(s
 
 
 def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records(store, files, executions):
-    from bulk_import.staged_records import RecordType
-    from bulk_import.worker import import_batch, stage_input
+    from bulk_import.domain.records.staged import RecordType
+    from bulk_import.logic.worker import import_batch, stage_input
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
     stage_input(
@@ -207,9 +207,9 @@ def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ende
     import threading
     import time
 
-    from bulk_import.staged_records import RecordType
-    from bulk_import.storage import ImportStore
-    from bulk_import.worker import import_batch, stage_input
+    from bulk_import.dal.dynamodb import ImportStore
+    from bulk_import.domain.records.staged import RecordType
+    from bulk_import.logic.worker import import_batch, stage_input
 
     operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
     stage_input(

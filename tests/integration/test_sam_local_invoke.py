@@ -40,8 +40,8 @@ from samcli.commands.local.lib.local_lambda import LocalLambdaRunner
 from samcli.lib.providers.sam_function_provider import SamFunctionProvider
 from samcli.lib.providers.sam_stack_provider import SamLocalStackProvider
 
-from bulk_import.files import ImportFiles
-from bulk_import.storage import ImportStore
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.s3 import ImportFiles
 from bulk_import_cli import main as cli
 from bulk_import_cli.demo import seed_demo
 from bulk_import_cli.stack_state import StackInfo

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 import pytest
 
-from bulk_import.admin import create_cell_token, create_rocketchat_credential
-from bulk_import.credentials import Permission
-from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.domain.credentials import Permission
+from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.logic.admin import create_cell_token, create_rocketchat_credential
 from bulk_import_cli import demo
 from tests.conftest import load_event
 
@@ -153,7 +153,7 @@ def test_personium_cookie_with_a_wrong_peer_is_refused(seeded, invoke):
 
 
 def test_personium_failed_import_shows_its_message(seeded, invoke):
-    from bulk_import.model import Failure
+    from bulk_import.domain.operation import Failure
 
     running = seeded.latest_operations("demo", 1)[0]
     seeded.update_operation(
@@ -202,7 +202,7 @@ def test_latest_operations_are_newest_first_and_at_most_twenty(seeded, invoke, f
 
 
 def test_personium_request_key_is_logged(seeded, invoke):
-    from bulk_import.api.observability import logger
+    from bulk_import.observability import logger
 
     captured = io.StringIO()
     handler = logging.StreamHandler(captured)

@@ -4,10 +4,10 @@ from dataclasses import replace
 
 import pytest
 
-from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
-from bulk_import.staged_records import StagedRecord
-from bulk_import.storage.operations import LatestChanged, OperationConflict
-from bulk_import.storage.records import BatchOutcome
+from bulk_import.dal.dynamodb.operations import LatestChanged, OperationConflict
+from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.domain.records.staged import StagedRecord
 
 
 def operation(cell="demo", step=ProgressStep.DONE):
@@ -119,7 +119,7 @@ def test_lookups_of_more_keys_than_one_batch_get_takes_are_split(store, dynamodb
 def test_a_stream_is_uploaded_whole_in_one_put_up_to_8_mib_and_in_parts_above(store, size):
     import io
 
-    from bulk_import.files import default_files
+    from bulk_import.dal.s3 import default_files
 
     files, body = default_files(), bytes(range(256)) * (size // 256) + b"x" * (size % 256)
     puts = []

@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from bulk_import.imports import cancel, retry, start_records_import
-from bulk_import.staged_records import RecordType
-from bulk_import.storage.records import directory_key
-from bulk_import.worker import import_batch
+from bulk_import.dal.dynamodb.records import directory_key
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.imports import cancel, retry, start_records_import
+from bulk_import.logic.worker import import_batch
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary
 from tests.integration.test_operations import import_done, users
 from tests.integration.test_worker import CELL, run_worker, stage_all

@@ -15,8 +15,12 @@ from datetime import timedelta
 
 import pytest
 
-from bulk_import.files import ImportFiles, snapshot_key
-from bulk_import.imports import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.records import directory_key
+from bulk_import.dal.s3 import ImportFiles, snapshot_key
+from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.imports import (
     ALREADY_FINISHED,
     CANNOT_RECEIVE,
     MISSING_REQUIRED_DATA,
@@ -29,11 +33,7 @@ from bulk_import.imports import (
     start_snapshot_import,
     stop,
 )
-from bulk_import.model import ImportState, ProgressStep, utc_now
-from bulk_import.staged_records import RecordType
-from bulk_import.storage import ImportStore
-from bulk_import.storage.records import directory_key
-from bulk_import.worker import (
+from bulk_import.logic.worker import (
     OperationStopped,
     Sweep,
     advance_phase,
@@ -499,7 +499,7 @@ def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, file
 
 
 def test_run_refusals_use_rocketchat_error_codes(store, files, executions):
-    from bulk_import.imports import INVALID_OPERATION_STATUS, OPERATION_NOT_FOUND
+    from bulk_import.logic.imports import INVALID_OPERATION_STATUS, OPERATION_NOT_FOUND
 
     with pytest.raises(ImportServiceError, match=OPERATION_NOT_FOUND):
         rocketchat_run(store, executions, CELL)

@@ -250,7 +250,7 @@ def test_serve_refuses_to_start_where_a_stack_runs(tmp_path, monkeypatch, capsys
 
 
 def test_demo_seed_stores_what_the_console_events_need(cli, local_stack):
-    from bulk_import.files import default_files, snapshot_key
+    from bulk_import.dal.s3 import default_files, snapshot_key
     from bulk_import_cli.demo import OTHER_CELL, SAMPLE_SNAPSHOT
 
     code, out = cli("demo", "seed")

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 import requests
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
-from bulk_import.model import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
+from bulk_import.logic.admin import create_api_credential
 from bulk_import_local.execution_environments import DEFAULT_CONCURRENCY, ExecutionEnvironment
 from bulk_import_local.functions_host import FunctionsHost
 from bulk_import_local.gateway import make_server
@@ -113,13 +113,13 @@ def test_concurrent_clients_each_see_only_their_own_cell_on_a_fresh_and_on_a_war
 
 PROBE = """
 import bulk_import.settings  # cached settings (local_stack.clear_cached_clients)
-from bulk_import.api.observability import logger, metrics
+from bulk_import.observability import logger, metrics
 
 NAME = "probe"
 
 
 def handler(event, context):
-    from bulk_import.records import RecordInvalid  # at request time, as the layer imports some modules
+    from bulk_import.domain.records.schema import RecordInvalid  # at request time, as the layer imports some modules
 
     logger.append_keys(**event.get("keys", {}))
     if "barrier" in event:

@@ -10,10 +10,10 @@ import boto3
 import pytest
 import requests
 
-from bulk_import.admin import create_cell_token
-from bulk_import.model import ImportState, ProgressStep
-from bulk_import.storage import ImportStore
-from bulk_import.storage.records import directory_key
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.records import directory_key
+from bulk_import.domain.operation import ImportState, ProgressStep
+from bulk_import.logic.admin import create_cell_token
 from bulk_import_cli import demo
 from bulk_import_local import moto_stepfunctions
 from tests.conftest import load_event
@@ -144,7 +144,7 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
     """The real state machine, 2 batches and then 30, in children of 2 batches: every state's largest
     payload is the same but for a few digits (the Maps write their children's results to S3, a
     child's batches answer nothing), far from 256 KiB."""
-    monkeypatch.setattr("bulk_import.worker.BATCHES_PER_CHILD", 2)  # the stage function runs in-process
+    monkeypatch.setattr("bulk_import.logic.worker.BATCHES_PER_CHILD", 2)  # the stage function runs in-process
     largest = []
     for cell, users in (("payload-small", 100), ("payload-large", 1500)):
         auth = cell_token(cell)

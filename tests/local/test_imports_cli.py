@@ -13,8 +13,8 @@ import pytest
 import requests
 from rich.console import Console
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.logic.admin import create_api_credential
 from bulk_import_cli import demo
 from bulk_import_cli.imports_command import failed_records_table, imports_table
 from bulk_import_cli.main import main
@@ -178,7 +178,7 @@ def test_tables_render_the_stalled_marker_and_the_failed_records():
 
 
 def test_watch_exits_1_for_an_import_that_ended_failed(cli, local_stack):
-    from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep, new_operation_id, utc_now
+    from bulk_import.domain.operation import Counts, Failure, ImportOperation, ProgressStep, new_operation_id, utc_now
 
     now = utc_now()
     failed = ImportOperation(

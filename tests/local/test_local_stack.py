@@ -14,9 +14,9 @@ import pytest
 import requests
 from moto.awslambda.models import LambdaFunction
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
-from bulk_import.model import ImportOperation, new_operation_id, utc_now
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.domain.operation import ImportOperation, new_operation_id, utc_now
+from bulk_import.logic.admin import create_api_credential
 from bulk_import_cli import demo
 from bulk_import_local.gateway import proxy_event
 from bulk_import_local.sam_template import Route

@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from bulk_import.admin import create_api_credential
-from bulk_import.credentials import ApiPermission
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.logic.admin import create_api_credential
 from tests.conftest import capture_bus_events
 from tests.local.test_import_flow import TIMEOUT, wait_until
 

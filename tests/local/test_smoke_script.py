@@ -1,12 +1,13 @@
-"""scripts/smoke.sh, the README's post-deploy check, against the local stack's URL: it passes with
-a fresh cell's credentials, and fails (exit 1, naming the call) when a credential is wrong."""
+"""scripts/smoke.sh, the post-deploy check of docs/deploying.md, against the local stack's URL: it
+passes with a fresh cell's credentials, and fails (exit 1, naming the call) when a credential is
+wrong."""
 
 import subprocess
 
 import pytest
 
-from bulk_import.admin import create_api_credential, create_cell_token
-from bulk_import.credentials import ApiPermission
+from bulk_import.domain.credentials import ApiPermission
+from bulk_import.logic.admin import create_api_credential, create_cell_token
 from bulk_import_cli import demo
 from tests.conftest import ROOT
 
@@ -15,7 +16,7 @@ SCRIPT = ROOT / "scripts/smoke.sh"
 
 @pytest.fixture(scope="module")
 def credentials(local_stack):
-    """What an operator issues on a new stack (README, "First credentials"), for a new cell."""
+    """What an operator issues on a new stack (docs/deploying.md, "First credentials"), for a new cell."""
     personium = create_cell_token(local_stack.store, "smokecell", root=True).access_token
     api = create_api_credential(local_stack.store, "smokecell", [ApiPermission.READ]).token
     return ["smokecell", personium, demo.ROCKETCHAT_USER_ID, demo.ROCKETCHAT_AUTH_TOKEN, api]

@@ -7,7 +7,7 @@ import pytest
 from botocore import xform_name
 from botocore.loaders import Loader
 
-from bulk_import import aws_clients
+from bulk_import.dal import aws_clients
 from bulk_import_local import botocore_data
 from tests.conftest import ROOT
 

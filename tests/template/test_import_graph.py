@@ -1,6 +1,7 @@
 """No two modules import each other, even through others, and the packages depend one way: the CLI
 on the local stack and the layer, the local stack on the layer only, the layer on neither
-(docs/architecture.md, "Two walks down the layers").
+(docs/architecture.md, "Two walks down the layers"). Inside the layer, its rooms depend one way too:
+api on logic, logic on dal, dal on domain, and only dal and api speak to AWS or HTTP.
 
 Every import counts, those inside functions too (a lazy import is still a dependency). A module
 that imports `package.module` depends on that module, not on the package's __init__.
@@ -25,6 +26,25 @@ ALLOWED = {
     "bulk_import_local": {"bulk_import"},
     "bulk_import_cli": {"bulk_import", "bulk_import_local"},
 }
+
+
+#: The layer's rooms, by floor: a module imports modules of its own room or of a lower floor only.
+FLOORS = {
+    "domain": 0,  # the operation, records, credentials, errors, events: no AWS, no HTTP
+    "readers": 1,  # the import files' readers
+    "settings": 1,
+    "concurrency": 1,
+    "observability": 1,
+    "dal": 2,  # DynamoDB, S3, Step Functions, EventBridge
+    "logic": 3,  # what the service does: imports, uploads, status reads, the worker's tasks
+    "api": 4,  # the dialects' HTTP sides
+}
+#: Third-party packages only some rooms may import.
+CONFINED = {"boto3": {"dal"}, "botocore": {"dal"}, "aws_lambda_powertools.event_handler": {"api"}}
+
+
+def room_of(module: str) -> str:
+    return module.split(".")[1]
 
 
 def module_names() -> dict[str, Path]:
@@ -91,7 +111,10 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_no_module_imports_one_that_imports_it_back():
     modules = module_names()
     graph = {name: imports_of(name, path, modules) for name, path in modules.items()}
-    assert graph["bulk_import.status"] >= {"bulk_import.storage", "bulk_import.credentials"}  # the graph is real
+    assert graph["bulk_import.logic.status_reads"] >= {
+        "bulk_import.dal.dynamodb",
+        "bulk_import.domain.credentials",
+    }  # the graph is real
     assert cycles(graph) == []
 
 
@@ -108,6 +131,47 @@ def test_each_package_imports_only_those_below_it():
         target.startswith("bulk_import_local.")
         for target in imports_of("bulk_import_cli.main", modules["bulk_import_cli.main"], modules)
     )  # the check sees across packages
+
+
+def test_the_layers_rooms_depend_downwards_only():
+    modules = module_names()
+    layer = {name: path for name, path in modules.items() if name.startswith("bulk_import.")}
+    assert {room_of(name) for name in layer} == set(FLOORS)  # every room has a floor
+    upward = {
+        (name, target)
+        for name, path in layer.items()
+        for target in imports_of(name, path, modules)
+        if room_of(target) != room_of(name) and FLOORS[room_of(target)] >= FLOORS[room_of(name)]
+    }
+    assert upward == set()
+    imports = "bulk_import.logic.imports"
+    assert any(
+        room_of(target) == "dal" for target in imports_of(imports, layer[imports], modules)
+    )  # the check sees rooms
+
+
+def third_party_imports(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module)
+    return found
+
+
+def test_only_dal_speaks_to_aws_and_only_api_to_http():
+    modules = module_names()
+    misplaced = {
+        (name, imported)
+        for name, path in modules.items()
+        if name.startswith("bulk_import.")
+        for imported in third_party_imports(path)
+        for package, rooms in CONFINED.items()
+        if (imported == package or imported.startswith(package + ".")) and room_of(name) not in rooms
+    }
+    assert misplaced == set()
+    assert "boto3" in third_party_imports(modules["bulk_import.dal.aws_clients"])  # the check sees imports
 
 
 def test_a_cycle_is_found():

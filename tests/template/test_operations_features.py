@@ -1,7 +1,7 @@
 """template.yaml as an operator expects a SAM app to run (issue 11): logs with a retention, X-Ray as
 an option, metrics namespaced per stack, aliases with gradual deployment and rollback, the sweeper
-on EventBridge Scheduler, throttling and a usage plan, a custom domain at the root, and a README
-that takes a new user to a working stack.
+on EventBridge Scheduler, throttling and a usage plan, a custom domain at the root, and a deploying
+guide (docs/deploying.md) that takes a new user to a working stack.
 
 Some checks read the template as SAM expands it (the same translator `sam validate` and
 CloudFormation run), since what matters is what gets deployed: the roles SAM writes, the aliases
@@ -317,20 +317,19 @@ def test_an_optional_custom_domain_serves_the_api_at_its_root(template):
     assert all(outputs[name]["Condition"] == "HasCustomDomain" for name in ("CustomDomainUrl", "CustomDomainTarget"))
 
 
-# -- 7. the README takes a new user to a working stack --------------------------------------------
+# -- 7. docs/deploying.md takes a new user to a working stack -------------------------------------
 
 
 def deploy_section():
-    readme = (ROOT / "README.md").read_text()
-    return readme[readme.index("\n## Deploying") :].split("\n## ", 2)[1]
+    return (ROOT / "docs/deploying.md").read_text()
 
 
-def test_the_readmes_deploy_section_lists_every_parameter(template):
+def test_the_deploying_doc_lists_every_parameter(template):
     table = {row.split("|")[1].strip().strip("`") for row in deploy_section().splitlines() if row.startswith("| `")}
     assert table == set(template["Parameters"])
 
 
-def test_the_readmes_deploy_section_goes_from_build_to_smoke_test_to_teardown():
+def test_the_deploying_doc_goes_from_build_to_smoke_test_to_teardown():
     section = deploy_section()
     for step in (
         "make build",

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 
-from bulk_import.files import ImportFiles, SourceChanged
+from bulk_import.dal.s3 import ImportFiles, SourceChanged
 from bulk_import_local.sam_template import load_template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -181,9 +181,9 @@ def test_upload_cors_origins_refuses_wildcards(template, origin, allowed):
     assert bool(re.fullmatch(pattern, origin)) is allowed
 
 
-def test_the_readme_says_how_to_allow_browser_uploads():
-    readme = (ROOT / "README.md").read_text()
-    assert "UploadCorsOrigins" in readme
+def test_the_deploying_doc_says_how_to_allow_browser_uploads():
+    deploying = (ROOT / "docs/deploying.md").read_text()
+    assert "UploadCorsOrigins" in deploying
 
 
 def test_a_pinned_input_still_reads_and_detects_a_replacement_on_a_versioned_bucket(aws, template):

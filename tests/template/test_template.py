@@ -84,7 +84,7 @@ def test_every_route_of_the_three_apis_is_served_by_the_rest_api(template):
         ("POST", "/v1/cells/{cell}/imports/{operationId}/retry"): "NativeWriteFunction",
         ("GET", "/openapi.json"): "ApiDocsFunction",
         ("GET", "/docs"): "ApiDocsFunction",
-        # CORS preflights (README): a path's OPTIONS goes to a function serving it, the reading one
+        # CORS preflights (docs/api.md): a path's OPTIONS goes to a function serving it, the reading one
         # where two do.
         ("OPTIONS", "/{CellName}/__import"): "PersoniumStatusFunction",
         ("OPTIONS", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
@@ -221,5 +221,6 @@ def test_sam_build_packages_the_layer_for_python313_on_arm64(tmp_path):
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     layer = tmp_path / "build" / "BulkImportLayer" / "python"
-    assert (layer / "bulk_import" / "worker.py").exists()
+    assert (layer / "bulk_import" / "domain" / "operation.py").exists()
+    assert list((layer / "bulk_import" / "dal" / "botocore_data").glob("*/*/service-2.json"))
     assert list((layer / "pydantic_core").glob("*cpython-313-aarch64-linux-gnu.so"))

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from bulk_import.credentials import (
+from bulk_import.domain.credentials import (
     Permission,
     authorize_cell_root,
     authorize_rocketchat_user,
@@ -12,8 +12,8 @@ from bulk_import.credentials import (
     issue_rocketchat_credential,
     secret_hash,
 )
-from bulk_import.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
-from bulk_import.model import utc_now
+from bulk_import.domain.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
+from bulk_import.domain.operation import utc_now
 
 
 def test_issued_cell_token_stores_only_hashes():

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bulk_import.model import (
+from bulk_import.domain.operation import (
     Counts,
     ImportOperation,
     ImportState,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from bulk_import.api import native_bodies, native_requests
 from bulk_import.api.native import InvalidRequest
-from bulk_import.uploads import MAX_UPLOAD_SIZE
+from bulk_import.logic.uploads import MAX_UPLOAD_SIZE
 
 UPLOAD_ID = "0123456789abcdef01234567"
 USER = {"type": "user", "username": "ann", "emails": ["ann@example.com"]}

@@ -9,7 +9,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from pydantic import Field, TypeAdapter, ValidationError
 
 from bulk_import.api import native
-from bulk_import.model import ImportState
+from bulk_import.domain.operation import ImportState
 
 INTEGERS = [
     "1",

@@ -3,8 +3,8 @@
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from bulk_import.events import EventType, events_between
-from bulk_import.model import Counts, ImportOperation, ImportState, ProgressMark, ProgressStep
+from bulk_import.domain.events import EventType, events_between
+from bulk_import.domain.operation import Counts, ImportOperation, ImportState, ProgressMark, ProgressStep
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 

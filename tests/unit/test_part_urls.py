@@ -12,7 +12,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from bulk_import.files import ImportFiles
+from bulk_import.dal.s3 import ImportFiles
 
 AT = datetime.datetime(2026, 11, 30, 23, 59, 59)
 

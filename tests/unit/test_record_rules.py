@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from bulk_import.record_rules import plainly_valid
-from bulk_import.records import RecordInvalid, parse_record
+from bulk_import.domain.records.rules import plainly_valid
+from bulk_import.domain.records.schema import RecordInvalid, parse_record
 
 NAMES = ["ann", "a" * 64, "a" * 65, "", "ann\n", "ann bob", "änn", "a.b-c_d", 5, None, ["ann"], True]
 TEXTS = [None, "s", "", "ü" * 10, 5, 1.5, True, ["s"], {"s": 1}]

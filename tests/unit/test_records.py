@@ -2,7 +2,7 @@
 
 import pytest
 
-from bulk_import.records import ChannelRecord, MessageRecord, RecordInvalid, UserRecord, parse_record
+from bulk_import.domain.records.schema import ChannelRecord, MessageRecord, RecordInvalid, UserRecord, parse_record
 
 
 def test_a_rocketchat_user_is_accepted_and_emails_are_lower_cased():

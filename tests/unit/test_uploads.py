@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from bulk_import.uploads import MAX_PART_SIZE, MAX_PARTS, MAX_UPLOAD_SIZE, MIN_PART_SIZE, part_size_for
+from bulk_import.logic.uploads import MAX_PART_SIZE, MAX_PARTS, MAX_UPLOAD_SIZE, MIN_PART_SIZE, part_size_for
 
 MiB, GiB = 1024**2, 1024**3
 

@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 
 from bulk_import.api.personium import cell_import_status_view
 from bulk_import.api.rocketchat import current_operation_view, import_status_view
-from bulk_import.model import Counts, Failure, ImportOperation, ProgressStep
+from bulk_import.domain.operation import Counts, Failure, ImportOperation, ProgressStep
 
 STARTED = datetime(2017, 2, 13, 9, 0, tzinfo=UTC)
 UPDATED = datetime(2017, 2, 13, 9, 5, 1, 37000, tzinfo=UTC)

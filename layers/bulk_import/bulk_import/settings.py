@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from bulk_import.model import valid_cell_name
+from bulk_import.domain.operation import valid_cell_name
 
 #: What a boolean variable may say (pydantic's spellings).
 _TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}

@@ -25,9 +25,8 @@ from typing import Annotated, Any, NotRequired, TypeVar
 from typing_extensions import TypedDict
 
 from bulk_import.api.common import OperationCounts, ProxyRequest, present, set_response_headers
-from bulk_import.api.observability import logger
 from bulk_import.api.rest import Answer, ReadingRoute, RouteNotFound, Router, by_class, json_text
-from bulk_import.errors import (
+from bulk_import.domain.errors import (
     AuthenticationRequired,
     CredentialExpired,
     InvalidCredential,
@@ -35,9 +34,10 @@ from bulk_import.errors import (
     OperationNotFound,
     PermissionDenied,
 )
-from bulk_import.model import ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
+from bulk_import.domain.operation import ImportOperation, ImportState, ProgressStep, iso_millis, utc_now
+from bulk_import.domain.records.staged import RecordType, StagedRecord
+from bulk_import.observability import logger
 from bulk_import.settings import get_settings
-from bulk_import.staged_records import RecordType, StagedRecord
 
 T = TypeVar("T")
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulk_import.api.native import InvalidRequest, not_one_of, parse_integer_text
-from bulk_import.staged_records import RecordType
-from bulk_import.uploads import MAX_UPLOAD_SIZE
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.uploads import MAX_UPLOAD_SIZE
 
 #: (location below the body, message): one error as pydantic words it.
 Error = tuple[tuple[Any, ...], str]

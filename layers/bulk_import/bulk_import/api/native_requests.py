@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from bulk_import.staged_records import RecordType
-from bulk_import.uploads import MAX_UPLOAD_SIZE
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.uploads import MAX_UPLOAD_SIZE
 
 FileName = Annotated[str, Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f]+$")]
 

@@ -27,7 +27,8 @@ from bulk_import.api.native import (
     problem,
 )
 from bulk_import.api.rest import Answer, ReadingRoute, Router, by_class, parse_json
-from bulk_import.imports import (
+from bulk_import.domain.operation import iso_millis
+from bulk_import.logic.imports import (
     IdempotencyKeyReused,
     InvalidCorrections,
     NotCancelable,
@@ -35,8 +36,7 @@ from bulk_import.imports import (
     OperationBusy,
     UploadNotFound,
 )
-from bulk_import.model import iso_millis
-from bulk_import.uploads import Upload
+from bulk_import.logic.uploads import Upload
 
 # -- requests --------------------------------------------------------------------------------------
 

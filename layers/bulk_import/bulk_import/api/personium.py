@@ -18,9 +18,8 @@ from typing import Any, NotRequired
 from typing_extensions import TypedDict
 
 from bulk_import.api.common import present, set_response_headers
-from bulk_import.api.observability import logger
 from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class, json_text, parse_json
-from bulk_import.errors import (
+from bulk_import.domain.errors import (
     AuthenticationRequired,
     BulkImportError,
     CellNotFound,
@@ -28,7 +27,8 @@ from bulk_import.errors import (
     InvalidCredential,
     PermissionDenied,
 )
-from bulk_import.model import ImportOperation, PersoniumStatus, iso_millis
+from bulk_import.domain.operation import ImportOperation, PersoniumStatus, iso_millis
+from bulk_import.observability import logger
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
 # Java's \p{Alpha} and \p{Digit} are ASCII-only, so this is Personium's pattern exactly.
@@ -258,7 +258,7 @@ def answer_import_error(error: Exception, request: Request) -> Answer:
     """answer_error, and the refusals only the import routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
-    from bulk_import.imports import CellImportRunning, OperationBusy, SnapshotNotFound
+    from bulk_import.logic.imports import CellImportRunning, OperationBusy, SnapshotNotFound
 
     if isinstance(error, OperationBusy):
         return error_response(CELL_BUSY, *error.args)

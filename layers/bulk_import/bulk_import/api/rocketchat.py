@@ -9,10 +9,10 @@ from typing import Any, NotRequired
 from typing_extensions import TypedDict
 
 from bulk_import.api.common import OperationCounts, present, set_response_headers
-from bulk_import.api.observability import logger
 from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, parse_json
-from bulk_import.errors import AuthenticationRequired, BulkImportError, PermissionDenied
-from bulk_import.model import ImportOperation, ImportState, iso_millis
+from bulk_import.domain.errors import AuthenticationRequired, BulkImportError, PermissionDenied
+from bulk_import.domain.operation import ImportOperation, ImportState, iso_millis
+from bulk_import.observability import logger
 
 NOT_LOGGED_IN = "You must be logged in to do this."
 NOT_PERMITTED = "User does not have the permissions required for this action [error-unauthorized]"
@@ -125,7 +125,7 @@ def answer_import_error(error: Exception, request: Request) -> Answer:
     """answer_error, and the refusals only the importer routes meet."""
     # Imported here: the status function never starts an import, and loading the import
     # machinery (files, records) would lengthen its cold start.
-    from bulk_import.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
+    from bulk_import.logic.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
 
     if isinstance(error, ImportServiceError):
         return _error(400, str(error))

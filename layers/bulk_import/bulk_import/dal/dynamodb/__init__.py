@@ -16,11 +16,8 @@ from typing import Any
 
 from botocore.config import Config
 
-from bulk_import import aws_clients
-from bulk_import.credentials import ApiCredential, CellToken, RocketChatUser
-from bulk_import.model import ImportOperation, KeyedStart
-from bulk_import.settings import get_settings
-from bulk_import.storage.credentials import (
+from bulk_import.dal import aws_clients
+from bulk_import.dal.dynamodb.credentials import (
     CredentialItems,
     api_credential_in,
     api_credential_key,
@@ -29,7 +26,7 @@ from bulk_import.storage.credentials import (
     rocketchat_user_from_item,
     rocketchat_user_key,
 )
-from bulk_import.storage.operations import (
+from bulk_import.dal.dynamodb.operations import (
     OperationItems,
     cell_key,
     keyed_start_from_item,
@@ -37,7 +34,10 @@ from bulk_import.storage.operations import (
     operation_from_item,
     start_key_key,
 )
-from bulk_import.storage.records import BatchOutcome, batch_marker_key, outcomes_in
+from bulk_import.dal.dynamodb.records import BatchOutcome, batch_marker_key, outcomes_in
+from bulk_import.domain.credentials import ApiCredential, CellToken, RocketChatUser
+from bulk_import.domain.operation import ImportOperation, KeyedStart
+from bulk_import.settings import get_settings
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 Secrets are 256-bit random values, so a plain SHA-256 is a safe storage form and a safe lookup key
 (no salt or slow hash is needed against guessing). The raw secret is printed once and never stored.
-Dataclasses, not pydantic, for the cold start of every API function (bulk_import.model says why).
+Dataclasses, not pydantic, for the cold start of every API function (bulk_import.domain.operation says why).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bulk_import.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
-from bulk_import.model import utc_now, valid_cell_name
+from bulk_import.domain.errors import AuthenticationRequired, CredentialExpired, InvalidCredential, PermissionDenied
+from bulk_import.domain.operation import utc_now, valid_cell_name
 
 DEFAULT_TOKEN_LIFETIME = timedelta(hours=24)
 

@@ -26,7 +26,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bulk_import.model import (
+from bulk_import.dal.dynamodb.records import BatchCount, BatchOutcome, RecordItems, batch_marker_key, outcome_from_item
+from bulk_import.dal.dynamodb.table import Page, epoch, from_epoch, marshal, optional_time, plain, unmarshal
+from bulk_import.domain.operation import (
     ACTIVE_STEPS,
     FINISHED_STEPS,
     START_KEY_LIFETIME,
@@ -41,9 +43,7 @@ from bulk_import.model import (
     steps_in_state,
     utc_now,
 )
-from bulk_import.staged_records import StagedRecord
-from bulk_import.storage.records import BatchCount, BatchOutcome, RecordItems, batch_marker_key, outcome_from_item
-from bulk_import.storage.table import Page, epoch, from_epoch, marshal, optional_time, plain, unmarshal
+from bulk_import.domain.records.staged import StagedRecord
 
 LATEST = "IMPORT#~latest"
 ACTIVE_INDEX = "ActiveOperations"
@@ -98,7 +98,7 @@ def earlier_operation_key(cell: str, operation_id: str) -> dict[str, str]:
 
 
 # Field by field, not pydantic aliases: the domain is dataclasses, for the status functions' cold
-# start (bulk_import.model), and the item's optional attributes are left out rather than null.
+# start (bulk_import.domain.operation), and the item's optional attributes are left out rather than null.
 def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     item: dict[str, Any] = {
         "id": operation.id,

@@ -2,7 +2,7 @@
 
 A record that breaks a rule is a record error: it is counted as failed and kept with the message
 RecordInvalid carries, as is a line that cannot be read. (A file that cannot be read at all is
-another matter: inputs.MalformedInput fails the whole operation.)
+another matter: readers.lines.MalformedInput fails the whole operation.)
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
-from bulk_import.errors import BulkImportError
-from bulk_import.record_rules import EMAIL_PATTERN, NAME_MAX_LENGTH, NAME_PATTERN, TEXT_MAX_LENGTH
-from bulk_import.staged_records import RecordType
+from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.records.rules import EMAIL_PATTERN, NAME_MAX_LENGTH, NAME_PATTERN, TEXT_MAX_LENGTH
+from bulk_import.domain.records.staged import RecordType
 
 #: The largest record kept whole (its JSON): with the staged item's own attributes, well under
 #: DynamoDB's 400 KB item limit. A larger one is staged without its data and fails alone.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulk_import.credentials import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.domain.credentials import (
     ApiPermission,
     IssuedApiCredential,
     IssuedCellToken,
@@ -14,7 +15,6 @@ from bulk_import.credentials import (
     issue_cell_token,
     issue_rocketchat_credential,
 )
-from bulk_import.storage import ImportStore
 
 
 def create_cell_token(store: ImportStore, cell: str, *, root: bool, **options: Any) -> IssuedCellToken:

@@ -31,8 +31,10 @@ from typing import Annotated, Any, Literal, cast
 
 from pydantic import BaseModel, Field, NonNegativeInt
 
-from bulk_import.errors import BulkImportError
-from bulk_import.files import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.operations import OperationConflict
+from bulk_import.dal.dynamodb.records import BatchCount, BatchOutcome, DirectoryEntry
+from bulk_import.dal.s3 import (
     STAGED_BATCHES_PER_OBJECT,
     ImportFiles,
     SourceChanged,
@@ -41,8 +43,8 @@ from bulk_import.files import (
     results_prefix,
     staged_object_of,
 )
-from bulk_import.inputs import MalformedInput, SourceRecord, read_records
-from bulk_import.model import (
+from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.operation import (
     ACTIVE_STEPS,
     BATCH_SIZE,
     CELL_NAME_PATTERN,
@@ -52,7 +54,7 @@ from bulk_import.model import (
     iso_millis,
     utc_now,
 )
-from bulk_import.records import (
+from bulk_import.domain.records.schema import (
     ChannelRecord,
     MessageRecord,
     RecordInvalid,
@@ -60,10 +62,9 @@ from bulk_import.records import (
     parse_record,
     record_problem,
 )
-from bulk_import.staged_records import COUNT_FIELD, RecordType, StagedRecord
-from bulk_import.storage import ImportStore
-from bulk_import.storage.operations import OperationConflict
-from bulk_import.storage.records import BatchCount, BatchOutcome, DirectoryEntry
+from bulk_import.domain.records.staged import COUNT_FIELD, RecordType, StagedRecord
+from bulk_import.readers.by_format import read_records
+from bulk_import.readers.lines import MalformedInput, SourceRecord
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.

@@ -6,8 +6,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
-from bulk_import import aws_clients
-from bulk_import.events import SOURCE, ImportEvent
+from bulk_import.dal import aws_clients
+from bulk_import.domain.events import SOURCE, ImportEvent
 
 _PUT_EVENTS_LIMIT = 10
 

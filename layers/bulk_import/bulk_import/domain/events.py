@@ -10,7 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel
 
-from bulk_import.model import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis
+from bulk_import.domain.operation import Counts, Failure, ImportOperation, ImportState, ProgressStep, iso_millis
 
 SOURCE = "bulk-import"
 #: A progress event is sent each time the percent processed passes a multiple of this.

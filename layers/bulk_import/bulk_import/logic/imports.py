@@ -14,9 +14,12 @@ from dataclasses import replace
 from enum import Enum
 from typing import Any, Literal, Protocol
 
-from bulk_import.errors import BulkImportError
-from bulk_import.files import ImportFiles, corrections_key, new_upload_id, snapshot_key, upload_prefix
-from bulk_import.model import (
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.operations import KeyTaken, LatestChanged, OperationConflict
+from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.s3 import ImportFiles, corrections_key, new_upload_id, snapshot_key, upload_prefix
+from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.operation import (
     ACTIVE_STEPS,
     BATCH_SIZE,
     ImportOperation,
@@ -27,11 +30,8 @@ from bulk_import.model import (
     new_operation_id,
     utc_now,
 )
-from bulk_import.record_rules import plainly_valid
-from bulk_import.staged_records import COUNT_FIELD, StagedRecord
-from bulk_import.storage import ImportStore
-from bulk_import.storage.operations import KeyTaken, LatestChanged, OperationConflict
-from bulk_import.storage.records import BatchOutcome
+from bulk_import.domain.records.rules import plainly_valid
+from bulk_import.domain.records.staged import COUNT_FIELD, StagedRecord
 
 
 class _Unread(Enum):
@@ -379,7 +379,7 @@ def _check_corrections(
             continue
         # Imported here: the records' rules load pydantic, which nothing else an API function does
         # needs (a third of its cold start, record_rules.py).
-        from bulk_import.records import RecordInvalid, parse_record
+        from bulk_import.domain.records.schema import RecordInvalid, parse_record
 
         try:
             parse_record(record_type, data)

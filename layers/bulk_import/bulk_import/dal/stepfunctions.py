@@ -6,7 +6,7 @@ import json
 from functools import lru_cache
 from typing import Any
 
-from bulk_import import aws_clients
+from bulk_import.dal import aws_clients
 from bulk_import.settings import get_import_settings
 
 

@@ -1,6 +1,6 @@
 """A record as an import keeps it: numbered in its operation, imported in its batch, and kept with its
-error once it failed. No pydantic here (the status functions list failed records; bulk_import.model
-says why): the rules a record must meet are in bulk_import.records."""
+error once it failed. No pydantic here (the status functions list failed records; bulk_import.domain.operation
+says why): the rules a record must meet are in bulk_import.domain.records.schema."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from bulk_import.model import BATCH_SIZE
+from bulk_import.domain.operation import BATCH_SIZE
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@
 | imported channel     | CHANNEL#<cell>#<name>                     | CHANNEL          |
 | imported message     | MESSAGE#<cell>#<channel>#<ts>#<op>#<seq>  | MESSAGE          |
 
-Records staged from a file live in S3 (bulk_import.files); the API's records, and every record
+Records staged from a file live in S3 (bulk_import.dal.s3); the API's records, and every record
 that failed (with its error), are staged items. The sparse `FailedRecords` index (failedOf,
 failedKey) lists only failed records: `failedOf` is their operation id and a shard,
 `<op>#<batch % 8>`, so an operation's errors are 8 Queries merged in type and line order, and a
@@ -31,9 +31,9 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
-from bulk_import.model import utc_now
-from bulk_import.staged_records import StagedRecord
-from bulk_import.storage.table import REQUESTS, Page, Table, epoch, marshal, plain, unmarshal
+from bulk_import.dal.dynamodb.table import REQUESTS, Page, Table, epoch, marshal, plain, unmarshal
+from bulk_import.domain.operation import utc_now
+from bulk_import.domain.records.staged import StagedRecord
 
 FAILED_INDEX = "FailedRecords"
 #: Staged records expire this long after the retention period counted from staging, so that the

@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def __getattr__(name: str):
-    """`from bulk_import.api.observability import tracer` creates the Tracer (PEP 562)."""
+    """`from bulk_import.observability import tracer` creates the Tracer (PEP 562)."""
     if name != "tracer":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from aws_lambda_powertools import Tracer

@@ -14,12 +14,12 @@ from typing import IO, Any, BinaryIO, cast
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from bulk_import import aws_clients
 from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
-from bulk_import.errors import BulkImportError
-from bulk_import.part_urls import part_urls
+from bulk_import.dal import aws_clients
+from bulk_import.dal.part_urls import part_urls
+from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.records.staged import StagedRecord
 from bulk_import.settings import get_import_settings
-from bulk_import.staged_records import StagedRecord
 
 #: s3transfer's TransferConfig.multipart_threshold: below it, upload_fileobj makes one PutObject.
 _MULTIPART_THRESHOLD = 8 * 1024 * 1024

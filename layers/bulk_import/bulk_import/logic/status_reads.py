@@ -6,7 +6,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from bulk_import.credentials import (
+from bulk_import.dal.dynamodb import CellStatusRead, ImportStore, RocketChatStatusRead
+from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.dynamodb.table import Page
+from bulk_import.domain.credentials import (
     ApiCredential,
     ApiPermission,
     CellToken,
@@ -16,12 +19,9 @@ from bulk_import.credentials import (
     authorize_rocketchat_user,
     secret_hash,
 )
-from bulk_import.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
-from bulk_import.model import ImportOperation, ImportState, KeyedStart
-from bulk_import.staged_records import StagedRecord
-from bulk_import.storage import CellStatusRead, ImportStore, RocketChatStatusRead
-from bulk_import.storage.records import BatchOutcome
-from bulk_import.storage.table import Page
+from bulk_import.domain.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
+from bulk_import.domain.operation import ImportOperation, ImportState, KeyedStart
+from bulk_import.domain.records.staged import StagedRecord
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
 LATEST_OPERATIONS_LIMIT = 20

@@ -6,8 +6,9 @@ import zipfile
 
 import pytest
 
-from bulk_import.inputs import MalformedInput, read_records
-from bulk_import.staged_records import RecordType
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.readers.by_format import read_records
+from bulk_import.readers.lines import MalformedInput
 
 
 def zipped(members: dict[str, str | bytes]) -> bytes:

@@ -1,4 +1,4 @@
-"""Credentials: Personium cell tokens, /v1 API credentials, Rocket.Chat users (bulk_import.credentials
+"""Credentials: Personium cell tokens, /v1 API credentials, Rocket.Chat users (bulk_import.domain.credentials
 says how they are issued and checked).
 
 | item                        | PK              | SK               |
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bulk_import.credentials import ApiCredential, ApiPermission, CellToken, Permission, RocketChatUser
-from bulk_import.storage.table import Table, epoch, from_epoch, marshal
+from bulk_import.dal.dynamodb.table import Table, epoch, from_epoch, marshal
+from bulk_import.domain.credentials import ApiCredential, ApiPermission, CellToken, Permission, RocketChatUser
 
 
 def rocketchat_user_key(cell: str, user_id: str) -> dict[str, str]:
@@ -91,7 +91,7 @@ def rocketchat_user_from_item(cell: str, user_id: str, item: dict[str, Any]) -> 
 
 
 class CredentialItems(Table):
-    """The credentials an operator issues (bulk_import.admin); the API functions read them with the
+    """The credentials an operator issues (bulk_import.logic.admin); the API functions read them with the
     operation they ask for (ImportStore's reads)."""
 
     def read_api_credential(self, token_hash: str) -> ApiCredential | None:

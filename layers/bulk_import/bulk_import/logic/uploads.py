@@ -12,9 +12,9 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bulk_import.files import ImportFiles, new_upload_id, upload_prefix
-from bulk_import.imports import UploadNotFound
-from bulk_import.model import utc_now
+from bulk_import.dal.s3 import ImportFiles, new_upload_id, upload_prefix
+from bulk_import.domain.operation import utc_now
+from bulk_import.logic.imports import UploadNotFound
 
 SINGLE_UPLOAD_LIMIT = 5 * 1024**3
 MIN_PART_SIZE = 64 * 1024**2
