@@ -15,7 +15,7 @@ PIP_TOOLS_VERSION := 7.6.2
 # the files in pyproject.toml).
 LINTED := layers functions cli local tests bench
 
-.PHONY: run test lint format lock bench faults build validate
+.PHONY: run test e2e lint format lock bench faults build validate
 
 $(STAMP): $(LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,15 @@ run: $(STAMP)
 # TESTS narrows the run, as pytest's arguments: `make test TESTS=tests/unit`.
 test: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/python -m pytest $(TESTS)
+
+# The end-to-end suite (tests/e2e: HTTP and the CLI only). Alone, against a local stack it starts, as
+# `make test` runs it; `make e2e STACK=NAME`: against that deployed stack, with your AWS credentials
+# (AWS_PROFILE, AWS_REGION): its ApiUrl output (or BASE_URL=URL, e.g. its custom domain), and
+# credentials that `bulk-import token create --stack-name NAME` issues into its table. It imports into
+# cells of its own and into the Rocket.Chat cell: a dev stack, not prod (scripts/smoke.sh reads only).
+# --confcutdir: tests/conftest.py (in-process moto, the functions' environment) is not loaded.
+e2e: $(STAMP)
+	E2E_STACK="$(STACK)" $(VENV)/bin/python -m pytest --confcutdir=tests/e2e tests/e2e
 
 # What tests/template/test_lint.py asserts, with the findings in full.
 lint: $(STAMP)

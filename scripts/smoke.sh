@@ -6,8 +6,11 @@
 #
 # URL: the stack's ApiUrl output (https://<id>.execute-api.<region>.amazonaws.com/<stage>) or its
 # CustomDomainUrl (https://<domain>); CELL: the cell the Personium token and the /v1 credential are
-# for. README.md ("Deploying") says how to issue the three credentials. Prints one line per call;
-# exits 1 if any call did not answer 200 with its dialect's body, 2 on wrong usage.
+# for. docs/deploying.md ("First credentials") says how to issue the three credentials. Prints one
+# line per call; exits 1 if any call did not answer 200 with its dialect's body, 2 on wrong usage.
+#
+# It reads only. On a dev stack, `make e2e STACK=NAME` goes further: an import to done in each dialect,
+# with its counts (tests/e2e).
 set -u
 
 if [ "$#" -ne 6 ]; then

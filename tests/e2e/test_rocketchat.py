@@ -1,0 +1,60 @@
+"""Rocket.Chat's API importer and its status routes, as a Rocket.Chat client calls them:
+import.new, import.addUsers, import.run, then import.status until it is done, and import.clear;
+getCurrentImportOperation and getLatestImportOperations show the same operation."""
+
+from __future__ import annotations
+
+from tests.support.e2e import Http, Users, wait_for
+
+ACTIVE = ("loading", "importing")
+
+
+def test_the_status_routes_need_a_login(api_url):
+    for route in ("import.status", "getCurrentImportOperation", "getLatestImportOperations"):
+        refused = Http(api_url).get(f"/api/v1/{route}")
+        assert refused.status_code == 401, route
+        assert refused.json()["success"] is False and refused.json()["error"] == "You must be logged in to do this."
+
+
+def test_an_api_import_runs_to_done_with_exact_counts(rocketchat, run):
+    users = Users(f"{run}-rc", 300, invalid=frozenset({3, 150, 299}))
+    new = rocketchat.post("/import.new")
+    assert new.status_code == 200, new.text
+    operation = new.json()["operation"]
+    assert new.json()["success"] is True and operation["status"] == "importer_new"
+    assert operation["count"]["total"] == 0
+
+    for part in (range(200), range(200, 300)):
+        added = rocketchat.post("/import.addUsers", json={"users": users.rocketchat(part)})
+        assert added.json() == {"success": True}, added.text
+    ready = rocketchat.get("/import.status").json()
+    assert ready["state"] == "ready" and ready["operation"]["_id"] == operation["_id"]
+    assert ready["operation"]["count"]["total"] == ready["operation"]["count"]["users"] == 300
+
+    assert rocketchat.post("/import.run").json() == {"success": True}
+    final = wait_for(
+        "the Rocket.Chat import to end",
+        lambda: (status := rocketchat.get("/import.status").json())["state"] not in ACTIVE and status,
+    )
+    count = final["operation"]["count"]
+    assert final["state"] == "done" and final["operation"]["status"] == "importer_done"
+    assert count["completed"] + count["error"] == count["total"] == 300
+    assert count["error"] == len(users.invalid)
+
+    current = rocketchat.get("/getCurrentImportOperation").json()
+    assert current["success"] is True and current["operation"] == final["operation"]
+    latest = rocketchat.get("/getLatestImportOperations").json()
+    assert latest[0] == final["operation"]
+
+    too_late = rocketchat.post("/import.addUsers", json={"users": Users(f"{run}-late", 1).rocketchat()})
+    assert too_late.json() == {"success": False, "error": "The current import operation is already finished."}
+
+    assert rocketchat.post("/import.clear").json() == {"success": True}
+    cleared = rocketchat.get("/import.status").json()
+    assert cleared["operation"]["_id"] == operation["_id"] and cleared["operation"]["valid"] is False
+    assert cleared["operation"]["count"] == count  # a clear after the end changes no count
+
+
+def test_options_is_answered_without_a_login(api_url):
+    answer = Http(api_url).options("/api/v1/import.new")
+    assert (answer.status_code, answer.text) == (200, "OK")
