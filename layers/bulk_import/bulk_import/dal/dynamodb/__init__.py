@@ -1,9 +1,11 @@
 """DynamoDB single-table storage. Knows items and keys; knows nothing of HTTP or dialects.
 
-Each kind of item is in its own module, with its keys and its index (docs/data-model.md has the
-whole schema): cells and operations (operations.py), staged and failed records, batch markers and
-imported entries (records.py), credentials (credentials.py); table.py sends the requests. ImportStore
-is all of them, and the reads that fetch a credential with the operation it asks for in one request.
+Each kind of item is in its own module, named after the items it holds, with their keys, their
+attribute names and their index (docs/data-model.md has the whole schema): cells and operations
+(operation_items.py), staged and failed records and batch markers (record_items.py), the imported
+users, channels and messages (directory_items.py), credentials (credential_items.py); attributes.py
+names the keys and builds expressions, table.py sends the requests. ImportStore is all of them, and
+the reads that fetch a credential with the operation it asks for in one request.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from botocore.config import Config
 
 from bulk_import.dal import aws_clients
-from bulk_import.dal.dynamodb.credentials import (
+from bulk_import.dal.dynamodb.credential_items import (
     CredentialItems,
     api_credential_in,
     api_credential_key,
@@ -26,7 +28,8 @@ from bulk_import.dal.dynamodb.credentials import (
     rocketchat_user_from_item,
     rocketchat_user_key,
 )
-from bulk_import.dal.dynamodb.operations import (
+from bulk_import.dal.dynamodb.directory_items import DirectoryItems
+from bulk_import.dal.dynamodb.operation_items import (
     OperationItems,
     cell_key,
     keyed_start_from_item,
@@ -34,7 +37,8 @@ from bulk_import.dal.dynamodb.operations import (
     operation_from_item,
     start_key_key,
 )
-from bulk_import.dal.dynamodb.records import BatchOutcome, batch_marker_key, outcomes_in
+from bulk_import.dal.dynamodb.record_items import BatchOutcome, batch_marker_key, outcomes_in
+from bulk_import.domain import deadline
 from bulk_import.domain.credentials import ApiCredential, CellToken, RocketChatUser
 from bulk_import.domain.operation import ImportOperation, KeyedStart
 from bulk_import.settings import get_settings
@@ -79,7 +83,7 @@ class RocketChatStatusRead:
     latest: ImportOperation | None
 
 
-class ImportStore(OperationItems, CredentialItems):
+class ImportStore(OperationItems, DirectoryItems, CredentialItems):
     """The table, named by intent. One method, one DynamoDB request unless its docstring says otherwise."""
 
     def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead:
@@ -144,6 +148,14 @@ def default_store() -> ImportStore:
     The endpoint comes from boto3's own configuration (AWS_ENDPOINT_URL in the local stack).
     """
     settings = get_settings()
-    # botocore's standard mode retries throttling and 5xx with backoff; _call adds transaction conflicts.
-    client = aws_clients.client("dynamodb", config=Config(retries={"mode": "standard", "max_attempts": 5}))
+    # botocore's standard mode retries throttling, 5xx and connection errors, each attempt bounded by
+    # the timeouts; the store adds what botocore does not retry. The arithmetic: domain/deadline.py.
+    client = aws_clients.client(
+        "dynamodb",
+        config=Config(
+            retries={"mode": "standard", "total_max_attempts": deadline.BOTOCORE_ATTEMPTS},
+            connect_timeout=deadline.CONNECT_TIMEOUT_SECONDS,
+            read_timeout=deadline.READ_TIMEOUT_SECONDS,
+        ),
+    )
     return ImportStore(settings.table_name, client, timedelta(days=settings.retention_days))

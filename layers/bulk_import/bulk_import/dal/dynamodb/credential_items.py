@@ -13,61 +13,89 @@ the table's TTL.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
+from bulk_import.dal.dynamodb.attributes import KeyAttribute
 from bulk_import.dal.dynamodb.table import Table, epoch, from_epoch, marshal
 from bulk_import.domain.credentials import ApiCredential, ApiPermission, CellToken, Permission, RocketChatUser
 
 
+class CellTokenAttribute(StrEnum):
+    """A Personium cell token's attributes (its hash is its key)."""
+
+    CELL = "cell"
+    ROOT = "root"
+    SUBJECT = "subject"
+    EXPIRES_AT = "expiresAt"  # also the table's TTL attribute
+    COOKIE_PEER_HASH = "cookiePeerHash"
+
+
+class ApiCredentialAttribute(StrEnum):
+    """A /v1 API credential's attributes (its hash is its key)."""
+
+    CELL = "cell"
+    PERMISSIONS = "permissions"
+    NAME = "name"
+    EXPIRES_AT = "expiresAt"  # also the table's TTL attribute
+
+
+class RocketChatUserAttribute(StrEnum):
+    """A Rocket.Chat user credential's attributes (its cell and user id are its key)."""
+
+    TOKEN_HASH = "tokenHash"
+    PERMISSIONS = "permissions"
+
+
 def rocketchat_user_key(cell: str, user_id: str) -> dict[str, str]:
-    return {"PK": f"CELL#{cell}", "SK": f"RCUSER#{user_id}"}
+    return {KeyAttribute.PK: f"CELL#{cell}", KeyAttribute.SK: f"RCUSER#{user_id}"}
 
 
 def cell_token_key(token_hash: str) -> dict[str, str]:
-    return {"PK": f"TOKEN#{token_hash}", "SK": "TOKEN"}
+    return {KeyAttribute.PK: f"TOKEN#{token_hash}", KeyAttribute.SK: "TOKEN"}
 
 
 def api_credential_key(token_hash: str) -> dict[str, str]:
-    return {"PK": f"TOKEN#{token_hash}", "SK": "API"}
+    return {KeyAttribute.PK: f"TOKEN#{token_hash}", KeyAttribute.SK: "API"}
 
 
 def cell_token_to_item(token: CellToken) -> dict[str, Any]:
     return {
-        "cell": token.cell,
-        "root": token.root,
-        "subject": token.subject,
-        "expiresAt": epoch(token.expires_at),  # also the table's TTL attribute
-        "cookiePeerHash": token.cookie_peer_hash,
+        CellTokenAttribute.CELL: token.cell,
+        CellTokenAttribute.ROOT: token.root,
+        CellTokenAttribute.SUBJECT: token.subject,
+        CellTokenAttribute.EXPIRES_AT: epoch(token.expires_at),
+        CellTokenAttribute.COOKIE_PEER_HASH: token.cookie_peer_hash,
     }
 
 
 def cell_token_from_item(token_hash: str, item: dict[str, Any]) -> CellToken:
     return CellToken(
         token_hash=token_hash,
-        cell=item["cell"],
-        root=item["root"],
-        subject=item["subject"],
-        expires_at=from_epoch(item["expiresAt"]),
-        cookie_peer_hash=item["cookiePeerHash"],
+        cell=item[CellTokenAttribute.CELL],
+        root=item[CellTokenAttribute.ROOT],
+        subject=item[CellTokenAttribute.SUBJECT],
+        expires_at=from_epoch(item[CellTokenAttribute.EXPIRES_AT]),
+        cookie_peer_hash=item[CellTokenAttribute.COOKIE_PEER_HASH],
     )
 
 
 def api_credential_to_item(credential: ApiCredential) -> dict[str, Any]:
     return {
-        "cell": credential.cell,
-        "permissions": sorted(credential.permissions),
-        "name": credential.name,
-        "expiresAt": epoch(credential.expires_at),
+        ApiCredentialAttribute.CELL: credential.cell,
+        ApiCredentialAttribute.PERMISSIONS: sorted(credential.permissions),
+        ApiCredentialAttribute.NAME: credential.name,
+        ApiCredentialAttribute.EXPIRES_AT: epoch(credential.expires_at),
     }
 
 
 def api_credential_from_item(token_hash: str, item: dict[str, Any]) -> ApiCredential:
     return ApiCredential(
         token_hash=token_hash,
-        cell=item["cell"],
-        permissions=frozenset(map(ApiPermission, item["permissions"])),
-        name=item["name"],
-        expires_at=from_epoch(item["expiresAt"]),
+        cell=item[ApiCredentialAttribute.CELL],
+        permissions=frozenset(map(ApiPermission, item[ApiCredentialAttribute.PERMISSIONS])),
+        name=item[ApiCredentialAttribute.NAME],
+        expires_at=from_epoch(item[ApiCredentialAttribute.EXPIRES_AT]),
     )
 
 
@@ -78,15 +106,18 @@ def api_credential_in(found: dict[tuple[str, ...], dict[str, Any]], token_hash: 
 
 
 def rocketchat_user_to_item(user: RocketChatUser) -> dict[str, Any]:
-    return {"tokenHash": user.token_hash, "permissions": sorted(user.permissions)}
+    return {
+        RocketChatUserAttribute.TOKEN_HASH: user.token_hash,
+        RocketChatUserAttribute.PERMISSIONS: sorted(user.permissions),
+    }
 
 
 def rocketchat_user_from_item(cell: str, user_id: str, item: dict[str, Any]) -> RocketChatUser:
     return RocketChatUser(
         user_id=user_id,
         cell=cell,
-        token_hash=item["tokenHash"],
-        permissions=frozenset(map(Permission, item["permissions"])),
+        token_hash=item[RocketChatUserAttribute.TOKEN_HASH],
+        permissions=frozenset(map(Permission, item[RocketChatUserAttribute.PERMISSIONS])),
     )
 
 

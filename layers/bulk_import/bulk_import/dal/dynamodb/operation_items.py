@@ -15,18 +15,25 @@ The sparse `ActiveOperations` index (activeShard, startedAt; keys only) holds on
 are loading or importing (or ended and still to reconcile): the stalled-import sweeper finds just
 those, then reads them. Finished operations carry `expiresAt` (the table's TTL).
 
-A batch is counted here (count_batch) with its marker (records.py) in one transaction.
+A batch is counted here (count_batch) with its marker (record_items.py) in one transaction.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from bulk_import.dal.dynamodb.records import BatchCount, BatchOutcome, RecordItems, batch_marker_key, outcome_from_item
+from bulk_import.dal.dynamodb.attributes import ExpressionNames, KeyAttribute
+from bulk_import.dal.dynamodb.record_items import (
+    BatchCount,
+    BatchOutcome,
+    RecordItems,
+    batch_marker_key,
+    outcome_from_item,
+)
 from bulk_import.dal.dynamodb.table import Page, epoch, from_epoch, marshal, optional_time, plain, unmarshal
 from bulk_import.domain.operation import (
     ACTIVE_STEPS,
@@ -48,9 +55,72 @@ from bulk_import.domain.records.staged import StagedRecord
 LATEST = "IMPORT#~latest"
 ACTIVE_INDEX = "ActiveOperations"
 _ACTIVE_SHARD = "ACTIVE"
-#: Settling an operation's counts: every record not counted as completed is an error.
-_ERRORS_ARE_THE_REST = "#count.#error = #count.#total - #count.#completed"
-_COUNT_NAMES = {"#count": "count", "#error": "error", "#total": "total", "#completed": "completed"}
+
+
+class CellAttribute(StrEnum):
+    """A cell's attributes."""
+
+    CELL = "cell"
+    CREATED_AT = "createdAt"
+
+
+class OperationAttribute(StrEnum):
+    """An operation's attributes, wherever it is stored (the cell's latest, or earlier by id)."""
+
+    ID = "id"
+    CELL = "cell"
+    TYPE = "type"
+    IMPORTER_KEY = "importerKey"
+    IMPORTATION_NAME = "importationName"
+    STEP = "step"
+    VALID = "valid"
+    STARTED_AT = "startedAt"
+    UPDATED_AT = "updatedAt"
+    USER = "user"
+    COUNT = "count"  # a map, CountAttribute
+    FAILURE = "failure"  # a map, FailureAttribute
+    SOURCE_KEY = "sourceKey"
+    SOURCE_ETAG = "sourceETag"
+    STAGE_CURSOR = "stageCursor"
+    EXECUTION_ARN = "executionArn"
+    PARENT_ID = "parentId"
+    HEARTBEAT_AT = "heartbeatAt"
+    FINISHED_AT = "finishedAt"
+    EXPIRES_AT = "expiresAt"  # also the table's TTL attribute
+    MARK_AT = "markAt"
+    MARK_PROCESSED = "markProcessed"
+    PREVIOUS_MARK_AT = "previousMarkAt"
+    PREVIOUS_MARK_PROCESSED = "previousMarkProcessed"
+    ACTIVE_SHARD = "activeShard"  # the ActiveOperations index's partition key (its sort key is startedAt)
+    RECONCILE_PENDING = "reconcilePending"
+    WAITING_UNTIL = "waitingUntil"
+
+
+class CountAttribute(StrEnum):
+    """An operation's counts, in its `count` map; the record types' counts are named by
+    bulk_import.domain.records.staged.COUNT_FIELD."""
+
+    TOTAL = "total"
+    USERS = "users"
+    MESSAGES = "messages"
+    CHANNELS = "channels"
+    COMPLETED = "completed"
+    ERROR = "error"
+
+
+class FailureAttribute(StrEnum):
+    """Why an operation failed, in its `failure` map."""
+
+    CODE = "code"
+    MESSAGE = "message"
+
+
+class StartKeyAttribute(StrEnum):
+    """A start's Idempotency-Key's attributes (the key's hash is in its sort key)."""
+
+    OPERATION_ID = "operationId"
+    REQUEST_HASH = "requestHash"
+    EXPIRES_AT = "expiresAt"  # also the table's TTL attribute
 
 
 class OperationConflict(Exception):
@@ -77,107 +147,167 @@ class LatestChanged(OperationConflict):
 
 
 def cell_key(cell: str) -> dict[str, str]:
-    return {"PK": f"CELL#{cell}", "SK": "CELL"}
+    return {KeyAttribute.PK: f"CELL#{cell}", KeyAttribute.SK: "CELL"}
+
+
+def cell_to_item(cell: str, created_at: datetime) -> dict[str, Any]:
+    return {CellAttribute.CELL: cell, CellAttribute.CREATED_AT: created_at.isoformat()}
 
 
 def start_key_key(cell: str, key_hash: str) -> dict[str, str]:
     """A start's Idempotency-Key, recorded with the operation the start claimed."""
-    return {"PK": f"IDEMPOTENCY#{cell}", "SK": f"START#{key_hash}"}
+    return {KeyAttribute.PK: f"IDEMPOTENCY#{cell}", KeyAttribute.SK: f"START#{key_hash}"}
+
+
+def keyed_start_to_item(keyed: KeyedStart) -> dict[str, Any]:
+    return {
+        StartKeyAttribute.OPERATION_ID: keyed.operation_id,
+        StartKeyAttribute.REQUEST_HASH: keyed.request_hash,
+        StartKeyAttribute.EXPIRES_AT: epoch(keyed.expires_at),
+    }
 
 
 def keyed_start_from_item(item: dict[str, Any]) -> KeyedStart:
-    return KeyedStart(item["operationId"], item["requestHash"], from_epoch(item["expiresAt"]))
+    return KeyedStart(
+        item[StartKeyAttribute.OPERATION_ID],
+        item[StartKeyAttribute.REQUEST_HASH],
+        from_epoch(item[StartKeyAttribute.EXPIRES_AT]),
+    )
 
 
 def latest_operation_key(cell: str) -> dict[str, str]:
-    return {"PK": f"CELL#{cell}", "SK": LATEST}
+    return {KeyAttribute.PK: f"CELL#{cell}", KeyAttribute.SK: LATEST}
 
 
 def earlier_operation_key(cell: str, operation_id: str) -> dict[str, str]:
-    return {"PK": f"CELL#{cell}", "SK": f"IMPORT#{operation_id}"}
+    return {KeyAttribute.PK: f"CELL#{cell}", KeyAttribute.SK: f"IMPORT#{operation_id}"}
+
+
+def counts_to_item(counts: Counts) -> dict[str, int]:
+    return {
+        CountAttribute.TOTAL: counts.total,
+        CountAttribute.USERS: counts.users,
+        CountAttribute.MESSAGES: counts.messages,
+        CountAttribute.CHANNELS: counts.channels,
+        CountAttribute.COMPLETED: counts.completed,
+        CountAttribute.ERROR: counts.error,
+    }
+
+
+def counts_from_item(count: dict[str, Any]) -> Counts:
+    return Counts(
+        total=int(count[CountAttribute.TOTAL]),
+        users=int(count[CountAttribute.USERS]),
+        messages=int(count[CountAttribute.MESSAGES]),
+        channels=int(count[CountAttribute.CHANNELS]),
+        completed=int(count[CountAttribute.COMPLETED]),
+        error=int(count[CountAttribute.ERROR]),
+    )
+
+
+def failure_to_item(failure: Failure) -> dict[str, str]:
+    return {FailureAttribute.CODE: failure.code, FailureAttribute.MESSAGE: failure.message}
+
+
+def failure_from_item(failure: dict[str, Any]) -> Failure:
+    return Failure(code=failure[FailureAttribute.CODE], message=failure[FailureAttribute.MESSAGE])
 
 
 # Field by field, not pydantic aliases: the domain is dataclasses, for the status functions' cold
 # start (bulk_import.domain.operation), and the item's optional attributes are left out rather than null.
 def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
     item: dict[str, Any] = {
-        "id": operation.id,
-        "cell": operation.cell,
-        "type": operation.type,
-        "importerKey": operation.importer_key,
-        "step": operation.step.value,
-        "valid": operation.valid,
-        "startedAt": operation.started_at.isoformat(),
-        "updatedAt": operation.updated_at.isoformat(),
-        "user": operation.user,
-        "count": asdict(operation.count),
+        OperationAttribute.ID: operation.id,
+        OperationAttribute.CELL: operation.cell,
+        OperationAttribute.TYPE: operation.type,
+        OperationAttribute.IMPORTER_KEY: operation.importer_key,
+        OperationAttribute.STEP: operation.step.value,
+        OperationAttribute.VALID: operation.valid,
+        OperationAttribute.STARTED_AT: operation.started_at.isoformat(),
+        OperationAttribute.UPDATED_AT: operation.updated_at.isoformat(),
+        OperationAttribute.USER: operation.user,
+        OperationAttribute.COUNT: counts_to_item(operation.count),
     }
     if operation.is_active or operation.reconcile_pending:  # an archived one still settles its counts
-        item["activeShard"] = _ACTIVE_SHARD
-    for name, moment in (
-        ("heartbeatAt", operation.heartbeat_at),
-        ("finishedAt", operation.finished_at),
-        ("markAt", operation.mark.at if operation.mark is not None else None),
-        ("previousMarkAt", operation.previous_mark.at if operation.previous_mark is not None else None),
-    ):
-        if moment is not None:
-            item[name] = moment.isoformat()
+        item[OperationAttribute.ACTIVE_SHARD] = _ACTIVE_SHARD
+    mark, previous = operation.mark, operation.previous_mark
     optional = {
-        "markProcessed": operation.mark and operation.mark.processed,
-        "previousMarkProcessed": operation.previous_mark and operation.previous_mark.processed,
-        "expiresAt": operation.expires_at and epoch(operation.expires_at),
-        "parentId": operation.parent_id,
-        "importationName": operation.importation_name,
-        "failure": operation.failure and asdict(operation.failure),
-        "sourceKey": operation.source_key,
-        "executionArn": operation.execution_arn,
-        "sourceETag": operation.source_etag,
-        "stageCursor": operation.stage_cursor,
-        "waitingUntil": operation.waiting_until and operation.waiting_until.isoformat(),
+        OperationAttribute.HEARTBEAT_AT: _iso(operation.heartbeat_at),
+        OperationAttribute.FINISHED_AT: _iso(operation.finished_at),
+        OperationAttribute.MARK_AT: _iso(mark.at if mark else None),
+        OperationAttribute.MARK_PROCESSED: mark and mark.processed,
+        OperationAttribute.PREVIOUS_MARK_AT: _iso(previous.at if previous else None),
+        OperationAttribute.PREVIOUS_MARK_PROCESSED: previous and previous.processed,
+        OperationAttribute.EXPIRES_AT: operation.expires_at and epoch(operation.expires_at),
+        OperationAttribute.PARENT_ID: operation.parent_id,
+        OperationAttribute.IMPORTATION_NAME: operation.importation_name,
+        OperationAttribute.FAILURE: operation.failure and failure_to_item(operation.failure),
+        OperationAttribute.SOURCE_KEY: operation.source_key,
+        OperationAttribute.EXECUTION_ARN: operation.execution_arn,
+        OperationAttribute.SOURCE_ETAG: operation.source_etag,
+        OperationAttribute.STAGE_CURSOR: operation.stage_cursor,
+        OperationAttribute.WAITING_UNTIL: _iso(operation.waiting_until),
+        OperationAttribute.RECONCILE_PENDING: operation.reconcile_pending or None,
     }
     item |= {name: value for name, value in optional.items() if value is not None}
-    if operation.reconcile_pending:
-        item["reconcilePending"] = True
     return item
 
 
 def operation_from_item(item: dict[str, Any]) -> ImportOperation:
     return ImportOperation(
-        id=item["id"],
-        cell=item["cell"],
-        type=item["type"],
-        importer_key=item["importerKey"],
-        importation_name=item.get("importationName"),
-        step=ProgressStep(item["step"]),
-        valid=item["valid"],
-        started_at=datetime.fromisoformat(item["startedAt"]),
-        updated_at=datetime.fromisoformat(item["updatedAt"]),
-        user=item["user"],
-        count=Counts(**{name: int(value) for name, value in item["count"].items()}),
-        failure=Failure(**item["failure"]) if "failure" in item else None,
-        source_key=item.get("sourceKey"),
-        execution_arn=item.get("executionArn"),
-        source_etag=item.get("sourceETag"),
-        stage_cursor=plain(item["stageCursor"]) if "stageCursor" in item else None,
-        reconcile_pending=item.get("reconcilePending", False),
-        waiting_until=optional_time(item.get("waitingUntil")),
-        parent_id=item.get("parentId"),
-        heartbeat_at=optional_time(item.get("heartbeatAt")),
-        finished_at=optional_time(item.get("finishedAt")),
-        expires_at=from_epoch(item["expiresAt"]) if "expiresAt" in item else None,
-        mark=_mark(item, "markAt", "markProcessed"),
-        previous_mark=_mark(item, "previousMarkAt", "previousMarkProcessed"),
+        id=item[OperationAttribute.ID],
+        cell=item[OperationAttribute.CELL],
+        type=item[OperationAttribute.TYPE],
+        importer_key=item[OperationAttribute.IMPORTER_KEY],
+        importation_name=item.get(OperationAttribute.IMPORTATION_NAME),
+        step=ProgressStep(item[OperationAttribute.STEP]),
+        valid=item[OperationAttribute.VALID],
+        started_at=datetime.fromisoformat(item[OperationAttribute.STARTED_AT]),
+        updated_at=datetime.fromisoformat(item[OperationAttribute.UPDATED_AT]),
+        user=item[OperationAttribute.USER],
+        count=counts_from_item(item[OperationAttribute.COUNT]),
+        failure=failure_from_item(item[OperationAttribute.FAILURE]) if OperationAttribute.FAILURE in item else None,
+        source_key=item.get(OperationAttribute.SOURCE_KEY),
+        execution_arn=item.get(OperationAttribute.EXECUTION_ARN),
+        source_etag=item.get(OperationAttribute.SOURCE_ETAG),
+        stage_cursor=plain(item[OperationAttribute.STAGE_CURSOR]) if OperationAttribute.STAGE_CURSOR in item else None,
+        reconcile_pending=item.get(OperationAttribute.RECONCILE_PENDING, False),
+        waiting_until=optional_time(item.get(OperationAttribute.WAITING_UNTIL)),
+        parent_id=item.get(OperationAttribute.PARENT_ID),
+        heartbeat_at=optional_time(item.get(OperationAttribute.HEARTBEAT_AT)),
+        finished_at=optional_time(item.get(OperationAttribute.FINISHED_AT)),
+        expires_at=(from_epoch(item[OperationAttribute.EXPIRES_AT]) if OperationAttribute.EXPIRES_AT in item else None),
+        mark=_mark(item, OperationAttribute.MARK_AT, OperationAttribute.MARK_PROCESSED),
+        previous_mark=_mark(item, OperationAttribute.PREVIOUS_MARK_AT, OperationAttribute.PREVIOUS_MARK_PROCESSED),
     )
 
 
-def _mark(item: dict[str, Any], at: str, processed: str) -> ProgressMark | None:
+def _key_of(item: dict[str, Any]) -> dict[str, str]:
+    return {KeyAttribute.PK: item[KeyAttribute.PK], KeyAttribute.SK: item[KeyAttribute.SK]}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
+
+
+def _mark(item: dict[str, Any], at: OperationAttribute, processed: OperationAttribute) -> ProgressMark | None:
     if at not in item:
         return None
     return ProgressMark(at=datetime.fromisoformat(item[at]), processed=int(item[processed]))
 
 
+def _errors_are_the_rest(names: ExpressionNames) -> str:
+    """Settling an operation's counts: every record not counted as completed is an error."""
+    count = OperationAttribute.COUNT
+    return (
+        f"{names(count, CountAttribute.ERROR)} = "
+        f"{names(count, CountAttribute.TOTAL)} - {names(count, CountAttribute.COMPLETED)}"
+    )
+
+
 class OperationItems(RecordItems):
-    """Cells and operations; counting a batch writes its marker too (RecordItems)."""
+    """Cells and operations; counting a batch writes its marker too (RecordItems), and staging the
+    API's records adds them to the counts."""
 
     def _operation_of(
         self, cell: str, operation_id: str, extra_keys: tuple[dict[str, str], ...] = ()
@@ -189,7 +319,7 @@ class OperationItems(RecordItems):
             (
                 operation_from_item(item)
                 for (partition, _), item in found.items()
-                if partition == f"CELL#{cell}" and item.get("id") == operation_id
+                if partition == f"CELL#{cell}" and item.get(OperationAttribute.ID) == operation_id
             ),
             None,
         )
@@ -204,27 +334,33 @@ class OperationItems(RecordItems):
     ) -> Page[ImportOperation]:
         """A page of the cell's operations, newest first, optionally only those in `state`. One
         Query, more only while the filter leaves the page short."""
+        names = ExpressionNames()
         arguments: dict[str, Any] = {
             "TableName": self.table_name,
-            "KeyConditionExpression": "PK = :pk AND begins_with(SK, :prefix)",
+            "KeyConditionExpression": (
+                f"{names(KeyAttribute.PK)} = :pk AND begins_with({names(KeyAttribute.SK)}, :prefix)"
+            ),
             "ScanIndexForward": False,
             "ConsistentRead": True,
         }
         values: dict[str, Any] = {":pk": f"CELL#{cell}", ":prefix": "IMPORT#"}
         if state is not None:
             steps = {f":step{i}": step.value for i, step in enumerate(sorted(steps_in_state(state)))}
-            # The state is derived (model.ImportOperation.state): `valid` decides first.
-            in_steps = f"#step IN ({', '.join(steps)})" if steps else "attribute_not_exists(#step)"
+            step = names(OperationAttribute.STEP)
+            # The state is derived (ImportOperation.state): `valid` decides first. Each name is
+            # registered only where the filter uses it: DynamoDB refuses unused names.
+            in_steps = f"{step} IN ({', '.join(steps)})" if steps else f"attribute_not_exists({step})"
             if state == ImportState.ERROR:
-                arguments["FilterExpression"] = f"{in_steps} OR (valid = :false AND #step <> :done)"
+                valid = names(OperationAttribute.VALID)
+                arguments["FilterExpression"] = f"{in_steps} OR ({valid} = :false AND {step} <> :done)"
                 values |= {":false": False, ":done": ProgressStep.DONE.value}
             elif state == ImportState.DONE:
                 arguments["FilterExpression"] = in_steps
             else:
-                arguments["FilterExpression"] = f"{in_steps} AND valid = :true"
+                arguments["FilterExpression"] = f"{in_steps} AND {names(OperationAttribute.VALID)} = :true"
                 values[":true"] = True
-            arguments["ExpressionAttributeNames"] = {"#step": "step"}
             values |= steps
+        arguments["ExpressionAttributeNames"] = names.names
         arguments["ExpressionAttributeValues"] = marshal(values)
         return self._page(arguments, limit, start_key, operation_from_item)
 
@@ -236,18 +372,21 @@ class OperationItems(RecordItems):
         """Active operations (and ended ones still to reconcile) whose last heartbeat is older than
         `heartbeat_before`, oldest first. A Query of the keys-only ActiveOperations index per page,
         then a BatchGetItem per 100."""
-        keys, start = [], None
+        keys: list[dict[str, str]] = []
+        start = None
+        names = ExpressionNames()
         while True:
             page = self._page(
                 {
                     "TableName": self.table_name,
                     "IndexName": ACTIVE_INDEX,
-                    "KeyConditionExpression": "activeShard = :active",
+                    "KeyConditionExpression": f"{names(OperationAttribute.ACTIVE_SHARD)} = :active",
+                    "ExpressionAttributeNames": names.names,
                     "ExpressionAttributeValues": marshal({":active": _ACTIVE_SHARD}),
                 },
                 1000,
                 start,
-                lambda item: {"PK": item["PK"], "SK": item["SK"]},
+                _key_of,
             )
             keys += page.items
             start = page.next_key
@@ -263,12 +402,14 @@ class OperationItems(RecordItems):
 
     def put_cell(self, cell: str) -> bool:
         """Creates the cell if it does not exist yet; True when this call created it."""
+        names = ExpressionNames()
         try:
             self._call(
                 "put_item",
                 TableName=self.table_name,
-                Item=marshal({**cell_key(cell), "cell": cell, "createdAt": utc_now().isoformat()}),
-                ConditionExpression="attribute_not_exists(PK)",
+                Item=marshal({**cell_key(cell), **cell_to_item(cell, utc_now())}),
+                ConditionExpression=f"attribute_not_exists({names(KeyAttribute.PK)})",
+                ExpressionAttributeNames=names.names,
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -286,45 +427,35 @@ class OperationItems(RecordItems):
         and decided it may be replaced, and on `key` being unused (or expired); otherwise
         KeyTaken if the key was used, else OperationConflict, and nothing is written.
         """
-        new_latest = {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": marshal({**latest_operation_key(operation.cell), **operation_to_item(operation)}),
-            }
-        }
+        latest = {**latest_operation_key(operation.cell), **operation_to_item(operation)}
         if previous is None:
-            new_latest["Put"]["ConditionExpression"] = "attribute_not_exists(PK)"
-            actions = [new_latest]
+            actions = [self._new_item_put(latest)]
         else:
             # Optimistic: the latest must still be exactly the record the caller decided on.
-            new_latest["Put"]["ConditionExpression"] = "id = :previous AND updatedAt = :previous_updated"
-            new_latest["Put"]["ExpressionAttributeValues"] = marshal(
-                {":previous": previous.id, ":previous_updated": previous.updated_at.isoformat()}
-            )
+            names = ExpressionNames()
+            new_latest = {
+                "TableName": self.table_name,
+                "Item": marshal(latest),
+                "ConditionExpression": f"{names(OperationAttribute.ID)} = :previous "
+                f"AND {names(OperationAttribute.UPDATED_AT)} = :previous_updated",
+                "ExpressionAttributeNames": names.names,
+                "ExpressionAttributeValues": marshal(
+                    {":previous": previous.id, ":previous_updated": previous.updated_at.isoformat()}
+                ),
+            }
             archived = {**earlier_operation_key(previous.cell, previous.id), **operation_to_item(previous)}
-            actions = [
-                {
-                    "Put": {
-                        "TableName": self.table_name,
-                        "Item": marshal(archived),
-                        "ConditionExpression": "attribute_not_exists(PK)",
-                    }
-                },
-                new_latest,
-            ]
+            actions = [self._new_item_put(archived), {"Put": new_latest}]
         if key is not None:
             now = utc_now()
-            keyed = {"operationId": operation.id, "requestHash": key.request_hash}
-            item = {
-                **start_key_key(operation.cell, key.key_hash),
-                **keyed,
-                "expiresAt": epoch(now + START_KEY_LIFETIME),
-            }
+            keyed = KeyedStart(operation.id, key.request_hash, now + START_KEY_LIFETIME)
+            names = ExpressionNames()
             put = {
                 "TableName": self.table_name,
-                "Item": marshal(item),
+                "Item": marshal({**start_key_key(operation.cell, key.key_hash), **keyed_start_to_item(keyed)}),
                 # TTL deletes an expired item up to days later: until then it is as good as gone.
-                "ConditionExpression": "attribute_not_exists(PK) OR expiresAt < :now",
+                "ConditionExpression": f"attribute_not_exists({names(KeyAttribute.PK)}) "
+                f"OR {names(StartKeyAttribute.EXPIRES_AT)} < :now",
+                "ExpressionAttributeNames": names.names,
                 "ExpressionAttributeValues": marshal({":now": epoch(now)}),
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
             }
@@ -339,6 +470,18 @@ class OperationItems(RecordItems):
                 raise KeyTaken(operation.cell, reasons[-1]["Item"]) from exc
             raise OperationConflict(operation.cell) from exc
 
+    def _new_item_put(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A transaction's Put of `item`, conditional on no item having its key yet."""
+        names = ExpressionNames()
+        return {
+            "Put": {
+                "TableName": self.table_name,
+                "Item": marshal(item),
+                "ConditionExpression": f"attribute_not_exists({names(KeyAttribute.PK)})",
+                "ExpressionAttributeNames": names.names,
+            }
+        }
+
     def keyed_start(self, cell: str, key_hash: str) -> KeyedStart | None:
         """What the start with this Idempotency-Key recorded, if one did (one BatchGetItem)."""
         key = start_key_key(cell, key_hash)
@@ -347,12 +490,14 @@ class OperationItems(RecordItems):
 
     def forget_start_key(self, cell: str, key: StartKey, operation_id: str) -> None:
         """Frees an Idempotency-Key whose start failed, if it still names that start's operation."""
+        names = ExpressionNames()
         try:
             self._call(
                 "delete_item",
                 TableName=self.table_name,
                 Key=marshal(start_key_key(cell, key.key_hash)),
-                ConditionExpression="operationId = :id",
+                ConditionExpression=f"{names(StartKeyAttribute.OPERATION_ID)} = :id",
+                ExpressionAttributeNames=names.names,
                 ExpressionAttributeValues=marshal({":id": operation_id}),
             )
         except ClientError as exc:
@@ -376,7 +521,7 @@ class OperationItems(RecordItems):
         marker_item = found.get(tuple(marker.values()))
         return (
             operation,
-            bool(latest and latest.get("id") == operation_id),
+            bool(latest and latest.get(OperationAttribute.ID) == operation_id),
             outcome_from_item(marker_item) if marker_item else None,
         )
 
@@ -399,7 +544,8 @@ class OperationItems(RecordItems):
         settled, a late count is refused (STOPPED). `at_latest` says where the operation is stored
         (the cell's latest, or archived by id).
         """
-        names = {"#count": "count", "#completed": "completed", "#error": "error"}
+        names, op = ExpressionNames(), OperationAttribute
+        completed, error = names(op.COUNT, CountAttribute.COMPLETED), names(op.COUNT, CountAttribute.ERROR)
         values: dict[str, Any] = {
             ":completed": outcome.completed,
             ":error": outcome.error,
@@ -407,26 +553,18 @@ class OperationItems(RecordItems):
             ":id": operation.id,
         }
         expression = (
-            "SET #count.#completed = #count.#completed + :completed, "
-            "#count.#error = #count.#error + :error, updatedAt = :now"
+            f"SET {completed} = {completed} + :completed, {error} = {error} + :error, {names(op.UPDATED_AT)} = :now"
         )
         if late:
-            condition = "id = :id AND reconcilePending = :true"
+            condition = f"{names(op.ID)} = :id AND {names(op.RECONCILE_PENDING)} = :true"
             values[":true"] = True
         else:
-            expression += ", heartbeatAt = :now"
-            condition = "id = :id AND #step = :step AND valid = :valid"
-            names["#step"] = "step"
+            expression += f", {names(op.HEARTBEAT_AT)} = :now"
+            condition = f"{names(op.ID)} = :id AND {names(op.STEP)} = :step AND {names(op.VALID)} = :valid"
             values |= {":step": operation.step.value, ":valid": True}
         key = latest_operation_key(operation.cell) if at_latest else earlier_operation_key(operation.cell, operation.id)
-        update = self._transact_update(key, expression, condition, names, values)
-        marker = {
-            "Put": {
-                "TableName": self.table_name,
-                "Item": marshal(self._marker_item(operation.id, record_type, batch, outcome)),
-                "ConditionExpression": "attribute_not_exists(PK)",
-            }
-        }
+        update = self._transact_update(key, expression, condition, names.names, values)
+        marker = self._new_item_put(self._marker_item(operation.id, record_type, batch, outcome))
         try:
             self._call("transact_write_items", TransactItems=[update, marker])
         except ClientError as exc:
@@ -480,41 +618,38 @@ class OperationItems(RecordItems):
         """
         now = utc_now()
         finishing = step in FINISHED_STEPS or valid is False
+        op, names = OperationAttribute, ExpressionNames()
         assignments = {
-            "updatedAt": now.isoformat(),
-            "step": step and step.value,
-            "valid": valid,
-            "executionArn": execution_arn,
-            "failure": failure and asdict(failure),
-            "heartbeatAt": now.isoformat() if heartbeat else None,
-            "stageCursor": stage_cursor,
-            "finishedAt": now.isoformat() if finishing else None,
-            "expiresAt": epoch(now + self.retention) if finishing else None,
-            "activeShard": _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing) or ended_early else None,
-            "reconcilePending": True if ended_early else None,
-            "waitingUntil": waiting_until and waiting_until.isoformat(),
+            op.UPDATED_AT: now.isoformat(),
+            op.STEP: step and step.value,
+            op.VALID: valid,
+            op.EXECUTION_ARN: execution_arn,
+            op.FAILURE: failure and failure_to_item(failure),
+            op.HEARTBEAT_AT: now.isoformat() if heartbeat else None,
+            op.STAGE_CURSOR: stage_cursor,
+            op.FINISHED_AT: now.isoformat() if finishing else None,
+            op.EXPIRES_AT: epoch(now + self.retention) if finishing else None,
+            op.ACTIVE_SHARD: _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing) or ended_early else None,
+            op.RECONCILE_PENDING: True if ended_early else None,
+            op.WAITING_UNTIL: waiting_until and waiting_until.isoformat(),
         }
-        values = {f":{name}": value for name, value in assignments.items() if value is not None}
-        expressions = [f"#{name} = :{name}" for name, value in assignments.items() if value is not None]
-        names = {f"#{name}": name for name, value in assignments.items() if value is not None}
+        values = {f":{name.value}": value for name, value in assignments.items() if value is not None}
+        expressions = [f"{names(name)} = :{name.value}" for name, value in assignments.items() if value is not None]
         for count_name, value in (counts or {}).items():
-            expressions.append(f"#count.#{count_name} = :count_{count_name}")
-            names |= {"#count": "count", f"#{count_name}": count_name}
+            expressions.append(f"{names(op.COUNT, CountAttribute(count_name))} = :count_{count_name}")
             values[f":count_{count_name}"] = value
         if settle_unprocessed:
-            expressions.append(_ERRORS_ARE_THE_REST)
-            names |= _COUNT_NAMES
+            expressions.append(_errors_are_the_rest(names))
         removed = (
-            (["activeShard"] if finishing and not ended_early else [])
-            + (["stageCursor"] if forget_stage_cursor else [])
-            + (["waitingUntil"] if waiting_until is None and (heartbeat or finishing) else [])
+            ([op.ACTIVE_SHARD] if finishing and not ended_early else [])
+            + ([op.STAGE_CURSOR] if forget_stage_cursor else [])
+            + ([op.WAITING_UNTIL] if waiting_until is None and (heartbeat or finishing) else [])
         )
-        removals = f" REMOVE {', '.join(removed)}" if removed else ""
+        removals = f" REMOVE {', '.join(names(name) for name in removed)}" if removed else ""
         steps = {f":from{i}": s.value for i, s in enumerate(sorted(from_steps))}
-        condition = f"#id = :id AND #valid_now = :true AND #step_now IN ({', '.join(steps)})"
+        condition = f"{names(op.ID)} = :id AND {names(op.VALID)} = :true AND {names(op.STEP)} IN ({', '.join(steps)})"
         if unchanged_since is not None:
-            condition += " AND #updated_now = :seen"
-            names["#updated_now"] = "updatedAt"
+            condition += f" AND {names(op.UPDATED_AT)} = :seen"
             steps[":seen"] = unchanged_since.isoformat()
         try:
             response = self._call(
@@ -523,7 +658,7 @@ class OperationItems(RecordItems):
                 Key=marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + ", ".join(expressions) + removals,
                 ConditionExpression=condition,
-                ExpressionAttributeNames=names | {"#id": "id", "#valid_now": "valid", "#step_now": "step"},
+                ExpressionAttributeNames=names.names,
                 ExpressionAttributeValues=marshal(values | steps | {":id": operation.id, ":true": True}),
                 ReturnValues="ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
@@ -540,16 +675,21 @@ class OperationItems(RecordItems):
         ActiveOperations index. Wherever it is stored (the latest, or archived by a newer import);
         conditional on `reconcilePending`, so a repeat changes nothing. One UpdateItem, two if
         archived."""
+        op, names = OperationAttribute, ExpressionNames()
+        update = (
+            f"SET {_errors_are_the_rest(names)}, {names(op.UPDATED_AT)} = :now "
+            f"REMOVE {names(op.ACTIVE_SHARD)}, {names(op.RECONCILE_PENDING)}"
+        )
+        condition = f"{names(op.ID)} = :id AND {names(op.RECONCILE_PENDING)} = :true"
         for key in (latest_operation_key(cell), earlier_operation_key(cell, operation_id)):
             try:
                 self._call(
                     "update_item",
                     TableName=self.table_name,
                     Key=marshal(key),
-                    UpdateExpression=f"SET {_ERRORS_ARE_THE_REST}, updatedAt = :now "
-                    "REMOVE activeShard, reconcilePending",
-                    ConditionExpression="id = :id AND reconcilePending = :true",
-                    ExpressionAttributeNames=_COUNT_NAMES,
+                    UpdateExpression=update,
+                    ConditionExpression=condition,
+                    ExpressionAttributeNames=names.names,
                     ExpressionAttributeValues=marshal(
                         {":id": operation_id, ":true": True, ":now": utc_now().isoformat()}
                     ),
@@ -563,13 +703,19 @@ class OperationItems(RecordItems):
         """Moves the operation's progress mark to now, keeping the one before: the rate's window.
         Conditional on the mark being the one `operation` was read with, so of several batches that
         see an old mark, one moves it. One UpdateItem; False if another batch moved it first."""
+        op, names = OperationAttribute, ExpressionNames()
         values: dict[str, Any] = {":now": utc_now().isoformat(), ":id": operation.id}
-        move = "markAt = :now, markProcessed = #count.#completed + #count.#error"
-        condition = "id = :id AND attribute_not_exists(markAt)"
+        mark_at, mark_processed = names(op.MARK_AT), names(op.MARK_PROCESSED)
+        processed = f"{names(op.COUNT, CountAttribute.COMPLETED)} + {names(op.COUNT, CountAttribute.ERROR)}"
+        move = f"{mark_at} = :now, {mark_processed} = {processed}"
+        condition = f"{names(op.ID)} = :id AND attribute_not_exists({mark_at})"
         if operation.mark is not None:
             # Right-hand sides read the item before the update: the old mark becomes the previous.
-            move = "previousMarkAt = markAt, previousMarkProcessed = markProcessed, " + move
-            condition = "id = :id AND markAt = :seen"
+            move = (
+                f"{names(op.PREVIOUS_MARK_AT)} = {mark_at}, "
+                f"{names(op.PREVIOUS_MARK_PROCESSED)} = {mark_processed}, {move}"
+            )
+            condition = f"{names(op.ID)} = :id AND {mark_at} = :seen"
             values[":seen"] = operation.mark.at.isoformat()
         try:
             self._call(
@@ -578,7 +724,7 @@ class OperationItems(RecordItems):
                 Key=marshal(latest_operation_key(operation.cell)),
                 UpdateExpression="SET " + move,
                 ConditionExpression=condition,
-                ExpressionAttributeNames={"#count": "count", "#completed": "completed", "#error": "error"},
+                ExpressionAttributeNames=names.names,
                 ExpressionAttributeValues=marshal(values),
             )
         except ClientError as exc:
@@ -590,17 +736,21 @@ class OperationItems(RecordItems):
     def stage_api_records(self, operation: ImportOperation, records: list[StagedRecord], kind: str) -> None:
         """Stages records sent through the API and adds them to the counts, atomically: one
         transaction per 99 records, conditional on the counts the records were numbered from
-        (else LatestChanged)."""
+        (else LatestChanged). `kind` is the records' count field (users, channels, messages)."""
+        kind_count = CountAttribute(kind)
         for start in range(0, len(records), 99):
             chunk = records[start : start + 99]
             # Only while the operation takes data (new or ready): an import.run that won the race
             # has already handed the counts to the worker.
+            op, names = OperationAttribute, ExpressionNames()
+            total, of_kind, step = names(op.COUNT, CountAttribute.TOTAL), names(op.COUNT, kind_count), names(op.STEP)
             update = self._transact_update(
                 latest_operation_key(operation.cell),
-                "SET #count.#total = #count.#total + :n, #count.#kind = #count.#kind + :n, #step = :ready, "
-                "updatedAt = :now",
-                "id = :id AND valid = :true AND #count.#kind = :before AND #step IN (:new, :ready)",
-                {"#count": "count", "#total": "total", "#kind": kind, "#step": "step"},
+                f"SET {total} = {total} + :n, {of_kind} = {of_kind} + :n, {step} = :ready, "
+                f"{names(op.UPDATED_AT)} = :now",
+                f"{names(op.ID)} = :id AND {names(op.VALID)} = :true AND {of_kind} = :before "
+                f"AND {step} IN (:new, :ready)",
+                names.names,
                 {
                     ":n": len(chunk),
                     ":ready": ProgressStep.USER_SELECTION.value,
