@@ -24,6 +24,13 @@ throttled attempts and a third that lands, as on AWS. It replaces `Endpoint._do_
 than answering botocore's `before-send` event because botocore runs every `before-send` handler:
 in-process moto's answers too, so the write would land behind the injected error.
 
+Throttling. A fault of operation "*" matches every operation of its service: `Fault("dynamodb", "*",
+code="ThrottlingException", via_http=True, times=10**6)` throttles the whole table for as long as it
+is armed, and `fired` counts the requests sent meanwhile. A fault with `unprocessed` answers a
+BatchWriteItem or BatchGetItem as DynamoDB does under throttling: the requests or keys it picks come
+back unprocessed (UnprocessedItems, UnprocessedKeys) and the others land; when it picks them all, the
+whole request is refused with the fault's error, as DynamoDB refuses a request it can process none of.
+
 Strict mode, checked against moto 5.2.5 (tests/unit/test_sdk_boundary.py's test_moto_already_* keep
 this honest).
 moto already refuses: more than 100 actions in TransactWriteItems; more than 25 in TransactGetItems
@@ -110,6 +117,10 @@ MAX_BATCH_WRITE_REQUESTS = 25
 MAX_BATCH_STATEMENTS = 25
 MAX_EXECUTION_INPUT = 256 * 1024
 MAX_INVOKE_PAYLOAD = 6 * 1024 * 1024
+#: A fault's operation that matches every operation of its service.
+ANY_OPERATION = "*"
+#: The operations DynamoDB may answer in part under throttling, and the field of what it left unprocessed.
+_UNPROCESSED_OF = {"BatchWriteItem": "UnprocessedItems", "BatchGetItem": "UnprocessedKeys"}
 
 #: Operations whose name says they only read. Every other operation counts as a write, so that a
 #: write operation this list doesn't know is listed among the writes rather than missed.
@@ -167,7 +178,10 @@ class Fault:
     attempts instead of calls (see the module docstring: botocore retries it as it would on AWS).
     With `statements`, an "error" of a BatchExecuteStatement answers the statements for which it
     holds, as DynamoDB answers a statement it refused (`code` is then a BatchStatementError code:
-    "ThrottlingError", "TransactionConflict", ...); the other statements are sent and land."""
+    "ThrottlingError", "TransactionConflict", ...); the other statements are sent and land. With
+    `unprocessed`, an "error" of a BatchWriteItem or BatchGetItem leaves unprocessed the requests (or
+    keys) for which it holds; all of them: the request fails with `code`. `operation` "*" matches
+    every operation of the service."""
 
     service: str
     operation: str
@@ -180,6 +194,7 @@ class Fault:
     times: int = 1
     via_http: bool = False
     statements: Callable[[dict[str, Any]], bool] | None = None
+    unprocessed: Callable[[dict[str, Any]], bool] | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in ("crash-before", "crash-after", "error"):
@@ -196,10 +211,15 @@ class Fault:
             or (self.service, self.operation) != ("dynamodb", "BatchExecuteStatement")
         ):
             raise ValueError("only an error of a BatchExecuteStatement answers its statements")
+        if self.unprocessed is not None and (
+            self.mode != "error" or self.via_http or self.operation not in _UNPROCESSED_OF or self.service != "dynamodb"
+        ):
+            raise ValueError("only an error of a BatchWriteItem or BatchGetItem leaves requests unprocessed")
 
     def matches(self, service: str, operation: str, function: str | None, params: dict[str, Any]) -> bool:
         return (
-            (service, operation) == (self.service, self.operation)
+            service == self.service
+            and self.operation in (ANY_OPERATION, operation)
             and self.function in (None, function)
             and (self.when is None or self.when(params))
         )
@@ -250,7 +270,7 @@ class SdkBoundary:
         """Arms `fault` (after checking that its service has its operation: a misspelt fault would
         never fire); returns it."""
         service_model = _MODELS.get_service_model(fault.service)
-        if fault.operation not in service_model.operation_names:
+        if fault.operation != ANY_OPERATION and fault.operation not in service_model.operation_names:
             raise ValueError(f"{fault.service} has no operation {fault.operation!r}")
         if fault.mode == "error" and service_model.resolved_protocol not in ("json", "rest-json", "rest-xml"):
             raise ValueError(f"errors of {fault.service} ({service_model.resolved_protocol}) are not covered")
@@ -324,7 +344,7 @@ class SdkBoundary:
         fault = self._due_fault(service, operation, params, via_http=False)
         if fault is not None and fault.mode == "crash-before":
             raise SimulatedCrash(f"crashed before {operation}: {fault}")
-        if fault is not None and fault.mode == "error" and fault.statements is None:
+        if fault is not None and fault.mode == "error" and fault.statements is None and fault.unprocessed is None:
             raise _client_error(client, operation, *_fault_error(fault, params))
         crash_after = fault is not None and fault.mode == "crash-after"
         policy = self.policies.get(current_function.get() or "")
@@ -338,6 +358,8 @@ class SdkBoundary:
         try:
             if operation == "BatchExecuteStatement":
                 response = _answer_statements(client, send, params, self._statement_errors(params, fault))
+            elif fault is not None and fault.unprocessed is not None:
+                response = _answer_in_part(client, send, operation, params, fault)
             else:
                 response = _send(client, send, operation, params)
         except ClientError as error:
@@ -421,6 +443,34 @@ def _answer_statements(
     response = _send(client, send, "BatchExecuteStatement", {**params, "Statements": sent}) if sent else {}
     answers = iter(response.get("Responses", []))
     return {**response, "Responses": [{"Error": error} if error else next(answers) for error in errors]}
+
+
+def _answer_in_part(
+    client: BaseClient, send: _MakeApiCall, operation: str, params: dict[str, Any], fault: Fault
+) -> Any:
+    """A BatchWriteItem or BatchGetItem DynamoDB processed in part: what `fault.unprocessed` picks
+    (each request, or key, asked once) comes back unprocessed, the rest is sent; all of it picked:
+    the request fails with the fault's error (DynamoDB refuses a request it can process none of)."""
+    assert fault.unprocessed is not None
+    sent: dict[str, Any] = {}
+    left: dict[str, Any] = {}
+    for table, request in params["RequestItems"].items():
+        if operation == "BatchWriteItem":
+            picked = [fault.unprocessed(item) for item in request]
+            kept = [item for item, pick in zip(request, picked, strict=True) if not pick]
+            rest = [item for item, pick in zip(request, picked, strict=True) if pick]
+        else:
+            picked = [fault.unprocessed(key) for key in request["Keys"]]
+            kept = {**request, "Keys": [key for key, pick in zip(request["Keys"], picked, strict=True) if not pick]}
+            rest = {**request, "Keys": [key for key, pick in zip(request["Keys"], picked, strict=True) if pick]}
+        if any(not pick for pick in picked):
+            sent[table] = kept
+        if any(picked):
+            left[table] = rest
+    if not sent:
+        raise _client_error(client, operation, *_fault_error(fault, params))
+    response = _send(client, send, operation, {**params, "RequestItems": sent})
+    return {**response, _UNPROCESSED_OF[operation]: left}
 
 
 # --- Errors as AWS sends them and botocore presents them ---
@@ -714,6 +764,14 @@ class _IndexLag:
         if operation == "BatchExecuteStatement":  # a statement DynamoDB refused wrote nothing
             answers = zip(params["Statements"], response["Responses"], strict=True)
             params = {"Statements": [statement for statement, answer in answers if "Error" not in answer]}
+        if operation == "BatchWriteItem" and response.get("UnprocessedItems"):  # nor did an unprocessed item
+            unprocessed = response["UnprocessedItems"]
+            params = {
+                "RequestItems": {
+                    table: [request for request in requests if request not in unprocessed.get(table, [])]
+                    for table, requests in params["RequestItems"].items()
+                }
+            }
         now = self._clock()
         for table, attributes in _written(operation, params):
             key = _key(self._keys(client, send, table), attributes)

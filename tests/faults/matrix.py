@@ -16,7 +16,7 @@ records the writes its functions make, and each (function, operation) becomes a 
 first and last occurrence.
 
     .venv/bin/python -m tests.faults.matrix           # the whole matrix (make faults)
-    .venv/bin/python -m tests.faults.matrix --sample  # what CI runs (tests/faults/test_fault_matrix.py)
+    .venv/bin/python -m tests.faults.matrix --sample  # what CI runs (tests/local/test_fault_matrix.py)
 """
 
 from __future__ import annotations
@@ -40,27 +40,23 @@ from typing import Any
 import boto3
 import requests
 
-from bulk_import.dal.dynamodb.operations import latest_operation_key
+from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.s3 import default_files, snapshot_key
 from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
 from bulk_import.domain.credentials import ApiPermission
 from bulk_import.domain.operation import utc_now
 from bulk_import.logic.admin import create_api_credential
-from bulk_import.logic.imports import (
-    cancel,
-    retry,
-    rocketchat_add_users,
-    rocketchat_new,
-    rocketchat_run,
-    start_records_import,
-    start_snapshot_import,
-    stop,
-)
-from bulk_import.logic.worker import STALLED, reconcile_stopped, stage_input, sweep
-from bulk_import_local.local_stack import LocalStack
+from bulk_import.logic.imports.retry import retry
+from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
+from bulk_import.logic.imports.snapshots import start_snapshot_import
+from bulk_import.logic.imports.start import start_records_import
+from bulk_import.logic.imports.stop import cancel, stop
+from bulk_import.logic.worker.settle import reconcile_stopped
+from bulk_import.logic.worker.stage import stage_input
+from bulk_import.logic.worker.sweep import STALLED, sweep
+from bulk_import_local.local_stack import LocalStack, clear_cached_clients
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary, current_function
-from tests.conftest import clear_cached_clients
 
 WORKER = ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction")
 #: How long a flow may take before it counts as an import that never ends.
@@ -213,15 +209,17 @@ def acting_as(function: str) -> Iterator[None]:
 
 
 def as_client(function: str, call: Callable[[], Any]) -> Any:
-    """A client's call of an API function: when the function dies, the client calls again."""
-    for _ in range(3):
+    """A client's call of an API function: when the function dies, or answers 503 (StoreUnavailable:
+    botocore gave up on a throttled request), the client calls again. Three faults in a row at one
+    point take a fourth call."""
+    for _ in range(4):
         try:
             with acting_as(function):
                 return call()
         except BaseException as exc:
-            if type(exc).__name__ not in ("SimulatedCrash", "ClientError", "ThrottlingException"):
+            if type(exc).__name__ not in ("SimulatedCrash", "ClientError", "ThrottlingException", "StoreUnavailable"):
                 raise
-    raise AssertionError(f"{function} failed three times")
+    raise AssertionError(f"{function} failed four times")
 
 
 # -- the flows -----------------------------------------------------------------------------------

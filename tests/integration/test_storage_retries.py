@@ -1,18 +1,29 @@
-"""Contention, throttling and index lag as AWS answers them, injected at the SDK boundary: the store
-retries what is safe to repeat, and nothing the worker counts depends on an index being current."""
+"""Contention, throttling and index lag as AWS answers them, injected at the SDK boundary. One retry
+layer: botocore retries throttling and 5xx (faults `via_http`, answering its HTTP attempts), the store
+only what botocore does not (transaction conflicts, statements refused one by one, unprocessed items
+and keys), a few times and within the deadline; a throttle botocore gave up on (a fault raised from
+the call) is the table being unavailable (StoreUnavailable), not sent again. Nothing the worker
+counts depends on an index being current."""
 
 from __future__ import annotations
+
+import itertools
+import time
 
 import pytest
 from botocore.exceptions import ClientError
 
-from bulk_import.dal.dynamodb.records import directory_key
+from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import.domain.deadline import BOTOCORE_ATTEMPTS, STORE_ATTEMPTS, Deadline, bounded_by
+from bulk_import.domain.errors import StoreUnavailable
 from bulk_import.domain.records.staged import RecordType
-from bulk_import.logic.imports import cancel, retry, start_records_import
-from bulk_import.logic.worker import import_batch
+from bulk_import.logic.imports.retry import retry
+from bulk_import.logic.imports.start import start_records_import
+from bulk_import.logic.imports.stop import cancel
+from bulk_import.logic.worker.batch import import_batch
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary
-from tests.integration.test_operations import import_done, users
-from tests.integration.test_worker import CELL, run_worker, stage_all
+from tests.support.records import users
+from tests.support.worker import CELL, import_done, run_worker, stage_all
 
 
 @pytest.fixture
@@ -35,10 +46,39 @@ def test_a_batch_count_that_meets_transaction_conflicts_is_retried_and_counted_o
 
 def test_cancel_on_a_busy_operation_item_is_retried_not_answered_500(store, files, executions, boundary):
     operation = start_records_import(store, files, executions, CELL, users(10), None, "op")
-    boundary.inject(Fault("dynamodb", "UpdateItem", code="TransactionConflictException", times=2))
-    boundary.inject(Fault("dynamodb", "GetItem", code="ThrottlingException", times=2))
+    boundary.inject(Fault("dynamodb", "UpdateItem", code="TransactionConflictException", times=2))  # the store's
+    boundary.inject(Fault("dynamodb", "*", code="ThrottlingException", times=2, via_http=True))  # botocore's
     canceled = cancel(store, executions, operation)
     assert canceled.step.value == "importer_import_cancelled" and len(boundary.fired) == 4
+
+
+def test_a_throttle_botocore_gave_up_on_is_not_sent_again(store, files, executions, boundary):
+    start_records_import(store, files, executions, CELL, users(10), None, "op")
+    boundary.inject(Fault("dynamodb", "*", code="ProvisionedThroughputExceededException"))
+    before = len(boundary.calls)
+    with pytest.raises(StoreUnavailable, match="ProvisionedThroughputExceededException"):
+        store.latest_operation(CELL)
+    assert len(boundary.calls) - before == 1
+
+
+def test_a_throttled_table_gets_at_most_botocores_attempts_of_a_request(store, files, executions, boundary):
+    start_records_import(store, files, executions, CELL, users(10), None, "op")
+    boundary.inject(Fault("dynamodb", "*", code="ThrottlingException", times=10**6, via_http=True))
+    with pytest.raises(StoreUnavailable, match="ThrottlingException"):
+        store.latest_operation(CELL)  # botocore waits up to 1 + 2 + 4 s between its attempts
+    assert len(boundary.fired) == BOTOCORE_ATTEMPTS  # its 4 attempts, and none more from the store
+
+
+def test_botocore_retries_no_further_than_the_deadline(store, files, executions, boundary):
+    start_records_import(store, files, executions, CELL, users(10), None, "op")
+    boundary.inject(Fault("dynamodb", "*", code="ThrottlingException", times=10**6, via_http=True))
+    deadline = Deadline.after(5)  # attempts take <= 3 s: a first retry (its wait <= 1 s) fits, a second (2 s) not
+    with bounded_by(deadline), pytest.raises(StoreUnavailable, match="ThrottlingException"):
+        store.latest_operation(CELL)
+    assert len(boundary.fired) == 2 and deadline.remaining() > 0
+    with bounded_by(Deadline.after(2.9)), pytest.raises(StoreUnavailable, match="no time left"):
+        store.latest_operation(CELL)  # less than an attempt left: not sent at all
+    assert len(boundary.fired) == 2
 
 
 def test_a_conditional_failure_is_not_retried(store, files, executions, boundary):
@@ -56,15 +96,72 @@ def test_a_conditional_failure_is_not_retried(store, files, executions, boundary
     assert len(boundary.calls) - before == 1
 
 
-def test_throttled_batch_writes_are_sent_again_until_they_land(store, files, executions, boundary):
+def every_other():
+    """Picks every other item it is shown, from the first."""
+    shown = itertools.count()
+    return lambda item: next(shown) % 2 == 0
+
+
+def all_but_the_first_of_each_request():
+    """Picks every item of a BatchWriteItem but its first (the items of one request come in key
+    order, and what is sent again too): each send lands one item."""
+    previous: list[str] = []
+
+    def pick(item):
+        key = item["PutRequest"]["Item"]["SK"]["S"]
+        first = not previous or key <= previous[-1]
+        previous.append(key)
+        return not first
+
+    return pick
+
+
+def test_unprocessed_batch_writes_are_sent_again_until_they_land(store, files, executions, boundary):
     operation = start_records_import(
         store, files, executions, CELL, users(50, invalid=set(range(0, 50, 2))), None, "op"
     )
     stage_all(store, files, operation.id)
-    boundary.inject(Fault("dynamodb", "BatchWriteItem", code="ProvisionedThroughputExceededException", times=3))
+    boundary.inject(
+        Fault(
+            "dynamodb",
+            "BatchWriteItem",
+            code="ProvisionedThroughputExceededException",
+            unprocessed=every_other(),
+            times=3,
+        )
+    )
     import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
     assert len(boundary.fired) == 3
     assert len(store.failed_records(operation.id, 100).items) == 25  # the failed records, all kept
+
+
+def test_items_left_unprocessed_past_the_stores_attempts_fail_the_attempt_and_its_retry_counts_once(
+    store, files, executions, boundary
+):
+    operation = start_records_import(
+        store, files, executions, CELL, users(50, invalid=set(range(0, 50, 2))), None, "op"
+    )
+    stage_all(store, files, operation.id)
+    boundary.inject(
+        Fault(
+            "dynamodb",
+            "BatchWriteItem",
+            code="ProvisionedThroughputExceededException",
+            unprocessed=all_but_the_first_of_each_request(),
+            times=10**6,
+        )
+    )
+    before = len(boundary.calls)
+    with pytest.raises(StoreUnavailable, match="unprocessed"):  # the task's attempt fails; Step Functions retries
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+    writes = [call for call in boundary.calls[before:] if call.operation == "BatchWriteItem"]
+    assert len(writes) == STORE_ATTEMPTS  # then no more
+    boundary.clear_faults()
+
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # the retry
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (25, 25)
+    assert len(store.failed_records(operation.id, 100).items) == 25
 
 
 def test_a_retry_of_failed_records_misses_none_while_the_errors_index_lags(store, files, executions):
@@ -119,6 +216,27 @@ def test_inserts_dynamodb_refuses_one_by_one_are_sent_again_alone_and_counted_on
     latest = store.latest_operation(CELL)
     assert (latest.count.completed, latest.count.error) == (49, 1)
     assert len(entries_of(store, 50)) == 49
+
+
+def test_inserts_refused_until_the_deadline_fail_the_attempt_and_its_retry_counts_once(
+    store, files, executions, boundary
+):
+    operation = start_records_import(store, files, executions, CELL, users(50), None, "op")
+    stage_all(store, files, operation.id)
+    odd = lambda statement: int(statement["Parameters"][0]["S"].rpartition("user")[2]) % 2 == 1  # noqa: E731
+    boundary.inject(Fault("dynamodb", "BatchExecuteStatement", code="ThrottlingError", statements=odd, times=10**6))
+    deadline = Deadline.after(4)  # a send again waits up to 2 s and may take 3: few fit
+    started = time.monotonic()
+    with bounded_by(deadline), pytest.raises(StoreUnavailable, match="statements refused"):
+        import_batch(store, files, CELL, operation.id, RecordType.USER, 0)
+    assert deadline.remaining() > 0 and time.monotonic() - started < 4
+    assert store.latest_operation(CELL).count.processed == 0  # nothing counted
+    boundary.clear_faults()
+
+    import_batch(store, files, CELL, operation.id, RecordType.USER, 0)  # the retry: created once, counted once
+    latest = store.latest_operation(CELL)
+    assert (latest.count.completed, latest.count.error) == (50, 0)
+    assert len(entries_of(store, 50)) == 50
 
 
 def test_an_insert_refused_for_good_fails_the_batch_and_counts_nothing(store, files, executions, boundary):

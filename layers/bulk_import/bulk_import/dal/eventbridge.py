@@ -6,6 +6,8 @@ import os
 from functools import lru_cache
 from typing import Any
 
+from botocore.config import Config
+
 from bulk_import.dal import aws_clients
 from bulk_import.domain.events import SOURCE, ImportEvent
 
@@ -40,4 +42,6 @@ class EventPublisher:
 
 @lru_cache(maxsize=1)
 def default_publisher() -> EventPublisher:
-    return EventPublisher(os.environ["EVENT_BUS_NAME"], aws_clients.client("events"))
+    # botocore's standard mode: throttling and 5xx, at most 4 attempts (then the stream batch is retried)
+    retries = Config(retries={"mode": "standard", "total_max_attempts": 4})
+    return EventPublisher(os.environ["EVENT_BUS_NAME"], aws_clients.client("events", config=retries))

@@ -6,6 +6,8 @@ import json
 from functools import lru_cache
 from typing import Any
 
+from botocore.config import Config
+
 from bulk_import.dal import aws_clients
 from bulk_import.settings import get_import_settings
 
@@ -45,4 +47,6 @@ def default_executions() -> WorkerExecutions:
     state_machine_arn = get_import_settings().state_machine_arn
     if state_machine_arn is None:
         raise RuntimeError("STATE_MACHINE_ARN is not set for this function")
-    return WorkerExecutions(state_machine_arn, aws_clients.client("stepfunctions"))
+    # botocore's standard mode: throttling and 5xx, at most 4 attempts
+    retries = Config(retries={"mode": "standard", "total_max_attempts": 4})
+    return WorkerExecutions(state_machine_arn, aws_clients.client("stepfunctions", config=retries))
