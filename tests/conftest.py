@@ -1,40 +1,29 @@
-"""Shared fixtures: moto in-process, the table and environment as template.yaml declares them."""
+"""Shared fixtures: moto in-process, the table and environment as template.yaml declares them.
+What tests share besides fixtures is in tests/support."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from bulk_import.dal import aws_clients
 from bulk_import.dal.dynamodb import ImportStore, default_store
 
-# First: it keeps moto's unused backends unloaded (moto_footprint), before anything imports moto's
-# Step Functions interpreter (moto_stepfunctions below).
-from bulk_import_local.local_stack import LOCAL_PARAMETERS, clear_cached_clients
+# First: it sets the functions' environment and keeps moto's unused backends unloaded (moto_footprint),
+# before anything imports moto's Step Functions interpreter (moto_stepfunctions below).
+from tests.support.stack import FUNCTIONS, TEMPLATE
 
 # isort: split
 from bulk_import_local import moto_partiql, moto_stepfunctions, moto_transactions
-from bulk_import_local.functions_host import FunctionsHost
+from bulk_import_local.botocore_data import CalledOperations
 from bulk_import_local.iam_policies import function_policies
-from bulk_import_local.sam_template import SamTemplate
+from bulk_import_local.local_stack import clear_cached_clients
 from bulk_import_local.sdk_boundary import SdkBoundary
-
-ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE = SamTemplate(ROOT / "template.yaml", LOCAL_PARAMETERS)
-FUNCTIONS = FunctionsHost(TEMPLATE.functions())
-# As in Lambda, the environment exists before any handler module (and its Powertools singletons) loads.
-os.environ.update(FUNCTIONS.environment() | {"POWERTOOLS_TRACE_DISABLED": "true"})
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # Lambda always sets it
-TABLE_NAME = os.environ["TABLE_NAME"]
-BUCKET_NAME = os.environ["IMPORT_BUCKET"]
+from tests.support.events import HttpResult, http_result
 
 
 @pytest.fixture(scope="session")
@@ -105,21 +94,6 @@ def dynamodb_requests(store) -> Counter:
     return calls
 
 
-@dataclass(frozen=True)
-class HttpResult:
-    status: int
-    headers: dict[str, list[str]]
-    body: Any
-
-
-def http_result(response: dict) -> HttpResult:
-    """A Lambda proxy response as the client sees it: the body decoded when it is JSON."""
-    headers = response.get("multiValueHeaders") or {k: [v] for k, v in (response.get("headers") or {}).items()}
-    content_type = (headers.get("Content-Type") or [""])[0]
-    body = response["body"] or None
-    return HttpResult(response["statusCode"], headers, json.loads(body) if body and "json" in content_type else body)
-
-
 @pytest.fixture
 def invoke() -> Callable[[str, dict], HttpResult]:
     def call(function: str, event: dict) -> HttpResult:
@@ -128,57 +102,23 @@ def invoke() -> Callable[[str, dict], HttpResult]:
     return call
 
 
-def load_event(relative_path: str) -> dict:
-    return json.loads((ROOT / "events" / relative_path).read_text())
+# -- what the layer's clients reach for, over the whole session ---------------------------------------
+
+#: tests/template/test_botocore_data.py checks it, after every other test, against the trimmed
+#: botocore data those clients read: a library's call that the data hides may fail nowhere visible.
+_LAYER_OPERATIONS = CalledOperations(aws_clients.DATA_PATH)
 
 
-def api_event(
-    method: str,
-    path: str,
-    token: str | None = None,
-    body: Any = None,
-    query: dict | None = None,
-    headers: dict[str, str] | None = None,
-) -> dict:
-    """A REST API proxy event for `method path`, shaped like the files in events/ (one of which it
-    starts from), for tests that vary what events/ fixes."""
-    event = load_event("NativeReadFunction/list-imports.json")
-    event["requestContext"]["path"] = f"/{event['requestContext']['stage']}{path}"
-    all_headers = (
-        {"Host": event["headers"]["Host"], "Accept": "application/json"}
-        | ({"Authorization": f"Bearer {token}"} if token else {})
-        | ({"Content-Type": "application/json"} if body is not None else {})
-        | (headers or {})
-    )
-    event.update(
-        path=path,
-        httpMethod=method,
-        headers=all_headers,
-        multiValueHeaders={name: [value] for name, value in all_headers.items()},
-        queryStringParameters=query,
-        multiValueQueryStringParameters={k: [v] for k, v in (query or {}).items()} or None,
-        body=json.dumps(body) if body is not None else None,
-    )
-    return event
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "last: runs after every other test of the session")
+    config.add_cleanup(_LAYER_OPERATIONS.install())
 
 
-def capture_bus_events(bus: str, name: str, pattern: dict) -> Callable[[], list[dict]]:
-    """Routes the events matching `pattern` on `bus` to a new SQS queue (moto delivers rule targets);
-    returns a function that drains the queue and answers every event received so far."""
-    sqs, events = boto3.client("sqs"), boto3.client("events")
-    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=name, EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-    received: list[dict] = []
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep their order
 
-    def drain() -> list[dict]:
-        while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
-            received.extend(json.loads(message["Body"]) for message in messages)
-            sqs.delete_message_batch(
-                QueueUrl=queue,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-        return received
 
-    return drain
+@pytest.fixture(scope="session")
+def layer_operations() -> CalledOperations:
+    """The (service, operation) pairs the layer's clients called, presigned or asked for so far."""
+    return _LAYER_OPERATIONS

@@ -9,6 +9,7 @@ import io
 
 import pytest
 import requests
+
 from tests.support.e2e import HTTP_TIMEOUT, Http, Users, wait_for
 
 ACTIVE = ("loading", "importing")
@@ -135,8 +136,8 @@ def test_a_file_above_5_gib_gets_a_multipart_upload(native):
     upload = native.post("/uploads", json={"filename": "huge.jsonl", "size": 6 * 1024**3})
     assert upload.status_code == 200, upload.text
     body = upload.json()
-    assert body["partSize"] == 64 * 1024**2 and "url" not in body
-    assert [part["partNumber"] for part in body["parts"]] == list(range(1, 97))  # 6 GiB in parts of 64 MiB
+    assert body["partSize"] == 192 * 1024**2 and "url" not in body
+    assert [part["partNumber"] for part in body["parts"]] == list(range(1, 33))  # 6 GiB in 32 parts of 192 MiB
     assert all(part["url"].startswith("https://") or part["url"].startswith("http://") for part in body["parts"])
     unknown = native.post("/uploads/000000000000000000000000/complete", json={"etags": ['"0"']})
     problem(unknown, 404, "upload-not-found")

@@ -35,8 +35,3 @@ def client(service: str, config: Config | None = None) -> Any:
     """A boto3 client of `service` (its region, credentials and endpoint from the environment, as
     boto3.client's)."""
     return _session().client(service, config=config)  # type: ignore[call-overload]
-
-
-def credentials() -> Any:
-    """The credentials the clients of `client` sign with (botocore's Credentials, None if none)."""
-    return _session().get_credentials()
