@@ -1,156 +1,44 @@
-"""Status reads: authorize and fetch, one store request each (the history listing takes two)."""
+"""Status reads: authorize and fetch, one store request each (the history listings take two)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from bulk_import.dal.dynamodb import CellStatusRead, ImportStore, RocketChatStatusRead
-from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.table import Page
 from bulk_import.domain.credentials import (
-    ApiCredential,
     ApiPermission,
-    CellToken,
     Permission,
-    authorize_api,
-    authorize_cell_root,
-    authorize_rocketchat_user,
-    secret_hash,
 )
-from bulk_import.domain.errors import AuthenticationRequired, CellNotFound, InvalidCursor, OperationNotFound
-from bulk_import.domain.operation import ImportOperation, ImportState, KeyedStart
+from bulk_import.domain.errors import InvalidCursor
+from bulk_import.domain.operation import ImportOperation, ImportState
 from bulk_import.domain.records.staged import StagedRecord
+from bulk_import.logic.authorization import (
+    StatusStore,
+    api_credential,
+    api_operation,
+    authorize_rocketchat_request,
+    read_as_root,
+)
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
 LATEST_OPERATIONS_LIMIT = 20
-
-
-class StatusStore(Protocol):
-    def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead: ...
-    def read_rocketchat_status(self, cell: str, user_id: str) -> RocketChatStatusRead: ...
-    def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
-
-
-def _read_as_root(
-    store: StatusStore,
-    cell: str,
-    token: str | None,
-    cookie_peer: str | None,
-    resource_found: Callable[[], None] | None = None,
-) -> tuple[CellToken, CellStatusRead]:
-    # As in Personium, an unknown cell is reported before authentication.
-    read = store.read_cell_status(cell, secret_hash(token) if token else None)
-    if not read.cell_exists:
-        raise CellNotFound(cell)
-    if resource_found is not None:
-        resource_found()
-    if token is None:
-        raise AuthenticationRequired
-    return authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer), read
 
 
 def cell_import_status(
     store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
 ) -> ImportOperation | None:
     """The cell's latest operation, for a caller holding a root token of that cell."""
-    return _read_as_root(store, cell, token, cookie_peer)[1].latest
-
-
-def authorize_cell_root_request(
-    store: StatusStore,
-    cell: str,
-    token: str | None,
-    cookie_peer: str | None = None,
-    resource_found: Callable[[], None] | None = None,
-) -> tuple[CellToken, ImportOperation | None]:
-    """The caller's token, if it holds root on the cell, and the cell's latest operation (the same
-    single request as a status read). `resource_found` raises if the resource asked for does not
-    exist: called once the cell is known, before the token is checked (Personium looks a
-    __snapshot file up before the caller's rights)."""
-    token_found, read = _read_as_root(store, cell, token, cookie_peer, resource_found)
-    return token_found, read.latest
-
-
-def rocketchat_import_status(
-    store: StatusStore, cell: str, user_id: str | None, auth_token: str | None, permission: Permission
-) -> ImportOperation | None:
-    """The cell's latest operation, for a logged-in Rocket.Chat user with `permission`."""
-    if not user_id or not auth_token:
-        raise AuthenticationRequired
-    read = store.read_rocketchat_status(cell, user_id)
-    authorize_rocketchat_user(read.user, auth_token=auth_token, permission=permission)
-    return read.latest
+    return read_as_root(store, cell, token, cookie_peer)[1].latest
 
 
 def rocketchat_latest_operations(
     store: StatusStore, cell: str, user_id: str | None, auth_token: str | None
 ) -> list[ImportOperation]:
     """Up to 20 operations, newest `_updatedAt` first, for a user with view-import-operations."""
-    rocketchat_import_status(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
+    authorize_rocketchat_request(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
     operations = store.latest_operations(cell, LATEST_OPERATIONS_LIMIT)
     return sorted(operations, key=lambda operation: operation.updated_at, reverse=True)
-
-
-# -- the native /v1 API -----------------------------------------------------------------------------
-
-
-def api_credential(store: ImportStore, cell: str, token: str | None, permission: ApiPermission) -> ApiCredential:
-    """The caller's /v1 credential, if it may do `permission` in `cell` (one request)."""
-    if not token:
-        raise AuthenticationRequired
-    return authorize_api(store.read_api_credential(secret_hash(token)), cell=cell, permission=permission)
-
-
-@dataclass(frozen=True)
-class AuthorizedCell:
-    credential: ApiCredential
-    #: The cell's latest operation, read in the same request.
-    latest: ImportOperation | None
-    #: What the start with the request's Idempotency-Key recorded, if asked and one did.
-    keyed: KeyedStart | None
-
-
-def api_cell(
-    store: ImportStore, cell: str, token: str | None, permission: ApiPermission, key_hash: str | None = None
-) -> AuthorizedCell:
-    """The caller's /v1 credential, if it may do `permission` in `cell`, the cell's latest
-    operation and what the start with Idempotency-Key `key_hash` recorded (one request)."""
-    if not token:
-        raise AuthenticationRequired
-    read = store.read_api_cell(cell, secret_hash(token), key_hash)
-    return AuthorizedCell(authorize_api(read.credential, cell=cell, permission=permission), read.latest, read.keyed)
-
-
-@dataclass(frozen=True)
-class AuthorizedOperation:
-    credential: ApiCredential
-    operation: ImportOperation
-    #: The cell's latest operation, read in the same request (`operation` itself, if it is the latest).
-    latest: ImportOperation | None
-    #: The operation's batch markers asked for (`batches`), read in the same request.
-    outcomes: dict[str, dict[int, BatchOutcome]]
-
-
-def api_operation(
-    store: ImportStore,
-    cell: str,
-    operation_id: str,
-    token: str | None,
-    permission: ApiPermission = ApiPermission.READ,
-    batches: Mapping[str, Sequence[int]] | None = None,
-) -> AuthorizedOperation:
-    """The caller's credential and one operation of the cell, if the caller may do `permission`
-    there, the cell's latest operation and the operation's markers of `batches` (one request, auth
-    included)."""
-    if not token:
-        raise AuthenticationRequired
-    read = store.read_operation(cell, operation_id, secret_hash(token), batches)
-    credential = authorize_api(read.credential, cell=cell, permission=permission)
-    if read.operation is None:
-        raise OperationNotFound(operation_id)
-    return AuthorizedOperation(credential, read.operation, read.latest, read.outcomes)
 
 
 def api_operations(

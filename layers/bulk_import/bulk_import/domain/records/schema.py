@@ -15,8 +15,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from bulk_import.domain.errors import BulkImportError
-from bulk_import.domain.records.rules import EMAIL_PATTERN, NAME_MAX_LENGTH, NAME_PATTERN, TEXT_MAX_LENGTH
 from bulk_import.domain.records.staged import RecordType
+
+#: A user name, channel name or message author: Rocket.Chat's own characters.
+NAME_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+NAME_MAX_LENGTH = 256
+TEXT_MAX_LENGTH = 5000
 
 #: The largest record kept whole (its JSON): with the staged item's own attributes, well under
 #: DynamoDB's 400 KB item limit. A larger one is staged without its data and fails alone.

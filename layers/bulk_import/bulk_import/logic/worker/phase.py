@@ -1,0 +1,105 @@
+"""Phase: move the operation to its next import phase, finish it, or record why it failed."""
+
+from __future__ import annotations
+
+import json
+
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.operation_items import OperationConflict
+from bulk_import.dal.s3 import (
+    ImportFiles,
+    SourceChanged,
+)
+from bulk_import.domain.operation import (
+    ACTIVE_STEPS,
+    Failure,
+    ProgressStep,
+)
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.worker.stage import NotAZip
+from bulk_import.logic.worker.steps import NEXT_PHASE, ended_early, move, reference
+from bulk_import.readers.lines import MalformedInput
+
+NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file.")
+
+
+UNKNOWN_FAILURE = "PR500-SV-0000"
+
+
+MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
+
+
+SOURCE_CHANGED = "PR409-BI-0008"
+
+
+def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, phase: str) -> dict:
+    """Moves the operation from one import phase to the next, or finishes it. Every move is
+    idempotent (move), so a repeated or retried phase task succeeds."""
+    if phase in NEXT_PHASE:
+        from_step, to_step = NEXT_PHASE[phase]
+        operation = move(store, cell, operation_id, frozenset({from_step}), to_step)
+        return {"operation": reference(operation)}
+    operation = move(store, cell, operation_id, frozenset({ProgressStep.IMPORTING_MESSAGES}), ProgressStep.FINISHING)
+    if operation.step == ProgressStep.FINISHING:
+        if operation.count.processed != operation.count.total:
+            raise RuntimeError(f"counts do not add up: {operation.count}")
+        files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
+        operation = move(store, cell, operation_id, frozenset({ProgressStep.FINISHING}), ProgressStep.DONE)
+    return {"operation": reference(operation)}
+
+
+def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict[str, str]) -> dict:
+    """Records why the worker failed (the state machine's Catch output: Error and Cause), unless the
+    operation ended otherwise first (canceled, cleared, replaced): then `stopped` is true and the
+    execution ends as stopped, whatever error name the stop surfaced as (a Distributed Map reports
+    its children's failures as States.ExceedToleratedFailureThreshold). Idempotent."""
+    for _ in range(3):
+        operation = store.latest_operation(cell)
+        if (
+            operation is None
+            or operation.id != operation_id
+            or ended_early(operation)
+            or operation.step == ProgressStep.DONE
+        ):
+            failed = (
+                operation is not None
+                and operation.id == operation_id
+                and operation.valid
+                and operation.step == ProgressStep.IMPORT_FAILED
+            )
+            return {"operation": {"cell": cell, "id": operation_id}, "stopped": not failed}
+        try:
+            store.update_operation(
+                operation,
+                from_steps=ACTIVE_STEPS,
+                step=ProgressStep.IMPORT_FAILED,
+                failure=failure_of(error),
+                ended_early=True,
+            )
+        except OperationConflict:
+            continue  # it moved meanwhile (a batch counted, or it ended): look again
+        return {"operation": reference(operation), "stopped": False}
+    raise OperationConflict(cell)
+
+
+def failure_of(error: dict[str, str]) -> Failure:
+    """The operation's failure message for a Step Functions error (Error name, Cause JSON text)."""
+    name, cause = error.get("Error", ""), error.get("Cause", "")
+    if name == NotAZip.__name__:
+        return NOT_A_ZIP
+    if name == MalformedInput.__name__:
+        return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
+    if name == SourceChanged.__name__:
+        return Failure(
+            code=SOURCE_CHANGED,
+            message=f"The input file was replaced during the import "
+            f"({_error_message(cause)}); start it again to import the new one.",
+        )
+    return Failure(code=UNKNOWN_FAILURE, message=f"Unknown error. ({name})")
+
+
+def _error_message(cause: str) -> str:
+    try:
+        return json.loads(cause)["errorMessage"]
+    except (ValueError, KeyError, TypeError):
+        return cause
