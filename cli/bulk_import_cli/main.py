@@ -30,7 +30,7 @@ from bulk_import.dal.s3 import default_files, snapshot_key
 from bulk_import.dal.stepfunctions import default_executions
 from bulk_import.domain.credentials import ApiPermission, Issued, Permission
 from bulk_import.logic.admin import create_api_credential, create_cell_token, create_rocketchat_credential
-from bulk_import.logic.imports import start_snapshot_import
+from bulk_import.logic.imports.snapshots import start_snapshot_import
 from bulk_import_cli import common, demo, imports_command
 from bulk_import_cli.stack_state import StackInfo, log_dir, state_file
 from bulk_import_cli.usage import CliError, Refused, UsageError
@@ -177,7 +177,7 @@ def _demo_import(stack: LocalStack, users: int, terminal: Terminal) -> None:
     """Imports generated users (every 20th without an email) into the demo cell, showing the
     progress bar of `bulk-import imports watch`. Its view is read here, not over HTTP, so that a poll
     a second does not fill the terminal with request lines."""
-    from bulk_import.api.native import import_view  # here: it creates the functions' Logger (terminal.py)
+    from bulk_import.api.native.views import import_view  # here: it creates the functions' Logger (terminal.py)
 
     name = f"demo-{users}-users"
     default_files().put(snapshot_key(demo.DEMO_CELL, name), demo.demo_users_zip(users))

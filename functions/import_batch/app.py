@@ -8,10 +8,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.dal.s3 import default_files
-from bulk_import.logic.worker import BatchTask, import_batch
+from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.logic.worker.batch import import_batch
+from bulk_import.logic.worker.tasks import BatchTask
 from bulk_import.observability import logger, metrics, tracer
 
 
+@within_remaining_time
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -8,7 +8,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord, StreamRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from bulk_import.dal.dynamodb.operations import LATEST, operation_from_item
+from bulk_import.dal.dynamodb.operation_items import LATEST, operation_from_item
 from bulk_import.dal.eventbridge import default_publisher
 from bulk_import.domain.events import EventType as ImportEventType
 from bulk_import.domain.events import events_between

@@ -5,10 +5,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.dal.s3 import default_files
-from bulk_import.logic.worker import PhaseTask, advance_phase, fail_operation
+from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.logic.worker.phase import advance_phase, fail_operation
+from bulk_import.logic.worker.tasks import PhaseTask
 from bulk_import.observability import logger, tracer
 
 
+@within_remaining_time
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @event_parser(model=PhaseTask)

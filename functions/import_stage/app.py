@@ -6,7 +6,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.dal.s3 import default_files
-from bulk_import.logic.worker import StageTask, stage_input
+from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.logic.worker.stage import stage_input
+from bulk_import.logic.worker.tasks import StageTask
 from bulk_import.observability import logger, tracer
 from bulk_import.settings import get_import_settings
 
@@ -14,6 +16,7 @@ from bulk_import.settings import get_import_settings
 SAFETY_MARGIN_MS = 60_000
 
 
+@within_remaining_time
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @event_parser(model=StageTask)

@@ -7,12 +7,14 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.dal.s3 import default_files
 from bulk_import.dal.stepfunctions import default_executions
+from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.domain.operation import utc_now
-from bulk_import.logic.worker import sweep
+from bulk_import.logic.worker.sweep import sweep
 from bulk_import.observability import logger, metrics, tracer
 from bulk_import.settings import get_import_settings
 
 
+@within_remaining_time
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
 @metrics.log_metrics

@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import personium
 from bulk_import.api.rest import Router
 from bulk_import.dal.dynamodb import default_store
-from bulk_import.logic.status_reads import authorize_cell_root_request, cell_import_status
+from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.logic.authorization import authorize_cell_root_request
+from bulk_import.logic.status_reads import cell_import_status
 from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
 
@@ -34,6 +36,7 @@ def cell_import_options(CellName: str):
     return personium.options_response(personium.CELL_IMPORT_METHODS)
 
 
+@within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

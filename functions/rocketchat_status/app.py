@@ -13,7 +13,9 @@ from bulk_import.api import rocketchat
 from bulk_import.api.rest import Router
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.domain.credentials import Permission
-from bulk_import.logic.status_reads import rocketchat_import_status, rocketchat_latest_operations
+from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.logic.authorization import authorize_rocketchat_request
+from bulk_import.logic.status_reads import rocketchat_latest_operations
 from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
 
@@ -23,7 +25,9 @@ app = Router(rocketchat.answer_error)
 def _latest_operation():
     login = rocketchat.RocketChatLogin.of(app.current_event)
     cell = get_settings().rocketchat_cell
-    operation = rocketchat_import_status(default_store(), cell, login.user_id, login.auth_token, Permission.RUN_IMPORT)
+    operation = authorize_rocketchat_request(
+        default_store(), cell, login.user_id, login.auth_token, Permission.RUN_IMPORT
+    )
     metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
     return operation
 
@@ -46,6 +50,7 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
     return [rocketchat.rocketchat_operation(operation) for operation in operations]
 
 
+@within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:

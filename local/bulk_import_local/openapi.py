@@ -1,9 +1,11 @@
 """The OpenAPI 3.1 document of all three APIs, generated from the handlers' own routes and models.
 
-Each API function's Powertools resolver describes its routes; this merges them, adds the three
-ways to authenticate and the /v1 problem responses, and writes functions/api_docs/openapi.json,
-which ApiDocsFunction serves. OPTIONS is left out (include_in_schema=False, or answered before the
-resolver): a CORS preflight is transport, not an operation a client calls, and it takes no credential.
+Each API function's Powertools resolver describes its routes (the lean functions' bulk_import.api.rest
+routers declare theirs on one); this merges them, adds the three ways to authenticate, the /v1
+problem responses and the bodies the Personium and Rocket.Chat routes read themselves
+(READ_IN_ROUTE), and writes functions/api_docs/openapi.json, which ApiDocsFunction serves. OPTIONS
+is left out (include_in_schema=False, or answered before the resolver): a CORS preflight is
+transport, not an operation a client calls, and it takes no credential.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ SECURITY_OF_TAG = {
     "Rocket.Chat": [{"rocketChatUserId": [], "rocketChatAuthToken": []}],
 }
 NATIVE_TAGS = {"Imports", "Uploads"}
+#: The bodies the Personium and Rocket.Chat write routes read themselves, after the credential, as
+#: their products do (Powertools' validation would read them before the route, and refuse them in
+#: its own words): (method, path) -> (module, the pydantic model that reads the body).
+READ_IN_ROUTE = {
+    ("post", "/{CellName}/__import"): ("bulk_import.api.personium_requests", "CellImportRequest"),
+    ("post", "/api/v1/import.addUsers"): ("bulk_import.api.rocketchat_requests", "ImportAddUsersRequest"),
+}
 
 
 def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
@@ -44,7 +53,7 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
     # configuration from the environment once, and `serve` sets it only when the stack starts.
     from pydantic import TypeAdapter
 
-    from bulk_import.api.native import PROBLEM_JSON, PROBLEM_TYPE_PREFIX, Problem
+    from bulk_import.api.native.problems import PROBLEM_JSON, PROBLEM_TYPE_PREFIX, Problem
 
     document: dict[str, Any] = {
         "openapi": "3.1.0",
@@ -63,27 +72,54 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
             if document["components"]["schemas"].setdefault(name, schema) != schema:
                 raise ValueError(f"two functions define the schema {name} differently")
     document["components"]["schemas"]["Problem"] = TypeAdapter(Problem).json_schema()
+    _add_bodies_read_in_route(document)
     for operations in document["paths"].values():
         for operation in operations.values():
             tag = operation.get("tags", [""])[0]
             operation["security"] = SECURITY_OF_TAG[tag]
+            # Powertools' own answer to a request its validation refuses: each dialect answers its own.
+            responses = {status: answer for status, answer in operation["responses"].items() if status != "422"}
             if tag in NATIVE_TAGS:
                 problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
                 queried = any(parameter["in"] == "query" for parameter in operation.get("parameters", []))
                 if queried or "requestBody" in operation:
-                    # The /v1 functions read queries and bodies themselves (native.read_query,
-                    # native_writes.read_body), not through Powertools' validation, which would declare the 422.
-                    invalid = f"The request is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request"
-                    operation["responses"] = {
-                        "422": {"description": invalid, "content": problem},
-                        **operation["responses"],
-                    }
-                operation["responses"]["default"] = {
+                    invalid = (
+                        f"The request is not valid: a problem of type {PROBLEM_TYPE_PREFIX}invalid-request, "
+                        "its errors naming each invalid field and what it must be"
+                    )
+                    responses = {"422": {"description": invalid, "content": problem}, **responses}
+                responses["default"] = {
                     "description": "A problem (RFC 9457); its type names the error",
                     "content": problem,
                 }
+            operation["responses"] = responses
+    schemas = document["components"]["schemas"]
+    for unused in ("HTTPValidationError", "ValidationError"):  # Powertools' 422, answered by no route
+        if f'"#/components/schemas/{unused}"' not in json.dumps(document["paths"]):
+            schemas.pop(unused, None)
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
+
+
+def _add_bodies_read_in_route(document: dict[str, Any]) -> None:
+    """The request body of each route of READ_IN_ROUTE, from its model, as Powertools describes the
+    bodies it reads (the model's schema among the components, referenced)."""
+    import importlib
+
+    from pydantic.json_schema import models_json_schema
+
+    models = [getattr(importlib.import_module(module), name) for module, name in READ_IN_ROUTE.values()]
+    references, definitions = models_json_schema(
+        [(model, "validation") for model in models], ref_template="#/components/schemas/{model}"
+    )
+    for name, schema in definitions.get("$defs", {}).items():
+        if document["components"]["schemas"].setdefault(name, schema) != schema:
+            raise ValueError(f"two models define the schema {name} differently")
+    for ((method, path), _), model in zip(READ_IN_ROUTE.items(), models, strict=True):
+        document["paths"][path][method]["requestBody"] = {
+            "content": {"application/json": {"schema": references[(model, "validation")]}},
+            "required": True,
+        }
 
 
 def render(document: dict[str, Any]) -> str:
@@ -95,8 +131,8 @@ def document_path(template: SamTemplate) -> Path:
 
 
 def _resolver(app: Any) -> Any:
-    """A function's Powertools resolver: its own, or one its bulk_import.api.rest.Router declares its
-    routes on (the Personium and Rocket.Chat functions route without Powertools' event handler)."""
+    """A function's Powertools resolver: its own (the write functions), or one its
+    bulk_import.api.rest.Router declares its routes on (the status and read functions)."""
     from aws_lambda_powertools.event_handler import APIGatewayRestResolver
 
     from bulk_import.api.rest import Router

@@ -16,12 +16,13 @@ from collections import defaultdict
 
 import pytest
 
-from bulk_import.api.native import RESOURCE_METHODS
+from bulk_import.api.native.cors import RESOURCE_METHODS
 from bulk_import.api.rocketchat import CORS_ALLOW_HEADERS, CORS_ALLOW_METHODS, CORS_NOT_ENABLED
 from bulk_import.dal.s3 import default_files
 from bulk_import.settings import get_settings
 from bulk_import_cli import demo
-from tests.conftest import TEMPLATE, api_event
+from tests.support.events import api_event
+from tests.support.stack import TEMPLATE
 
 ORIGIN = "https://app.example.com"
 UNAUTHENTICATED_METHODS = "OPTIONS, GET, POST, PUT, DELETE, HEAD, MERGE, MKCOL, MOVE, PROPFIND, PROPPATCH, ACL"
@@ -339,7 +340,7 @@ def test_native_preflight_allows_the_resources_methods_and_the_headers_the_api_r
         "Access-Control-Allow-Origin": "*",
         "Access-Control-Allow-Headers": "Authorization, Content-Type, Idempotency-Key",
         "Access-Control-Max-Age": "86400",
-        "Access-Control-Expose-Headers": "Location, WWW-Authenticate",
+        "Access-Control-Expose-Headers": "Location, Retry-After, WWW-Authenticate",
     }
     assert sum(dynamodb_requests.values()) == 0  # no credential is needed, none is read
 
@@ -354,7 +355,7 @@ def test_native_other_responses_allow_any_origin_and_expose_location(seeded, inv
     result = invoke("NativeReadFunction", api_event("GET", "/v1/cells/demo/imports", token, headers={"Origin": ORIGIN}))
     assert result.status == status
     assert result.headers["Access-Control-Allow-Origin"] == ["*"]
-    assert result.headers["Access-Control-Expose-Headers"] == ["Location, WWW-Authenticate"]
+    assert result.headers["Access-Control-Expose-Headers"] == ["Location, Retry-After, WWW-Authenticate"]
 
 
 def test_every_api_function_answers_options_without_a_credential(seeded, invoke):

@@ -13,16 +13,17 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from bulk_import.dal.dynamodb.operations import latest_operation_key, operation_to_item
+from bulk_import.dal.dynamodb.operation_items import latest_operation_key, operation_to_item
 from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.s3 import default_files
 from bulk_import.domain.credentials import ApiPermission
 from bulk_import.domain.operation import ProgressStep, utc_now
 from bulk_import.logic.admin import create_api_credential
-from bulk_import.logic.imports import start_records_import
-from tests.conftest import BUCKET_NAME, api_event, capture_bus_events
-from tests.integration.test_operations import users
-from tests.integration.test_worker import RecordedExecutions, run_worker, sweep_after
+from bulk_import.logic.imports.start import start_records_import
+from tests.support.events import api_event, capture_bus_events
+from tests.support.records import users
+from tests.support.stack import BUCKET_NAME
+from tests.support.worker import RecordedExecutions, run_worker, sweep_after
 
 CELL = "acme"  # run_worker drives this cell
 
@@ -80,18 +81,113 @@ def test_an_invalid_query_is_a_422_problem_naming_each_invalid_parameter_before_
         "status": 422,
         "instance": f"/v1/cells/{CELL}/imports",
         "errors": [
-            "query.limit: Input should be greater than or equal to 1",
-            "query.state: Input should be 'none', 'new', 'loading', 'ready', 'importing', 'error', "
-            "'canceled' or 'done'",
+            "query.limit: must be a whole number from 1 to 1000",
+            "query.state: must be one of none, new, loading, ready, importing, error, canceled, done",
         ],
     }
     errors = invoke(
         "NativeReadFunction", api_event("GET", f"/v1/cells/{CELL}/imports/x/errors", query={"limit": "2.5"})
     )
-    assert (errors.status, errors.body["errors"]) == (
-        422,
-        ["query.limit: Input should be a valid integer, unable to parse string as an integer"],
-    )
+    assert (errors.status, errors.body["errors"]) == (422, ["query.limit: must be a whole number from 1 to 1000"])
+
+
+UPLOAD_ID = "0123456789abcdef01234567"
+USER = {"type": "user", "username": "ann", "emails": ["ann@example.com"]}
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "errors"),
+    [
+        ("uploads", {}, ["body.filename: is required"]),
+        (
+            "uploads",
+            {"filename": "a/b", "size": -1},
+            [
+                "body.filename: must be a file name, without '/', '\\' or control characters",
+                "body.size: must be at least 0",
+            ],
+        ),
+        (
+            "uploads",
+            {"filename": "", "size": "many"},
+            ["body.filename: must not be empty", "body.size: must be a whole number"],
+        ),
+        ("uploads", {"filename": 5}, ["body.filename: must be a string"]),
+        ("uploads", [], ["body: must be a JSON object"]),
+        ("uploads/u1/complete", {"etags": []}, ["body.etags: must have at least 1 item"]),
+        ("uploads/u1/complete", {"etags": "abc"}, ["body.etags: must be a list"]),
+        ("uploads/u1/complete", {"etags": ["a", 5]}, ["body.etags[1]: must be a string"]),
+        ("imports", {}, ["body: give either uploadId or records, not both"]),
+        ("imports", {"uploadId": UPLOAD_ID, "records": [USER]}, ["body: give either uploadId or records, not both"]),
+        (
+            "imports",
+            {"uploadId": "zz", "name": "n" * 257},
+            [
+                "body.uploadId: must be an uploadId as POST .../uploads answered it (24 hexadecimal digits, lowercase)",
+                "body.name: must have at most 256 characters",
+            ],
+        ),
+        (
+            "imports",
+            {"records": [USER, {"type": "group"}, {}, 5]},
+            [
+                "body.records[1].type: must be one of user, channel, message",
+                "body.records[2].type: is required",
+                "body.records[3]: must be a JSON object",
+            ],
+        ),
+        ("imports", {"records": []}, ["body.records: must have at least 1 item"]),
+        (
+            "imports/019a0000000000000000d001/retry",
+            {"corrections": {"user:1": {}, "bad": {}, "user:2": 5}},
+            [
+                'body.corrections: the key "bad" must be a record id as the errors listing names it: '
+                "user:<n>, channel:<n> or message:<n>",
+                'body.corrections["user:2"]: must be a JSON object',
+            ],
+        ),
+        ("imports/019a0000000000000000d001/retry", {"corrections": []}, ["body.corrections: must be a JSON object"]),
+    ],
+)
+def test_an_invalid_body_is_a_422_problem_naming_each_invalid_field_and_what_it_must_be(
+    store, token, invoke, path, body, errors
+):
+    result = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/{path}", token, body))
+    assert (result.status, result.headers["Content-Type"]) == (422, ["application/problem+json"])
+    assert result.body == {
+        "type": "urn:bulk-import:problem:invalid-request",
+        "title": "The request is not valid",
+        "status": 422,
+        "instance": f"/v1/cells/{CELL}/{path}",
+        "errors": errors,
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ('{"filename": "a.zip",', "body: is not JSON (at offset 21)"),
+        ('{"filename": "a.zip", "size": NaN}', "body: is not JSON (NaN is not a JSON number)"),
+        ("", "body: is required"),
+        ("null", "body: is required"),
+    ],
+)
+def test_a_body_that_is_not_a_json_document_is_a_422_problem(store, token, invoke, text, error):
+    event = api_event("POST", f"/v1/cells/{CELL}/uploads", token, headers={"Content-Type": "application/json"})
+    event["body"] = text
+    result = invoke("NativeWriteFunction", event)
+    assert (result.status, result.body["errors"]) == (422, [error])
+
+
+def test_a_body_is_checked_before_the_credential(store, invoke):
+    result = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports", None, {"records": []}))
+    assert (result.status, result.body["errors"]) == (422, ["body.records: must have at least 1 item"])
+
+
+def test_a_retry_without_a_body_is_a_retry_without_corrections(store, bucket, token, invoke):
+    parent = imported(store, bucket, users(4, invalid={1, 2}))
+    result = invoke("NativeWriteFunction", api_event("POST", f"/v1/cells/{CELL}/imports/{parent}/retry", token))
+    assert (result.status, result.body["parentId"], result.body["state"]) == (202, parent, "loading")
 
 
 def test_failed_records_page_through_http_and_download_as_csv(store, bucket, token, invoke):
@@ -203,11 +299,12 @@ def test_an_unknown_route_is_a_problem_404(store, token, invoke):
 
 
 def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, invoke):
+    size = 6 * 1024**3
     created = invoke(
         "NativeWriteFunction",
-        api_event("POST", f"/v1/cells/{CELL}/uploads", token, {"filename": "big.jsonl", "size": 6 * 1024**3}),
+        api_event("POST", f"/v1/cells/{CELL}/uploads", token, {"filename": "big.jsonl", "size": size}),
     )
-    assert created.status == 200 and len(created.body["parts"]) == 96
+    assert created.status == 200 and len(created.body["parts"]) == -(-size // created.body["partSize"]) > 1
     urls = [part["url"] for part in created.body["parts"]]
     assert all("X-Amz-Algorithm=AWS4-HMAC-SHA256" in url for url in urls)  # SigV2 fails in newer regions
     upload_id = created.body["uploadId"]
@@ -216,6 +313,12 @@ def test_multipart_upload_parts_are_listed_and_completed(store, bucket, token, i
     etag = bucket.client.upload_part(Bucket=BUCKET_NAME, Key=key, UploadId=multipart_id, PartNumber=1, Body=content)[
         "ETag"
     ]
+    wrong = invoke(
+        "NativeWriteFunction",
+        api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete", token, {"etags": ['"not-a-part"']}),
+    )
+    assert (wrong.status, wrong.body["type"]) == (400, "urn:bulk-import:problem:parts-rejected")
+    assert wrong.body["detail"]  # S3's words: which part
     completed = invoke(
         "NativeWriteFunction",
         api_event("POST", f"/v1/cells/{CELL}/uploads/{upload_id}/complete", token, {"etags": [etag]}),
@@ -259,7 +362,7 @@ def stream_record(old, new) -> dict:
 
 
 def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket, captured_events):
-    from tests.conftest import FUNCTIONS
+    from tests.support.stack import FUNCTIONS
 
     operation = start_records_import(store, bucket, RecordedExecutions(), CELL, users(10), None, "op")
     progressed = replace(
@@ -291,7 +394,8 @@ def test_operation_changes_on_the_stream_become_events_on_the_bus(store, bucket,
 
 
 def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_environment, monkeypatch):
-    from tests.conftest import FUNCTIONS, clear_cached_clients
+    from bulk_import_local.local_stack import clear_cached_clients
+    from tests.support.stack import FUNCTIONS
 
     monkeypatch.setenv("FAIL_STALLED_AFTER_MINUTES", "1")
     monkeypatch.setenv("STALLED_AFTER_MINUTES", "1")
@@ -384,7 +488,7 @@ def test_a_key_answers_with_its_import_for_24_hours(store, bucket, token, invoke
 
 
 def test_an_unexpected_error_is_a_500_problem_without_a_trace(store, token, invoke, monkeypatch):
-    from tests.conftest import FUNCTIONS
+    from tests.support.stack import FUNCTIONS
 
     def broken(*args, **kwargs):
         raise RuntimeError("secret internals")

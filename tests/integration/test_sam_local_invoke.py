@@ -13,9 +13,9 @@ What SAM does, step by step, and how this does it:
   reset and seeded with the demo data before each event (tests/integration/test_events.py does the
   same in-process and owns the expectations, reused here).
 
-Each process also reports the packages it loaded: the status functions must answer every event
-without pydantic (its import alone is a fifth of a bare boto3 function's cold start, issue 10), and
-the write functions every event but a retry whose corrections only the records' models can judge.
+Each process also reports the packages it loaded: the status and read functions must answer every
+event without pydantic (the reads clients poll stay lean: docs/decisions/0002-cold-start-budget.md);
+the write functions validate their bodies with pydantic models, through Powertools' event handler.
 
 Differences left: the process runs this venv's Python (3.11) and packages, where the container has
 the runtime's Python (python3.13) and the layer's pinned requirements.
@@ -47,8 +47,9 @@ from bulk_import_cli.demo import seed_demo
 from bulk_import_cli.stack_state import StackInfo
 from bulk_import_local.local_stack import LOCAL_PARAMETERS
 from bulk_import_local.sam_template import REGION, SamTemplate
-from tests.conftest import ROOT, http_result
-from tests.integration.test_events import EVENT_FILES, NOT_HTTP, assert_expected_answer
+from tests.support.event_answers import EVENT_FILES, NOT_HTTP, assert_expected_answer
+from tests.support.events import http_result
+from tests.support.stack import ROOT
 
 # samtranslator and samcli call their own deprecated APIs.
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -109,11 +110,12 @@ result = handler(event, LambdaContext())
 with open(result_path, "w") as file:
     json.dump({"answer": result, "packages": sorted({name.partition(".")[0] for name in sys.modules})}, file)
 """
-#: Events answered with pydantic loaded: a retry whose corrections only the records' models can
-#: judge (record_rules.plainly_valid: here, one that is invalid), Swagger UI (Powertools' page loads
-#: its OpenAPI models) and the functions not on the API.
+#: Events answered with pydantic loaded: the write functions' (their bodies' models and Powertools'
+#: validation), Swagger UI (Powertools' page loads its OpenAPI models) and the functions not on the API.
 WITH_PYDANTIC = (
-    "NativeWriteFunction/retry-import-invalid-corrections",
+    "NativeWriteFunction/",
+    "PersoniumImportFunction/",
+    "RocketChatImportFunction/",
     "ImportSweeperFunction/",
     "ImportEventsFunction/",
     "ApiDocsFunction/docs.json",

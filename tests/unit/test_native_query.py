@@ -1,94 +1,60 @@
-"""The query parameters the native read function reads by hand instead of through Powertools'
-validation (which would load pydantic: tests/integration/test_sam_local_invoke.py checks it does
-not) are read, and refused, as that validation reads and refuses them."""
-
-from typing import Annotated
+"""The query parameters of the native read routes, read by this API's own rules (the read function
+stays without pydantic: tests/integration/test_sam_local_invoke.py checks it): `limit` a whole
+number in decimal digits within its bounds, `state` one of the import states, each parameter sent
+once; a refusal names the parameter and says what it must be."""
 
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
-from pydantic import Field, TypeAdapter, ValidationError
 
-from bulk_import.api import native
+from bulk_import.api.native import queries
+from bulk_import.api.native.problems import InvalidRequest
+from bulk_import.domain.errors import InvalidCursor
 from bulk_import.domain.operation import ImportState
 
-INTEGERS = [
-    "1",
-    "20",
-    "1000",
-    "0",
-    "-0",
-    "1001",
-    "-1",
-    "007",
-    "+5",
-    " 5 ",
-    "\t5\n",
-    "1_000",
-    "1_0",
-    "_10",
-    "10_",
-    "1__0",
-    "1.0",
-    "1.00",
-    "1.",
-    ".5",
-    "1.5",
-    "1.0_0",
-    "1_0.0",
-    "1e2",
-    "0x10",
-    "0b1",
-    "",
-    " ",
-    "abc",
-    "2,3",
-    "+ 1",
-    "\u0665",
-    "\u0665" * 20,
-    "\uff11",
-    "\u00a05",
-    "5\u3000",
-    "\x1c5",
-    "9" * 30,
-    "-" + "9" * 30,
-    "0" * 5000,
-    "9" * 4300,
-    "9" * 4301,
-    "-" + "9" * 5000,
-]
-TEXTS = ["", "abc", "a,b", " x "]
-STATES = [*(state.value for state in ImportState), "DONE", "sleeping", "", " done"]
+PAGE_SIZE = queries.PageSize(default=20)
 
 
-def pydantic_says(adapter: TypeAdapter, value) -> tuple[str, object]:
-    """What Powertools' validation makes of `value`: ("ok", the value) or ("error", its message)."""
-    try:
-        return "ok", adapter.validate_python(value)
-    except ValidationError as error:
-        return "error", error.errors()[0]["msg"]
+@pytest.mark.parametrize(("text", "number"), [("1", 1), ("20", 20), ("1000", 1000), ("007", 7), ("0" * 50 + "5", 5)])
+def test_a_page_size_is_a_whole_number_in_decimal_digits(text, number):
+    assert PAGE_SIZE.parse(text) == number
 
 
-def read_says(parameter: native.QueryParameter, value) -> tuple[str, object]:
-    try:
-        return "ok", parameter.parse(value)
-    except ValueError as error:
-        return "error", str(error)
+@pytest.mark.parametrize(
+    "text",
+    [
+        "0",
+        "1001",
+        "9" * 5000,  # refused before int() reads it
+        "-1",
+        "+5",
+        " 5",
+        "5 ",
+        "1_000",
+        "1.0",
+        "1e2",
+        "0x10",
+        "",
+        "abc",
+        "\u0665",  # a digit, of another script
+        "\uff11",
+    ],
+)
+def test_any_other_page_size_is_refused_with_its_bounds(text):
+    with pytest.raises(ValueError) as refused:
+        PAGE_SIZE.parse(text)
+    assert str(refused.value) == "must be a whole number from 1 to 1000"
 
 
-@pytest.mark.parametrize("value", [*INTEGERS, ["1", "2"], []])
-def test_a_page_size_is_read_as_pydantic_validates_it(value):
-    adapter = TypeAdapter(Annotated[int, Field(ge=1, le=1000)])
-    assert read_says(native.PageSize(default=20), value) == pydantic_says(adapter, value)
+def test_a_state_is_one_of_the_import_states_as_written():
+    assert [queries.STATE.parse(state.value) for state in ImportState] == list(ImportState)
+    for text in ["DONE", " done", "", "sleeping"]:
+        with pytest.raises(ValueError) as refused:
+            queries.STATE.parse(text)
+        assert str(refused.value) == "must be one of none, new, loading, ready, importing, error, canceled, done"
 
 
-@pytest.mark.parametrize("value", [*TEXTS, ["a", "b"]])
-def test_a_cursor_is_read_as_pydantic_validates_it(value):
-    assert read_says(native.CURSOR, value) == pydantic_says(TypeAdapter(str | None), value)
-
-
-@pytest.mark.parametrize("value", [*STATES, ["done", "new"]])
-def test_a_state_is_read_as_pydantic_validates_it(value):
-    assert read_says(native.STATE, value) == pydantic_says(TypeAdapter(ImportState | None), value)
+def test_a_cursor_is_any_text():
+    assert [queries.CURSOR.parse(text) for text in ["", "abc", " x "]] == ["", "abc", " x "]
 
 
 def event(query: dict[str, list[str]] | None) -> APIGatewayProxyEvent:
@@ -100,18 +66,34 @@ def event(query: dict[str, list[str]] | None) -> APIGatewayProxyEvent:
     )
 
 
-def test_every_invalid_parameter_is_named_and_missing_ones_take_their_defaults():
-    parameters = (native.PageSize(default=100), native.CURSOR, native.STATE)
-    assert native.read_query(event(None), parameters) == {"limit": 100, "cursor": None, "state": None}
-    assert native.read_query(event({"limit": ["7"], "state": ["done"]}), parameters) == {
+def test_missing_parameters_take_their_defaults():
+    parameters = (queries.PageSize(default=100), queries.CURSOR, queries.STATE)
+    assert queries.read_query(event(None), parameters) == {"limit": 100, "cursor": None, "state": None}
+    assert queries.read_query(event({"limit": ["7"], "state": ["done"]}), parameters) == {
         "limit": 7,
         "cursor": None,
         "state": ImportState.DONE,
     }
-    with pytest.raises(native.InvalidRequest) as refused:
-        native.read_query(event({"limit": ["0"], "cursor": ["a", "b"], "state": ["x"]}), parameters)
-    assert [error["loc"] for error in refused.value.errors] == [
-        ("query", "limit"),
-        ("query", "cursor"),
-        ("query", "state"),
+
+
+def test_every_invalid_parameter_is_named_with_what_it_must_be():
+    parameters = (queries.PageSize(default=100), queries.CURSOR, queries.STATE)
+    with pytest.raises(InvalidRequest) as refused:
+        queries.read_query(event({"limit": ["0"], "cursor": ["a", "b"], "state": ["x"]}), parameters)
+    assert refused.value.errors == [
+        "query.limit: must be a whole number from 1 to 1000",
+        "query.cursor: must be sent once, not 2 times",
+        "query.state: must be one of none, new, loading, ready, importing, error, canceled, done",
     ]
+
+
+def test_a_parameter_without_its_multi_value_form_is_read_too():
+    only_single = APIGatewayProxyEvent({"queryStringParameters": {"limit": "3"}})
+    assert queries.read_query(only_single, [PAGE_SIZE]) == {"limit": 3}
+
+
+def test_a_cursor_round_trips_and_a_foreign_one_is_refused():
+    key = {"PK": "CELL#demo", "SK": "OP#1"}
+    assert queries.decode_cursor(queries.encode_cursor(key)) == key
+    with pytest.raises(InvalidCursor):
+        queries.decode_cursor("not a cursor")

@@ -10,9 +10,9 @@ from bulk_import.api.personium import (
     PersoniumCredential,
     PersoniumRequestError,
     apply_header_overrides,
-    import_snapshot_name,
     snapshot_name,
 )
+from bulk_import.api.personium_requests import cell_import_request
 
 
 def event(headers=None, multi=None, query=None):
@@ -79,7 +79,7 @@ def test_authorization_wins_over_cookie():
     "body", ['{"Name": "CellExport_2017-01"}', ' {"Name":"a", "Other": 1} ', '{"Name": "' + "x" * 192 + '"}']
 )
 def test_an_import_body_names_its_snapshot(body):
-    assert import_snapshot_name(body) == json.loads(body)["Name"]
+    assert cell_import_request(body).Name == json.loads(body)["Name"]
 
 
 @pytest.mark.parametrize(
@@ -102,6 +102,8 @@ def test_an_import_body_names_its_snapshot(body):
         ('{"Name": "a.b"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
         ('{"Name": "snap\\n"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
         ('{"Name": 5}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        ('{"Name": ["snap"]}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
+        ('{"Name": "sn\u00e1p"}', "PR400-CM-0002", "Field [Name] format error. Must be [^[a-zA-Z0-9-_]{1,192}$]."),
         (
             '{"Name": "' + "x" * 193 + '"}',
             "PR400-CM-0002",
@@ -111,7 +113,7 @@ def test_an_import_body_names_its_snapshot(body):
 )
 def test_an_import_body_is_refused_as_personium_refuses_it(body, code, message):
     with pytest.raises(PersoniumRequestError) as refused:
-        import_snapshot_name(body)
+        cell_import_request(body)
     assert (refused.value.code.code, str(refused.value)) == (code, message)
 
 

@@ -1,7 +1,8 @@
 """Function configuration, read once per cold start from the template's environment.
 
-Read by hand rather than by pydantic-settings: every function reads these on its cold start, and
-pydantic's import alone would cost a fifth of a bare boto3 function's (docs/benchmarks.md).
+Read with the standard library rather than pydantic-settings: the status reads load no pydantic
+(docs/decisions/0002-cold-start-budget.md). The rules are this project's own: whole numbers in
+digits, booleans `true` or `false`.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 from bulk_import.domain.operation import valid_cell_name
 
-#: What a boolean variable may say (pydantic's spellings).
-_TRUE, _FALSE = {"1", "true", "t", "yes", "y", "on"}, {"0", "false", "f", "no", "n", "off"}
+#: What a boolean variable may say, whatever its case.
+_BOOLEANS = {"true": True, "false": False}
 
 
 def _positive(name: str, default: int) -> int:
@@ -31,9 +32,9 @@ def _boolean(name: str, default: bool) -> bool:
     text = os.environ.get(name)
     if text is None:
         return default
-    if text.strip().lower() not in _TRUE | _FALSE:
+    if text.strip().lower() not in _BOOLEANS:
         raise ValueError(f"{name} must be true or false, not {text!r}")
-    return text.strip().lower() in _TRUE
+    return _BOOLEANS[text.strip().lower()]
 
 
 @dataclass(frozen=True, kw_only=True)

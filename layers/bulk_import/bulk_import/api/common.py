@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from typing_extensions import TypedDict
+
+T = TypeVar("T")
 
 
 class ProxyRequest(Protocol):
@@ -18,6 +20,8 @@ class ProxyRequest(Protocol):
     def request_context(self) -> Any: ...
     @property
     def body(self) -> str | None: ...
+    @property
+    def query_string_parameters(self) -> Any: ...
 
 
 class OperationCounts(TypedDict):
@@ -31,11 +35,20 @@ class OperationCounts(TypedDict):
     error: int
 
 
+def answer_shape(cls: T) -> T:
+    """Configures how pydantic reads the TypedDict `cls` of an answer, which it does only to describe
+    it in the OpenAPI document: each field described by the docstring under it, and nothing built
+    until the description is asked for (`defer_build`; Powertools builds a write route's description
+    with its first request). At run time nothing validates what this code built."""
+    cls.__pydantic_config__ = {"use_attribute_docstrings": True, "defer_build": True}  # type: ignore[attr-defined]
+    return cls
+
+
 def present(**fields: Any) -> Any:
     """A response body of these fields but those that are None: both dialects leave out what does not
     apply (Personium's started_at while ready, Rocket.Chat's operation when there is none). Bodies
     are dicts typed by TypedDicts (the OpenAPI document is generated from those), not pydantic
-    models: the status functions answer without loading pydantic (docs/benchmarks.md)."""
+    models: the status reads answer without loading pydantic (docs/decisions/0002-cold-start-budget.md)."""
     return {name: value for name, value in fields.items() if value is not None}
 
 

@@ -17,8 +17,8 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import present, set_response_headers
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, by_class, json_text, parse_json
+from bulk_import.api.common import ProxyRequest, present, set_response_headers
+from bulk_import.api.rest import Answer, Request, RouteNotFound, by_class, json_text
 from bulk_import.domain.errors import (
     AuthenticationRequired,
     BulkImportError,
@@ -26,8 +26,10 @@ from bulk_import.domain.errors import (
     CredentialExpired,
     InvalidCredential,
     PermissionDenied,
+    StoreUnavailable,
 )
 from bulk_import.domain.operation import ImportOperation, PersoniumStatus, iso_millis
+from bulk_import.logic.imports.errors import CellImportRunning, OperationBusy, SnapshotNotFound
 from bulk_import.observability import logger
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
@@ -66,6 +68,9 @@ JSON_PARSE_ERROR = PersoniumCode("PR400-CM-0004", "JSON parse error. [{0}].")
 RESOURCE_NOT_FOUND = PersoniumCode("PR404-DV-0001", "Resource not found. [{0}].")
 CELL_BUSY = PersoniumCode("PR409-MC-0001", "Cell to be processed is being accessed by other requests.")
 CELL_LOCKED = PersoniumCode("PR409-CM-0002", "Because [{0}] is being executed, writing to cell can not be done.")
+# What personium-core answers a request that cannot get its cell's lock in time under load
+# (PersoniumCoreException.Misc.TOO_MANY_CONCURRENT_REQUESTS); here, the table's answer in time.
+TOO_MANY_CONCURRENT_REQUESTS = PersoniumCode("PR503-SV-0001", "Too many concurrent requests.")
 
 
 class InvalidAuthenticationScheme(BulkImportError):
@@ -79,16 +84,6 @@ class PersoniumRequestError(BulkImportError):
         super().__init__(code.text(*arguments))
         self.code = code
         self.arguments = arguments
-
-
-_CODE_OF_ERROR: dict[type[BulkImportError], PersoniumCode] = {
-    InvalidAuthenticationScheme: INVALID_AUTHENTICATION_SCHEME,
-    CellNotFound: CELL_NOT_FOUND,
-    AuthenticationRequired: AUTHORIZATION_REQUIRED,
-    InvalidCredential: TOKEN_PARSE_ERROR,
-    CredentialExpired: ACCESS_TOKEN_EXPIRED,
-    PermissionDenied: PRIVILEGE_LACKING,
-}
 
 
 SNAPSHOT_NAME_PATTERN = r"^[a-zA-Z0-9-_]{1,192}$"
@@ -126,27 +121,6 @@ def snapshot_name(file_name: str) -> str:
     name, dot, extension = file_name.rpartition(".")
     if dot != "." or extension != "zip" or not _valid_snapshot_name(name):
         raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN[:-1] + r"\.zip$")
-    return name
-
-
-def import_snapshot_name(body: str | None) -> str:
-    """The Name of a POST __import body, read as CellImportResource reads it: the body is parsed
-    whatever its Content-Type (JSON_PARSE_ERROR names the body when it is not JSON), a Name absent
-    or null is missing, and it must match SNAPSHOT_NAME_PATTERN. Where Personium fails with a 500
-    (a body that is JSON but not an object, a Name that is not a string), this answers the 400 of the
-    nearest check."""
-    text = body or ""
-    try:
-        parsed = parse_json(text)  # NaN and Infinity too: Personium's JSON parser refuses them
-    except ValueError:
-        parsed = None
-    if not isinstance(parsed, dict):
-        raise PersoniumRequestError(JSON_PARSE_ERROR, text)
-    name = parsed.get("Name")
-    if name is None:
-        raise PersoniumRequestError(REQUIRED_KEY_MISSING, "Name")
-    if not _valid_snapshot_name(name):
-        raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN)
     return name
 
 
@@ -214,7 +188,7 @@ class PersoniumCredential:
     cookie_peer: str | None = None
 
     @classmethod
-    def of(cls, event: Request) -> PersoniumCredential:
+    def of(cls, event: ProxyRequest) -> PersoniumCredential:
         authorization = event.headers.get("Authorization")
         if authorization is not None:
             scheme, _, token = authorization.partition(" ")
@@ -242,31 +216,37 @@ def error_response(code: PersoniumCode, *arguments: str) -> Answer:
     return Answer(code.status, error_body(code, *arguments))
 
 
-def answer_error(error: Exception, request: Request) -> Answer:
-    """The Personium error a request that raised `error` gets."""
+#: The Personium error each error is answered with, and the arguments of its message: the error's
+#: own (its args) where None.
+_CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[str, ...] | None]] = {
+    InvalidAuthenticationScheme: (INVALID_AUTHENTICATION_SCHEME, None),
+    CellNotFound: (CELL_NOT_FOUND, None),
+    AuthenticationRequired: (AUTHORIZATION_REQUIRED, None),
+    InvalidCredential: (TOKEN_PARSE_ERROR, None),
+    CredentialExpired: (ACCESS_TOKEN_EXPIRED, None),
+    PermissionDenied: (PRIVILEGE_LACKING, None),
+    OperationBusy: (CELL_BUSY, None),
+    SnapshotNotFound: (RESOURCE_NOT_FOUND, None),
+    CellImportRunning: (CELL_LOCKED, ("cell import",)),
+    RouteNotFound: (URI_NOT_RECOGNIZED, ()),
+}
+
+
+def answer_error(error: Exception, request: ProxyRequest) -> Answer:
+    """The Personium error a request that raised `error` gets: the one place that maps errors to
+    Personium's codes, for the status function's router and the import function's exception handlers."""
     if isinstance(error, PersoniumRequestError):
         return error_response(error.code, *error.arguments)
+    if isinstance(error, StoreUnavailable):
+        unavailable = error_response(TOO_MANY_CONCURRENT_REQUESTS)
+        return Answer(unavailable.status_code, unavailable.body, headers={"Retry-After": str(error.retry_after)})
+    if (listed := by_class(_CODE_OF_ERROR, error)) is not None:
+        code, arguments = listed
+        return error_response(code, *(error.args if arguments is None else arguments))
     if isinstance(error, BulkImportError):
-        return error_response(by_class(_CODE_OF_ERROR, error) or UNKNOWN_ERROR, *error.args)
-    if isinstance(error, RouteNotFound):
-        return error_response(URI_NOT_RECOGNIZED)
+        return error_response(UNKNOWN_ERROR)
     logger.exception("Unexpected error")
     return error_response(UNKNOWN_ERROR)
-
-
-def answer_import_error(error: Exception, request: Request) -> Answer:
-    """answer_error, and the refusals only the import routes meet."""
-    # Imported here: the status function never starts an import, and loading the import
-    # machinery (files, records) would lengthen its cold start.
-    from bulk_import.logic.imports import CellImportRunning, OperationBusy, SnapshotNotFound
-
-    if isinstance(error, OperationBusy):
-        return error_response(CELL_BUSY, *error.args)
-    if isinstance(error, SnapshotNotFound):
-        return error_response(RESOURCE_NOT_FOUND, *error.args)
-    if isinstance(error, CellImportRunning):
-        return error_response(CELL_LOCKED, "cell import")
-    return answer_error(error, request)
 
 
 def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
@@ -313,8 +293,9 @@ def cors_headers(event: Request) -> dict[str, str]:
     return headers | ({"Access-Control-Allow-Headers": requested} if requested is not None else {})
 
 
-def resolve(app: Router, event: dict[str, Any], context: Any, personium_version: str) -> dict:
-    """Runs the router the way Personium's filters wrap every resource."""
+def resolve(app: Any, event: dict[str, Any], context: Any, personium_version: str) -> dict:
+    """Runs the router (bulk_import.api.rest's or Powertools') the way Personium's filters wrap every
+    resource."""
     event = apply_header_overrides(event)
     request = Request(event)
     request_key = request.headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())

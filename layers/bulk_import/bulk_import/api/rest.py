@@ -1,20 +1,18 @@
-"""Answering API Gateway's REST proxy events without Powertools' event handler: every API function
-but the docs routes with this.
+"""Answering API Gateway's REST proxy events without Powertools' event handler: the routers of the
+status and read functions, which serve the status reads clients poll and so stay lean
+(docs/decisions/0002-cold-start-budget.md). The write functions route with Powertools'
+APIGatewayRestResolver (api/write_resolver.py).
 
-A function has a few routes, matched against the event's path as Powertools matches them (API
-Gateway has routed the request to the function already). Importing Powertools' event handler costs
-a tenth of a bare boto3 function's cold start (all its resolvers, asyncio among them, and every
-event class): more than half of what a status read may add (docs/benchmarks.md). Route functions
-have the signatures Powertools' routes have (path parameters as arguments, the answer's type as
-return annotation), so the OpenAPI generator declares them on a Powertools resolver (`Router.declare`).
-CORS is each dialect's own (`personium.resolve`, `rocketchat.resolve`, `native.resolve`), not
-Powertools' CORSConfig, which answers every preflight one way: Personium and Rocket.Chat each answer
-it their own way.
+A function has a few routes, matched against the event's path (API Gateway has routed the request
+to the function already). Route functions have the signatures Powertools' routes have (path
+parameters as arguments, the answer's type as return annotation), so the OpenAPI generator declares
+them on a Powertools resolver (`Router.declare`). CORS is each dialect's own (`personium.resolve`,
+`rocketchat.resolve`, `native.cors.resolve`): Personium and Rocket.Chat each answer a preflight
+their own way.
 """
 
 from __future__ import annotations
 
-import inspect
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -172,50 +170,15 @@ class Router:
             app.route(path, method=route.method, **route.openapi)(route.function)
 
 
-class ReadingRoute:
-    """A route function called with more than its path parameters: values `read` from the request
-    before it runs (a query, a body), where Powertools' validation would have passed them.
-
-    Powertools reads a route's signature to document it. `__signature__` gives it the function's,
-    each parameter `declared` annotated and defaulted as a route validated by Powertools declares
-    it, so the OpenAPI document describes them as such. It is built when asked for, since the
-    annotations load pydantic; Powertools asks only when the document is generated."""
-
-    def __init__(self, app: Router, function: Callable[..., Any]) -> None:
-        self.__name__ = function.__name__  # Powertools names the operation after it
-        self.__globals__ = function.__globals__  # where Powertools resolves the function's annotations
-        self.app, self.function = app, function
-
-    def read(self, request: Request) -> dict[str, Any]:
-        """The values of the parameters read from `request`, by name."""
-        raise NotImplementedError
-
-    def declared(self) -> dict[str, tuple[Any, Any]]:
-        """(annotation, default) of each parameter read, by name, as Powertools would declare it."""
-        raise NotImplementedError
-
-    def __call__(self, **path_parameters: str) -> Any:
-        return self.function(**path_parameters, **self.read(self.app.current_event))
-
-    @property
-    def __signature__(self) -> inspect.Signature:
-        signature = inspect.signature(self.function)
-        declared = self.declared()
-        return signature.replace(
-            parameters=[
-                parameter.replace(annotation=declared[name][0], default=declared[name][1])
-                if name in declared
-                else parameter
-                for name, parameter in signature.parameters.items()
-            ]
-        )
+#: The end of the message of a json.JSONDecodeError for NaN or Infinity (parse_json).
+NOT_A_JSON_NUMBER = "is not a JSON number"
 
 
 def parse_json(text: str) -> Any:
-    """`text` as JSON, ValueError (a JSONDecodeError where its syntax is wrong) if it is not: NaN and
-    Infinity too, which Python's json reads and JSON has not."""
+    """`text` as JSON; json.JSONDecodeError if it is not, NaN and Infinity included, which Python's
+    json reads and JSON has not."""
     return json.loads(text, parse_constant=_not_json)
 
 
 def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
+    raise json.JSONDecodeError(f"{constant} {NOT_A_JSON_NUMBER}", constant, 0)

@@ -8,10 +8,11 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import OperationCounts, present, set_response_headers
-from bulk_import.api.rest import Answer, Request, RouteNotFound, Router, parse_json
-from bulk_import.domain.errors import AuthenticationRequired, BulkImportError, PermissionDenied
+from bulk_import.api.common import OperationCounts, ProxyRequest, answer_shape, present, set_response_headers
+from bulk_import.api.rest import Answer, Request, RouteNotFound
+from bulk_import.domain.errors import AuthenticationRequired, BulkImportError, PermissionDenied, StoreUnavailable
 from bulk_import.domain.operation import ImportOperation, ImportState, iso_millis
+from bulk_import.logic.imports.errors import ImportServiceError, OperationBusy
 from bulk_import.observability import logger
 
 NOT_LOGGED_IN = "You must be logged in to do this."
@@ -98,7 +99,7 @@ class RocketChatLogin:
     auth_token: str | None
 
     @classmethod
-    def of(cls, event: Request) -> RocketChatLogin:
+    def of(cls, event: ProxyRequest) -> RocketChatLogin:
         return cls(user_id=event.headers.get("X-User-Id"), auth_token=event.headers.get("X-Auth-Token"))
 
 
@@ -107,157 +108,44 @@ def _error(status_code: int, error: str, **details: str) -> Answer:
     return Answer.json(body, status_code)
 
 
-def answer_error(error: Exception, request: Request) -> Answer:
-    """The ApiClass error body a request that raised `error` gets."""
+def answer_error(error: Exception, request: ProxyRequest) -> Answer:
+    """The ApiClass error body a request that raised `error` gets: the one place that maps errors to
+    Rocket.Chat's answers, for the status function's router and the importer's exception handlers."""
     if isinstance(error, AuthenticationRequired):
         return _error(401, NOT_LOGGED_IN, status="error", message=NOT_LOGGED_IN)
     if isinstance(error, PermissionDenied):
         return _error(403, NOT_PERMITTED)
     if isinstance(error, InvalidParams):
         return _error(400, str(error), errorType="invalid-params")
+    if isinstance(error, ImportServiceError):
+        return _error(400, str(error))
+    if isinstance(error, OperationBusy):
+        # Imported here: only the importer meets this, and the module brings the import machinery.
+        from bulk_import.logic.imports.rocketchat import CANNOT_RECEIVE
+
+        return _error(400, CANNOT_RECEIVE)
     if isinstance(error, RouteNotFound):
         return _error(404, "Not found")
+    if isinstance(error, StoreUnavailable):
+        unavailable = _error(503, "Service unavailable, try again later")
+        return Answer(unavailable.status_code, unavailable.body, headers={"Retry-After": str(error.retry_after)})
     logger.exception("Unexpected error")
     return _error(500, INTERNAL_ERROR)
 
 
-def answer_import_error(error: Exception, request: Request) -> Answer:
-    """answer_error, and the refusals only the importer routes meet."""
-    # Imported here: the status function never starts an import, and loading the import
-    # machinery (files, records) would lengthen its cold start.
-    from bulk_import.logic.imports import CANNOT_RECEIVE, ImportServiceError, OperationBusy
-
-    if isinstance(error, ImportServiceError):
-        return _error(400, str(error))
-    if isinstance(error, OperationBusy):
-        return _error(400, CANNOT_RECEIVE)
-    return answer_error(error, request)
-
-
+@answer_shape
 class NewOperationResponse(TypedDict):
     operation: RocketChatOperation
     success: bool
 
 
+@answer_shape
 class SuccessResponse(TypedDict):
     success: bool
 
 
 class InvalidParams(BulkImportError):
     """A body that fails Rocket.Chat's request schema check."""
-
-
-# -- import.addUsers' body: its AJV schema (isImportAddUsersParamsPOST), checked as AJV checks it --
-
-#: The users' properties and their types: every one nullable but the two required arrays of strings.
-_USER_PROPERTIES: dict[str, tuple[str, bool]] = {
-    "username": ("string", True),
-    "emails": ("array", False),
-    "importIds": ("array", False),
-    "name": ("string", True),
-    "utcOffset": ("number", True),
-    "avatarUrl": ("string", True),
-    "deleted": ("boolean", True),
-    "statusText": ("string", True),
-    "roles": ("array", True),
-    "type": ("string", True),
-    "bio": ("string", True),
-    "password": ("string", True),
-}
-_USER_REQUIRED = ("emails", "importIds")
-_NOT_COERCED = object()
-
-
-def add_users_body(body: str | None) -> list[dict[str, Any]]:
-    """The users of an import.addUsers body, checked as Rocket.Chat's AJV validator checks them
-    (`coerceTypes: true`, first error only): scalars are coerced in place (a utcOffset of "5" is 5,
-    a username of 5 is "5"), and the first violation is InvalidParams with AJV's message, which
-    ApiClass sends with ` [invalid-params]` appended (a Meteor.Error). A body that is absent or not
-    JSON is read as {}, as the router's body parser leaves it. By hand, not pydantic: its import
-    alone costs a fifth of a bare function's cold start (docs/benchmarks.md)."""
-    try:
-        data = parse_json(body or "{}")
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        raise _invalid("must be object")
-    if "users" not in data:
-        raise _invalid("must have required property 'users'")
-    if set(data) != {"users"}:
-        raise _invalid("must NOT have additional properties")
-    users = data["users"]
-    if not isinstance(users, list):
-        raise _invalid("must be array")
-    for user in users:
-        if not isinstance(user, dict):
-            raise _invalid("must be object")
-        for name in _USER_REQUIRED:
-            if name not in user:
-                raise _invalid(f"must have required property '{name}'")
-        for name, (kind, nullable) in _USER_PROPERTIES.items():
-            if name not in user or (nullable and user[name] is None):
-                continue
-            if kind == "array":
-                if not isinstance(user[name], list):
-                    raise _invalid("must be array")
-                user[name] = [_coerced(item, "string", False) for item in user[name]]
-            else:
-                user[name] = _coerced(user[name], kind, nullable)
-    return users
-
-
-def _coerced(value: Any, kind: str, nullable: bool) -> Any:
-    """`value` as a JSON `kind` ("string", "number", "boolean"), coerced as AJV's coerceTypes does,
-    trying `kind` first, then null when `nullable`; InvalidParams "must be <kind>" if it can't be."""
-    if _json_type(value) == kind:
-        return value
-    coerced: Any = _NOT_COERCED
-    if kind == "string" and (isinstance(value, (bool, int, float)) or value is None):
-        coerced = "" if value is None else _js_string(value)
-    elif kind == "number" and (
-        isinstance(value, (bool, type(None))) or (isinstance(value, str) and _number(value) is not None)
-    ):
-        coerced = 0 if value is None else int(value) if isinstance(value, bool) else _number(value)
-    elif kind == "boolean" and value in ("true", "false", 1, 0, None):
-        coerced = value == "true" or value == 1
-    if coerced is _NOT_COERCED and nullable and (value == "" or value == 0 or value is False):
-        coerced = None
-    if coerced is _NOT_COERCED:
-        raise _invalid(f"must be {kind}")
-    return coerced
-
-
-def _json_type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    json_types: dict[type, str] = {str: "string", list: "array", dict: "object"}
-    return json_types.get(type(value), "null")
-
-
-def _number(text: str) -> int | float | None:
-    """JavaScript's `+text` where AJV coerces it (a non-empty string equal to its number); None if not."""
-    try:
-        number = float(text)
-    except ValueError:
-        return None
-    if not text.strip() or number != number or number in (float("inf"), float("-inf")):
-        return None
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number
-
-
-def _js_string(value: bool | int | float) -> str:
-    """JavaScript's `"" + value`."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
-        return str(int(value))
-    return str(value)
-
-
-def _invalid(message: str) -> InvalidParams:
-    return InvalidParams(f"{message} [invalid-params]")
 
 
 def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:
@@ -282,9 +170,10 @@ def options_response(event: Request, cors_enabled: bool, cors_origin: str) -> di
     return _text(200, OPTIONS_ANSWER, {"Vary": "Origin", "Access-Control-Allow-Origin": origin} | allowed)
 
 
-def resolve(app: Router, event: dict[str, Any], context: Any, cors_enabled: bool, cors_origin: str) -> dict:
-    """Runs the router behind the CORS middleware: OPTIONS never reaches a route, and every other
-    response allows any origin and Rocket.Chat's headers, whatever the settings (Rocket.Chat PR #36085)."""
+def resolve(app: Any, event: dict[str, Any], context: Any, cors_enabled: bool, cors_origin: str) -> dict:
+    """Runs the router (bulk_import.api.rest's or Powertools') behind the CORS middleware: OPTIONS never
+    reaches a route, and every other response allows any origin and Rocket.Chat's headers, whatever
+    the settings (Rocket.Chat PR #36085)."""
     if event.get("httpMethod") == "OPTIONS":
         return options_response(Request(event), cors_enabled, cors_origin)
     return set_response_headers(
