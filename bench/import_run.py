@@ -334,7 +334,7 @@ def run(users: int, *, progress: bool = True) -> Result:
     """One import of `users` users in a fresh local stack, then the direct writes in the same process."""
     from bulk_import.dal.s3 import default_files, snapshot_key
     from bulk_import.dal.stepfunctions import default_executions
-    from bulk_import.logic.imports import start_snapshot_import
+    from bulk_import.logic.imports.snapshots import start_snapshot_import
     from bulk_import_cli.demo import demo_users_zip
     from bulk_import_local.local_stack import SERVE_KEEP_CALLS, LocalStack
     from bulk_import_local.sdk_boundary import current_function
@@ -393,7 +393,7 @@ def run(users: int, *, progress: bool = True) -> Result:
 def _children(operation: Any) -> int:
     """The Distributed Map children the import ran: a group of BATCHES_PER_CHILD batches each."""
     from bulk_import.domain.operation import BATCH_SIZE
-    from bulk_import.logic.worker import BATCHES_PER_CHILD
+    from bulk_import.logic.worker.steps import BATCHES_PER_CHILD
 
     counts = (operation.count.users, operation.count.channels, operation.count.messages)
     return sum(math.ceil(math.ceil(n / BATCH_SIZE) / BATCHES_PER_CHILD) for n in counts)
@@ -402,7 +402,7 @@ def _children(operation: Any) -> int:
 def direct_writes(store: Any, users: int) -> tuple[int, float]:
     """Writes each user entry the import created, into another cell, one conditional PutItem each
     (the write the import's floor counts: an entry that exists fails): (writes, seconds)."""
-    from bulk_import.dal.dynamodb.records import DirectoryEntry
+    from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
     from bulk_import.dal.dynamodb.table import marshal
     from bulk_import.domain.records.schema import parse_record
 

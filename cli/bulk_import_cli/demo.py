@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 from bulk_import.dal.dynamodb import ImportStore
-from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.dynamodb.record_items import BatchOutcome
 from bulk_import.dal.s3 import ImportFiles, snapshot_key, upload_prefix
 from bulk_import.domain.credentials import ApiPermission, Permission
 from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now

@@ -1,7 +1,7 @@
 """The one PartiQL statement the worker sends, read as DynamoDB reads it.
 
 The batch function creates entries with `INSERT INTO "<table>" VALUE {'<name>': ?, ...}`, every value
-a parameter (bulk_import.dal.dynamodb.records). The local stack reads that form, and only it: moto's own
+a parameter (bulk_import.dal.dynamodb.directory_items). The local stack reads that form, and only it: moto's own
 PartiQL scans the whole table per statement and lets an INSERT overwrite (moto_partiql.py), the
 boundary's strict mode measures the item (sdk_boundary.py), the IAM check names its partition
 (iam_policies.py).

@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import astuple, dataclass
 
 import pytest
+
 from tests.support.e2e import Http, ServedStack, Target, deployed_api_url, run_id
 
 #: The Rocket.Chat user the suite imports as (a run issues it a new token, which replaces the last).

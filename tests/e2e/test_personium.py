@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from tests.support.e2e import Http, Users, wait_for
 
 IN_PROGRESS = "importation in progress"

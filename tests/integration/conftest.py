@@ -4,8 +4,8 @@ import boto3
 import pytest
 
 from bulk_import.dal.s3 import ImportFiles
-from tests.conftest import BUCKET_NAME
-from tests.integration.test_worker import RecordedExecutions
+from tests.support.stack import BUCKET_NAME
+from tests.support.worker import RecordedExecutions
 
 
 @pytest.fixture

@@ -12,43 +12,23 @@ import boto3
 import pytest
 
 from bulk_import.dal.dynamodb import ImportStore
-from bulk_import.dal.dynamodb.records import FAILED_SHARDS
+from bulk_import.dal.dynamodb.record_items import FAILED_SHARDS
 from bulk_import.dal.s3 import snapshot_key
 from bulk_import.domain.operation import ProgressStep, utc_now
 from bulk_import.domain.records.schema import MAX_RECORD_BYTES
 from bulk_import.domain.records.staged import RecordType
-from bulk_import.logic.imports import (
-    CANNOT_RECEIVE,
-    ImportServiceError,
-    cancel,
-    retry,
-    rocketchat_add_users,
-    rocketchat_new,
-    rocketchat_run,
-    start_records_import,
-    start_snapshot_import,
-)
-from bulk_import.logic.worker import (
-    SOURCE_CHANGED,
-    OperationStopped,
-    advance_phase,
-    fail_operation,
-    failure_of,
-    import_batch,
-    stage_input,
-)
-from tests.integration.test_worker import (
-    CELL,
-    RECONCILE_AFTER,
-    entry_exists,
-    run_worker,
-    stage_all,
-    sweep_after,
-    upload,
-    user,
-    users_jsonl,
-    zipped,
-)
+from bulk_import.logic.imports.errors import ImportServiceError
+from bulk_import.logic.imports.retry import retry
+from bulk_import.logic.imports.rocketchat import CANNOT_RECEIVE, rocketchat_add_users, rocketchat_new, rocketchat_run
+from bulk_import.logic.imports.snapshots import start_snapshot_import
+from bulk_import.logic.imports.start import start_records_import
+from bulk_import.logic.imports.stop import cancel
+from bulk_import.logic.worker.batch import import_batch
+from bulk_import.logic.worker.phase import SOURCE_CHANGED, advance_phase, fail_operation, failure_of
+from bulk_import.logic.worker.stage import stage_input
+from bulk_import.logic.worker.steps import OperationStopped
+from tests.support.records import user, users_jsonl, zipped
+from tests.support.worker import CELL, RECONCILE_AFTER, entry_exists, run_worker, stage_all, sweep_after, upload
 
 
 class Crash(Exception):
@@ -66,7 +46,7 @@ def counts(store: ImportStore, operation_id: str | None = None) -> tuple[int, in
 
 
 def test_1_staging_that_crashes_after_saving_chunks_resumes_where_it_saved(store, files, executions, monkeypatch):
-    monkeypatch.setattr("bulk_import.logic.worker.STAGE_CHUNK", 500)  # saves every 500 lines, not 5,000
+    monkeypatch.setattr("bulk_import.logic.worker.stage.STAGE_CHUNK", 500)  # saves every 500 lines, not 5,000
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(1237)}))
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     saves = []
@@ -101,7 +81,8 @@ def test_1_a_retry_whose_staging_dies_after_its_last_page_does_not_stage_the_rec
     """Found by the fault matrix: the walk of a parent's batches saved "no position" after its last
     page, which a resumed attempt read as "start again"."""
     from bulk_import.dal.s3 import ImportFiles
-    from tests.integration.test_operations import import_done, users
+    from tests.support.records import users
+    from tests.support.worker import import_done
 
     parent = import_done(store, files, executions, users(120, invalid={3, 70}))
     child = retry(store, files, executions, parent, {}, "op")
@@ -196,7 +177,7 @@ def test_2_a_straggler_far_behind_the_other_children_is_counted_by_the_sweeper(s
     """Children run groups of batches: while one child's batch died after importing and waits for
     its retry, the other children ran far ahead; the stop aborts the retry. The sweeper finds the
     straggler from the markers, wherever it is."""
-    monkeypatch.setattr("bulk_import.logic.worker.BATCHES_PER_CHILD", 2)
+    monkeypatch.setattr("bulk_import.logic.worker.steps.BATCHES_PER_CHILD", 2)
     upload(files, "snap", zipped({"users.jsonl": users_jsonl(500)}))  # 10 batches, 5 groups
     operation = start_snapshot_import(store, files, executions, CELL, "snap", "operator")
     stage_all(store, files, operation.id)

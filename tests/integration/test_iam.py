@@ -15,31 +15,23 @@ import botocore.client
 import pytest
 
 from bulk_import.dal.dynamodb import ImportStore
-from bulk_import.dal.dynamodb.operations import latest_operation_key
+from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.s3 import ImportFiles, default_files, snapshot_key
 from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
 from bulk_import.domain.operation import ImportState, utc_now
-from bulk_import.logic.imports import (
-    cancel,
-    rocketchat_add_users,
-    rocketchat_new,
-    rocketchat_run,
-    start_records_import,
-    start_snapshot_import,
-)
-from bulk_import.logic.worker import OperationStopped
+from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
+from bulk_import.logic.imports.snapshots import start_snapshot_import
+from bulk_import.logic.imports.start import start_records_import
+from bulk_import.logic.imports.stop import cancel
+from bulk_import.logic.worker.steps import OperationStopped
 from bulk_import_cli.demo import seed_demo
 from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
 from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
-from tests.conftest import FUNCTIONS, ROOT, TEMPLATE, load_event
-from tests.integration.test_worker import (
-    RecordedExecutions,
-    batch_descriptors,
-    user,
-    users_jsonl,
-    zipped,
-)
+from tests.support.events import load_event
+from tests.support.records import user, users_jsonl, zipped
+from tests.support.stack import FUNCTIONS, ROOT, TEMPLATE
+from tests.support.worker import RecordedExecutions, batch_descriptors
 
 POLICIES = function_policies(TEMPLATE.raw)
 #: Grants no call of the functions' code makes, and why they are granted.
@@ -168,7 +160,7 @@ def run_the_worker_on_a_retry_of_a_canceled_import(store, run, monkeypatch) -> N
         ExpressionAttributeValues=marshal({":long_ago": (utc_now() - timedelta(hours=1)).isoformat()}),
     )
 
-    from bulk_import.logic.imports import retry
+    from bulk_import.logic.imports.retry import retry
 
     child = retry(
         store,
@@ -280,7 +272,10 @@ def with_request(event: dict, path: str, body: dict | None = None, **headers: st
     return event | {
         "path": path,
         "pathParameters": parameters,
+        # API Gateway gives each header in both forms; Powertools reads parameters from the multi-value one.
         "headers": event["headers"] | headers,
+        "multiValueHeaders": (event.get("multiValueHeaders") or {})
+        | {name: [value] for name, value in headers.items()},
         "body": json.dumps(body) if body is not None else event["body"],
     }
 

@@ -7,30 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from bulk_import.dal.dynamodb.records import STAGING_GRACE
+from bulk_import.dal.dynamodb.record_items import STAGING_GRACE
 from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
-from bulk_import.logic.imports import (
-    InvalidCorrections,
-    NotCancelable,
-    NotRetryable,
-    OperationBusy,
-    cancel,
-    retry,
-    start_records_import,
-)
-from bulk_import.logic.worker import STALLED, Sweep
-from tests.integration.test_worker import CELL, RECONCILE_AFTER, run_worker, sweep_after, user
-
-
-def users(count: int, invalid: set[int] = frozenset()) -> list[dict]:
-    """Inline user records user0..; those numbered in `invalid` have no email."""
-    return [{"type": "user", **(user(n) | ({"emails": []} if n in invalid else {}))} for n in range(count)]
-
-
-def import_done(store, files, executions, records: list[dict]):
-    operation = start_records_import(store, files, executions, CELL, records, "people", "op")
-    run_worker(store, files, operation.id)
-    return store.latest_operation(CELL)
+from bulk_import.logic.imports.errors import InvalidCorrections, NotCancelable, NotRetryable, OperationBusy
+from bulk_import.logic.imports.retry import retry
+from bulk_import.logic.imports.start import start_records_import
+from bulk_import.logic.imports.stop import cancel
+from bulk_import.logic.worker.sweep import STALLED, Sweep
+from tests.support.records import user, users
+from tests.support.worker import CELL, RECONCILE_AFTER, import_done, run_worker, sweep_after
 
 
 def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(store, files, executions):
@@ -58,7 +43,8 @@ def test_retry_imports_only_the_failed_records_corrected_and_the_totals_add_up(s
 
 def test_retrying_a_canceled_import_takes_its_failed_and_its_unprocessed_records(store, files, executions):
     from bulk_import.domain.records.staged import RecordType
-    from bulk_import.logic.worker import import_batch, stage_input
+    from bulk_import.logic.worker.batch import import_batch
+    from bulk_import.logic.worker.stage import stage_input
 
     started = start_records_import(store, files, executions, CELL, users(180, invalid={10, 120}), None, "op")
     stage_input(
@@ -209,7 +195,8 @@ def test_a_crashing_batch_raises_only_once_every_request_of_its_records_has_ende
 
     from bulk_import.dal.dynamodb import ImportStore
     from bulk_import.domain.records.staged import RecordType
-    from bulk_import.logic.worker import import_batch, stage_input
+    from bulk_import.logic.worker.batch import import_batch
+    from bulk_import.logic.worker.stage import stage_input
 
     operation = start_records_import(store, files, executions, CELL, users(50, invalid=set()), None, "op")
     stage_input(

@@ -11,7 +11,7 @@ from bulk_import.domain.credentials import Permission
 from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.logic.admin import create_cell_token, create_rocketchat_credential
 from bulk_import_cli import demo
-from tests.conftest import load_event
+from tests.support.events import load_event
 
 PERSONIUM_OK = "PersoniumStatusFunction/status-in-progress.json"
 RC_STATUS = "RocketChatStatusFunction/import-status.json"

@@ -4,8 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from bulk_import.dal.dynamodb.operations import LatestChanged, OperationConflict
-from bulk_import.dal.dynamodb.records import BatchOutcome
+from bulk_import.dal.dynamodb.operation_items import LatestChanged, OperationConflict
+from bulk_import.dal.dynamodb.record_items import BatchOutcome
 from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.domain.records.staged import StagedRecord
 

@@ -6,178 +6,41 @@ called directly so that a crash can be placed exactly between two writes.
 
 from __future__ import annotations
 
-import io
 import json
 import threading
-import zipfile
-from dataclasses import dataclass, field
-from datetime import timedelta
 
 import pytest
 
 from bulk_import.dal.dynamodb import ImportStore
-from bulk_import.dal.dynamodb.records import directory_key
-from bulk_import.dal.s3 import ImportFiles, snapshot_key
-from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
+from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import.domain.operation import ImportState, ProgressStep
 from bulk_import.domain.records.staged import RecordType
-from bulk_import.logic.imports import (
+from bulk_import.logic.imports.errors import ImportServiceError, OperationBusy, SnapshotNotFound
+from bulk_import.logic.imports.rocketchat import (
     ALREADY_FINISHED,
     CANNOT_RECEIVE,
     MISSING_REQUIRED_DATA,
-    ImportServiceError,
-    OperationBusy,
-    SnapshotNotFound,
     rocketchat_add_users,
     rocketchat_new,
     rocketchat_run,
-    start_snapshot_import,
-    stop,
 )
-from bulk_import.logic.worker import (
-    OperationStopped,
-    Sweep,
-    advance_phase,
-    fail_operation,
-    import_batch,
-    stage_input,
-    sweep,
+from bulk_import.logic.imports.snapshots import start_snapshot_import
+from bulk_import.logic.imports.stop import stop
+from bulk_import.logic.worker.batch import import_batch
+from bulk_import.logic.worker.phase import advance_phase, fail_operation
+from bulk_import.logic.worker.stage import stage_input
+from bulk_import.logic.worker.steps import OperationStopped
+from tests.support.records import user, users_jsonl, zipped
+from tests.support.worker import (
+    CELL,
+    RECONCILE_AFTER,
+    entry_exists,
+    failed_records,
+    run_worker,
+    stage_all,
+    sweep_after,
+    upload,
 )
-from tests.conftest import BUCKET_NAME
-
-CELL = "acme"
-#: The template's ReconcileAfterSeconds (180): what the sweeper and a retry wait on AWS.
-RECONCILE_AFTER = timedelta(minutes=3)
-
-
-@dataclass
-class RecordedExecutions:
-    """The Step Functions port, recording what the domain asks of it (the state machine itself
-    is exercised in tests/local)."""
-
-    started: list[tuple[str, str]] = field(default_factory=list)
-    stopped: list[str] = field(default_factory=list)
-
-    def start(self, cell: str, operation_id: str) -> str:
-        self.started.append((cell, operation_id))
-        return self.execution_arn(operation_id)
-
-    def execution_arn(self, operation_id: str) -> str:
-        return f"arn:aws:states:us-east-1:123456789012:execution:import:{operation_id}"
-
-    def stop(self, execution_arn: str, cause: str) -> None:
-        self.stopped.append(execution_arn)
-
-
-def user(number: int, **changes) -> dict:
-    return {
-        "username": f"user{number}",
-        "emails": [f"user{number}@example.com"],
-        "importIds": [f"id{number}"],
-        "name": f"User {number}",
-    } | changes
-
-
-def users_jsonl(count: int, invalid_every: int = 0) -> bytes:
-    lines = []
-    for number in range(count):
-        record = {"type": "user", **user(number)}
-        if invalid_every and number % invalid_every == 0:
-            record["emails"] = ["not-an-email"]
-        lines.append(json.dumps(record))
-    return ("\n".join(lines) + "\n").encode()
-
-
-def zipped(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for name, content in members.items():
-            archive.writestr(name, content)
-    return buffer.getvalue()
-
-
-def batch_descriptors(group: dict) -> list[dict]:
-    """What a child's ImportGroup Map gives the batch function for each batch of a manifest item."""
-    return [
-        {"cell": group["cell"], "operationId": group["operationId"], "type": group["type"], "batch": batch}
-        for batch in group["batches"]
-    ]
-
-
-def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
-    """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
-    every type, the phase changes between them, and the finish."""
-    task = stage_all(store, files, operation_id, out_of_time=lambda: True, concurrency=10)  # a chunk per call
-    for record_type, next_phase in [
-        (RecordType.USER, "channels"),
-        (RecordType.CHANNEL, "messages"),
-        (RecordType.MESSAGE, "done"),
-    ]:
-        key = task["manifest"][record_type.value]
-        descriptors = json.loads(files.client.get_object(Bucket=BUCKET_NAME, Key=key)["Body"].read())
-        for group in descriptors:  # a child per group, its batches one after another
-            for descriptor in batch_descriptors(group):
-                if on_batch:
-                    on_batch(descriptor)
-                import_batch(store, files, CELL, operation_id, RecordType(group["type"]), descriptor["batch"])
-        advance_phase(store, files, CELL, operation_id, next_phase)
-    return task
-
-
-def sweep_after(
-    store: ImportStore, files: ImportFiles, executions, minutes: int, *, stalled_after: int = 10, concurrency: int = 10
-) -> Sweep:
-    """The sweeper `minutes` from now, with the template's limits (stalled after 10 minutes unless
-    told, failed after 60, counts settled 3 minutes after a stop) and concurrency."""
-    return sweep(
-        store,
-        files,
-        executions,
-        utc_now() + timedelta(minutes=minutes),
-        timedelta(minutes=stalled_after),
-        timedelta(minutes=60),
-        concurrency=concurrency,
-        reconcile_after=RECONCILE_AFTER,
-    )
-
-
-def stage_all(
-    store: ImportStore,
-    files: ImportFiles,
-    operation_id: str,
-    out_of_time=lambda: False,
-    concurrency: int = 1,
-    reconcile_after: timedelta = timedelta(0),
-) -> dict:
-    """Calls the stage task until it answers staged, as the state machine's Stage / Staged? loop. A
-    retry of a parent that ended early settles the parent at once: no attempt of a batch runs in
-    these tests once it returned, so the WaitForParent state has nothing to wait for."""
-    task = {"staged": False}
-    while not task["staged"]:
-        task = stage_input(
-            store,
-            files,
-            CELL,
-            operation_id,
-            out_of_time=out_of_time,
-            concurrency=concurrency,
-            reconcile_after=reconcile_after,
-            execution_arn=RecordedExecutions().execution_arn(operation_id),
-        )
-    return task
-
-
-def failed_records(store: ImportStore, operation_id: str) -> list:
-    return store.failed_records(operation_id, 1000).items
-
-
-def entry_exists(store: ImportStore, kind: str, identity: str) -> bool:
-    key = {name: {"S": value} for name, value in directory_key(CELL, kind, identity).items()}
-    return "Item" in store.client.get_item(TableName=store.table_name, Key=key)
-
-
-def upload(files: ImportFiles, name: str, content: bytes) -> None:
-    files.put(snapshot_key(CELL, name), content)
-
 
 # -- full runs ---------------------------------------------------------------------------------
 
@@ -499,7 +362,7 @@ def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, file
 
 
 def test_run_refusals_use_rocketchat_error_codes(store, files, executions):
-    from bulk_import.logic.imports import INVALID_OPERATION_STATUS, OPERATION_NOT_FOUND
+    from bulk_import.logic.imports.rocketchat import INVALID_OPERATION_STATUS, OPERATION_NOT_FOUND
 
     with pytest.raises(ImportServiceError, match=OPERATION_NOT_FOUND):
         rocketchat_run(store, executions, CELL)

@@ -5,8 +5,7 @@ import os
 import pytest
 
 from bulk_import_cli import demo
-from bulk_import_local.local_stack import LocalStack
-from tests.conftest import clear_cached_clients
+from bulk_import_local.local_stack import LocalStack, clear_cached_clients
 
 
 @pytest.fixture(scope="package")

@@ -21,7 +21,7 @@ import requests
 
 from bulk_import_cli.main import main
 from bulk_import_cli.stack_state import StackInfo
-from tests.conftest import FUNCTIONS, ROOT
+from tests.support.stack import FUNCTIONS, ROOT
 
 BULK_IMPORT = str(Path(sys.executable).with_name("bulk-import"))
 

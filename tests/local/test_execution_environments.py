@@ -178,7 +178,7 @@ def test_invocations_at_once_run_in_environments_of_their_own_and_the_next_one_i
     assert first["module"] is not second["module"]
     assert first["layer"] is not second["layer"]
     for answer in (first, second):  # a layer module imported at request time is the environment's own
-        assert answer["lazy"] is answer["layer"].records.RecordInvalid
+        assert answer["lazy"] is answer["layer"].domain.records.schema.RecordInvalid
     assert later["module"] in (first["module"], second["module"])
     ran = [environment.invocations for environment in host.execution_environments("Probe") if environment.invocations]
     assert sorted(ran) == [1, 2]

@@ -11,17 +11,15 @@ import pytest
 import requests
 
 from bulk_import.dal.dynamodb import ImportStore
-from bulk_import.dal.dynamodb.records import directory_key
+from bulk_import.dal.dynamodb.directory_items import directory_key
 from bulk_import.domain.operation import ImportState, ProgressStep
 from bulk_import.logic.admin import create_cell_token
 from bulk_import_cli import demo
 from bulk_import_local import moto_stepfunctions
-from tests.conftest import load_event
+from tests.support.events import load_event
+from tests.support.waiting import TIMEOUT, wait_until
 
 RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
-# moto copies the whole table for every item of a transaction, so writes slow down as the shared
-# local stack fills up; generous timeouts keep a loaded CI machine from failing on that alone.
-TIMEOUT = 120
 
 
 def user(number: int, **changes) -> dict:
@@ -34,14 +32,6 @@ def rc_post(stack, route: str, body=None) -> requests.Response:
 
 def rc_status(stack) -> dict:
     return requests.get(f"{stack.api_url}/api/v1/import.status", headers=RC, timeout=TIMEOUT).json()
-
-
-def wait_until(predicate, seconds: float = 300):
-    deadline = time.monotonic() + seconds
-    while not (value := predicate()):
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-    return value
 
 
 @pytest.fixture
@@ -144,7 +134,7 @@ def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, ce
     """The real state machine, 2 batches and then 30, in children of 2 batches: every state's largest
     payload is the same but for a few digits (the Maps write their children's results to S3, a
     child's batches answer nothing), far from 256 KiB."""
-    monkeypatch.setattr("bulk_import.logic.worker.BATCHES_PER_CHILD", 2)  # the stage function runs in-process
+    monkeypatch.setattr("bulk_import.logic.worker.steps.BATCHES_PER_CHILD", 2)  # the stage function runs in-process
     largest = []
     for cell, users in (("payload-small", 100), ("payload-large", 1500)):
         auth = cell_token(cell)

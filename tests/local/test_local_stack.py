@@ -20,7 +20,8 @@ from bulk_import.logic.admin import create_api_credential
 from bulk_import_cli import demo
 from bulk_import_local.gateway import proxy_event
 from bulk_import_local.sam_template import Route
-from tests.conftest import TEMPLATE, load_event
+from tests.support.events import load_event
+from tests.support.stack import TEMPLATE
 
 ROOT_AUTH = {"Authorization": f"Bearer {demo.ROOT_TOKEN}"}
 RC_LOGIN = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}

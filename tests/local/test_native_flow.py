@@ -8,25 +8,16 @@ import json
 import pytest
 import requests
 
-from bulk_import.domain.credentials import ApiPermission
-from bulk_import.logic.admin import create_api_credential
-from tests.conftest import capture_bus_events
-from tests.local.test_import_flow import TIMEOUT, wait_until
+from tests.support.events import capture_bus_events
+from tests.support.native_client import native_client
+from tests.support.waiting import TIMEOUT, wait_until
 
 CELL = "retryflow"
 
 
 @pytest.fixture
 def api(local_stack):
-    token = create_api_credential(local_stack.store, CELL, [ApiPermission.READ, ApiPermission.WRITE]).token
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-    base = f"{local_stack.api_url}/v1/cells/{CELL}"
-
-    def call(method: str, path: str = "", **options) -> requests.Response:
-        return session.request(method, base + path, timeout=TIMEOUT, **options)
-
-    return call
+    return native_client(local_stack, CELL)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import pytest
 from bulk_import.domain.credentials import ApiPermission
 from bulk_import.logic.admin import create_api_credential, create_cell_token
 from bulk_import_cli import demo
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 SCRIPT = ROOT / "scripts/smoke.sh"
 

@@ -5,6 +5,9 @@ api on logic, logic on dal, dal on domain, and only dal and api speak to AWS or 
 
 Every import counts, those inside functions too (a lazy import is still a dependency). A module
 that imports `package.module` depends on that module, not on the package's __init__.
+
+The tests share helpers through tests/support (and the fault matrix, a program the tests run, through
+tests/faults), never by importing a test module or a conftest.py.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 #: Where each first-party package's modules are.
 SOURCES = {
@@ -144,7 +147,7 @@ def test_the_layers_rooms_depend_downwards_only():
         if room_of(target) != room_of(name) and FLOORS[room_of(target)] >= FLOORS[room_of(name)]
     }
     assert upward == set()
-    imports = "bulk_import.logic.imports"
+    imports = "bulk_import.logic.imports.launch"
     assert any(
         room_of(target) == "dal" for target in imports_of(imports, layer[imports], modules)
     )  # the check sees rooms
@@ -176,3 +179,50 @@ def test_only_dal_speaks_to_aws_and_only_api_to_http():
 
 def test_a_cycle_is_found():
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+#: The packages under tests/ that other modules may import.
+SHARED_TEST_PACKAGES = ("tests.support", "tests.faults")
+
+
+def imported_names(path: Path, package: str) -> set[str]:
+    """Every module name `path` imports, relative imports resolved against `package`; a `from a
+    import b` counts as both `a` and `a.b` (b may be a module)."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(parts + ([base] if base else []))
+            found |= {base} | {f"{base}.{alias.name}" for alias in node.names}
+    return found
+
+
+def shared(name: str) -> bool:
+    """Whether a module of tests/ is one that others may import."""
+    return name == "tests" or any(name == package or name.startswith(package + ".") for package in SHARED_TEST_PACKAGES)
+
+
+def test_no_module_imports_a_test_module_or_a_conftest():
+    imports = {}
+    for path in sorted([*(ROOT / "tests").rglob("*.py"), *(ROOT / "bench").rglob("*.py")]):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts)
+        package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+        imports[module] = {name for name in imported_names(path, package) if name.partition(".")[0] == "tests"}
+    assert {(module, name) for module, names in imports.items() for name in names if not shared(name)} == set()
+    assert "tests.support.stack" in imports["tests.conftest"]  # the check sees imports of tests/
+
+
+def test_a_test_module_or_conftest_imported_in_any_form_is_seen(tmp_path):
+    assert shared("tests.support.worker") and shared("tests.faults.matrix")
+    assert not shared("tests.conftest") and not shared("tests.integration.test_worker")
+    assert not shared("tests.supporting")
+    module = tmp_path / "test_a.py"
+    module.write_text(
+        "from .test_worker import CELL\nfrom .. import conftest\n\ndef f():\n    import tests.local.test_cli\n"
+    )
+    names = imported_names(module, "tests.integration")
+    assert {"tests.integration.test_worker", "tests.conftest", "tests.local.test_cli"} <= names

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 LINTED = ("layers", "functions", "cli", "local", "tests", "bench")
 CHECKS = {

@@ -8,7 +8,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 LAYER = ROOT / "layers" / "bulk_import"
 

@@ -4,7 +4,7 @@ import json
 import re
 
 from bulk_import_local import openapi
-from tests.conftest import FUNCTIONS, TEMPLATE
+from tests.support.stack import FUNCTIONS, TEMPLATE
 
 
 def test_the_committed_openapi_document_is_what_the_code_generates():

@@ -5,7 +5,7 @@ checkov finding is fixed or suppressed in the template, on its resource, with th
 import json
 import subprocess
 
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 CHECKOV = ROOT / ".venv-checkov" / "bin" / "checkov"
 CFN_LINT = ROOT / ".venv" / "bin" / "cfn-lint"

@@ -14,7 +14,7 @@ from bulk_import.domain.operation import (
     new_operation_id,
 )
 
-# Rocket.Chat's getStateOfOperation, step by step (../shared/reference/seed-systems.md, "States").
+# Rocket.Chat's getStateOfOperation, step by step (apps/meteor/server/services/import/service.ts).
 EXPECTED_STATE_WHEN_VALID = {
     "importer_new": "new",
     "importer_uploading": "loading",

@@ -1,6 +1,6 @@
 """The PartiQL the local stack reads: the worker's INSERT, and nothing else."""
 
-from bulk_import.dal.dynamodb.records import DirectoryEntry, _insert_statement
+from bulk_import.dal.dynamodb.directory_items import DirectoryEntry, _insert_statement
 from bulk_import_local.partiql import inserted_items, parsed_insert
 
 

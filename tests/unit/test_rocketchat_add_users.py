@@ -1,4 +1,4 @@
-"""import.addUsers' body, checked as Rocket.Chat's AJV validator checks it: each body of
+"""import.addUsers' body, read by its model as Rocket.Chat's AJV validator checks it: each body of
 tests/unit/ajv/bodies.json against AJV's own answer (expected.json, recorded by
 tests/unit/ajv/add_users_cases.py with ajv 8 and Rocket.Chat's schema and options)."""
 
@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bulk_import.api.rocketchat import InvalidParams, add_users_body
+from bulk_import.api.rocketchat import InvalidParams
+from bulk_import.api.rocketchat_requests import add_users_request
 
 HERE = Path(__file__).parent / "ajv"
 CASES = list(
@@ -18,10 +19,10 @@ CASES = list(
 @pytest.mark.parametrize(("body", "expected"), CASES, ids=[body[:60] for body, _ in CASES])
 def test_a_body_is_answered_as_ajv_answers_it(body, expected):
     if expected["valid"]:
-        assert add_users_body(body) == expected["users"]
+        assert add_users_request(body).user_records() == expected["users"]
     else:
         with pytest.raises(InvalidParams) as refused:
-            add_users_body(body)
+            add_users_request(body)
         assert str(refused.value) == f"{expected['error']} [invalid-params]"
 
 
