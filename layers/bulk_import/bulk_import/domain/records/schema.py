@@ -48,8 +48,9 @@ def _boolean(value: Any) -> Any:
 
 
 class ImportRecord(BaseModel):
-    # Rocket.Chat ignores fields it does not know.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Rocket.Chat ignores fields it does not know. Built by the first record validated, not by the
+    # cold start of every write function that imports them (docs/decisions/0002-cold-start-budget.md).
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
 
 class UserRecord(ImportRecord):
