@@ -38,6 +38,11 @@ modules (boto3, botocore, pydantic, Powertools) and their caches, os.environ, Po
 flags (the `cold_start` of a log line is true on the process's first invocation only) and the
 disabled Tracer's configuration, and `importlib.import_module`, which the layer does not call and
 which would answer with the process's modules.
+
+Powertools' event handler keeps the request it resolves on a class, `BaseRouter.current_event` (and
+`lambda_context`): one per process, which on Lambda is one per invocation. Here invocations run at
+once on threads of one process, so those two are kept per thread (`_router_state_per_thread`), and
+an invocation nested in another on its thread gives them back when it ends.
 """
 
 from __future__ import annotations
@@ -61,6 +66,7 @@ from typing import Any
 from unittest import mock
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler.api_gateway import BaseRouter
 
 from bulk_import_local.sam_template import Function
 
@@ -183,7 +189,8 @@ class EnvironmentPool:
             if environment is not primary:
                 environment.follow(primary)
             environment.invocations += 1
-            yield environment
+            with _router_state_of_one_invocation():
+                yield environment
         finally:
             with _changes:
                 environment.busy = False
@@ -360,6 +367,48 @@ def _execute(module: ModuleType) -> None:
     if key not in _compiled:
         _compiled[key] = compile(Path(path).read_bytes(), path, "exec", dont_inherit=True)
     exec(_compiled[key], module.__dict__)
+
+
+#: What Powertools' routers keep on their class, here per thread: the request being resolved.
+_ROUTER_STATE = ("current_event", "lambda_context")
+_router_state = threading.local()
+
+
+def _router_state_per_thread() -> None:
+    """Makes BaseRouter's class attributes of _ROUTER_STATE per thread: read and set on the class
+    (through a metaclass of its own) or on a router, they are this thread's."""
+
+    def per_thread(name: str) -> property:
+        def get(_owner: Any) -> Any:
+            try:
+                return getattr(_router_state, name)
+            except AttributeError:
+                raise AttributeError(name) from None
+
+        return property(get, lambda _owner, value: setattr(_router_state, name, value))
+
+    class PerThreadRouterState(type(BaseRouter)):  # type: ignore[misc]
+        pass
+
+    for name in _ROUTER_STATE:
+        setattr(PerThreadRouterState, name, per_thread(name))  # BaseRouter.current_event = ...
+        type.__setattr__(BaseRouter, name, per_thread(name))  # self.current_event, on a router
+    BaseRouter.__class__ = PerThreadRouterState
+
+
+_router_state_per_thread()
+
+
+@contextlib.contextmanager
+def _router_state_of_one_invocation() -> Iterator[None]:
+    """The thread's router state as it was before the block: an invocation nested in another on the
+    same thread does not leave the outer one its request."""
+    saved = dict(_router_state.__dict__)
+    try:
+        yield
+    finally:
+        _router_state.__dict__.clear()
+        _router_state.__dict__.update(saved)
 
 
 @contextlib.contextmanager

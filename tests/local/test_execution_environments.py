@@ -3,6 +3,7 @@ concurrent invocations of one function never share a handler module or the layer
 
 from __future__ import annotations
 
+import json
 import sys
 import threading
 import time
@@ -285,3 +286,39 @@ Resources:
 """
     )
     assert function_concurrency(SamTemplate(tmp_path / "template.yaml")) == {"Capped": 2, "Other": 5}
+
+
+ROUTER_PROBE = """
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
+app = APIGatewayRestResolver()
+
+
+@app.get("/echo/<name>")
+def echo(name):
+    app.current_event.raw_event["barrier"].wait()  # both requests are being resolved now
+    return {"name": name, "path": app.current_event.path}
+
+
+def handler(event, context):
+    return app.resolve(event, context)
+"""
+
+
+def test_requests_resolved_at_once_each_see_their_own_in_powertools_routers(tmp_path):
+    """Powertools' event handler keeps the request on a class: one per process on Lambda, one per
+    invocation here, though the invocations share a process."""
+    (tmp_path / "app.py").write_text(ROUTER_PROBE)
+    function = Function(logical_id="Router", code_dir=tmp_path, module="app", attribute="handler", environment={})
+    host = FunctionsHost({"Router": function}, concurrency={"Router": 2})
+    both = threading.Barrier(2, timeout=10)
+
+    def request(name: str) -> Callable[[], Any]:
+        event = {"httpMethod": "GET", "path": f"/echo/{name}", "headers": {}, "barrier": both, "requestContext": {}}
+        return lambda: json.loads(host.invoke("Router", event)["body"])
+
+    try:
+        answers = at_once(request("first"), request("second"))
+    finally:
+        host.discard_environments()
+    assert answers == [{"name": "first", "path": "/echo/first"}, {"name": "second", "path": "/echo/second"}]
