@@ -21,7 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from bulk_import.concurrency import map_all
-from bulk_import.dal.dynamodb.attributes import ExpressionNames, KeyAttribute
+from bulk_import.dal.dynamodb.attributes import KeyAttribute
 from bulk_import.dal.dynamodb.table import REQUESTS, Table, marshal, plain
 
 #: Entries are created by PartiQL INSERTs, which fail on an item that exists (DuplicateItem), at the
@@ -128,19 +128,7 @@ class DirectoryItems(Table):
 
     def delete_directory_entry(self, cell: str, kind: str, identity: str, reference: str) -> None:
         """Undoes insert_directory_entries for an entry this record created; leaves anyone else's alone."""
-        names = ExpressionNames()
-        try:
-            self._call(
-                "delete_item",
-                TableName=self.table_name,
-                Key=marshal(directory_key(cell, kind, identity)),
-                ConditionExpression=f"{names(DirectoryAttribute.IMPORTED_FROM)} = :reference",
-                ExpressionAttributeNames=names.names,
-                ExpressionAttributeValues=marshal({":reference": reference}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self.delete_if(directory_key(cell, kind, identity), DirectoryAttribute.IMPORTED_FROM, reference)
 
 
 def _rounds(keys: Sequence[tuple[str, str]]) -> list[list[int]]:

@@ -490,19 +490,7 @@ class OperationItems(RecordItems):
 
     def forget_start_key(self, cell: str, key: StartKey, operation_id: str) -> None:
         """Frees an Idempotency-Key whose start failed, if it still names that start's operation."""
-        names = ExpressionNames()
-        try:
-            self._call(
-                "delete_item",
-                TableName=self.table_name,
-                Key=marshal(start_key_key(cell, key.key_hash)),
-                ConditionExpression=f"{names(StartKeyAttribute.OPERATION_ID)} = :id",
-                ExpressionAttributeNames=names.names,
-                ExpressionAttributeValues=marshal({":id": operation_id}),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
+        self.delete_if(start_key_key(cell, key.key_hash), StartKeyAttribute.OPERATION_ID, operation_id)
 
     def latest_operation(self, cell: str) -> ImportOperation | None:
         response = self._call(

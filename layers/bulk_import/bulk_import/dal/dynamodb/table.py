@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -24,6 +25,7 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 
 from bulk_import.concurrency import THREAD_NAME_PREFIX, map_all
+from bulk_import.dal.dynamodb.attributes import ExpressionNames
 from bulk_import.domain.deadline import STORE_ATTEMPTS, botocore_wait_bound, current_deadline
 from bulk_import.domain.errors import StoreUnavailable
 
@@ -90,6 +92,22 @@ class Table:
             raise
         except (BotocoreConnectionError, HTTPClientError) as exc:  # timeouts, connections: botocore retried them
             raise StoreUnavailable(f"{operation}: {type(exc).__name__}") from exc
+
+    def delete_if(self, key: dict[str, str], attribute: StrEnum, value: Any) -> None:
+        """Deletes the item at `key` if its `attribute` is `value`; leaves it alone otherwise."""
+        names = ExpressionNames()
+        try:
+            self._call(
+                "delete_item",
+                TableName=self.table_name,
+                Key=marshal(key),
+                ConditionExpression=f"{names(attribute)} = :expected",
+                ExpressionAttributeNames=names.names,
+                ExpressionAttributeValues=marshal({":expected": value}),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         """One DynamoDB request, sent again after a jittered, growing wait while DynamoDB answers with a
