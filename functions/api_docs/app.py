@@ -48,9 +48,7 @@ def swagger() -> Response:
     return Response(status_code=200, content_type="text/html; charset=utf-8", body=swagger_page())
 
 
+@cold_start.ends_after_first_answer
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return app.resolve(event, context)
-
-
-cold_start.end()

@@ -99,11 +99,9 @@ def _csv_download(cell: str, operation_id: str, token: str | None) -> Answer:
     return Answer(303, headers={"Location": url})
 
 
+@cold_start.ends_after_first_answer
 @within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return cors.resolve(app, event, context)
-
-
-cold_start.end()

@@ -183,11 +183,9 @@ def retry_import(cell: str, operationId: str, request: Annotated[RetryRequest | 
     return _accepted(views.import_view(child))
 
 
+@cold_start.ends_after_first_answer
 @within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return cors.resolve(app, event, context)
-
-
-cold_start.end()

@@ -36,11 +36,9 @@ def cell_import_options(CellName: str):
     return personium.options_response(personium.CELL_IMPORT_METHODS)
 
 
+@cold_start.ends_after_first_answer
 @within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
 def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return personium.resolve(app, event, context, get_settings().personium_version)
-
-
-cold_start.end()

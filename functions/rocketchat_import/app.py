@@ -97,6 +97,7 @@ def import_clear():
     return rocketchat.SuccessResponse(success=True)
 
 
+@cold_start.ends_after_first_answer
 @within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
@@ -105,6 +106,3 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return rocketchat.resolve(
         app, event, context, settings.rocketchat_api_enable_cors, settings.rocketchat_api_cors_origin
     )
-
-
-cold_start.end()

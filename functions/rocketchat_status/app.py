@@ -50,6 +50,7 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
     return [rocketchat.rocketchat_operation(operation) for operation in operations]
 
 
+@cold_start.ends_after_first_answer
 @within_remaining_time
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
 @metrics.log_metrics
@@ -58,6 +59,3 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
     return rocketchat.resolve(
         app, event, context, settings.rocketchat_api_enable_cors, settings.rocketchat_api_cors_origin
     )
-
-
-cold_start.end()

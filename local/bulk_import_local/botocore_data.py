@@ -7,9 +7,11 @@ differs from what this generates.
   documentation. Creating a client parses its model: DynamoDB's is 0.6 MB of JSON, S3's 1.3 MB.
 - endpoints.json keeps every partition (regions, defaults) and only these services: botocore parses
   it whole (1.25 MB) when a session creates its first client.
+- Each service's endpoint rule set is botocore's, whole, as compact JSON: botocore ships it gzipped
+  and indented: S3's is 0.9 MB of JSON that way, 0.12 MB compact, read in a third less time.
 
 bulk_import.aws_clients creates the package's clients on a session that reads this data before
-botocore's own; anything not here (endpoint rule sets, paginators) botocore reads from its own.
+botocore's own; anything not here (paginators, waiters) botocore reads from its own.
 
 A trimmed model hides every operation it lacks, from the layer's code and from the libraries that
 call the layer's clients (s3transfer looks up abort_multipart_upload once it has started a multipart
@@ -92,6 +94,8 @@ def generate(operations: Mapping[str, Sequence[str]] = OPERATIONS, models: Model
         if models != "none":
             kept = tuple(listed) if models == "trimmed" else tuple(model["operations"])
             files[f"{service}/{version}/service-2.json"] = _text(_trimmed(model, kept))
+            rule_set = loader.load_service_model(service, "endpoint-rule-set-1", version)
+            files[f"{service}/{version}/endpoint-rule-set-1.json"] = _text(rule_set, sort_keys=False)
         endpoint_prefixes.add(model["metadata"]["endpointPrefix"])
     endpoints = loader.load_data("endpoints")
     for partition in endpoints["partitions"]:
@@ -155,8 +159,9 @@ def _undocumented(definition: dict[str, Any]) -> dict[str, Any]:
     return kept
 
 
-def _text(data: Any) -> str:
-    return json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n"
+def _text(data: Any, sort_keys: bool = True) -> str:
+    # A rule set keeps botocore's order: its rules are tried in that order.
+    return json.dumps(data, separators=(",", ":"), sort_keys=sort_keys) + "\n"
 
 
 def not_listed(

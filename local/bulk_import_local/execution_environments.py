@@ -50,6 +50,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import gc
 import importlib.machinery
 import importlib.util
 import itertools
@@ -357,7 +358,14 @@ def _handler_module(function: Function, builtins_of_module: dict[str, Any] | Non
     module = importlib.util.module_from_spec(spec)
     if builtins_of_module is not None:
         module.__builtins__ = builtins_of_module  # type: ignore[attr-defined]
-    _execute(module)
+    # An API handler module turns the cyclic collector off until its first answer (api/cold_start.py):
+    # a Lambda process is that function's alone, this one hosts every function, the tests and moto.
+    collecting = gc.isenabled()
+    try:
+        _execute(module)
+    finally:
+        if collecting:
+            gc.enable()
     return module
 
 
