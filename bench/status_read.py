@@ -106,6 +106,8 @@ ROUTES = [
         "get-latest-import-operations.json",
         polled=True,
     ),
+    Route("Rocket.Chat GET getImportProgress", "RocketChatStatusFunction", "get-import-progress.json", polled=True),
+    Route("Rocket.Chat GET importers.list", "RocketChatStatusFunction", "importers-list.json"),
     Route("/v1 GET imports/{id}", "NativeReadFunction", "get-import.json", polled=True),
     Route("/v1 GET imports (history)", "NativeReadFunction", "list-imports.json"),
     Route("/v1 GET imports/{id}/errors", "NativeReadFunction", "list-errors.json"),

@@ -1,5 +1,6 @@
-"""Rocket.Chat's import status routes: import.status, getCurrentImportOperation, getLatestImportOperations
-(their OPTIONS answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
+"""Rocket.Chat's import status routes, which its clients and its administration page poll: import.status,
+getCurrentImportOperation, getLatestImportOperations, getImportProgress, and importers.list (their
+OPTIONS answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
 
 from bulk_import.api import cold_start
 
@@ -22,19 +23,28 @@ from bulk_import.settings import get_settings
 app = Router(rocketchat.answer_error)
 
 
-def _latest_operation():
+def _authorized(query_checked: bool = True):
+    """The cell's latest operation, for a caller with run-import (one request); then the route's query
+    is checked, as Rocket.Chat's router does after its auth and permission middlewares."""
     login = rocketchat.RocketChatLogin.of(app.current_event)
     cell = get_settings().rocketchat_cell
     operation = authorize_rocketchat_request(
         default_store(), cell, login.user_id, login.auth_token, Permission.RUN_IMPORT
     )
+    if query_checked:
+        rocketchat.no_query(app.current_event)
+    return operation
+
+
+def _latest_operation(query_checked: bool = True):
+    operation = _authorized(query_checked)
     metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
     return operation
 
 
 @app.get("/api/v1/import.status", summary="Status of the current import operation", tags=["Rocket.Chat"])
 def import_status() -> rocketchat.ImportStatusResponse:
-    return rocketchat.import_status_view(_latest_operation())
+    return rocketchat.import_status_view(_latest_operation(query_checked=False))  # it has no query schema
 
 
 @app.get("/api/v1/getCurrentImportOperation", summary="The newest import operation", tags=["Rocket.Chat"])
@@ -46,8 +56,21 @@ def get_current_import_operation() -> rocketchat.CurrentOperationResponse:
 def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
     login = rocketchat.RocketChatLogin.of(app.current_event)
     cell = get_settings().rocketchat_cell
-    operations = rocketchat_latest_operations(default_store(), cell, login.user_id, login.auth_token)
+    operations = rocketchat_latest_operations(
+        default_store(), cell, login.user_id, login.auth_token, lambda: rocketchat.no_query(app.current_event)
+    )
     return [rocketchat.rocketchat_operation(operation) for operation in operations]
+
+
+@app.get("/api/v1/getImportProgress", summary="Progress of the newest import operation", tags=["Rocket.Chat"])
+def get_import_progress() -> rocketchat.ImportProgressResponse:
+    return rocketchat.import_progress_view(_latest_operation(), "getImportProgress")
+
+
+@app.get("/api/v1/importers.list", summary="The importers an administrator can choose", tags=["Rocket.Chat"])
+def importers_list() -> list[rocketchat.ImporterListing]:
+    _authorized()
+    return rocketchat.importers_view()
 
 
 @cold_start.ends_after_first_answer

@@ -11,6 +11,8 @@ ROUTES = {
     "/api/v1/import.status": {"get"},
     "/api/v1/getCurrentImportOperation": {"get"},
     "/api/v1/getLatestImportOperations": {"get"},
+    "/api/v1/getImportProgress": {"get"},
+    "/api/v1/importers.list": {"get"},
     "/api/v1/import.new": {"post"},
     "/api/v1/import.addUsers": {"post"},
     "/api/v1/import.run": {"post"},

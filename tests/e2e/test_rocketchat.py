@@ -1,6 +1,7 @@
 """Rocket.Chat's API importer and its status routes, as a Rocket.Chat client calls them:
 import.new, import.addUsers, import.run, then import.status until it is done, and import.clear;
-getCurrentImportOperation and getLatestImportOperations show the same operation."""
+getCurrentImportOperation and getLatestImportOperations show the same operation, getImportProgress its
+importer, step and counts, and importers.list what an administrator can choose."""
 
 from __future__ import annotations
 
@@ -10,7 +11,13 @@ ACTIVE = ("loading", "importing")
 
 
 def test_the_status_routes_need_a_login(api_url):
-    for route in ("import.status", "getCurrentImportOperation", "getLatestImportOperations"):
+    for route in (
+        "import.status",
+        "getCurrentImportOperation",
+        "getLatestImportOperations",
+        "getImportProgress",
+        "importers.list",
+    ):
         refused = Http(api_url).get(f"/api/v1/{route}")
         assert refused.status_code == 401, route
         assert refused.json()["success"] is False and refused.json()["error"] == "You must be logged in to do this."
@@ -45,6 +52,14 @@ def test_an_api_import_runs_to_done_with_exact_counts(rocketchat, run):
     assert current["success"] is True and current["operation"] == final["operation"]
     latest = rocketchat.get("/getLatestImportOperations").json()
     assert latest[0] == final["operation"]
+    progress = rocketchat.get("/getImportProgress").json()
+    assert progress == {
+        "key": "api",
+        "name": "API",
+        "step": "importer_done",
+        "count": {"completed": count["completed"], "total": count["total"], "error": count["error"]},
+        "success": True,
+    }
 
     too_late = rocketchat.post("/import.addUsers", json={"users": Users(f"{run}-late", 1).rocketchat()})
     assert too_late.json() == {"success": False, "error": "The current import operation is already finished."}
@@ -53,6 +68,12 @@ def test_an_api_import_runs_to_done_with_exact_counts(rocketchat, run):
     cleared = rocketchat.get("/import.status").json()
     assert cleared["operation"]["_id"] == operation["_id"] and cleared["operation"]["valid"] is False
     assert cleared["operation"]["count"] == count  # a clear after the end changes no count
+
+
+def test_importers_list_offers_the_file_importers(rocketchat):
+    listed = rocketchat.get("/importers.list")
+    assert listed.status_code == 200 and {"key": "csv", "name": "CSV"} in listed.json()
+    assert all(set(importer) == {"key", "name"} for importer in listed.json())
 
 
 def test_options_is_answered_without_a_login(api_url):

@@ -53,6 +53,9 @@ def start(store, cell, step=ProgressStep.IMPORTING_USERS, **changes):
         RC_STATUS,
         "RocketChatStatusFunction/get-current-import-operation.json",
         "RocketChatStatusFunction/import-status-forbidden.json",
+        "RocketChatStatusFunction/get-import-progress.json",
+        "RocketChatStatusFunction/get-import-progress-bad-query.json",
+        "RocketChatStatusFunction/importers-list.json",
     ],
 )
 def test_a_status_read_is_one_dynamodb_request_auth_included(seeded, dynamodb_requests, invoke, event_file):
@@ -216,3 +219,107 @@ def test_personium_request_key_is_logged(seeded, invoke):
     assert any(
         entry.get("request_key") == "console-test-1" and entry["message"] == "Personium request" for entry in logged
     )
+
+
+def rocketchat_credential(store, cell, permissions=(Permission.RUN_IMPORT,)):
+    create_rocketchat_credential(
+        store, cell, demo.ROCKETCHAT_USER_ID, list(permissions), token=demo.ROCKETCHAT_AUTH_TOKEN
+    )
+
+
+def rocketchat_get(invoke, route, query=None):
+    event = load_event("RocketChatStatusFunction/import-status.json")
+    event["path"] = event["resource"] = f"/api/v1/{route}"
+    event["queryStringParameters"] = query
+    event["multiValueQueryStringParameters"] = {name: [value] for name, value in query.items()} if query else None
+    return invoke("RocketChatStatusFunction", event)
+
+
+def test_import_progress_without_any_operation_is_rocket_chats_meteor_error(store, invoke, function_environment):
+    rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"])
+    result = rocketchat_get(invoke, "getImportProgress")
+    assert (result.status, result.body) == (
+        400,
+        {
+            "success": False,
+            "error": "Import Operation Not Found [error-operation-not-found]",
+            "errorType": "error-operation-not-found",
+            "details": "getImportProgress",
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("importer_key", "name"),
+    [("api", "API"), ("csv", "CSV"), ("v1", "Bulk import API"), ("personium", "Personium snapshot")],
+)
+def test_import_progress_is_the_newest_operations_importer_step_and_counts(
+    store, invoke, function_environment, importer_key, name
+):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    rocketchat_credential(store, cell)
+    start(
+        store,
+        cell,
+        importer_key=importer_key,
+        count=Counts(total=120, users=100, channels=20, completed=70, error=3),
+    )
+    result = rocketchat_get(invoke, "getImportProgress")
+    assert (result.status, result.body) == (
+        200,
+        {
+            "key": importer_key,
+            "name": name,
+            "step": "importer_importing_users",
+            "count": {"completed": 70, "total": 120, "error": 3},
+            "success": True,
+        },
+    )
+
+
+def test_import_progress_of_an_importer_this_product_does_not_have(store, invoke, function_environment):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    rocketchat_credential(store, cell)
+    start(store, cell, importer_key="hipchatenterprise")
+    result = rocketchat_get(invoke, "getImportProgress")
+    assert (result.status, result.body) == (
+        400,
+        {
+            "success": False,
+            "error": "The importer (hipchatenterprise) has no import class defined. [error-importer-not-defined]",
+            "errorType": "error-importer-not-defined",
+            "details": "getImportProgress",
+        },
+    )
+
+
+def test_importers_list_is_a_bare_array_of_the_visible_importers(store, invoke, function_environment):
+    rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"])
+    result = rocketchat_get(invoke, "importers.list")
+    assert (result.status, result.body) == (200, [{"key": "csv", "name": "CSV"}])
+
+
+@pytest.mark.parametrize(
+    "route", ["getImportProgress", "importers.list", "getCurrentImportOperation", "getLatestImportOperations"]
+)
+def test_a_query_is_refused_after_authentication_and_permission_as_rocket_chats_router_does(
+    store, invoke, function_environment, route
+):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    query = {"count": "5"}
+    assert rocketchat_get(invoke, route, query).status == 401
+    rocketchat_credential(store, cell, permissions=[])
+    assert rocketchat_get(invoke, route, query).status == 403
+    rocketchat_credential(store, cell, permissions=[Permission.RUN_IMPORT, Permission.VIEW_IMPORT_OPERATIONS])
+    start(store, cell)
+    refused = rocketchat_get(invoke, route, query)
+    assert (refused.status, refused.body) == (
+        400,
+        {"success": False, "error": "must NOT have additional properties", "errorType": "error-invalid-params"},
+    )
+    assert rocketchat_get(invoke, route).status == 200
+
+
+def test_import_status_has_no_query_schema_and_ignores_a_query(seeded, invoke):
+    result = rocketchat_get(invoke, "import.status", {"count": "5"})
+    assert result.status == 200 and result.body["state"] == "ready"

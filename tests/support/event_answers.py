@@ -55,6 +55,27 @@ EXPECTED = {
         200,
         lambda body: [operation["importerKey"] for operation in body] == ["api"],
     ),
+    "RocketChatStatusFunction/get-import-progress.json": (
+        200,
+        lambda body: (
+            body
+            == {
+                "key": "api",
+                "name": "API",
+                "step": "importer_user_selection",
+                "count": {"completed": 0, "total": 8000, "error": 0},
+                "success": True,
+            }
+        ),
+    ),
+    "RocketChatStatusFunction/get-import-progress-bad-query.json": (
+        400,
+        lambda body: (
+            body
+            == {"success": False, "error": "must NOT have additional properties", "errorType": "error-invalid-params"}
+        ),
+    ),
+    "RocketChatStatusFunction/importers-list.json": (200, lambda body: body == [{"key": "csv", "name": "CSV"}]),
 }
 NOT_LOGGED_IN_OR_FORBIDDEN = {
     "RocketChatImportFunction/import-new-not-logged-in.json": (401, NOT_LOGGED_IN),
@@ -99,7 +120,13 @@ EXPECTED |= {
     "NativeReadFunction/options-imports.json": (204, lambda body: body is None),
     "NativeWriteFunction/options-retry-import.json": (204, lambda body: body is None),
 }
-for slug in ["import-status", "get-current-import-operation", "get-latest-import-operations"]:
+for slug in [
+    "import-status",
+    "get-current-import-operation",
+    "get-latest-import-operations",
+    "get-import-progress",
+    "importers-list",
+]:
     EXPECTED[f"RocketChatStatusFunction/{slug}-not-logged-in.json"] = (401, NOT_LOGGED_IN)
     EXPECTED[f"RocketChatStatusFunction/{slug}-wrong-token.json"] = (401, NOT_LOGGED_IN)
     EXPECTED[f"RocketChatStatusFunction/{slug}-forbidden.json"] = (403, FORBIDDEN)

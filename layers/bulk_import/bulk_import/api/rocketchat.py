@@ -11,6 +11,7 @@ from typing_extensions import TypedDict
 from bulk_import.api.common import OperationCounts, ProxyRequest, answer_shape, present, set_response_headers
 from bulk_import.api.rest import Answer, Request, RouteNotFound
 from bulk_import.domain.errors import AuthenticationRequired, BulkImportError, PermissionDenied, StoreUnavailable
+from bulk_import.domain.importers import importer_of, visible_importers
 from bulk_import.domain.operation import ImportOperation, ImportState, iso_millis
 from bulk_import.logic.imports.errors import ImportServiceError, OperationBusy
 from bulk_import.observability import logger
@@ -117,6 +118,10 @@ def answer_error(error: Exception, request: ProxyRequest) -> Answer:
         return _error(403, NOT_PERMITTED)
     if isinstance(error, InvalidParams):
         return _error(400, str(error), errorType="invalid-params")
+    if isinstance(error, InvalidQuery):
+        return _error(400, str(error), errorType="error-invalid-params")
+    if isinstance(error, MeteorError):
+        return _error(400, f"{error.reason} [{error.error_type}]", errorType=error.error_type, details=error.details)
     if isinstance(error, ImportServiceError):
         return _error(400, str(error))
     if isinstance(error, OperationBusy):
@@ -146,6 +151,74 @@ class SuccessResponse(TypedDict):
 
 class InvalidParams(BulkImportError):
     """A body that fails Rocket.Chat's request schema check."""
+
+
+class InvalidQuery(BulkImportError):
+    """A query that fails the route's query schema (its router answers `error-invalid-params`)."""
+
+
+class MeteorError(BulkImportError):
+    """A `Meteor.Error(type, reason, details)` of an importer method: ApiClass answers it with
+    `<reason> [<type>]`, its type and its details (the method's name)."""
+
+    def __init__(self, error_type: str, reason: str, details: str) -> None:
+        self.error_type, self.reason, self.details = error_type, reason, details
+        super().__init__(f"{reason} [{error_type}]")
+
+
+def no_query(request: ProxyRequest) -> None:
+    """The check of the routes whose query schema has no properties and `additionalProperties: false`
+    (getImportProgress, importers.list, ...): any parameter is refused, after authorization as in
+    Rocket.Chat's router."""
+    if request.query_string_parameters:
+        raise InvalidQuery("must NOT have additional properties")
+
+
+class ProgressCount(TypedDict):
+    completed: int
+    total: int
+    error: int
+
+
+@answer_shape
+class ImportProgressResponse(TypedDict):
+    key: str
+    name: str
+    step: str
+    count: ProgressCount
+    success: bool
+
+
+def import_progress_view(operation: ImportOperation | None, method: str) -> ImportProgressResponse:
+    """The importer's progress of the cell's latest operation (Importer.getProgress): its importer's
+    key and name, its step and three counts. `method` is the route's Meteor method, named in errors."""
+    if operation is None:
+        raise MeteorError("error-operation-not-found", "Import Operation Not Found", method)
+    importer = importer_of(operation.importer_key)
+    if importer is None:
+        raise MeteorError(
+            "error-importer-not-defined",
+            f"The importer ({operation.importer_key}) has no import class defined.",
+            method,
+        )
+    count = operation.count
+    return {
+        "key": importer.key,
+        "name": importer.name,
+        "step": operation.step.value,
+        "count": {"completed": count.completed, "total": count.total, "error": count.error},
+        "success": True,
+    }
+
+
+class ImporterListing(TypedDict):
+    key: str
+    name: str
+
+
+def importers_view() -> list[ImporterListing]:
+    """importers.list: the visible importers, as a bare array (API.v1.success sends arrays as they are)."""
+    return [{"key": importer.key, "name": importer.name} for importer in visible_importers()]
 
 
 def _text(status_code: int, text: str, headers: dict[str, str] | None = None) -> dict[str, Any]:

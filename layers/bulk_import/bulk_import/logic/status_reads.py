@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bulk_import.dal.dynamodb import ImportStore
@@ -33,10 +34,16 @@ def cell_import_status(
 
 
 def rocketchat_latest_operations(
-    store: StatusStore, cell: str, user_id: str | None, auth_token: str | None
+    store: StatusStore,
+    cell: str,
+    user_id: str | None,
+    auth_token: str | None,
+    authorized: Callable[[], None] = lambda: None,
 ) -> list[ImportOperation]:
-    """Up to 20 operations, newest `_updatedAt` first, for a user with view-import-operations."""
+    """Up to 20 operations, newest `_updatedAt` first, for a user with view-import-operations.
+    `authorized` runs once the caller is (Rocket.Chat checks the query there) and may refuse."""
     authorize_rocketchat_request(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
+    authorized()
     operations = store.latest_operations(cell, LATEST_OPERATIONS_LIMIT)
     return sorted(operations, key=lambda operation: operation.updated_at, reverse=True)
 

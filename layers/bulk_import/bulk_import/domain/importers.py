@@ -1,0 +1,37 @@
+"""The importers an operation names (its `importerKey`), as Rocket.Chat registers them
+(`Importers.add`, apps/meteor/server/lib/import): the key, the name its progress and its listing show,
+and whether `importers.list` offers it. This product adds its own two: its /v1 API's imports and
+Personium's snapshot imports, which Rocket.Chat's routes report like any other (getImportProgress
+of an unknown key is an error there)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Importer:
+    key: str
+    name: str
+    #: Offered by importers.list (Rocket.Chat's `visible`); the hidden ones start from their own routes.
+    visible: bool
+
+
+IMPORTERS: dict[str, Importer] = {
+    importer.key: importer
+    for importer in (
+        Importer("csv", "CSV", visible=True),
+        Importer("api", "API", visible=False),
+        Importer("v1", "Bulk import API", visible=False),
+        Importer("personium", "Personium snapshot", visible=False),
+    )
+}
+
+
+def importer_of(key: str) -> Importer | None:
+    return IMPORTERS.get(key)
+
+
+def visible_importers() -> list[Importer]:
+    """What importers.list answers, in Rocket.Chat's order of registration."""
+    return [importer for importer in IMPORTERS.values() if importer.visible]
