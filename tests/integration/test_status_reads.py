@@ -235,18 +235,35 @@ def rocketchat_get(invoke, route, query=None):
     return invoke("RocketChatStatusFunction", event)
 
 
-def test_import_progress_without_any_operation_is_rocket_chats_meteor_error(store, invoke, function_environment):
-    rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"])
+def meteor_error(error_type, reason):
+    """ApiClass's answer to getImportProgress's Meteor.Error(error_type, reason, 'getImportProgress')."""
+    return {
+        "success": False,
+        "error": f"{reason} [{error_type}]",
+        "errorType": error_type,
+        "details": "getImportProgress",
+    }
+
+
+@pytest.mark.parametrize(
+    ("importer_key", "expected"),
+    [
+        (None, meteor_error("error-operation-not-found", "Import Operation Not Found")),
+        (
+            "hipchatenterprise",
+            meteor_error("error-importer-not-defined", "The importer (hipchatenterprise) has no import class defined."),
+        ),
+    ],
+)
+def test_import_progress_refusals_are_rocket_chats_meteor_errors(
+    store, invoke, function_environment, importer_key, expected
+):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    rocketchat_credential(store, cell)
+    if importer_key is not None:
+        start(store, cell, importer_key=importer_key)
     result = rocketchat_get(invoke, "getImportProgress")
-    assert (result.status, result.body) == (
-        400,
-        {
-            "success": False,
-            "error": "Import Operation Not Found [error-operation-not-found]",
-            "errorType": "error-operation-not-found",
-            "details": "getImportProgress",
-        },
-    )
+    assert (result.status, result.body) == (400, expected)
 
 
 @pytest.mark.parametrize(
@@ -273,22 +290,6 @@ def test_import_progress_is_the_newest_operations_importer_step_and_counts(
             "step": "importer_importing_users",
             "count": {"completed": 70, "total": 120, "error": 3},
             "success": True,
-        },
-    )
-
-
-def test_import_progress_of_an_importer_this_product_does_not_have(store, invoke, function_environment):
-    cell = function_environment["ROCKETCHAT_CELL"]
-    rocketchat_credential(store, cell)
-    start(store, cell, importer_key="hipchatenterprise")
-    result = rocketchat_get(invoke, "getImportProgress")
-    assert (result.status, result.body) == (
-        400,
-        {
-            "success": False,
-            "error": "The importer (hipchatenterprise) has no import class defined. [error-importer-not-defined]",
-            "errorType": "error-importer-not-defined",
-            "details": "getImportProgress",
         },
     )
 
