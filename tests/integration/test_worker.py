@@ -13,6 +13,7 @@ import pytest
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import.dal.s3 import upload_prefix
 from bulk_import.domain.operation import ImportState, ProgressStep
 from bulk_import.domain.records.staged import RecordType
 from bulk_import.logic.imports.errors import ImportServiceError, OperationBusy, SnapshotNotFound
@@ -25,12 +26,14 @@ from bulk_import.logic.imports.rocketchat import (
     rocketchat_run,
 )
 from bulk_import.logic.imports.snapshots import start_snapshot_import
+from bulk_import.logic.imports.start import start_file_import
 from bulk_import.logic.imports.stop import stop
 from bulk_import.logic.worker.batch import import_batch
 from bulk_import.logic.worker.phase import advance_phase, fail_operation
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.steps import OperationStopped
 from tests.support.records import user, users_jsonl, zipped
+from tests.support.slack_users_csv import csv_row, users_csv
 from tests.support.worker import (
     CELL,
     RECONCILE_AFTER,
@@ -359,6 +362,28 @@ def test_a_line_that_cannot_be_read_fails_alone_and_the_rest_imports(store, file
         ("users.jsonl:8", "invalid-record"),
     ]
     assert all(entry_exists(store, "user", f"user{n}") for n in range(60))
+
+
+def test_a_slack_users_csv_imports_the_users_with_an_email_as_rocket_chat_counts_them(store, files, executions):
+    rows = [csv_row(f"member{n}", f"member{n}@example.com" if n % 10 else "", "Member") for n in range(120)]
+    rows[5] = csv_row("boss", "boss@example.com", "Admin", "The Boss")
+    rows[7] = ["short", "short@example.com"]  # another number of columns: fails alone
+    key = upload_prefix(CELL, "5" * 24) + "members.csv"
+    files.put(key, b"\xef\xbb\xbf" + users_csv(rows))  # with the byte order mark a spreadsheet may add
+    operation = start_file_import(store, files, executions, CELL, key, "members.csv", "operator", "v1")
+
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    with_email = [row for row in rows if row[1]]
+    assert final.step is ProgressStep.DONE
+    assert (final.count.total, final.count.users, final.count.error) == (len(with_email), len(with_email), 1)
+    assert final.count.completed == len(with_email) - 1
+    assert [(r.source, r.error_code) for r in failed_records(store, operation.id)] == [
+        ("members.csv:9", "invalid-record")
+    ]
+    assert entry_exists(store, "user", "boss") and entry_exists(store, "user", "member11")
+    assert not entry_exists(store, "user", "member10")  # no email: skipped, never counted
 
 
 def test_run_refusals_use_rocketchat_error_codes(store, files, executions):

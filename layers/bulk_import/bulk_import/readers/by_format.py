@@ -1,4 +1,6 @@
-"""Any import file: a zip is Rocket.Chat's CSV importer's, anything else JSON Lines."""
+"""Any import file, told by how it starts: a zip is Rocket.Chat's CSV importer's, a CSV whose first
+line is the header of Slack's member list export is Rocket.Chat's slack-users importer's, anything
+else JSON Lines."""
 
 from __future__ import annotations
 
@@ -8,18 +10,23 @@ from typing import BinaryIO
 from bulk_import.readers.json_lines import json_record, json_type
 from bulk_import.readers.lines import SourceRecord, lines, records_of_lines
 from bulk_import.readers.rocketchat_csv import zip_records
+from bulk_import.readers.slack_users import SLACK_USERS_HEADER, slack_user_records
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 def read_records(
     open_file: Callable[[], BinaryIO], cursor: dict[str, int] | None = None, name: str = "input"
 ) -> Iterator[SourceRecord]:
-    """Every record of the file `open_file()` opens (a zip or JSON Lines), from `cursor` on."""
+    """Every record of the file `open_file()` opens (a zip, Slack's users CSV or JSON Lines), from
+    `cursor` on."""
     with open_file() as file:
-        is_zip = file.read(4) in _ZIP_MAGIC
+        head = file.read(len(_BYTE_ORDER_MARK) + len(SLACK_USERS_HEADER))
         file.seek(0)
-        if is_zip:
+        if head[:4] in _ZIP_MAGIC:
             yield from zip_records(file, name, cursor)
+        elif head.removeprefix(_BYTE_ORDER_MARK).startswith(SLACK_USERS_HEADER):
+            yield from slack_user_records(file, name, cursor)
         else:
             yield from records_of_lines(lines(file, cursor), name, 0, json_record, json_type)
