@@ -108,6 +108,8 @@ ROUTES = [
     ),
     Route("Rocket.Chat GET getImportProgress", "RocketChatStatusFunction", "get-import-progress.json", polled=True),
     Route("Rocket.Chat GET importers.list", "RocketChatStatusFunction", "importers-list.json"),
+    # Its selection, which loads the S3 client; polled while it answers `waiting`, which does not.
+    Route("Rocket.Chat GET getImportFileData", "RocketChatStatusFunction", "get-import-file-data.json"),
     Route("/v1 GET imports/{id}", "NativeReadFunction", "get-import.json", polled=True),
     Route("/v1 GET imports (history)", "NativeReadFunction", "list-imports.json"),
     Route("/v1 GET imports/{id}/errors", "NativeReadFunction", "list-errors.json"),
@@ -126,6 +128,7 @@ ROUTES = [
     Route("Rocket.Chat POST import.addUsers", "RocketChatImportFunction", "import-add-users.json", writes=True),
     Route("Rocket.Chat POST import.run", "RocketChatImportFunction", "import-run.json", writes=True),
     Route("Rocket.Chat POST import.clear", "RocketChatImportFunction", "import-clear.json", writes=True),
+    Route("Rocket.Chat POST uploadImportFile", "RocketChatImportFunction", "upload-import-file.json", writes=True),
     Route("GET /openapi.json", "ApiDocsFunction", "openapi-json.json"),
     Route("GET /docs", "ApiDocsFunction", "docs.json"),
 ]

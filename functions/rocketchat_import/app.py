@@ -1,9 +1,11 @@
-"""Rocket.Chat's API importer: import.new, import.addUsers, import.run, import.clear (their OPTIONS
-answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does).
+"""Rocket.Chat's importers: the API importer's import.new, import.addUsers, import.run, import.clear,
+and the file importers' uploadImportFile and startImport (their OPTIONS answered by
+rocketchat.resolve, as Rocket.Chat's CORS middleware does).
 
 Powertools' APIGatewayRestResolver routes (bulk_import.api.write_resolver); Rocket.Chat's error
 bodies come from its exception handlers (rocketchat.answer_error). import.addUsers reads its body
-once the caller is authorized, as Rocket.Chat does (rocketchat_requests).
+once the caller is authorized, as Rocket.Chat does (rocketchat_requests), and so do uploadImportFile
+and startImport.
 """
 
 from bulk_import.api import cold_start
@@ -17,15 +19,22 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
-from bulk_import.api.rocketchat_requests import add_users_request
+from bulk_import.api.rocketchat_requests import (
+    StartSelectedImportRequest,
+    UploadImportFileRequest,
+    add_users_request,
+    json_body,
+)
 from bulk_import.api.write_resolver import json_answer, write_resolver
 from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.s3 import default_files
 from bulk_import.dal.stepfunctions import default_executions
 from bulk_import.domain.credentials import Permission
 from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.authorization import authorize_rocketchat_request
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
+from bulk_import.logic.imports.rocketchat_files import start_selected_import, upload_import_file
 from bulk_import.logic.imports.stop import stop
 from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
@@ -94,6 +103,54 @@ def import_run():
 def import_clear():
     _, latest = _authorize()
     stop(default_store(), default_executions(), get_settings().rocketchat_cell, clear=True, latest=latest)
+    return rocketchat.SuccessResponse(success=True)
+
+
+@app.post(
+    "/api/v1/uploadImportFile",
+    summary="Upload a file (base64) for a file importer; it is prepared for selection",
+    tags=["Rocket.Chat"],
+    responses={200: json_answer(rocketchat.SuccessResponse)},
+)
+def upload_file():
+    user, latest = _authorize()
+    request = UploadImportFileRequest.model_validate(json_body(app.current_event.body))
+    importer = rocketchat.importer_named(request.importerKey, "uploadImportFile")
+    if not importer.selects:  # the API importer's and this product's own take no file here
+        raise rocketchat.MeteorError(
+            "error-importer-not-defined",
+            f"The importer ({request.importerKey}) has no import class defined.",
+            "uploadImportFile",
+        )
+    operation = upload_import_file(
+        default_store(),
+        default_files(),
+        default_executions(),
+        get_settings().rocketchat_cell,
+        user,
+        importer,
+        request.fileName,
+        request.content(),
+        latest=latest,
+    )
+    logger.info("File uploaded", extra={"operation_id": operation.id, "importer": importer.key})
+    return rocketchat.SuccessResponse(success=True)
+
+
+@app.post(
+    "/api/v1/startImport",
+    summary="Import what was selected of the prepared file; returns at once",
+    tags=["Rocket.Chat"],
+    responses={200: json_answer(rocketchat.SuccessResponse)},
+)
+def start_import():
+    _, latest = _authorize()
+    request = StartSelectedImportRequest.model_validate(json_body(app.current_event.body))
+    rocketchat.importer_for(latest, "startImport")
+    assert latest is not None  # importer_for refused none
+    start_selected_import(default_store(), default_files(), default_executions(), latest, request.selection())
+    logger.info("Import started", extra={"operation_id": latest.id})
+    metrics.add_metric(name="ImportStarted", unit=MetricUnit.Count, value=1)
     return rocketchat.SuccessResponse(success=True)
 
 

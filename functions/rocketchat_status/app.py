@@ -1,6 +1,7 @@
-"""Rocket.Chat's import status routes, which its clients and its administration page poll: import.status,
-getCurrentImportOperation, getLatestImportOperations, getImportProgress, and importers.list (their
-OPTIONS answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
+"""Rocket.Chat's import status routes, which its clients and its administration page poll:
+import.status, getCurrentImportOperation, getLatestImportOperations, getImportProgress,
+getImportFileData (which reads what a prepared file staged) and importers.list (their OPTIONS
+answered by rocketchat.resolve, as Rocket.Chat's CORS middleware does)."""
 
 from bulk_import.api import cold_start
 
@@ -65,6 +66,24 @@ def get_latest_import_operations() -> list[rocketchat.RocketChatOperation]:
 @app.get("/api/v1/getImportProgress", summary="Progress of the newest import operation", tags=["Rocket.Chat"])
 def get_import_progress() -> rocketchat.ImportProgressResponse:
     return rocketchat.import_progress_view(_latest_operation(), "getImportProgress")
+
+
+@app.get(
+    "/api/v1/getImportFileData",
+    summary="What the prepared file offers to select, or waiting while it is prepared",
+    tags=["Rocket.Chat"],
+)
+def get_import_file_data() -> rocketchat.ImportFileDataResponse | rocketchat.WaitingResponse:
+    return rocketchat.import_file_data_view(_latest_operation(), _selection)
+
+
+def _selection(operation):
+    # Loaded by the answer that lists a selection only: the S3 client and its data would cost the cold
+    # start of every status read this function serves (docs/decisions/0002-cold-start-budget.md).
+    from bulk_import.dal.s3 import default_files
+    from bulk_import.logic.selections import selection_of
+
+    return selection_of(default_files(), operation)
 
 
 @app.get("/api/v1/importers.list", summary="The importers an administrator can choose", tags=["Rocket.Chat"])

@@ -66,7 +66,7 @@ OPERATIONS: dict[str, tuple[str, ...]] = {
         "PutObject",
         "UploadPart",
     ),
-    "stepfunctions": ("StartExecution", "StopExecution"),
+    "stepfunctions": ("SendTaskSuccess", "StartExecution", "StopExecution"),
     "events": ("PutEvents",),
 }
 

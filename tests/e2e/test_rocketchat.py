@@ -1,11 +1,15 @@
 """Rocket.Chat's API importer and its status routes, as a Rocket.Chat client calls them:
 import.new, import.addUsers, import.run, then import.status until it is done, and import.clear;
 getCurrentImportOperation and getLatestImportOperations show the same operation, getImportProgress its
-importer, step and counts, and importers.list what an administrator can choose."""
+importer, step and counts, and importers.list what an administrator can choose; and a Slack users CSV
+through the administration page's calls (uploadImportFile, getImportFileData, startImport)."""
 
 from __future__ import annotations
 
+import base64
+
 from tests.support.e2e import Http, Users, wait_for
+from tests.support.slack_users_csv import csv_row, users_csv
 
 ACTIVE = ("loading", "importing")
 
@@ -74,6 +78,29 @@ def test_importers_list_offers_the_file_importers(rocketchat):
     listed = rocketchat.get("/importers.list")
     assert listed.status_code == 200 and {"key": "csv", "name": "CSV"} in listed.json()
     assert all(set(importer) == {"key", "name"} for importer in listed.json())
+
+
+def test_a_slack_users_csv_through_the_administration_pages_calls(rocketchat, run):
+    rows = [csv_row(f"{run}-sl{n}", f"{run}-sl{n}@example.com", "Member") for n in range(75)]
+    body = {
+        "binaryContent": base64.b64encode(users_csv(rows)).decode(),
+        "contentType": "text/csv",
+        "fileName": "members.csv",
+        "importerKey": "slack-users",
+    }
+    assert rocketchat.post("/uploadImportFile", json=body).json() == {"success": True}
+    selection = wait_for(
+        "the file to be prepared",
+        lambda: "waiting" not in (answer := rocketchat.get("/getImportFileData").json()) and answer,
+    )
+    assert len(selection["users"]) == 75 and selection["name"] == "Slack_Users"
+    chosen = [user["user_id"] for user in selection["users"][:25]]
+    assert rocketchat.post("/startImport", json={"input": {"users": {"list": chosen}}}).json() == {"success": True}
+    progress = wait_for(
+        "the import to end",
+        lambda: (answer := rocketchat.get("/getImportProgress").json())["step"] == "importer_done" and answer,
+    )
+    assert progress["count"] == {"completed": 25, "total": 75, "error": 50}
 
 
 def test_options_is_answered_without_a_login(api_url):

@@ -212,6 +212,25 @@ def run_the_stages_of_every_source(store, run, rocketchat_cell: str) -> None:
     staged(store, run, rocketchat_run(store, RecordedExecutions(), rocketchat_cell))
 
 
+def run_a_file_of_each_selection_order(store, run, rocketchat_cell: str) -> None:
+    """uploadImportFile, staged, then the two orders of AwaitSelection and startImport: startImport
+    sends the token AwaitSelection recorded, or AwaitSelection sends its own when startImport came
+    first. The tokens are none Step Functions issued: it answers that no task has them."""
+    for await_first in (True, False):
+        fresh_cells(store, rocketchat_cell)
+        upload = run("RocketChatImportFunction", load_event("RocketChatImportFunction/upload-import-file.json"))
+        assert upload["statusCode"] == 200
+        operation = store.latest_operation(rocketchat_cell)
+        assert staged(store, run, operation)["awaitsSelection"]
+        awaiting = {"operation": {"cell": rocketchat_cell, "id": operation.id}, "phase": "await-selection"}
+        start = load_event("RocketChatImportFunction/start-import-not-prepared.json")
+        if await_first:
+            run("ImportPhaseFunction", awaiting | {"token": "a-token-startimport-sends"})
+        assert run("RocketChatImportFunction", start)["statusCode"] == 200
+        if not await_first:
+            run("ImportPhaseFunction", awaiting | {"token": "a-token-awaitselection-sends"})
+
+
 def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
     """Batch 0 dies after importing and is counted late by its retry, after a cancel; batch 1 dies
     the same way and is counted by the sweeper; meanwhile an import stalls (the sweeper fails it
@@ -355,6 +374,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     run_the_stages_of_every_source(store, run, rocketchat_cell)
     run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
+    run_a_file_of_each_selection_order(store, run, rocketchat_cell)
 
     assert set(seen) >= {
         "NativeReadFunction",

@@ -111,6 +111,7 @@ def every_field_operation(**changes: Any) -> ImportOperation:
         "waiting_until": NOW + timedelta(minutes=3),
         "mark": ProgressMark(at=NOW - timedelta(seconds=10), processed=15),
         "previous_mark": ProgressMark(at=NOW - timedelta(seconds=40), processed=4),
+        "selection_token": "AQCEAAAAKgAAAAMAAAAAAAAAAR3rm0x+roundtrip==",
     }
     return ImportOperation(**(fields | changes))
 

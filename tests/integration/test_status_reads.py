@@ -297,7 +297,10 @@ def test_import_progress_is_the_newest_operations_importer_step_and_counts(
 def test_importers_list_is_a_bare_array_of_the_visible_importers(store, invoke, function_environment):
     rocketchat_credential(store, function_environment["ROCKETCHAT_CELL"])
     result = rocketchat_get(invoke, "importers.list")
-    assert (result.status, result.body) == (200, [{"key": "csv", "name": "CSV"}])
+    assert (result.status, result.body) == (
+        200,
+        [{"key": "csv", "name": "CSV"}, {"key": "slack-users", "name": "Slack_Users"}],
+    )
 
 
 @pytest.mark.parametrize(

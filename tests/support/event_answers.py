@@ -75,7 +75,17 @@ EXPECTED = {
             == {"success": False, "error": "must NOT have additional properties", "errorType": "error-invalid-params"}
         ),
     ),
-    "RocketChatStatusFunction/importers-list.json": (200, lambda body: body == [{"key": "csv", "name": "CSV"}]),
+    "RocketChatStatusFunction/importers-list.json": (
+        200,
+        lambda body: body == [{"key": "csv", "name": "CSV"}, {"key": "slack-users", "name": "Slack_Users"}],
+    ),
+    # The demo's operation is the API importer's: its users were added in the table, not from a file.
+    "RocketChatStatusFunction/get-import-file-data.json": (
+        200,
+        lambda body: (
+            body == {"name": "API", "users": [], "channels": [], "contacts": [], "message_count": 0, "success": True}
+        ),
+    ),
 }
 NOT_LOGGED_IN_OR_FORBIDDEN = {
     "RocketChatImportFunction/import-new-not-logged-in.json": (401, NOT_LOGGED_IN),
@@ -97,6 +107,34 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
         lambda body: body["success"] is False and body["errorType"] == "invalid-params",
     ),
     "RocketChatImportFunction/import-run.json": (200, lambda body: body == {"success": True}),
+    "RocketChatImportFunction/upload-import-file.json": (200, lambda body: body == {"success": True}),
+    "RocketChatImportFunction/upload-import-file-importer-not-defined.json": (
+        400,
+        lambda body: (
+            body
+            == {
+                "success": False,
+                "error": "The importer (png) has no import class defined. [error-importer-not-defined]",
+                "errorType": "error-importer-not-defined",
+                "details": "uploadImportFile",
+            }
+        ),
+    ),
+    "RocketChatImportFunction/upload-import-file-invalid-params.json": (
+        400,
+        lambda body: (
+            body
+            == {"success": False, "error": "must have required property 'contentType'", "errorType": "invalid-params"}
+        ),
+    ),
+    "RocketChatImportFunction/start-import-not-prepared.json": (
+        400,
+        rocketchat_error("error-invalid-operation-status"),
+    ),
+    "RocketChatImportFunction/start-import-invalid-params.json": (
+        400,
+        lambda body: body == {"success": False, "error": "must be array", "errorType": "invalid-params"},
+    ),
     "RocketChatImportFunction/import-clear.json": (200, lambda body: body == {"success": True}),
     "PersoniumImportFunction/start-import.json": (202, lambda body: body is None),
     "PersoniumImportFunction/start-import-busy.json": (409, personium_error("PR409-MC-0001")),
@@ -199,7 +237,7 @@ NATIVE = {
         lambda body: problem("invalid-corrections")(body) and len(body["errors"]) == 2,
     ),
     "NativeWriteFunction/retry-import-not-retryable.json": (409, problem("not-retryable")),
-    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 16),
+    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 21),
     "ApiDocsFunction/docs.json": (200, lambda body: "swagger-ui" in body and '"openapi": "3.1.0"' in body),
 }
 EXPECTED |= NATIVE

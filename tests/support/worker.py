@@ -31,6 +31,7 @@ class RecordedExecutions:
 
     started: list[tuple[str, str]] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
 
     def start(self, cell: str, operation_id: str) -> str:
         self.started.append((cell, operation_id))
@@ -38,6 +39,9 @@ class RecordedExecutions:
 
     def execution_arn(self, operation_id: str) -> str:
         return f"arn:aws:states:us-east-1:123456789012:execution:import:{operation_id}"
+
+    def resume(self, task_token: str) -> None:
+        self.resumed.append(task_token)
 
     def stop(self, execution_arn: str, cause: str) -> None:
         self.stopped.append(execution_arn)

@@ -3,6 +3,7 @@ and its REST API's CORS middleware."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, NotRequired
 
@@ -11,8 +12,9 @@ from typing_extensions import TypedDict
 from bulk_import.api.common import OperationCounts, ProxyRequest, answer_shape, present, set_response_headers
 from bulk_import.api.rest import Answer, Request, RouteNotFound
 from bulk_import.domain.errors import AuthenticationRequired, BulkImportError, PermissionDenied, StoreUnavailable
-from bulk_import.domain.importers import importer_of, visible_importers
+from bulk_import.domain.importers import Importer, importer_of, visible_importers
 from bulk_import.domain.operation import ImportOperation, ImportState, iso_millis
+from bulk_import.domain.selection import WAITING_STEPS
 from bulk_import.logic.imports.errors import ImportServiceError, OperationBusy
 from bulk_import.observability import logger
 
@@ -189,18 +191,26 @@ class ImportProgressResponse(TypedDict):
     success: bool
 
 
+def importer_for(operation: ImportOperation | None, method: str) -> Importer:
+    """The importer of the cell's latest operation, as Rocket.Chat's importer methods look it up
+    (`method`, named in their errors): none, or one of an importer it does not have, is refused."""
+    if operation is None:
+        raise MeteorError("error-operation-not-found", "Import Operation Not Found", method)
+    return importer_named(operation.importer_key, method)
+
+
+def importer_named(key: str, method: str) -> Importer:
+    importer = importer_of(key)
+    if importer is None:
+        raise MeteorError("error-importer-not-defined", f"The importer ({key}) has no import class defined.", method)
+    return importer
+
+
 def import_progress_view(operation: ImportOperation | None, method: str) -> ImportProgressResponse:
     """The importer's progress of the cell's latest operation (Importer.getProgress): its importer's
     key and name, its step and three counts. `method` is the route's Meteor method, named in errors."""
-    if operation is None:
-        raise MeteorError("error-operation-not-found", "Import Operation Not Found", method)
-    importer = importer_of(operation.importer_key)
-    if importer is None:
-        raise MeteorError(
-            "error-importer-not-defined",
-            f"The importer ({operation.importer_key}) has no import class defined.",
-            method,
-        )
+    importer = importer_for(operation, method)
+    assert operation is not None  # importer_for refused none
     count = operation.count
     return {
         "key": importer.key,
@@ -253,3 +263,59 @@ def resolve(app: Any, event: dict[str, Any], context: Any, cors_enabled: bool, c
         app.resolve(event, context),
         {"Access-Control-Allow-Origin": "*", "Access-Control-Allow-Headers": CORS_ALLOW_HEADERS},
     )
+
+
+class WaitingResponse(TypedDict):
+    waiting: bool
+    success: bool
+
+
+class SelectionUser(TypedDict):
+    user_id: str
+    username: str | None
+    email: str | None
+    is_deleted: bool
+    is_bot: bool
+    do_import: bool
+    is_email_taken: bool
+
+
+class SelectionChannel(TypedDict):
+    channel_id: str
+    name: str | None
+    is_archived: bool
+    do_import: bool
+    is_private: bool
+    is_direct: bool
+
+
+@answer_shape
+class ImportFileDataResponse(TypedDict):
+    name: str
+    users: list[SelectionUser]
+    channels: list[SelectionChannel]
+    contacts: list[dict[str, Any]]
+    message_count: int
+    success: bool
+
+
+def import_file_data_view(
+    operation: ImportOperation | None, selection_of: Callable[[ImportOperation], Any]
+) -> ImportFileDataResponse | WaitingResponse:
+    """getImportFileData: `waiting` while the file is prepared (domain.selection.WAITING_STEPS), then
+    what can be selected (`selection_of`: logic.selections), as Rocket.Chat's Selection serialises it."""
+    importer = importer_for(operation, "getImportFileData")
+    assert operation is not None  # importer_for refused none
+    if operation.step in WAITING_STEPS:
+        if not operation.valid:
+            raise MeteorError("error-import-operation-invalid", "Invalid Import Operation", "getImportFileData")
+        return {"waiting": True, "success": True}
+    selection = selection_of(operation)
+    return {
+        "name": importer.name,
+        "users": selection.users,
+        "channels": selection.channels,
+        "contacts": [],
+        "message_count": selection.message_count,
+        "success": True,
+    }

@@ -1,11 +1,14 @@
-"""The body of Rocket.Chat's `POST /api/v1/import.addUsers`, as a pydantic model that checks a body
-the way Rocket.Chat does: its AJV validator with `coerceTypes: true` and the first error only, on
-its schema (isImportAddUsersParamsPOST), which the model's fields state. The route reads the body
-once the caller is authorized, as Rocket.Chat does; the OpenAPI document describes it by the model
-(local/bulk_import_local/openapi.py, READ_IN_ROUTE)."""
+"""The bodies of Rocket.Chat's import routes (import.addUsers, uploadImportFile, startImport), as
+pydantic models that check a body the way Rocket.Chat does: its AJV validator with
+`coerceTypes: true` and the first error only, on its schema (isImportAddUsersParamsPOST, ...), which
+the models' fields state. The routes read the body once the caller is authorized, as Rocket.Chat
+does; the OpenAPI document describes it by the model (local/bulk_import_local/openapi.py,
+READ_IN_ROUTE)."""
 
 from __future__ import annotations
 
+import base64
+import re
 import types
 from typing import Any, Union, get_args, get_origin
 
@@ -49,16 +52,11 @@ class ImportAddUsersRequest(BaseModel):
         first, then each property in the schema's order). Scalars are coerced in place (a utcOffset
         of "5" is 5, a username of 5 is "5"); the first violation is InvalidParams with AJV's message,
         which ApiClass sends with ` [invalid-params]` appended (a Meteor.Error)."""
-        if not isinstance(data, dict):
-            raise _invalid("must be object")
-        if "users" not in data:
-            raise _invalid("must have required property 'users'")
-        if set(data) != {"users"}:
-            raise _invalid("must NOT have additional properties")
-        users = data["users"]
-        if not isinstance(users, list):
-            raise _invalid("must be array")
-        for user in users:
+        try:
+            data = _checked_object(data, {"users": "array"}, required=["users"])
+        except InvalidParams as exc:
+            raise _invalid(str(exc)) from None
+        for user in data["users"]:
             if not isinstance(user, dict):
                 raise _invalid("must be object")
             for name in _USER_REQUIRED:
@@ -67,12 +65,15 @@ class ImportAddUsersRequest(BaseModel):
             for name, (kind, nullable) in _USER_PROPERTIES.items():
                 if name not in user or (nullable and user[name] is None):
                     continue
-                if kind == "array":
-                    if not isinstance(user[name], list):
-                        raise _invalid("must be array")
-                    user[name] = [_coerced(item, "string", False) for item in user[name]]
-                else:
-                    user[name] = _coerced(user[name], kind, nullable)
+                try:
+                    if kind == "array":
+                        if not isinstance(user[name], list):
+                            raise InvalidParams("must be array")
+                        user[name] = [_coerced(item, "string", False) for item in user[name]]
+                    else:
+                        user[name] = _coerced(user[name], kind, nullable)
+                except InvalidParams as exc:
+                    raise _invalid(str(exc)) from None
         return data
 
     def user_records(self) -> list[dict[str, Any]]:
@@ -83,11 +84,7 @@ class ImportAddUsersRequest(BaseModel):
 def add_users_request(body: str | None) -> ImportAddUsersRequest:
     """An import.addUsers body read as Rocket.Chat reads it: a body that is absent or not JSON is {},
     as its router's body parser leaves it, then checked by the model (InvalidParams)."""
-    try:
-        data = parse_json(body or "{}")
-    except ValueError:
-        data = {}
-    return ImportAddUsersRequest.model_validate(data)
+    return ImportAddUsersRequest.model_validate(json_body(body))
 
 
 #: AJV's type of each kind of field.
@@ -124,7 +121,7 @@ def _coerced(value: Any, kind: str, nullable: bool) -> Any:
     if coerced is _NOT_COERCED and nullable and (value == "" or value == 0 or value is False):
         coerced = None
     if coerced is _NOT_COERCED:
-        raise _invalid(f"must be {kind}")
+        raise InvalidParams(f"must be {kind}")
     return coerced
 
 
@@ -159,3 +156,106 @@ def _js_string(value: bool | int | float) -> str:
 
 def _invalid(message: str) -> InvalidParams:
     return InvalidParams(f"{message} [invalid-params]")
+
+
+class UploadImportFileRequest(BaseModel):
+    """uploadImportFile's body (isUploadImportFileParamsPOST): the file in base64 and the importer
+    that reads it, every property required and no other."""
+
+    model_config = BUILT_WHEN_USED | ConfigDict(extra="forbid")
+
+    binaryContent: str = Field(description="The file, base64-encoded")
+    contentType: str = Field(description="Its media type, e.g. application/zip")
+    fileName: str = Field(description="Its name")
+    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack-users")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_ajv_checks_it(cls, data: Any) -> Any:
+        return _checked_object(data, dict.fromkeys(cls.model_fields, "string"), required=list(cls.model_fields))
+
+    def content(self) -> bytes:
+        """The file, decoded as Node's Buffer.from(text, 'base64') decodes it: characters outside
+        base64 (and URL-safe base64) are left out, and missing padding is no error."""
+        text = re.sub(r"[^A-Za-z0-9+/]", "", self.binaryContent.replace("-", "+").replace("_", "/"))
+        if len(text) % 4 == 1:  # a last lone character holds no whole byte
+            text = text[:-1]
+        return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+class SelectionPart(BaseModel):
+    """Which users or channels to import: `all`, or the ids getImportFileData listed."""
+
+    model_config = BUILT_WHEN_USED | ConfigDict(populate_by_name=True)
+
+    every: bool | None = Field(default=None, alias="all")
+    ids: list[str] | None = Field(default=None, alias="list")
+
+
+class ShortSelection(BaseModel):
+    model_config = BUILT_WHEN_USED
+
+    users: SelectionPart | None = None
+    channels: SelectionPart | None = None
+    contacts: SelectionPart | None = None
+
+
+class StartSelectedImportRequest(BaseModel):
+    """startImport's body (isStartImportParamsPOST, Rocket.Chat 7's short selection)."""
+
+    model_config = BUILT_WHEN_USED | ConfigDict(extra="forbid")
+
+    input: ShortSelection = Field(description="What to import of the prepared file")
+
+    def selection(self) -> dict[str, Any]:
+        """The selection as Rocket.Chat's startImport takes it (domain/selection.py reads it)."""
+        return self.input.model_dump(by_alias=True, exclude_none=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _as_ajv_checks_it(cls, data: Any) -> Any:
+        data = _checked_object(data, {"input": "object"}, required=["input"])
+        for name in ("users", "channels", "contacts"):
+            part = data["input"].get(name)
+            if part is None:
+                continue
+            if not isinstance(part, dict):
+                raise InvalidParams("must be object")
+            if "all" in part:
+                part["all"] = _coerced(part["all"], "boolean", False)
+            if "list" in part:
+                if not isinstance(part["list"], list):
+                    raise InvalidParams("must be array")
+                part["list"] = [_coerced(item, "string", False) for item in part["list"]]
+        return data
+
+
+def _checked_object(data: Any, properties: dict[str, str], required: list[str]) -> dict[str, Any]:
+    """A body checked as AJV checks an object schema with `additionalProperties: false`, in its order:
+    the type, the required properties, the properties not in the schema, then each property's type
+    (scalars coerced, as Rocket.Chat's AJV does). The first violation is InvalidParams with AJV's
+    message (the router answers it with `errorType: invalid-params`)."""
+    if not isinstance(data, dict):
+        raise InvalidParams("must be object")
+    for name in required:
+        if name not in data:
+            raise InvalidParams(f"must have required property '{name}'")
+    if set(data) - set(properties):
+        raise InvalidParams("must NOT have additional properties")
+    for name, kind in properties.items():
+        if name not in data:
+            continue
+        if kind in ("object", "array"):
+            if _json_type(data[name]) != kind:
+                raise InvalidParams(f"must be {kind}")
+        else:
+            data[name] = _coerced(data[name], kind, False)
+    return data
+
+
+def json_body(body: str | None) -> Any:
+    """A body as Rocket.Chat's router reads it: absent or not JSON, it is {}."""
+    try:
+        return parse_json(body or "{}")
+    except ValueError:
+        return {}

@@ -67,6 +67,12 @@ def staged_object_key(operation_id: str, record_type: str, index: int) -> str:
     return f"staging/{operation_id}/{record_type}/{index:08d}.jsonl"
 
 
+def selection_key(operation_id: str) -> str:
+    """What Rocket.Chat's startImport selected of an operation's staged records (its batches read it;
+    expires with them)."""
+    return f"staging/{operation_id}/selection.json"
+
+
 def staged_object_of(batch: int) -> int:
     return batch // STAGED_BATCHES_PER_OBJECT
 

@@ -35,6 +35,16 @@ class WorkerExecutions:
     def execution_arn(self, operation_id: str) -> str:
         return self.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + f":{operation_id}"
 
+    def resume(self, task_token: str) -> None:
+        """Lets an execution that waits on `task_token` go on (SendTaskSuccess). An execution that
+        went on already (the other side of a race sent it first), timed out or was stopped answers
+        with an error that means there is nothing left to resume."""
+        errors = self.client.exceptions
+        try:
+            self.client.send_task_success(taskToken=task_token, output="{}")
+        except (errors.TaskTimedOut, errors.TaskDoesNotExist, errors.InvalidToken):
+            pass
+
     def stop(self, execution_arn: str, cause: str) -> None:
         try:
             self.client.stop_execution(executionArn=execution_arn, error="OperationStopped", cause=cause)

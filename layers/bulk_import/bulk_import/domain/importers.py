@@ -15,12 +15,16 @@ class Importer:
     name: str
     #: Offered by importers.list (Rocket.Chat's `visible`); the hidden ones start from their own routes.
     visible: bool
+    #: Imports a file in Rocket.Chat's three calls: the file is prepared (staged), the operation waits
+    #: in `importer_user_selection` for startImport's selection, then imports what was selected.
+    selects: bool = False
 
 
 IMPORTERS: dict[str, Importer] = {
     importer.key: importer
     for importer in (
-        Importer("csv", "CSV", visible=True),
+        Importer("csv", "CSV", visible=True, selects=True),
+        Importer("slack-users", "Slack_Users", visible=True, selects=True),
         Importer("api", "API", visible=False),
         Importer("v1", "Bulk import API", visible=False),
         Importer("personium", "Personium snapshot", visible=False),
@@ -30,6 +34,12 @@ IMPORTERS: dict[str, Importer] = {
 
 def importer_of(key: str) -> Importer | None:
     return IMPORTERS.get(key)
+
+
+def selects(key: str) -> bool:
+    """Whether an operation of this importer waits for a selection before it imports."""
+    importer = IMPORTERS.get(key)
+    return importer is not None and importer.selects
 
 
 def visible_importers() -> list[Importer]:

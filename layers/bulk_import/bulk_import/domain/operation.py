@@ -203,6 +203,9 @@ class ImportOperation:
     #: The newest and the previous progress marks (the recent window of the rate).
     mark: ProgressMark | None = None
     previous_mark: ProgressMark | None = None
+    #: The task token of the worker's execution while it waits in `importer_user_selection` for
+    #: Rocket.Chat's startImport (domain/importers.py, `selects`); startImport sends it back.
+    selection_token: str | None = None
 
     @property
     def state(self) -> ImportState:

@@ -94,6 +94,7 @@ class OperationAttribute(StrEnum):
     ACTIVE_SHARD = "activeShard"  # the ActiveOperations index's partition key (its sort key is startedAt)
     RECONCILE_PENDING = "reconcilePending"
     WAITING_UNTIL = "waitingUntil"
+    SELECTION_TOKEN = "selectionToken"
 
 
 class CountAttribute(StrEnum):
@@ -247,6 +248,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         OperationAttribute.SOURCE_ETAG: operation.source_etag,
         OperationAttribute.STAGE_CURSOR: operation.stage_cursor,
         OperationAttribute.WAITING_UNTIL: _iso(operation.waiting_until),
+        OperationAttribute.SELECTION_TOKEN: operation.selection_token,
         OperationAttribute.RECONCILE_PENDING: operation.reconcile_pending or None,
     }
     item |= {name: value for name, value in optional.items() if value is not None}
@@ -273,6 +275,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         stage_cursor=plain(item[OperationAttribute.STAGE_CURSOR]) if OperationAttribute.STAGE_CURSOR in item else None,
         reconcile_pending=item.get(OperationAttribute.RECONCILE_PENDING, False),
         waiting_until=optional_time(item.get(OperationAttribute.WAITING_UNTIL)),
+        selection_token=item.get(OperationAttribute.SELECTION_TOKEN),
         parent_id=item.get(OperationAttribute.PARENT_ID),
         heartbeat_at=optional_time(item.get(OperationAttribute.HEARTBEAT_AT)),
         finished_at=optional_time(item.get(OperationAttribute.FINISHED_AT)),
@@ -582,7 +585,9 @@ class OperationItems(RecordItems):
         heartbeat: bool = False,
         stage_cursor: dict[str, Any] | None = None,
         forget_stage_cursor: bool = False,
+        forget_selection_token: bool = False,
         unchanged_since: datetime | None = None,
+        return_old: bool = False,
     ) -> ImportOperation:
         """Changes the cell's latest operation in place if it is still this valid operation in one of
         `from_steps`, else OperationConflict. One UpdateItem, computed by DynamoDB, so counts that
@@ -598,9 +603,11 @@ class OperationItems(RecordItems):
         next progress (`heartbeat`) or the operation's end forgets it. `heartbeat` records that the
         worker made progress; `stage_cursor` is where staging resumes, saved with the counts it goes
         with (`forget_stage_cursor` drops it once staging is done:
-        every batch count rewrites the item, and its size is what a write costs). `unchanged_since`
+        every batch count rewrites the item, and its size is what a write costs; so does
+        `forget_selection_token` once the selection is made). `unchanged_since`
         makes the update conditional on the operation not having been written since that
-        `updatedAt` (a decision made on what was read).
+        `updatedAt` (a decision made on what was read). It answers the operation as written, or with
+        `return_old` as it was just before (what the write removed).
         An operation that finishes gets its finish time and expiry and leaves the ActiveOperations
         index; one that becomes active joins it.
         """
@@ -631,6 +638,7 @@ class OperationItems(RecordItems):
         removed = (
             ([op.ACTIVE_SHARD] if finishing and not ended_early else [])
             + ([op.STAGE_CURSOR] if forget_stage_cursor else [])
+            + ([op.SELECTION_TOKEN] if forget_selection_token else [])
             + ([op.WAITING_UNTIL] if waiting_until is None and (heartbeat or finishing) else [])
         )
         removals = f" REMOVE {', '.join(names(name) for name in removed)}" if removed else ""
@@ -648,7 +656,7 @@ class OperationItems(RecordItems):
                 ConditionExpression=condition,
                 ExpressionAttributeNames=names.names,
                 ExpressionAttributeValues=marshal(values | steps | {":id": operation.id, ":true": True}),
-                ReturnValues="ALL_NEW",
+                ReturnValues="ALL_OLD" if return_old else "ALL_NEW",
                 ReturnValuesOnConditionCheckFailure="ALL_OLD",
             )
         except ClientError as exc:
@@ -656,6 +664,30 @@ class OperationItems(RecordItems):
                 raise LatestChanged(operation.cell, exc.response.get("Item")) from exc
             raise
         return operation_from_item(unmarshal(response["Attributes"]))
+
+    def await_selection(self, cell: str, operation_id: str, token: str) -> bool:
+        """Records the task token the worker waits on, if the operation still waits for its selection
+        (valid, in `importer_user_selection`); False if it does not (startImport made it already, or
+        the operation ended). One UpdateItem."""
+        op, names = OperationAttribute, ExpressionNames()
+        condition = f"{names(op.ID)} = :id AND {names(op.VALID)} = :true AND {names(op.STEP)} = :waiting"
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key=marshal(latest_operation_key(cell)),
+                UpdateExpression=f"SET {names(op.SELECTION_TOKEN)} = :token",
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names.names,
+                ExpressionAttributeValues=marshal(
+                    {":id": operation_id, ":true": True, ":waiting": ProgressStep.USER_SELECTION.value, ":token": token}
+                ),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
 
     def settle_counts(self, cell: str, operation_id: str) -> None:
         """Counts every record of an operation that ended early and was never imported as an error

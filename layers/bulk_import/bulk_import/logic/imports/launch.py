@@ -46,15 +46,20 @@ Keyed = KeyedStart | None | Literal[_Unread.UNREAD]
 class Executions(Protocol):
     def start(self, cell: str, operation_id: str) -> str: ...
     def execution_arn(self, operation_id: str) -> str: ...
+    def resume(self, task_token: str) -> None: ...
     def stop(self, execution_arn: str, cause: str) -> None: ...
 
 
-def new_operation(cell: str, user: str, kind: str, step: ProgressStep, **fields: Any) -> ImportOperation:
+def new_operation(
+    cell: str, user: str, kind: str, step: ProgressStep, type_name: str | None = None, **fields: Any
+) -> ImportOperation:
+    """A new operation of importer `kind`; its `type` is the importer's name where that differs
+    (Rocket.Chat's file importers: `csv` is "CSV")."""
     now = utc_now()
     return ImportOperation(
         id=new_operation_id(),
         cell=cell,
-        type=kind,
+        type=type_name or kind,
         importer_key=kind,
         step=step,
         started_at=now,

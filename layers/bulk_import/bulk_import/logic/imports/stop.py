@@ -55,4 +55,6 @@ def stop(
         executions.stop(
             latest.execution_arn or executions.execution_arn(latest.id), "canceled" if not clear else "cleared"
         )
+    elif latest.step == ProgressStep.USER_SELECTION and latest.execution_arn is not None:
+        executions.stop(latest.execution_arn, "cleared")  # a prepared file's, waiting for its selection
     return stopped

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
+from typing import Any
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
 from bulk_import.dal.dynamodb.record_items import BatchCount, BatchOutcome
-from bulk_import.dal.s3 import (
-    ImportFiles,
-)
+from bulk_import.dal.s3 import ImportFiles, selection_key
+from bulk_import.domain.importers import selects
 from bulk_import.domain.operation import (
     ImportOperation,
     utc_now,
@@ -23,6 +23,7 @@ from bulk_import.domain.records.schema import (
     parse_record,
 )
 from bulk_import.domain.records.staged import RecordType, StagedRecord
+from bulk_import.domain.selection import is_selected
 from bulk_import.logic.worker.steps import IMPORTING_STEP, OperationStopped, ended_early
 
 
@@ -33,9 +34,12 @@ class RecordError(StrEnum):
     ALREADY_EXISTS = "already-exists"
     #: Its operation ended (cancel, clear, failure) before the record was imported; a retry takes it.
     NOT_IMPORTED = "not-imported"
+    #: Rocket.Chat's startImport did not select it (domain/selection.py); a retry imports it.
+    NOT_SELECTED = "not-selected"
 
 
 NOT_IMPORTED_MESSAGE = "The import ended before this record was imported."
+NOT_SELECTED_MESSAGE = "Not selected for this import (startImport)."
 
 
 def import_batch(
@@ -57,7 +61,7 @@ def import_batch(
         raise OperationStopped(operation_id)
     records = files.read_staged_batch(operation_id, record_type.value, batch)
     if outcome is None and operation.valid and operation.step == IMPORTING_STEP[record_type]:
-        imported = _import_records(store, operation, records)
+        imported = _import_records(store, operation, records, _selection(files, operation))
         if store.count_batch(operation, record_type.value, batch, imported) is BatchCount.COUNTED:
             outcome = imported
             if operation.needs_new_mark(utc_now()):
@@ -91,17 +95,22 @@ def import_batch(
 MAX_ERROR_MESSAGE = 1000
 
 
-def _import_records(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
+def _import_records(
+    store: ImportStore, operation: ImportOperation, records: list[StagedRecord], selection: dict[str, Any] | None
+) -> BatchOutcome:
     """Creates the entries of the batch's valid records (store.insert_directory_entries: a request
-    per 25); an invalid record, or one whose entry is someone else's, fails."""
+    per 25); an invalid record, one `selection` leaves out, or one whose entry is someone else's,
+    fails."""
     failed: dict[int, tuple[RecordError, str]] = {}
     entries: dict[int, DirectoryEntry] = {}
     for record in records:
         entry = _prepared(operation, record)
-        if isinstance(entry, DirectoryEntry):
-            entries[record.seq] = entry
-        else:
+        if not isinstance(entry, DirectoryEntry):
             failed[record.seq] = (RecordError.INVALID, entry[:MAX_ERROR_MESSAGE])
+        elif selection is not None and not is_selected(selection, record.type, record.data):
+            failed[record.seq] = (RecordError.NOT_SELECTED, NOT_SELECTED_MESSAGE)
+        else:
+            entries[record.seq] = entry
     created = store.insert_directory_entries(operation.cell, list(entries.values())) if entries else []
     for (seq, entry), was_created in zip(entries.items(), created, strict=True):
         if not was_created:
@@ -110,6 +119,21 @@ def _import_records(store: ImportStore, operation: ImportOperation, records: lis
                 f"{entry.kind} {entry.identity} already exists"[:MAX_ERROR_MESSAGE],
             )
     return BatchOutcome(completed=len(records) - len(failed), failed=dict(sorted(failed.items())))
+
+
+#: The selection of the operation this environment last imported a batch of: its batches, one
+#: after another, read it once.
+_selections: dict[str, dict[str, Any]] = {}
+
+
+def _selection(files: ImportFiles, operation: ImportOperation) -> dict[str, Any] | None:
+    """What startImport selected, for an operation of a Rocket.Chat file importer (None: all)."""
+    if not selects(operation.importer_key):
+        return None
+    if operation.id not in _selections:
+        _selections.clear()
+        _selections[operation.id] = files.read_json(selection_key(operation.id))
+    return _selections[operation.id]
 
 
 def _not_imported(records: list[StagedRecord]) -> BatchOutcome:
@@ -142,7 +166,7 @@ def _reconcile(
         entry
         for record in records
         if record.seq in outcome.failed
-        and outcome.failed[record.seq][0] != RecordError.INVALID
+        and outcome.failed[record.seq][0] not in (RecordError.INVALID, RecordError.NOT_SELECTED)
         and (entry := _entry(operation, record))
     ]
     if not entries:

@@ -16,8 +16,9 @@ from bulk_import.domain.operation import (
     ProgressStep,
 )
 from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.imports.launch import Executions
 from bulk_import.logic.worker.stage import NotAZip
-from bulk_import.logic.worker.steps import NEXT_PHASE, ended_early, move, reference
+from bulk_import.logic.worker.steps import NEXT_PHASE, OperationStopped, ended_early, move, reference
 from bulk_import.readers.lines import MalformedInput
 
 NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file.")
@@ -30,6 +31,12 @@ MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
 
 
 SOURCE_CHANGED = "PR409-BI-0008"
+
+
+SELECTION_TIMED_OUT = Failure(
+    code="PR408-BI-0009",
+    message="No selection was made within 7 days of the file being prepared (startImport); upload it again.",
+)
 
 
 def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_id: str, phase: str) -> dict:
@@ -45,6 +52,21 @@ def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_i
             raise RuntimeError(f"counts do not add up: {operation.count}")
         files.delete_manifests(operation.id, [record_type.value for record_type in RecordType])
         operation = move(store, cell, operation_id, frozenset({ProgressStep.FINISHING}), ProgressStep.DONE)
+    return {"operation": reference(operation)}
+
+
+def await_selection(store: ImportStore, executions: Executions, cell: str, operation_id: str, token: str) -> dict:
+    """AwaitSelection: records the task token the execution now waits on, for startImport to send
+    back. If startImport moved the operation on first (it found no token to send), the task sends
+    its own token back, so that neither order leaves the execution waiting; the operation's item is
+    written in one order or the other (a conditional write each), so one of the two always sees the
+    other's. An operation that ended meanwhile stops the execution (OperationStopped)."""
+    if store.await_selection(cell, operation_id, token):
+        return {"operation": {"cell": cell, "id": operation_id}}
+    operation = store.latest_operation(cell)
+    if operation is None or operation.id != operation_id or ended_early(operation) or not operation.is_active:
+        raise OperationStopped(operation_id)
+    executions.resume(token)
     return {"operation": reference(operation)}
 
 
@@ -71,7 +93,8 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
         try:
             store.update_operation(
                 operation,
-                from_steps=ACTIVE_STEPS,
+                # An operation waiting for its selection fails when the wait times out.
+                from_steps=ACTIVE_STEPS | {ProgressStep.USER_SELECTION},
                 step=ProgressStep.IMPORT_FAILED,
                 failure=failure_of(error),
                 ended_early=True,
@@ -89,6 +112,8 @@ def failure_of(error: dict[str, str]) -> Failure:
         return NOT_A_ZIP
     if name == MalformedInput.__name__:
         return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
+    if name == "States.Timeout":  # only AwaitSelection has a timeout
+        return SELECTION_TIMED_OUT
     if name == SourceChanged.__name__:
         return Failure(
             code=SOURCE_CHANGED,

@@ -18,6 +18,7 @@ from bulk_import.dal.s3 import (
     staged_object_of,
 )
 from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.importers import selects
 from bulk_import.domain.operation import (
     BATCH_SIZE,
     ImportOperation,
@@ -80,11 +81,7 @@ def stage_input(
     operation = current(store, cell, operation_id)
     manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
-        return {
-            "operation": reference(operation),
-            "staged": True,
-            "manifest": manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType},
-        }
+        return _staged_answer(operation, manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType})
     cursor = operation.stage_cursor
     counts = (
         dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
@@ -145,11 +142,20 @@ def stage_input(
         cell,
         operation_id,
         STAGING_STEPS,
-        ProgressStep.IMPORTING_USERS,
+        # A file of Rocket.Chat's file importers waits for startImport's selection (it resumes the
+        # execution that waits in AwaitSelection); every other import goes on at once.
+        ProgressStep.USER_SELECTION if selects(operation.importer_key) else ProgressStep.IMPORTING_USERS,
         forget_stage_cursor=True,
         execution_arn=execution_arn if operation.execution_arn is None else None,
     )
-    return {"operation": reference(operation), "staged": True, "manifest": manifest}
+    return _staged_answer(operation, manifest)
+
+
+def _staged_answer(operation: ImportOperation, manifest: dict[str, Any]) -> dict[str, Any]:
+    """What the state machine gets once the input is staged: the manifests, and whether the
+    operation waits for its selection first (AwaitSelection)."""
+    answer = {"operation": reference(operation), "staged": True, "manifest": manifest}
+    return answer | ({"awaitsSelection": True} if operation.step == ProgressStep.USER_SELECTION else {})
 
 
 def _wait_for_parent(

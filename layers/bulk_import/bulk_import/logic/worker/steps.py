@@ -33,7 +33,9 @@ PREPARING_STEP = {
 }
 
 
-STAGING_STEPS = frozenset({ProgressStep.PREPARING_STARTED, ProgressStep.IMPORTING_STARTED, *PREPARING_STEP.values()})
+STAGING_STEPS = frozenset(
+    {ProgressStep.FILE_LOADED, ProgressStep.PREPARING_STARTED, ProgressStep.IMPORTING_STARTED, *PREPARING_STEP.values()}
+)
 
 
 NEXT_PHASE = {

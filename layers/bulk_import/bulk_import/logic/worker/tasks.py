@@ -41,5 +41,7 @@ class BatchTask(BaseModel):
 
 class PhaseTask(BaseModel):
     operation: OperationReference
-    phase: Literal["channels", "messages", "done", "failed"]
+    phase: Literal["channels", "messages", "done", "failed", "await-selection"]
     error: dict[str, str] | None = None
+    #: AwaitSelection's task token ($$.Task.Token), which startImport sends back.
+    token: str | None = None

@@ -1,0 +1,96 @@
+"""Rocket.Chat's file importers (csv, slack-users) in its administration page's three calls:
+uploadImportFile stores the file and prepares it (the worker stages it, then waits), getImportFileData
+answers what can be selected (logic/selections.py), startImport resumes the worker with the selection
+(docs/worker.md, "Rocket.Chat's file importers")."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.operation_items import OperationConflict
+from bulk_import.dal.s3 import ImportFiles, new_upload_id, selection_key, upload_prefix
+from bulk_import.domain.importers import Importer, selects
+from bulk_import.domain.operation import ImportOperation, ProgressStep, utc_now
+from bulk_import.logic.imports.errors import ImportServiceError
+from bulk_import.logic.imports.launch import (
+    UNREAD,
+    Executions,
+    Latest,
+    idle_latest,
+    new_operation,
+    replace_latest,
+    start_worker,
+)
+from bulk_import.logic.imports.rocketchat import INVALID_OPERATION_STATUS
+from bulk_import.logic.imports.stop import stop
+
+
+def stored_file_name(user: str, file_name: str, now: datetime) -> str:
+    """The name Rocket.Chat stores an uploaded file under: `<Y><M0><D><h><m><s>_<userId>_<fileName>`,
+    in UTC, the month counted from 0 and nothing padded (uploadImportFile.ts)."""
+    moment = f"{now.year}{now.month - 1}{now.day}{now.hour}{now.minute}{now.second}"
+    return f"{moment}_{user}_{file_name}"
+
+
+def upload_import_file(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    cell: str,
+    user: str,
+    importer: Importer,
+    file_name: str,
+    content: bytes,
+    *,
+    latest: Latest = UNREAD,
+) -> ImportOperation:
+    """uploadImportFile: clears whatever runs (Import.newOperation), stores the file and starts the
+    worker, which prepares it and then waits in importer_user_selection for startImport."""
+    latest = idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
+    name = stored_file_name(user, file_name, utc_now())
+    key = upload_prefix(cell, new_upload_id()) + name
+    etag = files.put(key, content)
+    operation = new_operation(
+        cell,
+        user,
+        importer.key,
+        ProgressStep.FILE_LOADED,
+        type_name=importer.name,
+        importation_name=name,
+        source_key=key,
+        source_etag=etag,
+    )
+    return start_worker(store, executions, replace_latest(store, operation, latest))
+
+
+def start_selected_import(
+    store: ImportStore,
+    files: ImportFiles,
+    executions: Executions,
+    operation: ImportOperation,
+    selection: dict[str, Any],
+) -> None:
+    """startImport: records the selection where the batches read it, moves the operation from
+    importer_user_selection to importing its users, and lets the worker's execution go on (it waits
+    in AwaitSelection). If the execution has not recorded its task token yet, it finds the operation
+    moved and goes on by itself (worker.phase.await_selection)."""
+    # Only a prepared file waits for a selection: the API importer's users are run by import.run.
+    if operation.step != ProgressStep.USER_SELECTION or not operation.valid or not selects(operation.importer_key):
+        raise ImportServiceError(INVALID_OPERATION_STATUS)
+    files.put(selection_key(operation.id), json.dumps(selection, separators=(",", ":")).encode())
+    try:
+        before = store.update_operation(
+            operation,
+            from_steps=frozenset({ProgressStep.USER_SELECTION}),
+            step=ProgressStep.IMPORTING_USERS,
+            heartbeat=True,
+            forget_selection_token=True,
+            return_old=True,
+        )
+    except OperationConflict as exc:
+        raise ImportServiceError(INVALID_OPERATION_STATUS) from exc
+    if before.selection_token is not None:
+        executions.resume(before.selection_token)

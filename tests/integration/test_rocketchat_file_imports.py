@@ -1,0 +1,182 @@
+"""Rocket.Chat's file importers on moto, step by step: uploadImportFile, the staging that ends in
+importer_user_selection, AwaitSelection and startImport in both orders, the selection applied by the
+batches, the refusals of each route in Rocket.Chat's shapes."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from bulk_import.domain.importers import IMPORTERS
+from bulk_import.domain.operation import ImportState, ProgressStep
+from bulk_import.logic.imports.errors import ImportServiceError
+from bulk_import.logic.imports.rocketchat_files import start_selected_import, stored_file_name, upload_import_file
+from bulk_import.logic.imports.stop import stop
+from bulk_import.logic.worker.phase import await_selection, fail_operation
+from bulk_import.logic.worker.settle import reconcile_stopped
+from bulk_import.logic.worker.stage import stage_input
+from bulk_import.logic.worker.steps import OperationStopped
+from bulk_import_cli import demo
+from tests.support.events import load_event
+from tests.support.records import zipped
+from tests.support.slack_users_csv import csv_row, users_csv
+from tests.support.worker import CELL, failed_records, run_worker, stage_all
+
+SLACK_USERS = IMPORTERS["slack-users"]
+ROWS = [csv_row(f"pick{n}", f"pick{n}@example.com", "Member") for n in range(60)]
+
+
+def prepared(store, files, executions, content: bytes = users_csv(ROWS), importer=SLACK_USERS):
+    operation = upload_import_file(store, files, executions, CELL, "u1", importer, "people.csv", content)
+    assert stage_all(store, files, operation.id)["awaitsSelection"] is True
+    return store.latest_operation(CELL)
+
+
+def test_a_file_is_stored_under_rocket_chats_name_then_staged_and_left_waiting(store, files, executions):
+    operation = prepared(store, files, executions)
+    assert executions.started == [(CELL, operation.id)]
+    assert (operation.step, operation.state) == (ProgressStep.USER_SELECTION, ImportState.READY)
+    assert (operation.importer_key, operation.type) == ("slack-users", "Slack_Users")
+    assert operation.source_key.endswith("_u1_people.csv") and operation.importation_name in operation.source_key
+    assert (operation.count.total, operation.count.users, operation.count.processed) == (60, 60, 0)
+
+
+def test_the_stored_name_counts_months_from_zero_and_pads_nothing():
+    assert stored_file_name("u1", "a.zip", datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC)) == "202605345_u1_a.zip"
+    assert stored_file_name("u1", "a.zip", datetime(2026, 12, 31, 23, 59, 9, tzinfo=UTC)) == "2026113123599_u1_a.zip"
+
+
+@pytest.mark.parametrize("await_first", [True, False], ids=["AwaitSelection-first", "startImport-first"])
+def test_either_order_lets_the_execution_go_on_once(store, files, executions, await_first):
+    operation = prepared(store, files, executions)
+    if await_first:
+        await_selection(store, executions, CELL, operation.id, "token-1")
+        assert store.latest_operation(CELL).selection_token == "token-1"
+    start_selected_import(store, files, executions, store.latest_operation(CELL), {"users": {"all": True}})
+    if not await_first:
+        assert executions.resumed == []  # no token yet: AwaitSelection finds the operation moved on
+        await_selection(store, executions, CELL, operation.id, "token-1")
+    assert executions.resumed == ["token-1"]
+    moved = store.latest_operation(CELL)
+    assert moved.step == ProgressStep.IMPORTING_USERS and moved.selection_token is None
+    with pytest.raises(ImportServiceError, match="error-invalid-operation-status"):  # a second startImport
+        start_selected_import(store, files, executions, moved, {"users": {"all": True}})
+
+
+def test_what_is_not_selected_fails_as_not_selected_and_the_counts_add_up(store, files, executions):
+    operation = prepared(store, files, executions)
+    chosen = [f"pick{n}@example.com" for n in range(0, 60, 3)]
+    start_selected_import(store, files, executions, operation, {"users": {"list": chosen}, "channels": {"all": True}})
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    assert final.step == ProgressStep.DONE
+    assert (final.count.completed, final.count.error, final.count.total) == (20, 40, 60)
+    failed = failed_records(store, operation.id)
+    assert {record.error_code for record in failed} == {"not-selected"}
+    assert sorted(record.data["username"] for record in failed) == sorted(f"pick{n}" for n in range(60) if n % 3)
+
+
+def test_a_channel_not_selected_takes_its_messages_with_it(store, files, executions):
+    content = zipped(
+        {
+            "users.csv": b"username,email,name\nann,ann@example.com,Ann\n",
+            "channels.csv": b"name,creator,private,members\nopen,ann,false,ann\nshut,ann,false,ann\n",
+            "open/messages.csv": b"username,timestamp,text\nann,1700000000000,kept\n",
+            "shut/messages.csv": b"username,timestamp,text\nann,1700000000000,left\nann,1700000001000,out\n",
+        }
+    )
+    operation = prepared(store, files, executions, content, IMPORTERS["csv"])
+    start_selected_import(store, files, executions, operation, {"users": {"all": True}, "channels": {"list": ["open"]}})
+    run_worker(store, files, operation.id)
+    final = store.latest_operation(CELL)
+    assert (final.count.completed, final.count.error, final.count.total) == (3, 3, 6)
+    assert sorted(r.record_id for r in failed_records(store, operation.id)) == ["channel:1", "message:1", "message:2"]
+
+
+def test_a_clear_while_waiting_stops_the_execution_and_settles_every_record_as_an_error(store, files, executions):
+    operation = prepared(store, files, executions)
+    await_selection(store, executions, CELL, operation.id, "token-1")
+    stop(store, executions, CELL, clear=True)
+    cleared = store.latest_operation(CELL)
+    assert executions.stopped == [operation.execution_arn]
+    assert cleared.state == ImportState.ERROR and cleared.count.error == cleared.count.total == 60
+    with pytest.raises(OperationStopped):  # a late AwaitSelection of that execution
+        await_selection(store, executions, CELL, operation.id, "token-2")
+
+
+def test_no_selection_within_the_wait_fails_the_import_and_its_records(store, files, executions):
+    operation = prepared(store, files, executions)
+    answer = fail_operation(store, CELL, operation.id, {"Error": "States.Timeout", "Cause": "{}"})
+    assert answer["stopped"] is False
+    failed = store.latest_operation(CELL)
+    assert failed.step == ProgressStep.IMPORT_FAILED and failed.failure.code == "PR408-BI-0009"
+    reconcile_stopped(store, files, failed, 1)
+    settled = store.latest_operation(CELL)
+    assert settled.count.error == settled.count.total == 60 and not settled.reconcile_pending
+
+
+@pytest.fixture
+def seeded_rocketchat(store, function_environment) -> str:
+    """The Rocket.Chat cell as the demo leaves it (its caller may run imports); its name."""
+    cell = function_environment["ROCKETCHAT_CELL"]
+    demo.seed_demo(store, cell)
+    return cell
+
+
+def stage_all_of(store, files, cell: str, operation_id: str) -> None:
+    task = {"staged": False}
+    while not task["staged"]:
+        task = stage_input(
+            store, files, cell, operation_id, out_of_time=lambda: False, concurrency=1, reconcile_after=timedelta(0)
+        )
+
+
+def rocketchat_call(invoke, function, event_file):
+    return invoke(function, load_event(event_file))
+
+
+def test_get_import_file_data_waits_then_lists_what_was_staged(seeded_rocketchat, invoke, files, executions, store):
+    cell = seeded_rocketchat
+    file_data = "RocketChatStatusFunction/get-import-file-data.json"
+    operation = upload_import_file(store, files, executions, cell, "u1", SLACK_USERS, "p.csv", users_csv(ROWS[:3]))
+    assert rocketchat_call(invoke, "RocketChatStatusFunction", file_data).body == {"waiting": True, "success": True}
+    stage_all_of(store, files, cell, operation.id)
+    listed = rocketchat_call(invoke, "RocketChatStatusFunction", file_data).body
+    assert [user["user_id"] for user in listed["users"]] == [
+        "pick0@example.com",
+        "pick1@example.com",
+        "pick2@example.com",
+    ]
+    assert listed["name"] == "Slack_Users" and listed["message_count"] == 0 and listed["success"] is True
+
+
+def test_a_cleared_operation_still_preparing_is_an_invalid_import_operation(
+    seeded_rocketchat, invoke, files, executions, store
+):
+    cell = seeded_rocketchat
+    upload_import_file(store, files, executions, cell, "u1", SLACK_USERS, "p.csv", users_csv(ROWS[:3]))
+    stop(store, executions, cell, clear=True)
+    answer = rocketchat_call(invoke, "RocketChatStatusFunction", "RocketChatStatusFunction/get-import-file-data.json")
+    assert (answer.status, answer.body) == (
+        400,
+        {
+            "success": False,
+            "error": "Invalid Import Operation [error-import-operation-invalid]",
+            "errorType": "error-import-operation-invalid",
+            "details": "getImportFileData",
+        },
+    )
+
+
+def test_an_unpadded_base64_body_is_read_as_rocket_chat_reads_it(seeded_rocketchat, invoke, files, store):
+    content = users_csv(ROWS[:1])
+    event = load_event("RocketChatImportFunction/upload-import-file.json")
+    body = json.loads(event["body"]) | {"binaryContent": base64.b64encode(content).decode().rstrip("=") + "\n"}
+    event["body"] = json.dumps(body)
+    assert invoke("RocketChatImportFunction", event).status == 200
+    stored = store.latest_operation(seeded_rocketchat)
+    assert files.client.get_object(Bucket=files.bucket, Key=stored.source_key)["Body"].read() == content

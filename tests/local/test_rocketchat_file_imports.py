@@ -1,0 +1,128 @@
+"""Rocket.Chat's administration page's calls, in its order, through the local stack (the real
+template and state machine): importers.list, uploadImportFile, getImportFileData polled while
+`waiting`, startImport with a partial selection, getImportProgress until done, then import.status and
+getLatestImportOperations."""
+
+from __future__ import annotations
+
+import base64
+
+import requests
+
+from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import_cli import demo
+from tests.support.records import zipped
+from tests.support.slack_users_csv import csv_row, users_csv
+from tests.support.waiting import TIMEOUT, wait_until
+
+RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
+
+
+def rc_get(stack, route: str) -> dict:
+    answer = requests.get(f"{stack.api_url}/api/v1/{route}", headers=RC, timeout=TIMEOUT)
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def rc_post(stack, route: str, body=None) -> requests.Response:
+    return requests.post(f"{stack.api_url}/api/v1/{route}", json=body, headers=RC, timeout=TIMEOUT)
+
+
+def upload(stack, importer: str, name: str, content: bytes, content_type: str) -> None:
+    body = {
+        "binaryContent": base64.b64encode(content).decode(),
+        "contentType": content_type,
+        "fileName": name,
+        "importerKey": importer,
+    }
+    answer = rc_post(stack, "uploadImportFile", body)
+    assert answer.json() == {"success": True}, answer.text
+
+
+def file_data(stack) -> dict:
+    """getImportFileData, polled while it answers `waiting`, as the page polls it."""
+    answers = []
+
+    def ready():
+        answers.append(rc_get(stack, "getImportFileData"))
+        return "waiting" not in answers[-1]
+
+    wait_until(ready)
+    assert all(answer == {"waiting": True, "success": True} for answer in answers[:-1])
+    return answers[-1]
+
+
+def imported(stack, kind: str, name: str) -> bool:
+    key = directory_key(stack.template.parameters["RocketChatCell"], kind, name)
+    return "Item" in stack.store.client.get_item(
+        TableName=stack.store.table_name, Key={k: {"S": v} for k, v in key.items()}
+    )
+
+
+def run_to_done(stack) -> dict:
+    wait_until(lambda: rc_get(stack, "getImportProgress")["step"] in ("importer_done", "importer_import_failed"))
+    return rc_get(stack, "getImportProgress")
+
+
+def test_a_slack_users_csv_through_the_administration_pages_calls(local_stack):
+    assert {"key": "slack-users", "name": "Slack_Users"} in rc_get(local_stack, "importers.list")
+    rows = [csv_row(f"member{n}", f"member{n}@example.com", "Member", f"Member {n}") for n in range(120)]
+    rows[0] = csv_row("boss", "boss@example.com", "Admin", "The Boss")
+    rows[1] = csv_row("nomail", "", "Member")  # skipped, never counted
+    upload(local_stack, "slack-users", "members.csv", users_csv(rows), "text/csv")
+
+    selection = file_data(local_stack)
+    assert selection["name"] == "Slack_Users" and selection["message_count"] == 0
+    assert selection["channels"] == [] and selection["contacts"] == []
+    assert len(selection["users"]) == 119
+    assert selection["users"][0] == {
+        "user_id": "boss@example.com",
+        "username": "boss",
+        "email": "boss@example.com",
+        "is_deleted": False,
+        "is_bot": False,
+        "do_import": True,
+        "is_email_taken": False,
+    }
+    assert rc_get(local_stack, "import.status")["state"] == "ready"
+    assert rc_get(local_stack, "getImportProgress")["step"] == "importer_user_selection"
+
+    chosen = [user["user_id"] for user in selection["users"][:50]]
+    assert rc_post(local_stack, "startImport", {"input": {"users": {"list": chosen}}}).json() == {"success": True}
+    progress = run_to_done(local_stack)
+    assert progress == {
+        "key": "slack-users",
+        "name": "Slack_Users",
+        "step": "importer_done",
+        "count": {"completed": 50, "total": 119, "error": 69},
+        "success": True,
+    }
+    assert chosen[-1] == "member50@example.com"  # the first 50 with an email: boss, member2 to member50
+    assert imported(local_stack, "user", "boss") and imported(local_stack, "user", "member50")
+    assert not imported(local_stack, "user", "member51")
+    status = rc_get(local_stack, "import.status")
+    assert status["state"] == "done" and status["operation"]["importerKey"] == "slack-users"
+    assert status["operation"]["type"] == "Slack_Users"
+    assert rc_get(local_stack, "getLatestImportOperations")[0] == status["operation"]
+
+
+def test_a_csv_zip_with_every_user_and_one_channel_selected(local_stack):
+    content = zipped(
+        {
+            "users.csv": b"username,email,name\nzed,zed@example.com,Zed\nyan,yan@example.com,Yan\n",
+            "channels.csv": b"name,creator,private,members\nkept,zed,false,zed;yan\nleft,yan,true,yan\n",
+            "kept/messages.csv": b"username,timestamp,text\nzed,1700000000000,hello\n",
+            "left/messages.csv": b"username,timestamp,text\nyan,1700000000000,hidden\n",
+        }
+    )
+    upload(local_stack, "csv", "export.zip", content, "application/zip")
+    selection = file_data(local_stack)
+    assert selection["message_count"] == 2
+    assert [(c["channel_id"], c["is_private"]) for c in selection["channels"]] == [("kept", False), ("left", True)]
+
+    body = {"input": {"users": {"all": True}, "channels": {"all": False, "list": ["kept"]}}}
+    assert rc_post(local_stack, "startImport", body).json() == {"success": True}
+    progress = run_to_done(local_stack)
+    assert progress["step"] == "importer_done"
+    assert progress["count"] == {"completed": 4, "total": 6, "error": 2}  # left and its message
+    assert imported(local_stack, "channel", "kept") and not imported(local_stack, "channel", "left")
