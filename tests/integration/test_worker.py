@@ -28,6 +28,7 @@ from bulk_import.logic.imports.rocketchat import (
 from bulk_import.logic.imports.snapshots import start_snapshot_import
 from bulk_import.logic.imports.start import start_file_import
 from bulk_import.logic.imports.stop import stop
+from bulk_import.logic.worker import stage as stage_module
 from bulk_import.logic.worker.batch import import_batch
 from bulk_import.logic.worker.phase import advance_phase, fail_operation
 from bulk_import.logic.worker.stage import stage_input
@@ -384,6 +385,21 @@ def test_a_slack_users_csv_imports_the_users_with_an_email_as_rocket_chat_counts
     ]
     assert entry_exists(store, "user", "boss") and entry_exists(store, "user", "member11")
     assert not entry_exists(store, "user", "member10")  # no email: skipped, never counted
+
+
+def test_a_duplicate_stage_that_finishes_second_answers_staged_as_the_first(store, files, executions, monkeypatch):
+    """Two deliveries of one Stage task at the same time: the later one, still staging when the
+    first moved the operation on, answers staged too instead of failing the import."""
+    upload(files, "twice", zipped({"users.jsonl": users_jsonl(120)}))
+    operation = start_snapshot_import(store, files, executions, CELL, "twice", "operator")
+    stale = store.latest_operation(CELL)  # what the later delivery read before the first one finished
+    first = stage_all(store, files, operation.id)
+    monkeypatch.setattr(stage_module, "current", lambda *_: stale)
+    second = stage_input(
+        store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
+    )
+    assert second["staged"] is True and second["manifest"] == first["manifest"]
+    assert store.latest_operation(CELL).step is ProgressStep.IMPORTING_USERS
 
 
 def test_run_refusals_use_rocketchat_error_codes(store, files, executions):

@@ -37,6 +37,7 @@ from bulk_import.logic.worker.steps import (
     STAGING_STEPS,
     OperationStopped,
     current,
+    ended_early,
     move,
     reference,
 )
@@ -80,8 +81,35 @@ def stage_input(
     records the same way and writes the same objects."""
     operation = current(store, cell, operation_id)
     manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
+    staged_manifest = manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType}
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
-        return _staged_answer(operation, manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType})
+        return _staged_answer(operation, staged_manifest)
+    try:
+        return _stage(store, files, operation, manifest, reconcile_after, concurrency, out_of_time, execution_arn)
+    except _StagedByAnotherAttempt as other:  # a duplicate delivery that finished first
+        return _staged_answer(other.operation, staged_manifest)
+
+
+class _StagedByAnotherAttempt(Exception):
+    """Another attempt of this task (Step Functions and Lambda deliver at least once, at the same time
+    too) staged the input and moved the operation on while this one was still staging."""
+
+    def __init__(self, operation: ImportOperation) -> None:
+        self.operation = operation
+
+
+def _stage(
+    store: ImportStore,
+    files: ImportFiles,
+    operation: ImportOperation,
+    manifest: dict[str, Any],
+    reconcile_after: timedelta,
+    concurrency: int,
+    out_of_time: Callable[[], bool],
+    execution_arn: str | None,
+) -> dict[str, Any]:
+    """stage_input's staging of an operation still in a staging step."""
+    cell, operation_id = operation.cell, operation.id
     cursor = operation.stage_cursor
     counts = (
         dict(cursor["counts"]) if cursor else {field: getattr(operation.count, field) for field in COUNT_FIELD.values()}
@@ -311,6 +339,15 @@ def _save_staged(
             execution_arn=execution_arn if operation.execution_arn is None else None,
         )
     except OperationConflict as exc:
+        latest = store.latest_operation(operation.cell)
+        if (
+            latest is not None
+            and latest.id == operation.id
+            and latest.valid
+            and latest.step not in STAGING_STEPS
+            and not ended_early(latest)
+        ):
+            raise _StagedByAnotherAttempt(latest) from exc
         raise OperationStopped(operation.id) from exc
 
 
