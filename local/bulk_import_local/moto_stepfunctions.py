@@ -28,8 +28,10 @@ tests/local/test_strict_stepfunctions.py):
 - **A stop right after the start.** moto runs an execution in a thread that creates its
   environment when it begins; a StopExecution that lands before that fails inside moto
   (`'NoneType' object has no attribute 'set_stop'`, a 500 to the caller), where AWS stops the
-  execution. Here the stop waits for the environment (`install_stop_after_start`, which the
-  in-process tests install too).
+  execution. And moto marks the execution ABORTED only when its thread next runs, so a
+  DescribeExecution right after StopExecution may still say RUNNING; on AWS it says ABORTED.
+  Here the stop waits for the environment and marks the execution ABORTED before it answers
+  (`install_stop_after_start`, which the in-process tests install too).
 - **ResultWriter paths.** moto evaluates a ResultWriter's `"Bucket.$"`/`"Prefix.$"` against the
   array of the children's results (so `$.manifest.bucket` is not found: States.Runtime); AWS
   evaluates them against the Map state's input, as here.
@@ -71,6 +73,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from moto.stepfunctions.parser.api import (
+    ExecutionStatus,
     HistoryEventType,
     MapRunFailedEventDetails,
     TaskFailedEventDetails,
@@ -103,7 +106,7 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
 from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramRunning, ProgramStopped
 from moto.stepfunctions.parser.asl.utils.encoding import _DateTimeEncoder
-from moto.stepfunctions.parser.backend import execution_worker
+from moto.stepfunctions.parser.backend import execution as execution_module
 
 #: AWS's quota for a state's input, result or output, and an execution's input and output.
 MAX_PAYLOAD_BYTES = 262_144
@@ -247,19 +250,25 @@ def _looping_pool(open_job_frame: str) -> Callable[..., None]:
 
 
 def install_stop_after_start() -> Callable[[], None]:
-    """A StopExecution waits (up to 10 s) for the execution's thread to have begun; returns the undo."""
-    original = execution_worker.ExecutionWorker.stop
+    """A StopExecution waits (up to 10 s) for the execution's thread to have begun, and the
+    execution is ABORTED when the call returns, as on AWS; returns the undo."""
+    original = execution_module.Execution.stop
 
     def stop(self: Any, stop_date: Any, error: str | None, cause: str | None) -> None:
         deadline = time.monotonic() + 10
-        while self.env is None and time.monotonic() < deadline:
+        while (self.exec_worker is None or self.exec_worker.env is None) and time.monotonic() < deadline:
             time.sleep(0.001)
-        original(self, stop_date, error, cause)
+        original(self, stop_date=stop_date, error=error, cause=cause)
+        worker = self.exec_worker
+        if worker is not None and worker.env is not None and isinstance(worker.env.program_state(), ProgramStopped):
+            # moto records ABORTED only when its thread next looks; AWS answers StopExecution after it.
+            self.exec_status = ExecutionStatus.ABORTED
+            self.stop_date = stop_date
 
-    execution_worker.ExecutionWorker.stop = stop
+    execution_module.Execution.stop = stop
 
     def undo() -> None:
-        execution_worker.ExecutionWorker.stop = original
+        execution_module.Execution.stop = original
 
     return undo
 

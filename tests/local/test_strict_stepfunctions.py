@@ -480,13 +480,21 @@ def test_retry_scale_is_read_from_the_environment(monkeypatch):
 
 def test_a_stop_right_after_the_start_stops_the_execution(local_stack, monkeypatch):
     """moto's execution thread creates its environment when it begins; a StopExecution that landed
-    before that failed inside moto (a 500). The thread is held back here, so the stop always lands
-    first."""
-    from moto.stepfunctions.parser.backend import execution_worker
+    before that failed inside moto (a 500). And the thread records ABORTED only when it next runs,
+    where AWS's DescribeExecution says ABORTED as soon as StopExecution has answered. The thread is
+    held back at both points here, so the stop always lands first and is read before the thread
+    records it."""
+    from moto.stepfunctions.parser.backend import execution, execution_worker
 
     begin = execution_worker.ExecutionWorker._execution_logic
     monkeypatch.setattr(
         execution_worker.ExecutionWorker, "_execution_logic", lambda self: (time.sleep(0.3), begin(self))
+    )
+    record_end = execution.BaseExecutionWorkerCommunication._reflect_execution_status
+    monkeypatch.setattr(
+        execution.BaseExecutionWorkerCommunication,
+        "_reflect_execution_status",
+        lambda self: (time.sleep(0.5), record_end(self)),
     )
     stepfunctions = boto3.client("stepfunctions")
     arn = stepfunctions.create_state_machine(
