@@ -2,13 +2,15 @@
 import.new, import.addUsers, import.run, then import.status until it is done, and import.clear;
 getCurrentImportOperation and getLatestImportOperations show the same operation, getImportProgress its
 importer, step and counts, and importers.list what an administrator can choose; and a Slack users CSV
-through the administration page's calls (uploadImportFile, getImportFileData, startImport)."""
+and a Slack export through the administration page's calls (uploadImportFile, getImportFileData,
+startImport)."""
 
 from __future__ import annotations
 
 import base64
 
 from tests.support.e2e import Http, Users, wait_for
+from tests.support.slack_exports import Export, channel, message, user
 from tests.support.slack_users_csv import csv_row, users_csv
 
 ACTIVE = ("loading", "importing")
@@ -101,6 +103,43 @@ def test_a_slack_users_csv_through_the_administration_pages_calls(rocketchat, ru
         lambda: (answer := rocketchat.get("/getImportProgress").json())["step"] == "importer_done" and answer,
     )
     assert progress["count"] == {"completed": 25, "total": 75, "error": 50}
+
+
+def test_a_slack_export_through_the_administration_pages_calls(rocketchat, run):
+    """Names of this run's own (the cell's directory keeps earlier runs' entries): its users, its
+    channels and its direct conversation's id."""
+    dm = "D" + run.replace("-", "").upper()
+    export = Export(
+        users=[user("U1", f"{run}-ann"), user("U2", f"{run}-bo", email="")],
+        channels=[channel("C1", f"{run}-kept", "U1", ["U1", "U2"]), channel("C2", f"{run}-left", "U2", ["U2"])],
+        dms=[{"id": dm, "created": 1600000000, "members": ["U1", "U2"]}],
+    )
+    export.days[f"{run}-kept/2020-09-13.json"] = [
+        message(f"16000000{n:02d}.000100", "U1" if n % 2 else "U2", f"hello <@U2> {n}") for n in range(60)
+    ]
+    export.days[f"{run}-left/2020-09-13.json"] = [message("1600000000.000200", "U2", "not selected")]
+    export.days[f"{dm}/2020-09-13.json"] = [message("1600000000.000300", "U2", "direct")]
+    body = {
+        "binaryContent": base64.b64encode(export.zip()).decode(),
+        "contentType": "application/zip",
+        "fileName": "export.zip",
+        "importerKey": "slack",
+    }
+    assert rocketchat.post("/uploadImportFile", json=body).json() == {"success": True}
+    selection = wait_for(
+        "the export to be prepared",
+        lambda: "waiting" not in (answer := rocketchat.get("/getImportFileData").json()) and answer,
+    )
+    assert selection["name"] == "Slack" and selection["message_count"] == 62
+    assert [c["channel_id"] for c in selection["channels"]] == ["C1", "C2", "__directMessages__"]
+    chosen = {"users": {"all": True}, "channels": {"list": ["C1", "__directMessages__"]}}
+    assert rocketchat.post("/startImport", json={"input": chosen}).json() == {"success": True}
+    progress = wait_for(
+        "the import to end",
+        lambda: (answer := rocketchat.get("/getImportProgress").json())["step"] == "importer_done" and answer,
+    )
+    # 2 users, C1 and the DM, 61 of their messages; C2 and its message not selected.
+    assert progress["count"] == {"completed": 65, "total": 67, "error": 2}
 
 
 def test_options_is_answered_without_a_login(api_url):

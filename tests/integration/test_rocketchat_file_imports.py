@@ -5,13 +5,17 @@ batches, the refusals of each route in Rocket.Chat's shapes."""
 from __future__ import annotations
 
 import base64
+import io
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bulk_import.domain.importers import IMPORTERS
 from bulk_import.domain.operation import ImportState, ProgressStep
+from bulk_import.domain.records.staged import RecordType
+from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.rocketchat_files import start_selected_import, stored_file_name, upload_import_file
 from bulk_import.logic.imports.stop import stop
@@ -19,11 +23,13 @@ from bulk_import.logic.worker.phase import await_selection, fail_operation
 from bulk_import.logic.worker.settle import reconcile_stopped
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.steps import OperationStopped
+from bulk_import.readers.by_format import read_records
 from bulk_import_cli import demo
 from tests.support.events import load_event
 from tests.support.records import zipped
+from tests.support.slack_exports import workspace_export
 from tests.support.slack_users_csv import csv_row, users_csv
-from tests.support.worker import CELL, failed_records, run_worker, stage_all
+from tests.support.worker import CELL, entry_exists, failed_records, run_worker, stage_all
 
 SLACK_USERS = IMPORTERS["slack-users"]
 ROWS = [csv_row(f"pick{n}", f"pick{n}@example.com", "Member") for n in range(60)]
@@ -180,3 +186,38 @@ def test_an_unpadded_base64_body_is_read_as_rocket_chat_reads_it(seeded_rocketch
     assert invoke("RocketChatImportFunction", event).status == 200
     stored = store.latest_operation(seeded_rocketchat)
     assert files.client.get_object(Bucket=files.bucket, Key=stored.source_key)["Body"].read() == content
+
+
+def test_a_slack_export_imports_what_was_selected_with_its_names_and_the_counts_add_up(store, files, executions):
+    export = workspace_export(channels=3, days=1, per_day=20)
+    content = export.zip()
+    operation = prepared(store, files, executions, content, IMPORTERS["slack"])
+    read = list(read_records(lambda: io.BytesIO(content)))
+    by_type = Counter(record.type for record in read)
+    assert (operation.count.users, operation.count.channels, operation.count.messages) == (
+        len(export.users),
+        len(export.channels) + len(export.groups) + len(export.mpims) + len(export.dms),
+        sum(len(day) for day in export.days.values()),
+    )
+    assert operation.count.total == len(read) == sum(by_type.values())
+
+    chosen = {"C0000", DIRECT_MESSAGES}  # general, and every direct conversation (D0001, the 3-person mpim)
+    selection = {"users": {"all": True}, "channels": {"list": sorted(chosen)}}
+    start_selected_import(store, files, executions, operation, selection)
+    run_worker(store, files, operation.id)
+
+    final = store.latest_operation(CELL)
+    assert final.step == ProgressStep.DONE
+    assert final.count.completed + final.count.error == final.count.total
+    failed = {record.record_id: record.error_code for record in failed_records(store, operation.id)}
+    for seq, record in enumerate(r for r in read if r.type is RecordType.MESSAGE):
+        selected = is_selected(selection, "message", record.data)
+        # An invalid record is invalid whether selected or not.
+        expected = "invalid-record" if record.problem else None if selected else "not-selected"
+        assert failed.get(f"message:{seq}") == expected, record.source
+    assert not any(record_id.startswith("user:") for record_id in failed)  # noemail5 too: Slack's may have none
+    assert entry_exists(store, "user", "noemail5") and entry_exists(store, "channel", "general")
+    assert entry_exists(store, "channel", "d0001") and not entry_exists(store, "channel", "team1")
+    general = store.directory_entries(CELL, [("channel", "general")])[("channel", "general")].data
+    members = export.channels[0]["members"]
+    assert general["members"] == [next(u["name"] for u in export.users if u["id"] == m) for m in members]

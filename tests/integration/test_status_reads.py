@@ -299,7 +299,11 @@ def test_importers_list_is_a_bare_array_of_the_visible_importers(store, invoke, 
     result = rocketchat_get(invoke, "importers.list")
     assert (result.status, result.body) == (
         200,
-        [{"key": "csv", "name": "CSV"}, {"key": "slack-users", "name": "Slack_Users"}],
+        [
+            {"key": "csv", "name": "CSV"},
+            {"key": "slack", "name": "Slack"},
+            {"key": "slack-users", "name": "Slack_Users"},
+        ],
     )
 
 

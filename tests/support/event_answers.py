@@ -77,7 +77,14 @@ EXPECTED = {
     ),
     "RocketChatStatusFunction/importers-list.json": (
         200,
-        lambda body: body == [{"key": "csv", "name": "CSV"}, {"key": "slack-users", "name": "Slack_Users"}],
+        lambda body: (
+            body
+            == [
+                {"key": "csv", "name": "CSV"},
+                {"key": "slack", "name": "Slack"},
+                {"key": "slack-users", "name": "Slack_Users"},
+            ]
+        ),
     ),
     # The demo's operation is the API importer's: its users were added in the table, not from a file.
     "RocketChatStatusFunction/get-import-file-data.json": (
@@ -108,6 +115,7 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
     ),
     "RocketChatImportFunction/import-run.json": (200, lambda body: body == {"success": True}),
     "RocketChatImportFunction/upload-import-file.json": (200, lambda body: body == {"success": True}),
+    "RocketChatImportFunction/upload-import-file-slack.json": (200, lambda body: body == {"success": True}),
     "RocketChatImportFunction/upload-import-file-importer-not-defined.json": (
         400,
         lambda body: (

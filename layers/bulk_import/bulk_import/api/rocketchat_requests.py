@@ -167,7 +167,7 @@ class UploadImportFileRequest(BaseModel):
     binaryContent: str = Field(description="The file, base64-encoded")
     contentType: str = Field(description="Its media type, e.g. application/zip")
     fileName: str = Field(description="Its name")
-    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack-users")
+    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack, slack-users")
 
     @model_validator(mode="before")
     @classmethod

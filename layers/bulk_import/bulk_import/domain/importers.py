@@ -18,12 +18,16 @@ class Importer:
     #: Imports a file in Rocket.Chat's three calls: the file is prepared (staged), the operation waits
     #: in `importer_user_selection` for startImport's selection, then imports what was selected.
     selects: bool = False
+    #: Its users may have no email (Rocket.Chat's Slack importer imports them so); elsewhere a user
+    #: needs one (docs/decisions/0006-slack-export-in-the-model.md).
+    emails_optional: bool = False
 
 
 IMPORTERS: dict[str, Importer] = {
     importer.key: importer
     for importer in (
         Importer("csv", "CSV", visible=True, selects=True),
+        Importer("slack", "Slack", visible=True, selects=True, emails_optional=True),
         Importer("slack-users", "Slack_Users", visible=True, selects=True),
         Importer("api", "API", visible=False),
         Importer("v1", "Bulk import API", visible=False),
@@ -36,10 +40,17 @@ def importer_of(key: str) -> Importer | None:
     return IMPORTERS.get(key)
 
 
-def selects(key: str) -> bool:
-    """Whether an operation of this importer waits for a selection before it imports."""
-    importer = IMPORTERS.get(key)
-    return importer is not None and importer.selects
+def waits_for_selection(importer_key: str, parent_id: str | None) -> bool:
+    """Whether an operation waits for a selection before it imports: a file of a selecting importer,
+    not a retry of one (a retry imports every record its parent counted as an error)."""
+    importer = IMPORTERS.get(importer_key)
+    return importer is not None and importer.selects and parent_id is None
+
+
+def emails_optional(importer_key: str) -> bool:
+    """Whether the users an operation of this importer imports may have no email."""
+    importer = IMPORTERS.get(importer_key)
+    return importer is not None and importer.emails_optional
 
 
 def visible_importers() -> list[Importer]:

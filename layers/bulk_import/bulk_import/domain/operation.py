@@ -204,7 +204,7 @@ class ImportOperation:
     mark: ProgressMark | None = None
     previous_mark: ProgressMark | None = None
     #: The task token of the worker's execution while it waits in `importer_user_selection` for
-    #: Rocket.Chat's startImport (domain/importers.py, `selects`); startImport sends it back.
+    #: Rocket.Chat's startImport (domain/importers.py, `waits_for_selection`); startImport sends it back.
     selection_token: str | None = None
 
     @property

@@ -62,4 +62,5 @@ def is_selected(selection: dict[str, Any], record_type: str, data: dict[str, Any
         return _chosen(selection.get("users"), user_id(data))
     if record_type == RecordType.CHANNEL:
         return _chosen(selection.get("channels"), channel_id(data))
-    return _chosen(selection.get("channels"), str(data.get("rid") or data.get("channel") or ""))
+    channel = DIRECT_MESSAGES if data.get("direct") else str(data.get("rid") or data.get("channel") or "")
+    return _chosen(selection.get("channels"), channel)

@@ -1,15 +1,19 @@
-"""Any import file, told by how it starts: a zip is Rocket.Chat's CSV importer's, a CSV whose first
-line is the header of Slack's member list export is Rocket.Chat's slack-users importer's, anything
-else JSON Lines."""
+"""Any import file, told by how it starts: a zip with one of Slack's root files (users.json,
+channels.json, ...) is Slack's workspace export, another zip is Rocket.Chat's CSV importer's, a CSV
+whose first line is the header of Slack's member list export is Rocket.Chat's slack-users importer's,
+anything else JSON Lines."""
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from bulk_import.readers.json_lines import json_record, json_type
 from bulk_import.readers.lines import SourceRecord, lines, records_of_lines
 from bulk_import.readers.rocketchat_csv import zip_records
+from bulk_import.readers.slack_export import ROOT_FILES
+from bulk_import.readers.slack_names import slack_export_records
 from bulk_import.readers.slack_users import SLACK_USERS_HEADER, slack_user_records
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
@@ -24,9 +28,22 @@ def read_records(
     with open_file() as file:
         head = file.read(len(_BYTE_ORDER_MARK) + len(SLACK_USERS_HEADER))
         file.seek(0)
-        if head[:4] in _ZIP_MAGIC:
+        if head[:4] in _ZIP_MAGIC and _is_slack_export(file):
+            yield from slack_export_records(file, name, cursor)
+        elif head[:4] in _ZIP_MAGIC:
             yield from zip_records(file, name, cursor)
         elif head.removeprefix(_BYTE_ORDER_MARK).startswith(SLACK_USERS_HEADER):
             yield from slack_user_records(file, name, cursor)
         else:
             yield from records_of_lines(lines(file, cursor), name, 0, json_record, json_type)
+
+
+def _is_slack_export(file: BinaryIO) -> bool:
+    """Whether the zip holds one of Slack's root files (read from its central directory)."""
+    try:
+        names = set(zipfile.ZipFile(file).namelist())
+    except zipfile.BadZipFile:
+        return False  # zip_records says why it cannot be read
+    finally:
+        file.seek(0)
+    return not names.isdisjoint(ROOT_FILES)

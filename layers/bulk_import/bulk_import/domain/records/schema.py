@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import math
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from bulk_import.domain.errors import BulkImportError
 from bulk_import.domain.records.staged import RecordType
@@ -30,6 +31,9 @@ MAX_RECORD_BYTES = 256 * 1024
 MAX_RECORD_DEPTH = 31
 #: DynamoDB numbers: 38 significant digits, magnitudes from 1e-130 to below 1e126.
 _NUMBER_LIMITS = (1e-130, 1e126)
+
+
+_EMAILS_REQUIRED = "emails_required"
 
 
 class RecordInvalid(BulkImportError):
@@ -55,7 +59,11 @@ class ImportRecord(BaseModel):
 
 class UserRecord(ImportRecord):
     username: Annotated[str, Field(pattern=NAME_PATTERN)]
-    emails: Annotated[list[Annotated[str, Field(pattern=EMAIL_PATTERN)]], BeforeValidator(_listed), Field(min_length=1)]
+    emails: Annotated[
+        list[Annotated[str, Field(pattern=EMAIL_PATTERN)]] | None,
+        BeforeValidator(_listed),
+        Field(validate_default=True),
+    ] = None
     importIds: Annotated[list[str], BeforeValidator(_listed)] = []
     name: Annotated[str, Field(max_length=NAME_MAX_LENGTH)] | None = None
     utcOffset: float | None = None
@@ -68,8 +76,11 @@ class UserRecord(ImportRecord):
 
     @field_validator("emails")
     @classmethod
-    def _lower_case(cls, emails: list[str]) -> list[str]:
-        return [email.lower() for email in emails]
+    def _lower_case(cls, emails: list[str] | None, info: ValidationInfo) -> list[str]:
+        # Some importers' users may have none (domain/importers.py says which): parse_record's context.
+        if not emails and (info.context or {}).get(_EMAILS_REQUIRED, True):
+            raise PydanticCustomError("missing" if emails is None else "too_short", "an email is required")
+        return [email.lower() for email in emails or []]
 
 
 class ChannelRecord(ImportRecord):
@@ -77,6 +88,15 @@ class ChannelRecord(ImportRecord):
     creator: Annotated[str, Field(pattern=NAME_PATTERN)]
     private: Annotated[bool, BeforeValidator(_boolean)] = False
     members: Annotated[list[Annotated[str, Field(pattern=NAME_PATTERN)]], BeforeValidator(_listed)] = []
+    # What an export from another product (Slack's, read as Rocket.Chat reads it) says of the
+    # channel, with Rocket.Chat's import-data names; absent from the others' records.
+    importIds: list[str] | None = None
+    #: Rocket.Chat's room type: "c" public, "p" private, "d" direct messages.
+    t: Literal["c", "p", "d"] | None = None
+    topic: str | None = None
+    description: str | None = None
+    ts: datetime | None = None
+    archived: bool | None = None
 
 
 class MessageRecord(ImportRecord):
@@ -85,6 +105,31 @@ class MessageRecord(ImportRecord):
     # Milliseconds since the epoch (CSV, Rocket.Chat) or an ISO 8601 time.
     timestamp: datetime
     text: Annotated[str, Field(max_length=TEXT_MAX_LENGTH)]
+    # What an export from another product says of the message (as for ChannelRecord); user names
+    # are the model's, never the other product's ids.
+    importId: str | None = None
+    #: The channel's import id, as Rocket.Chat's startImport selects it (domain/selection.py).
+    rid: str | None = None
+    #: In a direct message conversation (all of them are selected together).
+    direct: bool | None = None
+    #: Rocket.Chat's message type (uj, ul, room_changed_topic, ...); absent for a plain message.
+    t: str | None = None
+    #: The importId of the thread's first message, for a reply.
+    tmid: str | None = None
+    #: A thread's first message: its repliers, number of replies and last reply's time.
+    replies: list[str] | None = None
+    tcount: int | None = None
+    tlm: datetime | None = None
+    mentions: list[str] | None = None
+    channels: list[str] | None = None
+    files: list[dict[str, Any]] | None = None
+    reactions: dict[str, Any] | None = None
+    attachments: list[dict[str, Any]] | None = None
+    editedAt: datetime | None = None
+    editedBy: str | None = None
+    bot: bool | None = None
+    emoji: str | None = None
+    groupable: bool | None = None
 
 
 _MODEL_OF_TYPE: dict[RecordType, type[UserRecord] | type[ChannelRecord] | type[MessageRecord]] = {
@@ -129,10 +174,13 @@ def _storable_number(value: int | float) -> bool:
     return math.isfinite(value) and _NUMBER_LIMITS[0] <= abs(value) < _NUMBER_LIMITS[1]
 
 
-def parse_record(record_type: str, data: dict[str, Any]) -> UserRecord | ChannelRecord | MessageRecord:
-    """The record, or RecordInvalid with a short message such as 'emails: at least one is required'."""
+def parse_record(
+    record_type: str, data: dict[str, Any], *, emails_required: bool = True
+) -> UserRecord | ChannelRecord | MessageRecord:
+    """The record, or RecordInvalid with a short message such as 'emails: at least one is required'.
+    A user needs an email unless `emails_required` is false."""
     try:
-        return _MODEL_OF_TYPE[RecordType(record_type)].model_validate(data)
+        return _MODEL_OF_TYPE[RecordType(record_type)].model_validate(data, context={_EMAILS_REQUIRED: emails_required})
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

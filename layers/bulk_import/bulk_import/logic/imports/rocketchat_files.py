@@ -1,4 +1,4 @@
-"""Rocket.Chat's file importers (csv, slack-users) in its administration page's three calls:
+"""Rocket.Chat's file importers (csv, slack, slack-users) in its administration page's three calls:
 uploadImportFile stores the file and prepares it (the worker stages it, then waits), getImportFileData
 answers what can be selected (logic/selections.py), startImport resumes the worker with the selection
 (docs/worker.md, "Rocket.Chat's file importers")."""
@@ -12,7 +12,7 @@ from typing import Any
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
 from bulk_import.dal.s3 import ImportFiles, new_upload_id, selection_key, upload_prefix
-from bulk_import.domain.importers import Importer, selects
+from bulk_import.domain.importers import Importer, waits_for_selection
 from bulk_import.domain.operation import ImportOperation, ProgressStep, utc_now
 from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.launch import (
@@ -78,7 +78,11 @@ def start_selected_import(
     in AwaitSelection). If the execution has not recorded its task token yet, it finds the operation
     moved and goes on by itself (worker.phase.await_selection)."""
     # Only a prepared file waits for a selection: the API importer's users are run by import.run.
-    if operation.step != ProgressStep.USER_SELECTION or not operation.valid or not selects(operation.importer_key):
+    if (
+        operation.step != ProgressStep.USER_SELECTION
+        or not operation.valid
+        or not waits_for_selection(operation.importer_key, operation.parent_id)
+    ):
         raise ImportServiceError(INVALID_OPERATION_STATUS)
     files.put(selection_key(operation.id), json.dumps(selection, separators=(",", ":")).encode())
     try:

@@ -10,7 +10,7 @@ from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
 from bulk_import.dal.dynamodb.record_items import BatchCount, BatchOutcome
 from bulk_import.dal.s3 import ImportFiles, selection_key
-from bulk_import.domain.importers import selects
+from bulk_import.domain.importers import emails_optional, waits_for_selection
 from bulk_import.domain.operation import (
     ImportOperation,
     utc_now,
@@ -128,7 +128,7 @@ _selections: dict[str, dict[str, Any]] = {}
 
 def _selection(files: ImportFiles, operation: ImportOperation) -> dict[str, Any] | None:
     """What startImport selected, for an operation of a Rocket.Chat file importer (None: all)."""
-    if not selects(operation.importer_key):
+    if not waits_for_selection(operation.importer_key, operation.parent_id):
         return None
     if operation.id not in _selections:
         _selections.clear()
@@ -192,11 +192,11 @@ def _prepared(operation: ImportOperation, record: StagedRecord) -> DirectoryEntr
     if record.problem is not None:
         return record.problem
     try:
-        parsed = parse_record(record.type, record.data)
+        parsed = parse_record(record.type, record.data, emails_required=not emails_optional(operation.importer_key))
     except RecordInvalid as exc:
         return str(exc)
     kind, identity, reference = _directory_entry(operation, record, parsed)
-    return DirectoryEntry(kind, identity, parsed.model_dump(mode="json"), reference)
+    return DirectoryEntry(kind, identity, parsed.model_dump(mode="json", exclude_none=True), reference)
 
 
 def _entry(operation: ImportOperation, record: StagedRecord) -> tuple[str, str, str] | None:

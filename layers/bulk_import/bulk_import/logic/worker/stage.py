@@ -18,7 +18,7 @@ from bulk_import.dal.s3 import (
     staged_object_of,
 )
 from bulk_import.domain.errors import BulkImportError
-from bulk_import.domain.importers import selects
+from bulk_import.domain.importers import waits_for_selection
 from bulk_import.domain.operation import (
     BATCH_SIZE,
     ImportOperation,
@@ -172,7 +172,9 @@ def _stage(
         STAGING_STEPS,
         # A file of Rocket.Chat's file importers waits for startImport's selection (it resumes the
         # execution that waits in AwaitSelection); every other import goes on at once.
-        ProgressStep.USER_SELECTION if selects(operation.importer_key) else ProgressStep.IMPORTING_USERS,
+        ProgressStep.USER_SELECTION
+        if waits_for_selection(operation.importer_key, operation.parent_id)
+        else ProgressStep.IMPORTING_USERS,
         forget_stage_cursor=True,
         execution_arn=execution_arn if operation.execution_arn is None else None,
     )
