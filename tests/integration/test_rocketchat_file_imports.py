@@ -17,6 +17,7 @@ from bulk_import.domain.operation import ImportState, ProgressStep
 from bulk_import.domain.records.staged import RecordType
 from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.imports.errors import ImportServiceError
+from bulk_import.logic.imports.retry import retry
 from bulk_import.logic.imports.rocketchat_files import start_selected_import, stored_file_name, upload_import_file
 from bulk_import.logic.imports.stop import stop
 from bulk_import.logic.worker.phase import await_selection, fail_operation
@@ -221,3 +222,19 @@ def test_a_slack_export_imports_what_was_selected_with_its_names_and_the_counts_
     general = store.directory_entries(CELL, [("channel", "general")])[("channel", "general")].data
     members = export.channels[0]["members"]
     assert general["members"] == [next(u["name"] for u in export.users if u["id"] == m) for m in members]
+
+
+def test_a_retry_imports_what_was_not_selected_without_waiting_for_a_selection(store, files, executions):
+    operation = prepared(store, files, executions)
+    chosen = [f"pick{n}@example.com" for n in range(0, 60, 2)]
+    start_selected_import(store, files, executions, operation, {"users": {"list": chosen}})
+    run_worker(store, files, operation.id)
+
+    child = retry(store, files, executions, store.latest_operation(CELL), {}, "u1")
+    assert (child.importer_key, child.type) == ("slack-users", "Slack_Users")  # its parent's importer
+    assert "awaitsSelection" not in stage_all(store, files, child.id)
+    run_worker(store, files, child.id)
+    final = store.latest_operation(CELL)
+    assert (final.id, final.step) == (child.id, ProgressStep.DONE)
+    assert (final.count.completed, final.count.error, final.count.total) == (30, 0, 30)
+    assert entry_exists(store, "user", "pick1") and entry_exists(store, "user", "pick59")
