@@ -118,6 +118,24 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class Progress:
+    """An import's step, records processed and RSS, every 10 s, on the terminal (stderr as the
+    process started with it: the stack's own output is elsewhere)."""
+
+    def __init__(self, started: float, enabled: bool) -> None:
+        self.started, self.last, self.enabled = started, started, enabled
+
+    def show(self, operation: Any) -> None:
+        if self.enabled and time.perf_counter() - self.last >= 10:
+            self.last = time.perf_counter()
+            print(
+                f"  {self.last - self.started:6.0f} s  {operation.step.value:28} {operation.count.processed:>9,} of "
+                f"{operation.count.total:,}  RSS {rss_mb():.0f} MB",
+                file=sys.__stderr__,
+                flush=True,
+            )
+
+
 def rss_mb() -> float:
     with open("/proc/self/status") as status:
         return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS"))
@@ -350,22 +368,16 @@ def run(users: int, *, progress: bool = True) -> Result:
         cell, name = f"bench{users}", f"users{users}"
         files.put(snapshot_key(cell, name), demo_users_zip(users))
         meter = Meter(stack)
-        started = last = time.perf_counter()
+        started = time.perf_counter()
         token = current_function.set("PersoniumImportFunction")  # what starts it on AWS (POST /{cell}/__import)
         latest = store.read_cell_status(cell, None).latest  # as it reads it: with the caller's token
         start_snapshot_import(store, files, default_executions(), cell, name, "bench", latest=latest)
         current_function.reset(token)
         token = current_function.set(BENCH)
+        shown = Progress(started, progress)
         while (operation := store.latest_operation(cell)).is_active:
             time.sleep(0.5)
-            if progress and time.perf_counter() - last >= 10:
-                last = time.perf_counter()
-                print(
-                    f"  {last - started:6.0f} s  {operation.step.value:28} {operation.count.processed:>9,} of "
-                    f"{operation.count.total:,}  RSS {rss_mb():.0f} MB",
-                    file=sys.__stderr__,
-                    flush=True,
-                )
+            shown.show(operation)
         seconds = time.perf_counter() - started
         current_function.reset(token)
         peak = peak_rss_mb()

@@ -18,13 +18,15 @@ sys.path[:0] = [str(Path(__file__).resolve().parent)]
 import import_run  # noqa: E402
 import load  # noqa: E402
 import presign  # noqa: E402
+import slack_import  # noqa: E402
 import status_read  # noqa: E402
 from table import print_table  # noqa: E402
 
 #: The routes' cold and warm figures, what presigning a multipart upload's part URLs costs a cold
-#: start, then one import of 100,000 users (cost, memory, wall time), then imports in four cells at once
-#: with their status read by 16 clients (5xx, wrong answers, final counts).
-BENCHMARKS = [status_read.rows, presign.rows, import_run.rows, load.rows]
+#: start, then one import of 100,000 users (cost, memory, wall time), one of a Slack export of 100,000
+#: messages (memory, wall time), then imports in four cells at once with their status read by 16
+#: clients (5xx, wrong answers, final counts).
+BENCHMARKS = [status_read.rows, presign.rows, import_run.rows, slack_import.rows, load.rows]
 
 
 def main() -> None:

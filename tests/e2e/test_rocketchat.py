@@ -82,19 +82,24 @@ def test_importers_list_offers_the_file_importers(rocketchat):
     assert all(set(importer) == {"key", "name"} for importer in listed.json())
 
 
-def test_a_slack_users_csv_through_the_administration_pages_calls(rocketchat, run):
-    rows = [csv_row(f"{run}-sl{n}", f"{run}-sl{n}@example.com", "Member") for n in range(75)]
+def uploaded(rocketchat, importer: str, name: str, content: bytes, content_type: str) -> dict:
+    """uploadImportFile, then getImportFileData polled while it answers `waiting`: the selection."""
     body = {
-        "binaryContent": base64.b64encode(users_csv(rows)).decode(),
-        "contentType": "text/csv",
-        "fileName": "members.csv",
-        "importerKey": "slack-users",
+        "binaryContent": base64.b64encode(content).decode(),
+        "contentType": content_type,
+        "fileName": name,
+        "importerKey": importer,
     }
     assert rocketchat.post("/uploadImportFile", json=body).json() == {"success": True}
-    selection = wait_for(
+    return wait_for(
         "the file to be prepared",
         lambda: "waiting" not in (answer := rocketchat.get("/getImportFileData").json()) and answer,
     )
+
+
+def test_a_slack_users_csv_through_the_administration_pages_calls(rocketchat, run):
+    rows = [csv_row(f"{run}-sl{n}", f"{run}-sl{n}@example.com", "Member") for n in range(75)]
+    selection = uploaded(rocketchat, "slack-users", "members.csv", users_csv(rows), "text/csv")
     assert len(selection["users"]) == 75 and selection["name"] == "Slack_Users"
     chosen = [user["user_id"] for user in selection["users"][:25]]
     assert rocketchat.post("/startImport", json={"input": {"users": {"list": chosen}}}).json() == {"success": True}
@@ -119,17 +124,7 @@ def test_a_slack_export_through_the_administration_pages_calls(rocketchat, run):
     ]
     export.days[f"{run}-left/2020-09-13.json"] = [message("1600000000.000200", "U2", "not selected")]
     export.days[f"{dm}/2020-09-13.json"] = [message("1600000000.000300", "U2", "direct")]
-    body = {
-        "binaryContent": base64.b64encode(export.zip()).decode(),
-        "contentType": "application/zip",
-        "fileName": "export.zip",
-        "importerKey": "slack",
-    }
-    assert rocketchat.post("/uploadImportFile", json=body).json() == {"success": True}
-    selection = wait_for(
-        "the export to be prepared",
-        lambda: "waiting" not in (answer := rocketchat.get("/getImportFileData").json()) and answer,
-    )
+    selection = uploaded(rocketchat, "slack", "export.zip", export.zip(), "application/zip")
     assert selection["name"] == "Slack" and selection["message_count"] == 62
     assert [c["channel_id"] for c in selection["channels"]] == ["C1", "C2", "__directMessages__"]
     chosen = {"users": {"all": True}, "channels": {"list": ["C1", "__directMessages__"]}}

@@ -45,18 +45,25 @@ from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.s3 import default_files, snapshot_key
 from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
 from bulk_import.domain.credentials import ApiPermission
-from bulk_import.domain.operation import utc_now
+from bulk_import.domain.importers import IMPORTERS
+from bulk_import.domain.operation import ProgressStep, utc_now
+from bulk_import.domain.records.schema import RecordInvalid, parse_record
+from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.admin import create_api_credential
+from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.retry import retry
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
+from bulk_import.logic.imports.rocketchat_files import start_selected_import, upload_import_file
 from bulk_import.logic.imports.snapshots import start_snapshot_import
 from bulk_import.logic.imports.start import start_records_import
 from bulk_import.logic.imports.stop import cancel, stop
 from bulk_import.logic.worker.settle import reconcile_stopped
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.sweep import STALLED, sweep
+from bulk_import.readers.by_format import read_records
 from bulk_import_local.local_stack import LocalStack, clear_cached_clients
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary, current_function
+from tests.support.slack_exports import workspace_export
 
 WORKER = ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction")
 #: How long a flow may take before it counts as an import that never ends.
@@ -593,12 +600,96 @@ def _act_while_settling(stack: LocalStack, cell: str, operation_id: str, moment:
     return second
 
 
+def slack_expectations(content: bytes, selection: dict[str, Any]) -> tuple[Counter, Counter]:
+    """What an import of the export with `selection` must end with: the records by outcome
+    (imported, invalid-record, not-selected) and the imported entries by kind, from the reader and
+    the model's rules (tests/unit/test_slack_names.py and test_slack_readers.py check those)."""
+    outcomes, imported = Counter(), Counter()
+    for record in read_records(lambda: io.BytesIO(content)):
+        try:
+            if record.problem is not None:
+                raise RecordInvalid(record.problem)
+            parse_record(record.type, record.data, emails_required=False)
+        except RecordInvalid:
+            outcomes["invalid-record"] += 1
+            continue
+        if is_selected(selection, record.type, record.data):
+            outcomes["imported"] += 1
+            imported[record.type.value] += 1
+        else:
+            outcomes["not-selected"] += 1
+    return outcomes, imported
+
+
+def flow_slack(stack: LocalStack, cell: str) -> list[str]:
+    """A Slack export through Rocket.Chat's administration page's calls: uploaded, prepared, waiting
+    in AwaitSelection, started with a partial selection (one channel and the direct messages), imported;
+    then its failed records retried (the records not selected are imported then, the invalid ones
+    fail again)."""
+    content = workspace_export(channels=2, days=1, per_day=40).zip()
+    selection = {"users": {"all": True}, "channels": {"list": ["C0000", DIRECT_MESSAGES]}}
+    outcomes, imported = slack_expectations(content, selection)
+    store, files, problems = stack.store, default_files(), []
+    as_client(  # as the function calls it: the cell's latest read with the user
+        "RocketChatImportFunction",
+        lambda: upload_import_file(
+            store,
+            files,
+            default_executions(),
+            cell,
+            "faults",
+            IMPORTERS["slack"],
+            "export.zip",
+            content,
+            latest=store.read_rocketchat_status(cell, "faults").latest,
+        ),
+    )
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while (operation := store.latest_operation(cell)).step != ProgressStep.USER_SELECTION:
+        if not operation.is_active or time.monotonic() > deadline:
+            return [f"the export was not prepared: {operation.step.value}"]
+        time.sleep(0.05)
+
+    def start() -> None:
+        try:
+            latest = store.read_rocketchat_status(cell, "faults").latest
+            start_selected_import(store, files, default_executions(), latest, selection)
+        except ImportServiceError:  # an earlier call, which the client saw fail, had started it
+            if store.latest_operation(cell).step == ProgressStep.USER_SELECTION:
+                raise
+
+    as_client("RocketChatImportFunction", start)
+    wait_ended(stack, cell, operation.id)
+    api = PublicApi(stack, cell)
+    parent = api.outcome(operation.id, stack, cell)
+    _expect(problems, "state", parent.state, "done")
+    invalid, not_selected = outcomes["invalid-record"], outcomes["not-selected"]
+    _check_counts(problems, parent, outcomes["imported"], invalid + not_selected, outcomes.total())
+    _expect(
+        problems,
+        "failure codes",
+        Counter(r["code"] for r in parent.failed),
+        outcomes - Counter(imported=outcomes["imported"]),
+    )
+    _expect(problems, "directory", parent.directory, imported)
+
+    child = retry(store, files, default_executions(), store.operation(cell, operation.id), {}, "faults")
+    wait_ended(stack, cell, child.id)
+    again = api.outcome(child.id, stack, cell)
+    _expect(problems, "retry state", again.state, "done")
+    _check_counts(problems, again, not_selected, invalid, invalid + not_selected)
+    every = slack_expectations(content, {"users": {"all": True}, "channels": {"all": True}})[1]
+    _expect(problems, "directory after the retry", again.directory, every)
+    return problems
+
+
 FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
     "import": (flow_import, WORKER),
     "cancel": (flow_cancel, (*WORKER, "NativeWriteFunction", "ImportSweeperFunction")),
     "clear": (flow_clear, (*WORKER, "RocketChatImportFunction", "ImportSweeperFunction")),
     "fail": (flow_fail, WORKER),
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
+    "slack": (flow_slack, (*WORKER, "RocketChatImportFunction")),
 }
 
 
