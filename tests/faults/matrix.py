@@ -655,7 +655,7 @@ def flow_slack(stack: LocalStack, cell: str) -> list[str]:
             latest = store.read_rocketchat_status(cell, "faults").latest
             start_selected_import(store, files, default_executions(), latest, selection)
         except ImportServiceError:  # an earlier call, which the client saw fail, had started it
-            if store.latest_operation(cell).step == ProgressStep.USER_SELECTION:
+            if store.read_rocketchat_status(cell, "faults").latest.step == ProgressStep.USER_SELECTION:
                 raise
 
     as_client("RocketChatImportFunction", start)

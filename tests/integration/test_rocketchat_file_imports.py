@@ -238,3 +238,22 @@ def test_a_retry_imports_what_was_not_selected_without_waiting_for_a_selection(s
     assert (final.id, final.step) == (child.id, ProgressStep.DONE)
     assert (final.count.completed, final.count.error, final.count.total) == (30, 0, 30)
     assert entry_exists(store, "user", "pick1") and entry_exists(store, "user", "pick59")
+
+
+def test_a_start_import_that_died_before_letting_the_execution_go_is_finished_by_the_next(
+    store, files, executions, monkeypatch
+):
+    operation = prepared(store, files, executions)
+    await_selection(store, executions, CELL, operation.id, "token-1")
+    resume = executions.resume
+    monkeypatch.setattr(executions, "resume", lambda token: (_ for _ in ()).throw(RuntimeError("died")))
+    with pytest.raises(RuntimeError):  # the step moved, the token kept, the function died
+        start_selected_import(store, files, executions, store.latest_operation(CELL), {"users": {"all": True}})
+    moved = store.latest_operation(CELL)
+    assert (moved.step, moved.selection_token) == (ProgressStep.IMPORTING_USERS, "token-1")
+
+    monkeypatch.setattr(executions, "resume", resume)
+    start_selected_import(store, files, executions, moved, {"users": {"all": True}})  # the client's next call
+    assert executions.resumed == ["token-1"] and store.latest_operation(CELL).selection_token is None
+    with pytest.raises(ImportServiceError, match="error-invalid-operation-status"):  # and then as Rocket.Chat
+        start_selected_import(store, files, executions, store.latest_operation(CELL), {"users": {"all": True}})

@@ -130,41 +130,42 @@ def test_a_csv_zip_with_every_user_and_one_channel_selected(local_stack):
 
 
 def test_a_slack_export_with_general_and_the_direct_messages_selected(local_stack):
+    """Names of this test's own: the suite's other tests import into the same Rocket.Chat cell."""
     assert {"key": "slack", "name": "Slack"} in rc_get(local_stack, "importers.list")
     export = Export(
-        users=[user("U1", "alice"), user("U2", "bob", email=""), user("U3", "deploy", is_bot=True)],
+        users=[user("U1", "sx-alice"), user("U2", "sx-bob", email=""), user("U3", "sx-deploy", is_bot=True)],
         channels=[
-            channel("C1", "general", "U1", ["U1", "U2"], is_general=True),
-            channel("C2", "random", "U2", ["U2"]),
-            channel("C3", "nocreator", None, ["U1"]),  # dropped and not counted, as Rocket.Chat drops it
+            channel("C1", "sx-general", "U1", ["U1", "U2"], is_general=True),
+            channel("C2", "sx-random", "U2", ["U2"]),
+            channel("C3", "sx-nocreator", None, ["U1"]),  # dropped and not counted, as Rocket.Chat drops it
         ],
-        groups=[channel("G1", "secret", "U1", ["U1"])],
-        dms=[{"id": "D1", "created": 1600000000, "members": ["U1", "U2"]}],
+        groups=[channel("G1", "sx-secret", "U1", ["U1"])],
+        dms=[{"id": "DSX1", "created": 1600000000, "members": ["U1", "U2"]}],
     )
-    export.days["general/2020-09-13.json"] = [
+    export.days["sx-general/2020-09-13.json"] = [
         message("1600000000.000100", "U1", "hello <@U2>"),
         message("1600000060.000100", "U2", "hi", thread_ts="1600000000.000100"),
         message("1600000120.000100", "U9", "nobody users.json knows"),
     ]
-    export.days["random/2020-09-13.json"] = [
+    export.days["sx-random/2020-09-13.json"] = [
         message("1600000000.000200", "U2", "a"),
         message("1600000001.0", "U2", "b"),
     ]
-    export.days["secret/2020-09-13.json"] = [message("1600000000.000300", "U1", "shh")]
-    export.days["D1/2020-09-13.json"] = [message("1600000000.000400", "U2", "direct")]
+    export.days["sx-secret/2020-09-13.json"] = [message("1600000000.000300", "U1", "shh")]
+    export.days["DSX1/2020-09-13.json"] = [message("1600000000.000400", "U2", "direct")]
     upload(local_stack, "slack", "slack-export.zip", export.zip(), "application/zip")
 
     selection = file_data(local_stack)
     assert selection["name"] == "Slack" and selection["message_count"] == 7
     assert [(u["user_id"], u["username"], u["email"], u["is_bot"]) for u in selection["users"]] == [
-        ("U1", "alice", "alice@example.com", False),
-        ("U2", "bob", None, False),
-        ("U3", "deploy", "deploy@example.com", True),
+        ("U1", "sx-alice", "sx-alice@example.com", False),
+        ("U2", "sx-bob", None, False),
+        ("U3", "sx-deploy", "sx-deploy@example.com", True),
     ]
     assert [(c["channel_id"], c["name"], c["is_private"], c["is_direct"]) for c in selection["channels"]] == [
-        ("C1", "general", False, False),
-        ("C2", "random", False, False),
-        ("G1", "secret", True, False),
+        ("C1", "sx-general", False, False),
+        ("C2", "sx-random", False, False),
+        ("G1", "sx-secret", True, False),
         ("__directMessages__", "Direct_Messages", True, True),
     ]
 
@@ -174,8 +175,8 @@ def test_a_slack_export_with_general_and_the_direct_messages_selected(local_stac
     assert (progress["key"], progress["name"], progress["step"]) == ("slack", "Slack", "importer_done")
     # 3 users, general and D1, and their messages but the one whose author is unknown; the rest not selected.
     assert progress["count"] == {"completed": 8, "total": 14, "error": 6}
-    assert imported(local_stack, "user", "bob") and imported(local_stack, "channel", "general")
-    assert imported(local_stack, "channel", "d1") and not imported(local_stack, "channel", "random")
+    assert imported(local_stack, "user", "sx-bob") and imported(local_stack, "channel", "sx-general")
+    assert imported(local_stack, "channel", "dsx1") and not imported(local_stack, "channel", "sx-random")
     status = rc_get(local_stack, "import.status")
     counts = {key: status["operation"]["count"].get(key) for key in ("users", "channels", "messages", "total")}
     assert status["state"] == "done" and counts == {"users": 3, "channels": 4, "messages": 7, "total": 14}

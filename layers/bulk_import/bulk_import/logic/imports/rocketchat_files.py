@@ -13,7 +13,7 @@ from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
 from bulk_import.dal.s3 import ImportFiles, new_upload_id, selection_key, upload_prefix
 from bulk_import.domain.importers import Importer, waits_for_selection
-from bulk_import.domain.operation import ImportOperation, ProgressStep, utc_now
+from bulk_import.domain.operation import ACTIVE_STEPS, ImportOperation, ProgressStep, utc_now
 from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.launch import (
     UNREAD,
@@ -76,7 +76,19 @@ def start_selected_import(
     """startImport: records the selection where the batches read it, moves the operation from
     importer_user_selection to importing its users, and lets the worker's execution go on (it waits
     in AwaitSelection). If the execution has not recorded its task token yet, it finds the operation
-    moved and goes on by itself (worker.phase.await_selection)."""
+    moved and goes on by itself (worker.phase.await_selection).
+
+    The token stays on the operation until the execution has been let go: a startImport that died
+    in between is finished by the client's next startImport, which finds the operation moved with
+    the token still there (sending it twice is harmless)."""
+    if (
+        operation.step == ProgressStep.IMPORTING_USERS
+        and operation.valid
+        and operation.selection_token is not None
+        and waits_for_selection(operation.importer_key, operation.parent_id)
+    ):
+        _let_go(store, executions, operation, operation.selection_token)
+        return
     # Only a prepared file waits for a selection: the API importer's users are run by import.run.
     if (
         operation.step != ProgressStep.USER_SELECTION
@@ -91,10 +103,20 @@ def start_selected_import(
             from_steps=frozenset({ProgressStep.USER_SELECTION}),
             step=ProgressStep.IMPORTING_USERS,
             heartbeat=True,
-            forget_selection_token=True,
             return_old=True,
         )
     except OperationConflict as exc:
         raise ImportServiceError(INVALID_OPERATION_STATUS) from exc
     if before.selection_token is not None:
-        executions.resume(before.selection_token)
+        _let_go(store, executions, before, before.selection_token)
+
+
+def _let_go(store: ImportStore, executions: Executions, operation: ImportOperation, token: str) -> None:
+    """Sends the execution its task token, then forgets the token (every batch count rewrites the
+    operation's item: its size is what a write costs). A forget that finds the operation moved on
+    or ended leaves the token: it only costs its bytes."""
+    executions.resume(token)
+    try:
+        store.update_operation(operation, from_steps=ACTIVE_STEPS, forget_selection_token=True)
+    except OperationConflict:
+        pass
