@@ -1,10 +1,11 @@
 """Worker task: stage the input from where the operation says staging resumes, within this
-invocation's time budget."""
+invocation's time budget (downloading it first if it comes from a public URL)."""
 
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files
 from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.logic.worker.stage import stage_input
@@ -32,4 +33,9 @@ def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
         concurrency=settings.batch_concurrency,
         reconcile_after=settings.reconcile_after,
         execution_arn=task.execution,
+        downloads=PublicDownloads(
+            Allowlist.parse(settings.ssrf_allowlist),
+            settings.download_max_bytes,
+            seconds_left=lambda: (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000,
+        ),
     )

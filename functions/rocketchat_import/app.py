@@ -1,5 +1,5 @@
 """Rocket.Chat's importers: the API importer's import.new, import.addUsers, import.run, import.clear,
-and the file importers' uploadImportFile and startImport (their OPTIONS answered by
+and the file importers' uploadImportFile, downloadPublicImportFile and startImport (their OPTIONS answered by
 rocketchat.resolve, as Rocket.Chat's CORS middleware does).
 
 Powertools' APIGatewayRestResolver routes (bulk_import.api.write_resolver); Rocket.Chat's error
@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.api import rocketchat
 from bulk_import.api.rocketchat_requests import (
+    DownloadPublicImportFileRequest,
     StartSelectedImportRequest,
     UploadImportFileRequest,
     add_users_request,
@@ -27,17 +28,28 @@ from bulk_import.api.rocketchat_requests import (
 )
 from bulk_import.api.write_resolver import json_answer, write_resolver
 from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files
 from bulk_import.dal.stepfunctions import default_executions
 from bulk_import.domain.credentials import Permission
-from bulk_import.domain.deadline import within_remaining_time
+from bulk_import.domain.deadline import current_deadline, within_remaining_time
+from bulk_import.domain.importers import Importer
 from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.authorization import authorize_rocketchat_request
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
-from bulk_import.logic.imports.rocketchat_files import start_selected_import, upload_import_file
+from bulk_import.logic.imports.rocketchat_files import (
+    download_public_import_file,
+    start_selected_import,
+    upload_import_file,
+)
 from bulk_import.logic.imports.stop import stop
 from bulk_import.observability import logger, metrics
-from bulk_import.settings import get_settings
+from bulk_import.settings import get_import_settings, get_settings
+
+#: downloadPublicImportFile's request of the URL (its target, status and length) takes at most
+#: this long, and leaves the writes after it (the operation's failure, the worker's start) this long.
+CHECK_SECONDS = 5.0
+WRITES_SECONDS = 2.0
 
 app = write_resolver(rocketchat.answer_error)
 
@@ -115,13 +127,7 @@ def import_clear():
 def upload_file():
     user, latest = _authorize()
     request = UploadImportFileRequest.model_validate(json_body(app.current_event.body))
-    importer = rocketchat.importer_named(request.importerKey, "uploadImportFile")
-    if not importer.selects:  # the API importer's and this product's own take no file here
-        raise rocketchat.MeteorError(
-            "error-importer-not-defined",
-            f"The importer ({request.importerKey}) has no import class defined.",
-            "uploadImportFile",
-        )
+    importer = _file_importer(request.importerKey, "uploadImportFile")
     operation = upload_import_file(
         default_store(),
         default_files(),
@@ -135,6 +141,55 @@ def upload_file():
     )
     logger.info("File uploaded", extra={"operation_id": operation.id, "importer": importer.key})
     return rocketchat.SuccessResponse(success=True)
+
+
+@app.post(
+    "/api/v1/downloadPublicImportFile",
+    summary="Download a file from a public URL for a file importer; returns once the download has started",
+    tags=["Rocket.Chat"],
+    responses={200: json_answer(rocketchat.SuccessResponse)},
+)
+def download_file():
+    user, latest = _authorize()
+    request = DownloadPublicImportFileRequest.model_validate(json_body(app.current_event.body))
+    importer = _file_importer(request.importerKey, "downloadImportFile")
+    if not request.fileUrl.startswith("http"):  # a path on Rocket.Chat's server: none exists here
+        raise rocketchat.MeteorError("error-import-file-missing", request.fileUrl, "downloadPublicImportFile")
+    settings = get_import_settings()
+    downloads = PublicDownloads(
+        Allowlist.parse(settings.ssrf_allowlist),
+        settings.download_max_bytes,
+        # What the invocation has left once its last writes are made, at most a connection's wait
+        # and a response's.
+        seconds_left=lambda: min(CHECK_SECONDS, _seconds_left() - WRITES_SECONDS),
+    )
+    operation = download_public_import_file(
+        default_store(),
+        default_executions(),
+        downloads,
+        settings.rocketchat_cell,
+        user,
+        importer,
+        request.fileUrl,
+        latest=latest,
+    )
+    logger.info("File download started", extra={"operation_id": operation.id, "importer": importer.key})
+    return rocketchat.SuccessResponse(success=True)
+
+
+def _file_importer(key: str, method: str) -> Importer:
+    """The file importer `key` names; the API importer's and this product's own take no file."""
+    importer = rocketchat.importer_named(key, method)
+    if not importer.selects:
+        raise rocketchat.MeteorError(
+            "error-importer-not-defined", f"The importer ({key}) has no import class defined.", method
+        )
+    return importer
+
+
+def _seconds_left() -> float:
+    deadline = current_deadline()
+    return deadline.remaining() if deadline is not None else CHECK_SECONDS + WRITES_SECONDS
 
 
 @app.post(

@@ -46,6 +46,10 @@ READ_IN_ROUTE = {
     ("post", "/{CellName}/__import"): ("bulk_import.api.personium_requests", "CellImportRequest"),
     ("post", "/api/v1/import.addUsers"): ("bulk_import.api.rocketchat_requests", "ImportAddUsersRequest"),
     ("post", "/api/v1/uploadImportFile"): ("bulk_import.api.rocketchat_requests", "UploadImportFileRequest"),
+    ("post", "/api/v1/downloadPublicImportFile"): (
+        "bulk_import.api.rocketchat_requests",
+        "DownloadPublicImportFileRequest",
+    ),
     ("post", "/api/v1/startImport"): ("bulk_import.api.rocketchat_requests", "StartSelectedImportRequest"),
 }
 

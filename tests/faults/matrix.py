@@ -42,18 +42,23 @@ import requests
 
 from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
+from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files, snapshot_key
 from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
 from bulk_import.domain.credentials import ApiPermission
 from bulk_import.domain.importers import IMPORTERS
-from bulk_import.domain.operation import ProgressStep, utc_now
+from bulk_import.domain.operation import ImportOperation, ProgressStep, utc_now
 from bulk_import.domain.records.schema import RecordInvalid, parse_record
 from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.admin import create_api_credential
 from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.retry import retry
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
-from bulk_import.logic.imports.rocketchat_files import start_selected_import, upload_import_file
+from bulk_import.logic.imports.rocketchat_files import (
+    download_public_import_file,
+    start_selected_import,
+    upload_import_file,
+)
 from bulk_import.logic.imports.snapshots import start_snapshot_import
 from bulk_import.logic.imports.start import start_records_import
 from bulk_import.logic.imports.stop import cancel, stop
@@ -61,8 +66,10 @@ from bulk_import.logic.worker.settle import reconcile_stopped
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.sweep import STALLED, sweep
 from bulk_import.readers.by_format import read_records
+from bulk_import.settings import get_import_settings
 from bulk_import_local.local_stack import LocalStack, clear_cached_clients
 from bulk_import_local.sdk_boundary import Fault, SdkBoundary, current_function
+from tests.support.file_server import file_server
 from tests.support.slack_exports import workspace_export
 
 WORKER = ("ImportStageFunction", "ImportBatchFunction", "ImportPhaseFunction")
@@ -193,6 +200,16 @@ def wait_ended(stack: LocalStack, cell: str, operation_id: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"the import {operation_id} did not end in {DEADLINE_SECONDS} s")
+
+
+def wait_prepared(stack: LocalStack, cell: str) -> ImportOperation:
+    """The cell's file import once prepared (waiting for its selection)."""
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    while (operation := stack.store.latest_operation(cell)).step != ProgressStep.USER_SELECTION:
+        if not operation.is_active or time.monotonic() > deadline:
+            raise AssertionError(f"the file was not prepared: {operation.step.value}")
+        time.sleep(0.05)
+    return operation
 
 
 def wait_processed(stack: LocalStack, cell: str, at_least: int) -> None:
@@ -600,8 +617,10 @@ def _act_while_settling(stack: LocalStack, cell: str, operation_id: str, moment:
     return second
 
 
-def slack_expectations(content: bytes, selection: dict[str, Any]) -> tuple[Counter, Counter]:
-    """What an import of the export with `selection` must end with: the records by outcome
+def file_expectations(
+    content: bytes, selection: dict[str, Any], emails_required: bool = False
+) -> tuple[Counter, Counter]:
+    """What an import of the file with `selection` must end with: the records by outcome
     (imported, invalid-record, not-selected) and the imported entries by kind, from the reader and
     the model's rules (tests/unit/test_slack_names.py and test_slack_readers.py check those)."""
     outcomes, imported = Counter(), Counter()
@@ -609,7 +628,7 @@ def slack_expectations(content: bytes, selection: dict[str, Any]) -> tuple[Count
         try:
             if record.problem is not None:
                 raise RecordInvalid(record.problem)
-            parse_record(record.type, record.data, emails_required=False)
+            parse_record(record.type, record.data, emails_required=emails_required)
         except RecordInvalid:
             outcomes["invalid-record"] += 1
             continue
@@ -628,7 +647,7 @@ def flow_slack(stack: LocalStack, cell: str) -> list[str]:
     fail again)."""
     content = workspace_export(channels=2, days=1, per_day=40).zip()
     selection = {"users": {"all": True}, "channels": {"list": ["C0000", DIRECT_MESSAGES]}}
-    outcomes, imported = slack_expectations(content, selection)
+    outcomes, imported = file_expectations(content, selection)
     store, files, problems = stack.store, default_files(), []
     as_client(  # as the function calls it: the cell's latest read with the user
         "RocketChatImportFunction",
@@ -644,21 +663,9 @@ def flow_slack(stack: LocalStack, cell: str) -> list[str]:
             latest=store.read_rocketchat_status(cell, "faults").latest,
         ),
     )
-    deadline = time.monotonic() + DEADLINE_SECONDS
-    while (operation := store.latest_operation(cell)).step != ProgressStep.USER_SELECTION:
-        if not operation.is_active or time.monotonic() > deadline:
-            return [f"the export was not prepared: {operation.step.value}"]
-        time.sleep(0.05)
+    operation = wait_prepared(stack, cell)
 
-    def start() -> None:
-        try:
-            latest = store.read_rocketchat_status(cell, "faults").latest
-            start_selected_import(store, files, default_executions(), latest, selection)
-        except ImportServiceError:  # an earlier call, which the client saw fail, had started it
-            if store.read_rocketchat_status(cell, "faults").latest.step == ProgressStep.USER_SELECTION:
-                raise
-
-    as_client("RocketChatImportFunction", start)
+    as_client("RocketChatImportFunction", lambda: _start_once(store, files, cell, selection))
     wait_ended(stack, cell, operation.id)
     api = PublicApi(stack, cell)
     parent = api.outcome(operation.id, stack, cell)
@@ -678,9 +685,80 @@ def flow_slack(stack: LocalStack, cell: str) -> list[str]:
     again = api.outcome(child.id, stack, cell)
     _expect(problems, "retry state", again.state, "done")
     _check_counts(problems, again, not_selected, invalid, invalid + not_selected)
-    every = slack_expectations(content, {"users": {"all": True}, "channels": {"all": True}})[1]
+    every = file_expectations(content, {"users": {"all": True}, "channels": {"all": True}})[1]
     _expect(problems, "directory after the retry", again.directory, every)
     return problems
+
+
+def flow_download(stack: LocalStack, cell: str) -> list[str]:
+    """A CSV zip through downloadPublicImportFile from a server on loopback (allowlisted while the
+    flow runs): requested by the route, downloaded and prepared by the worker, every user and channel
+    selected, imported."""
+    members = {
+        "users.csv": "username,email,name\n"
+        + "".join(f"dl{n},dl{n}@example.com,D {n}\n" for n in range(40))
+        + "broken,,No Email\n",  # fails: the CSV importer needs an email
+        "channels.csv": "name,creator,private,members\nfetched,dl0,false,dl0;dl1\n",
+        "fetched/messages.csv": "username,timestamp,text\n"
+        + "".join(f"dl{n % 3},{1700000000000 + n},m{n}\n" for n in range(30)),
+    }
+    content = zip_of(members)
+    selection = {"users": {"all": True}, "channels": {"all": True}}
+    outcomes, imported = file_expectations(content, selection, emails_required=True)
+    store, files, problems = stack.store, default_files(), []
+    with _allowlisted(stack, "127.0.0.1"), file_server() as server:
+        server.files["export.zip"] = content
+        downloads = PublicDownloads(Allowlist.parse("127.0.0.1"), 1 << 20, seconds_left=lambda: 10.0)
+        as_client(
+            "RocketChatImportFunction",
+            lambda: download_public_import_file(
+                store,
+                default_executions(),
+                downloads,
+                cell,
+                "faults",
+                IMPORTERS["csv"],
+                f"{server.url}/files/export.zip",
+                latest=store.read_rocketchat_status(cell, "faults").latest,
+            ),
+        )
+        operation = wait_prepared(stack, cell)
+    as_client("RocketChatImportFunction", lambda: _start_once(store, files, cell, selection))
+    wait_ended(stack, cell, operation.id)
+    outcome = PublicApi(stack, cell).outcome(operation.id, stack, cell)
+    _expect(problems, "state", outcome.state, "done")
+    _check_counts(problems, outcome, outcomes["imported"], outcomes["invalid-record"], outcomes.total())
+    _expect(problems, "directory", outcome.directory, imported)
+    return problems
+
+
+def _start_once(store, files, cell: str, selection: dict[str, Any]) -> None:
+    """startImport as a client calls it until it succeeds: a refusal after a call the client saw
+    fail means that call had started it."""
+    try:
+        latest = store.read_rocketchat_status(cell, "faults").latest
+        start_selected_import(store, files, default_executions(), latest, selection)
+    except ImportServiceError:
+        if store.read_rocketchat_status(cell, "faults").latest.step == ProgressStep.USER_SELECTION:
+            raise
+
+
+@contextmanager
+def _allowlisted(stack: LocalStack, setting: str) -> Iterator[None]:
+    """The functions' SSRF_Allowlist while the block runs (their settings read afresh)."""
+    saved = os.environ.get("SSRF_ALLOWLIST")
+    os.environ["SSRF_ALLOWLIST"] = setting
+    get_import_settings.cache_clear()
+    stack.host.discard_environments()
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ["SSRF_ALLOWLIST"]
+        else:
+            os.environ["SSRF_ALLOWLIST"] = saved
+        get_import_settings.cache_clear()
+        stack.host.discard_environments()
 
 
 FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]] = {
@@ -690,6 +768,7 @@ FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]]
     "fail": (flow_fail, WORKER),
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
     "slack": (flow_slack, (*WORKER, "RocketChatImportFunction")),
+    "download": (flow_download, (*WORKER, "RocketChatImportFunction")),
 }
 
 

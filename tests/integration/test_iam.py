@@ -17,18 +17,21 @@ import pytest
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
+from bulk_import.dal.public_urls import ResponseTooLarge
 from bulk_import.dal.s3 import ImportFiles, default_files, snapshot_key
 from bulk_import.dal.stepfunctions import WorkerExecutions, default_executions
-from bulk_import.domain.operation import ImportState, utc_now
+from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
 from bulk_import.logic.imports.snapshots import start_snapshot_import
 from bulk_import.logic.imports.start import start_records_import
 from bulk_import.logic.imports.stop import cancel
 from bulk_import.logic.worker.steps import OperationStopped
+from bulk_import.settings import get_import_settings
 from bulk_import_cli.demo import seed_demo
 from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
 from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 from tests.support.events import load_event
+from tests.support.file_server import file_server
 from tests.support.records import user, users_jsonl, zipped
 from tests.support.stack import FUNCTIONS, ROOT, TEMPLATE
 from tests.support.worker import RecordedExecutions, batch_descriptors
@@ -362,6 +365,29 @@ def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeyp
     )
 
 
+def run_a_download_of_each_outcome(store, run, rocketchat_cell: str, monkeypatch) -> None:
+    """downloadPublicImportFile from an allowlisted server, then the stage function's download: a
+    file in parts, and one that fails after its first part (its parts aborted)."""
+    monkeypatch.setenv("SSRF_ALLOWLIST", "127.0.0.1")
+    monkeypatch.setenv("DOWNLOAD_MAX_MEGABYTES", "9")
+    get_import_settings.cache_clear()
+    try:
+        with file_server() as server:
+            server.files["big.zip"] = b"x" * (9 * 1024 * 1024)
+            for path in ("files/big.zip", f"stream/{10 * 1024 * 1024}"):
+                fresh_cells(store, rocketchat_cell)
+                event = load_event("RocketChatImportFunction/download-public-import-file-refused.json")
+                event["body"] = json.dumps({"fileUrl": f"{server.url}/{path}", "importerKey": "csv"})
+                assert run("RocketChatImportFunction", event)["statusCode"] == 200
+                try:
+                    staged(store, run, store.latest_operation(rocketchat_cell))
+                except ResponseTooLarge:
+                    assert path.startswith("stream/")
+        assert store.latest_operation(rocketchat_cell).step == ProgressStep.DOWNLOADING_FILE
+    finally:
+        get_import_settings.cache_clear()
+
+
 def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     store, calls, function_environment, monkeypatch
 ):
@@ -375,6 +401,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch)
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
     run_a_file_of_each_selection_order(store, run, rocketchat_cell)
+    run_a_download_of_each_outcome(store, run, rocketchat_cell, monkeypatch)
 
     assert set(seen) >= {
         "NativeReadFunction",

@@ -101,6 +101,7 @@ def every_field_operation(**changes: Any) -> ImportOperation:
         "failure": Failure(code="PR500-PI-0001", message="the input could not be read"),
         "source_key": "uploads/roundtrip/users.zip",
         "source_etag": '"9b2cf535f27731c974343645a3985328"',
+        "source_url": "https://files.example.com/exports/users.zip?token=roundtrip",
         "stage_cursor": {"position": 1234, "counts": {"users": 10, "messages": 6}, "ratio": 0.5},
         "execution_arn": "arn:aws:states:us-east-1:123456789012:execution:import:roundtrip",
         "parent_id": new_operation_id(),

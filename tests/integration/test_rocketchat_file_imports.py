@@ -51,6 +51,13 @@ def test_a_file_is_stored_under_rocket_chats_name_then_staged_and_left_waiting(s
     assert (operation.count.total, operation.count.users, operation.count.processed) == (60, 60, 0)
 
 
+def test_a_repeat_of_the_staging_that_prepared_the_file_answers_as_it_did(store, files, executions):
+    operation = prepared(store, files, executions)
+    repeated = stage_all(store, files, operation.id)  # its answer was lost: Step Functions retries it
+    assert repeated["awaitsSelection"] is True and repeated["staged"] is True
+    assert store.latest_operation(CELL) == operation
+
+
 def test_the_stored_name_counts_months_from_zero_and_pads_nothing():
     assert stored_file_name("u1", "a.zip", datetime(2026, 1, 5, 3, 4, 5, tzinfo=UTC)) == "202605345_u1_a.zip"
     assert stored_file_name("u1", "a.zip", datetime(2026, 12, 31, 23, 59, 9, tzinfo=UTC)) == "2026113123599_u1_a.zip"

@@ -394,7 +394,7 @@ def test_a_duplicate_stage_that_finishes_second_answers_staged_as_the_first(stor
     operation = start_snapshot_import(store, files, executions, CELL, "twice", "operator")
     stale = store.latest_operation(CELL)  # what the later delivery read before the first one finished
     first = stage_all(store, files, operation.id)
-    monkeypatch.setattr(stage_module, "current", lambda *_: stale)
+    monkeypatch.setattr(stage_module, "current", lambda *_, **__: stale)
     second = stage_input(
         store, files, CELL, operation.id, out_of_time=lambda: False, concurrency=1, reconcile_after=RECONCILE_AFTER
     )

@@ -1,16 +1,20 @@
 """Rocket.Chat's administration page's calls, in its order, through the local stack (the real
 template and state machine): importers.list, uploadImportFile, getImportFileData polled while
 `waiting`, startImport with a partial selection, getImportProgress until done, then import.status and
-getLatestImportOperations."""
+getLatestImportOperations; and the same with downloadPublicImportFile from a server on loopback,
+allowlisted, and refused when it is not."""
 
 from __future__ import annotations
 
 import base64
 
+import pytest
 import requests
 
 from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import.settings import get_import_settings
 from bulk_import_cli import demo
+from tests.support.file_server import file_server
 from tests.support.records import zipped
 from tests.support.slack_exports import Export, channel, message, user
 from tests.support.slack_users_csv import csv_row, users_csv
@@ -180,3 +184,73 @@ def test_a_slack_export_with_general_and_the_direct_messages_selected(local_stac
     status = rc_get(local_stack, "import.status")
     counts = {key: status["operation"]["count"].get(key) for key in ("users", "channels", "messages", "total")}
     assert status["state"] == "done" and counts == {"users": 3, "channels": 4, "messages": 7, "total": 14}
+
+
+@pytest.fixture
+def served(local_stack, monkeypatch):
+    """A file server on loopback, allowlisted (SSRF_Allowlist) for the functions while the test runs."""
+    with file_server() as server, monkeypatch.context() as allowing:
+        allowing.setenv("SSRF_ALLOWLIST", "127.0.0.1")
+        reconfigure(local_stack)
+        yield server
+    reconfigure(local_stack)
+
+
+def reconfigure(stack) -> None:
+    """Functions read their settings once per environment: the next invocations start afresh."""
+    get_import_settings.cache_clear()
+    stack.host.discard_environments()
+
+
+def test_a_csv_zip_downloaded_from_an_allowlisted_server_through_the_administration_pages_calls(local_stack, served):
+    served.files["export.zip"] = zipped(
+        {
+            "users.csv": b"username,email,name\nann,ann@example.com,Ann\nbob,bob@example.com,Bob\n",
+            "channels.csv": b"name,creator,private,members\nfetched,ann,false,ann;bob\n",
+            "fetched/messages.csv": b"username,timestamp,text\nann,1700000000000,hi\nbob,1700000000001,yo\n",
+        }
+    )
+    assert {"key": "csv", "name": "CSV"} in rc_get(local_stack, "importers.list")
+    body = {"fileUrl": f"{served.url}/files/export.zip", "importerKey": "csv"}
+    answer = rc_post(local_stack, "downloadPublicImportFile", body)
+    assert (answer.status_code, answer.json()) == (200, {"success": True})
+
+    selection = file_data(local_stack)
+    assert [user["username"] for user in selection["users"]] == ["ann", "bob"]
+    assert selection["message_count"] == 2 and len(served.requests) == 2  # the route's, the worker's
+    assert rc_get(local_stack, "getImportProgress")["step"] == "importer_user_selection"
+    chosen = {"input": {"users": {"list": [selection["users"][0]["user_id"]]}, "channels": {"all": True}}}
+    assert rc_post(local_stack, "startImport", chosen).json() == {"success": True}
+    progress = run_to_done(local_stack)
+    assert progress == {
+        "key": "csv",
+        "name": "CSV",
+        "step": "importer_done",
+        "count": {"completed": 4, "total": 5, "error": 1},  # bob not selected
+        "success": True,
+    }
+    assert imported(local_stack, "user", "ann") and not imported(local_stack, "user", "bob")
+    status = rc_get(local_stack, "import.status")
+    assert status["state"] == "done" and status["operation"]["file"].endswith(f"_{demo.ROCKETCHAT_USER_ID}_export.zip")
+    assert rc_get(local_stack, "getLatestImportOperations")[0] == status["operation"]
+
+
+def test_a_private_server_not_allowlisted_is_refused_and_the_operation_failed(local_stack):
+    with file_server() as server:
+        body = {"fileUrl": f"{server.url}/files/export.zip", "importerKey": "slack-users"}
+        answer = rc_post(local_stack, "downloadPublicImportFile", body)
+        assert (answer.status_code, answer.json()) == (400, {"success": False, "error": "error-ssrf-validation-failed"})
+        assert server.requests == []
+    assert rc_get(local_stack, "getImportProgress")["step"] == "importer_import_failed"
+    assert rc_get(local_stack, "import.status")["state"] == "error"
+
+
+def test_a_file_gone_when_the_worker_downloads_it_fails_the_import_with_the_reason(local_stack, served):
+    served.files["export.zip"] = zipped({"users.csv": b"username,email,name\nann,ann@example.com,Ann\n"})
+    served.once.add("export.zip")  # the route's request gets it, the worker's a 404
+    body = {"fileUrl": f"{served.url}/files/export.zip", "importerKey": "csv"}
+    assert rc_post(local_stack, "downloadPublicImportFile", body).json() == {"success": True}
+    assert run_to_done(local_stack)["step"] == "importer_import_failed"
+    failed = local_stack.store.latest_operation(local_stack.template.parameters["RocketChatCell"])
+    assert failed.failure.message == "The input file could not be downloaded: Unexpected response status 404"
+    assert len(served.requests) >= 2  # the route's, then the worker's attempts

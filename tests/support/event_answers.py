@@ -128,6 +128,10 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
             }
         ),
     ),
+    "RocketChatImportFunction/download-public-import-file-refused.json": (
+        400,
+        lambda body: body == {"success": False, "error": "error-ssrf-validation-failed"},
+    ),
     "RocketChatImportFunction/upload-import-file-invalid-params.json": (
         400,
         lambda body: (
@@ -245,7 +249,7 @@ NATIVE = {
         lambda body: problem("invalid-corrections")(body) and len(body["errors"]) == 2,
     ),
     "NativeWriteFunction/retry-import-not-retryable.json": (409, problem("not-retryable")),
-    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 21),
+    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 22),
     "ApiDocsFunction/docs.json": (200, lambda body: "swagger-ui" in body and '"openapi": "3.1.0"' in body),
 }
 EXPECTED |= NATIVE

@@ -43,7 +43,12 @@ FLOORS = {
     "api": 4,  # the dialects' HTTP sides
 }
 #: Third-party packages only some rooms may import.
-CONFINED = {"boto3": {"dal"}, "botocore": {"dal"}, "aws_lambda_powertools.event_handler": {"api"}}
+CONFINED = {
+    "boto3": {"dal"},
+    "botocore": {"dal"},
+    "urllib3": {"dal"},  # the public URLs an admin gives (dal/public_urls.py)
+    "aws_lambda_powertools.event_handler": {"api"},
+}
 
 
 def room_of(module: str) -> str:

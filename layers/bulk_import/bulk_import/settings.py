@@ -78,10 +78,19 @@ class ImportSettings(Settings):
     #: How long after an import ended early no attempt of its batches can still run, so that its
     #: counts can be settled (the stage function of a retry and the sweeper).
     reconcile_after_seconds: int = 180
+    #: Rocket.Chat's SSRF_Allowlist setting: the private targets a public URL may name
+    #: (downloadPublicImportFile); its forms are those of bulk_import.dal.public_urls.Allowlist.
+    ssrf_allowlist: str = ""
+    #: The largest file downloadPublicImportFile downloads.
+    download_max_megabytes: int = 4096
 
     @property
     def reconcile_after(self) -> timedelta:
         return timedelta(seconds=self.reconcile_after_seconds)
+
+    @property
+    def download_max_bytes(self) -> int:
+        return self.download_max_megabytes * 1024 * 1024
 
 
 def _settings_fields() -> dict[str, Any]:
@@ -110,4 +119,6 @@ def get_import_settings() -> ImportSettings:
         state_machine_arn=os.environ.get("STATE_MACHINE_ARN"),
         batch_concurrency=_positive("BATCH_CONCURRENCY", 10),
         reconcile_after_seconds=_positive("RECONCILE_AFTER_SECONDS", 180),
+        ssrf_allowlist=os.environ.get("SSRF_ALLOWLIST", ""),
+        download_max_megabytes=_positive("DOWNLOAD_MAX_MEGABYTES", 4096),
     )

@@ -1,5 +1,5 @@
-"""The bodies of Rocket.Chat's import routes (import.addUsers, uploadImportFile, startImport), as
-pydantic models that check a body the way Rocket.Chat does: its AJV validator with
+"""The bodies of Rocket.Chat's import routes (import.addUsers, uploadImportFile, downloadPublicImportFile,
+startImport), as pydantic models that check a body the way Rocket.Chat does: its AJV validator with
 `coerceTypes: true` and the first error only, on its schema (isImportAddUsersParamsPOST, ...), which
 the models' fields state. The routes read the body once the caller is authorized, as Rocket.Chat
 does; the OpenAPI document describes it by the model (local/bulk_import_local/openapi.py,
@@ -158,21 +158,25 @@ def _invalid(message: str) -> InvalidParams:
     return InvalidParams(f"{message} [invalid-params]")
 
 
-class UploadImportFileRequest(BaseModel):
-    """uploadImportFile's body (isUploadImportFileParamsPOST): the file in base64 and the importer
-    that reads it, every property required and no other."""
+class _StringsBody(BaseModel):
+    """A body of string properties, every one required and no other (AJV checks it so)."""
 
     model_config = BUILT_WHEN_USED | ConfigDict(extra="forbid")
-
-    binaryContent: str = Field(description="The file, base64-encoded")
-    contentType: str = Field(description="Its media type, e.g. application/zip")
-    fileName: str = Field(description="Its name")
-    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack, slack-users")
 
     @model_validator(mode="before")
     @classmethod
     def _as_ajv_checks_it(cls, data: Any) -> Any:
         return _checked_object(data, dict.fromkeys(cls.model_fields, "string"), required=list(cls.model_fields))
+
+
+class UploadImportFileRequest(_StringsBody):
+    """uploadImportFile's body (isUploadImportFileParamsPOST): the file in base64 and the importer
+    that reads it, every property required and no other."""
+
+    binaryContent: str = Field(description="The file, base64-encoded")
+    contentType: str = Field(description="Its media type, e.g. application/zip")
+    fileName: str = Field(description="Its name")
+    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack, slack-users")
 
     def content(self) -> bytes:
         """The file, decoded as Node's Buffer.from(text, 'base64') decodes it: characters outside
@@ -181,6 +185,14 @@ class UploadImportFileRequest(BaseModel):
         if len(text) % 4 == 1:  # a last lone character holds no whole byte
             text = text[:-1]
         return base64.b64decode(text + "=" * (-len(text) % 4))
+
+
+class DownloadPublicImportFileRequest(_StringsBody):
+    """downloadPublicImportFile's body (isDownloadPublicImportFileParamsPOST): the file's URL and the
+    importer that reads it, both required and no other property."""
+
+    fileUrl: str = Field(description="An http(s) URL the file is downloaded from (SSRF_Allowlist for private ones)")
+    importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack, slack-users")
 
 
 class SelectionPart(BaseModel):

@@ -56,13 +56,13 @@ decoded: Accept-Encoding is identity, and the bytes counted are the bytes receiv
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
@@ -492,7 +492,7 @@ class Download:
         return self._read(size)
 
 
-@contextmanager
+@contextlib.contextmanager
 def fetch(
     url: str,
     allowlist: Allowlist,
@@ -644,3 +644,23 @@ def _failure(error: HTTPError, deadline: _Deadline) -> FetchFailed:
     elif isinstance(error, ProtocolError) and error.args and isinstance(error.args[-1], OSError):
         cause = error.args[-1]
     return FetchFailed(f"request failed, reason: {str(cause) or type(error).__name__}")
+
+
+@dataclass(frozen=True)
+class PublicDownloads:
+    """What a function may download: where to (the allowlist), how much (`max_bytes`), and by when
+    (`seconds_left()`, the time its invocation has left for it)."""
+
+    allowlist: Allowlist
+    max_bytes: int
+    seconds_left: Callable[[], float]
+
+    def open(self, url: str) -> contextlib.AbstractContextManager[Download]:
+        """fetch, within these limits."""
+        return fetch(url, self.allowlist, self.max_bytes, self.seconds_left())
+
+    def check(self, url: str) -> None:
+        """Requests the URL as `open` does and reads none of its body: raises as fetch would (a
+        refused target, a failed connection, a status other than 2xx, a length over the limit)."""
+        with self.open(url):
+            pass

@@ -95,6 +95,10 @@ class PartsRejected(BulkImportError):
     """S3 refused to complete a multipart upload from the parts listed: why, in S3's words."""
 
 
+class StoredObjectMissing(BulkImportError):
+    """An object just written is not there."""
+
+
 class SourceChanged(BulkImportError):
     """The input file was replaced while it was being imported: the import read one version only."""
 
@@ -174,6 +178,18 @@ class ImportFiles:
             self.put(key, stream.read())
         else:
             self.client.upload_fileobj(stream, self.bucket, key)
+
+    def upload_chunks(self, key: str, chunks: Iterable[bytes]) -> str:
+        """Writes a stream of unknown length as it arrives (a download): the transfer manager reads
+        it part by part, in one PutObject if it ends below the multipart threshold, else multipart
+        (aborted if the stream fails). Returns the object's ETag."""
+        # Buffered: a buffered read of a part's size returns the whole part (parts but the last are
+        # at least 5 MiB), where the raw stream answers a chunk at a time.
+        self.client.upload_fileobj(io.BufferedReader(_ChunkStream(chunks)), self.bucket, key)
+        etag = self.etag(key)
+        if etag is None:  # the transfer manager's threads reported no failure, and wrote nothing
+            raise StoredObjectMissing(key)
+        return etag
 
     def read_json(self, key: str) -> Any:
         return json.loads(self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read())
@@ -291,6 +307,28 @@ class ImportFiles:
             Bucket=self.bucket,
             Delete={"Objects": [{"Key": manifest_key(operation_id, t)} for t in record_types], "Quiet": True},
         )
+
+
+class _ChunkStream(io.RawIOBase):
+    """Byte chunks as a file that reads forward only (the transfer manager takes a file)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
 
 
 def _staged_lines(records: list[StagedRecord]) -> bytes:

@@ -161,6 +161,12 @@ class Failure:
             raise ValueError(f"not a Personium code: {self.code!r}")
 
 
+def download_failure(reason: str) -> Failure:
+    """Why downloading the input from a public URL failed (refused, unreachable, a status other
+    than 2xx, too large, too slow): the reason in Rocket.Chat's words."""
+    return Failure(code="PR502-BI-0010", message=f"The input file could not be downloaded: {reason}")
+
+
 @dataclass(frozen=True, kw_only=True)
 class ImportOperation:
     """An import operation of a cell; the one stored fact from which every view is derived."""
@@ -181,6 +187,9 @@ class ImportOperation:
     source_key: str | None = None
     #: The input file's ETag when the import started: the worker reads that version or fails.
     source_etag: str | None = None
+    #: The public URL the worker downloads the input file from (Rocket.Chat's
+    #: downloadPublicImportFile), into `source_key`, while the operation is in DOWNLOADING_FILE.
+    source_url: str | None = None
     #: Where staging resumes: the input position (or retry position) after the last staged chunk
     #: and the per-type counts up to it, saved in the same write as those counts.
     stage_cursor: dict[str, Any] | None = None

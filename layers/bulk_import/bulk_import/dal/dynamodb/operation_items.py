@@ -81,6 +81,7 @@ class OperationAttribute(StrEnum):
     FAILURE = "failure"  # a map, FailureAttribute
     SOURCE_KEY = "sourceKey"
     SOURCE_ETAG = "sourceETag"
+    SOURCE_URL = "sourceUrl"
     STAGE_CURSOR = "stageCursor"
     EXECUTION_ARN = "executionArn"
     PARENT_ID = "parentId"
@@ -246,6 +247,7 @@ def operation_to_item(operation: ImportOperation) -> dict[str, Any]:
         OperationAttribute.SOURCE_KEY: operation.source_key,
         OperationAttribute.EXECUTION_ARN: operation.execution_arn,
         OperationAttribute.SOURCE_ETAG: operation.source_etag,
+        OperationAttribute.SOURCE_URL: operation.source_url,
         OperationAttribute.STAGE_CURSOR: operation.stage_cursor,
         OperationAttribute.WAITING_UNTIL: _iso(operation.waiting_until),
         OperationAttribute.SELECTION_TOKEN: operation.selection_token,
@@ -272,6 +274,7 @@ def operation_from_item(item: dict[str, Any]) -> ImportOperation:
         source_key=item.get(OperationAttribute.SOURCE_KEY),
         execution_arn=item.get(OperationAttribute.EXECUTION_ARN),
         source_etag=item.get(OperationAttribute.SOURCE_ETAG),
+        source_url=item.get(OperationAttribute.SOURCE_URL),
         stage_cursor=plain(item[OperationAttribute.STAGE_CURSOR]) if OperationAttribute.STAGE_CURSOR in item else None,
         reconcile_pending=item.get(OperationAttribute.RECONCILE_PENDING, False),
         waiting_until=optional_time(item.get(OperationAttribute.WAITING_UNTIL)),
@@ -584,6 +587,7 @@ class OperationItems(RecordItems):
         waiting_until: datetime | None = None,
         heartbeat: bool = False,
         stage_cursor: dict[str, Any] | None = None,
+        source: tuple[str, str] | None = None,
         forget_stage_cursor: bool = False,
         forget_selection_token: bool = False,
         unchanged_since: datetime | None = None,
@@ -604,7 +608,8 @@ class OperationItems(RecordItems):
         worker made progress; `stage_cursor` is where staging resumes, saved with the counts it goes
         with (`forget_stage_cursor` drops it once staging is done:
         every batch count rewrites the item, and its size is what a write costs; so does
-        `forget_selection_token` once the selection is made). `unchanged_since`
+        `forget_selection_token` once the selection is made). `source` records the input file's key and
+        ETag once it is downloaded. `unchanged_since`
         makes the update conditional on the operation not having been written since that
         `updatedAt` (a decision made on what was read). It answers the operation as written, or with
         `return_old` as it was just before (what the write removed).
@@ -622,6 +627,8 @@ class OperationItems(RecordItems):
             op.FAILURE: failure and failure_to_item(failure),
             op.HEARTBEAT_AT: now.isoformat() if heartbeat else None,
             op.STAGE_CURSOR: stage_cursor,
+            op.SOURCE_KEY: source and source[0],
+            op.SOURCE_ETAG: source and source[1],
             op.FINISHED_AT: now.isoformat() if finishing else None,
             op.EXPIRES_AT: epoch(now + self.retention) if finishing else None,
             op.ACTIVE_SHARD: _ACTIVE_SHARD if (step in ACTIVE_STEPS and not finishing) or ended_early else None,

@@ -1,5 +1,6 @@
 """Rocket.Chat's file importers (csv, slack, slack-users) in its administration page's three calls:
-uploadImportFile stores the file and prepares it (the worker stages it, then waits), getImportFileData
+uploadImportFile stores the file and prepares it (the worker stages it, then waits), or
+downloadPublicImportFile has the worker download it from a public URL first; getImportFileData
 answers what can be selected (logic/selections.py), startImport resumes the worker with the selection
 (docs/worker.md, "Rocket.Chat's file importers")."""
 
@@ -11,9 +12,10 @@ from typing import Any
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
+from bulk_import.dal.public_urls import FetchFailed, PublicDownloads, SsrfValidationFailed
 from bulk_import.dal.s3 import ImportFiles, new_upload_id, selection_key, upload_prefix
 from bulk_import.domain.importers import Importer, waits_for_selection
-from bulk_import.domain.operation import ACTIVE_STEPS, ImportOperation, ProgressStep, utc_now
+from bulk_import.domain.operation import ACTIVE_STEPS, ImportOperation, ProgressStep, download_failure, utc_now
 from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.launch import (
     UNREAD,
@@ -35,6 +37,13 @@ def stored_file_name(user: str, file_name: str, now: datetime) -> str:
     return f"{moment}_{user}_{file_name}"
 
 
+def _file_operation(
+    cell: str, user: str, importer: Importer, step: ProgressStep, name: str, **fields: Any
+) -> ImportOperation:
+    """A new operation of a file importer, of the file stored under `name`."""
+    return new_operation(cell, user, importer.key, step, type_name=importer.name, importation_name=name, **fields)
+
+
 def upload_import_file(
     store: ImportStore,
     files: ImportFiles,
@@ -53,17 +62,47 @@ def upload_import_file(
     name = stored_file_name(user, file_name, utc_now())
     key = upload_prefix(cell, new_upload_id()) + name
     etag = files.put(key, content)
-    operation = new_operation(
-        cell,
-        user,
-        importer.key,
-        ProgressStep.FILE_LOADED,
-        type_name=importer.name,
-        importation_name=name,
-        source_key=key,
-        source_etag=etag,
-    )
+    operation = _file_operation(cell, user, importer, ProgressStep.FILE_LOADED, name, source_key=key, source_etag=etag)
     return start_worker(store, executions, replace_latest(store, operation, latest))
+
+
+def download_public_import_file(
+    store: ImportStore,
+    executions: Executions,
+    downloads: PublicDownloads,
+    cell: str,
+    user: str,
+    importer: Importer,
+    file_url: str,
+    *,
+    latest: Latest = UNREAD,
+) -> ImportOperation:
+    """downloadPublicImportFile: clears whatever runs, records a new operation downloading the file,
+    then requests the URL (its target checked, its status and length read, its body left) and answers
+    as Rocket.Chat does once its fetch has answered: a refused or failed request fails the operation
+    and is refused with Rocket.Chat's message (ImportServiceError). Otherwise the worker downloads
+    it into the bucket (logic/worker/download.py), then prepares it as an uploaded file.
+    docs/decisions/0007-public-downloads.md says why the URL is requested twice."""
+    latest = idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
+    # Rocket.Chat's name: what follows the last slash, without the query.
+    name = stored_file_name(user, file_url[file_url.rfind("/") + 1 :].split("?")[0], utc_now())
+    operation = replace_latest(
+        store, _file_operation(cell, user, importer, ProgressStep.DOWNLOADING_FILE, name, source_url=file_url), latest
+    )
+    try:
+        downloads.check(file_url)
+    except (SsrfValidationFailed, FetchFailed) as error:
+        try:
+            store.update_operation(
+                operation,
+                from_steps=frozenset({ProgressStep.DOWNLOADING_FILE}),
+                step=ProgressStep.IMPORT_FAILED,
+                failure=download_failure(str(error)),
+            )
+        except OperationConflict:
+            pass  # replaced or cleared meanwhile: it ended anyway
+        raise ImportServiceError(str(error)) from error
+    return start_worker(store, executions, operation)
 
 
 def start_selected_import(

@@ -6,6 +6,14 @@ import json
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
+from bulk_import.dal.public_urls import (
+    FetchFailed,
+    FetchTimedOut,
+    ResponseTooLarge,
+    SsrfValidationFailed,
+    TooManyRedirects,
+    UnexpectedStatus,
+)
 from bulk_import.dal.s3 import (
     ImportFiles,
     SourceChanged,
@@ -14,6 +22,7 @@ from bulk_import.domain.operation import (
     ACTIVE_STEPS,
     Failure,
     ProgressStep,
+    download_failure,
 )
 from bulk_import.domain.records.staged import RecordType
 from bulk_import.logic.imports.launch import Executions
@@ -31,6 +40,20 @@ MALFORMED_INPUT = "PR400-BI-0006"  # Personium's "[{0}] file format error."
 
 
 SOURCE_CHANGED = "PR409-BI-0008"
+
+
+#: The errors a download fails with (dal/public_urls.py), by the name Step Functions reports.
+_DOWNLOAD_ERRORS = frozenset(
+    error.__name__
+    for error in (
+        SsrfValidationFailed,
+        FetchFailed,
+        UnexpectedStatus,
+        ResponseTooLarge,
+        FetchTimedOut,
+        TooManyRedirects,
+    )
+)
 
 
 SELECTION_TIMED_OUT = Failure(
@@ -112,6 +135,8 @@ def failure_of(error: dict[str, str]) -> Failure:
         return NOT_A_ZIP
     if name == MalformedInput.__name__:
         return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
+    if name in _DOWNLOAD_ERRORS:
+        return download_failure(_error_message(cause))
     if name == "States.Timeout":  # only AwaitSelection has a timeout
         return SELECTION_TIMED_OUT
     if name == SourceChanged.__name__:

@@ -10,6 +10,7 @@ from typing import Any, cast
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
+from bulk_import.dal.public_urls import PublicDownloads
 from bulk_import.dal.s3 import (
     STAGED_BATCHES_PER_OBJECT,
     ImportFiles,
@@ -30,6 +31,7 @@ from bulk_import.domain.records.schema import (
 )
 from bulk_import.domain.records.staged import COUNT_FIELD, RecordType, StagedRecord
 from bulk_import.logic.worker import steps
+from bulk_import.logic.worker.download import download_input
 from bulk_import.logic.worker.settle import reconcile_stopped, settles_at
 from bulk_import.logic.worker.steps import (
     MARKERS_PER_READ,
@@ -62,8 +64,10 @@ def stage_input(
     concurrency: int,
     reconcile_after: timedelta,
     execution_arn: str | None = None,
+    downloads: PublicDownloads | None = None,
 ) -> dict[str, Any]:
-    """Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
+    """Downloads the input first if it comes from a public URL (`downloads`: logic/worker/download.py).
+    Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
     writes the batch manifests and moves the operation to importing users.
 
     Its first write records `execution_arn`, the execution it runs in: the start records none
@@ -79,15 +83,34 @@ def stage_input(
     on the operation in the same write as those counts, right after the batches it covers are
     written. Any attempt, a retry of a crashed one included, resumes from there, renumbers the same
     records the same way and writes the same objects."""
-    operation = current(store, cell, operation_id)
+    operation = _staging_or_staged(store, cell, operation_id)
     manifest = {"bucket": files.bucket, "concurrency": concurrency, "results": results_prefix(operation.id)}
     staged_manifest = manifest | {t.value: manifest_key(operation.id, t.value) for t in RecordType}
+    if operation.step == ProgressStep.DOWNLOADING_FILE:
+        if downloads is None:
+            raise ValueError("the input is to be downloaded, and no downloads are allowed here")
+        operation = download_input(store, files, operation, downloads, execution_arn)
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
         return _staged_answer(operation, staged_manifest)
     try:
         return _stage(store, files, operation, manifest, reconcile_after, concurrency, out_of_time, execution_arn)
     except _StagedByAnotherAttempt as other:  # a duplicate delivery that finished first
         return _staged_answer(other.operation, staged_manifest)
+
+
+def _staging_or_staged(store: ImportStore, cell: str, operation_id: str) -> ImportOperation:
+    """The operation, if staging may go on or has ended: active, or a prepared file waiting for its
+    selection (a repeat of the attempt that moved it there answers as that one did)."""
+    operation = store.latest_operation(cell)
+    if (
+        operation is not None
+        and operation.id == operation_id
+        and operation.valid
+        and operation.step == ProgressStep.USER_SELECTION
+        and waits_for_selection(operation.importer_key, operation.parent_id)
+    ):
+        return operation
+    return current(store, cell, operation_id, latest=operation)
 
 
 class _StagedByAnotherAttempt(Exception):

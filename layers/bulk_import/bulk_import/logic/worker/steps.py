@@ -12,6 +12,7 @@ from bulk_import.domain.operation import (
     ProgressStep,
 )
 from bulk_import.domain.records.staged import RecordType
+from bulk_import.logic.imports.launch import UNREAD, Latest, read_latest
 
 #: Batches one Distributed Map child imports, one after another (a manifest item is a group of
 #: them): each child started is a state transition of the parent ($25 per million) and an Express
@@ -34,7 +35,13 @@ PREPARING_STEP = {
 
 
 STAGING_STEPS = frozenset(
-    {ProgressStep.FILE_LOADED, ProgressStep.PREPARING_STARTED, ProgressStep.IMPORTING_STARTED, *PREPARING_STEP.values()}
+    {
+        ProgressStep.DOWNLOADING_FILE,
+        ProgressStep.FILE_LOADED,
+        ProgressStep.PREPARING_STARTED,
+        ProgressStep.IMPORTING_STARTED,
+        *PREPARING_STEP.values(),
+    }
 )
 
 
@@ -53,8 +60,9 @@ class OperationStopped(BulkImportError):
 _STEP_ORDER = {step: index for index, step in enumerate(ProgressStep)}
 
 
-def current(store: ImportStore, cell: str, operation_id: str) -> ImportOperation:
-    operation = store.latest_operation(cell)
+def current(store: ImportStore, cell: str, operation_id: str, latest: Latest = UNREAD) -> ImportOperation:
+    """The operation, if it is still the cell's active one (`latest`: as just read); else OperationStopped."""
+    operation = read_latest(store, cell, latest)
     if operation is None or operation.id != operation_id or not operation.valid or not operation.is_active:
         raise OperationStopped(operation_id)
     return operation
