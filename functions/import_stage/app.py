@@ -11,6 +11,7 @@ from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.tasks import StageTask
 from bulk_import.observability import logger, tracer
+from bulk_import.readers.slack_export import SkippedFile
 from bulk_import.settings import get_import_settings
 
 # Stop reading this long before the Lambda timeout, leaving time to save the cursor.
@@ -24,7 +25,8 @@ SAFETY_MARGIN_MS = 60_000
 def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
     logger.append_keys(operation_id=task.operation.id, cell=task.operation.cell)
     settings = get_import_settings()
-    return stage_input(
+    skipped: list[SkippedFile] = []
+    answer = stage_input(
         default_store(),
         default_files(),
         task.operation.cell,
@@ -38,4 +40,11 @@ def lambda_handler(task: StageTask, context: LambdaContext) -> dict:
             settings.download_max_bytes,
             seconds_left=lambda: (context.get_remaining_time_in_millis() - SAFETY_MARGIN_MS) / 1000,
         ),
+        skipped=skipped,
     )
+    if skipped:
+        logger.warning(
+            "Files skipped uncounted, as Rocket.Chat skips them",
+            extra={"skipped": len(skipped), "first": [{"file": f.name, "reason": f.reason} for f in skipped[:20]]},
+        )
+    return answer

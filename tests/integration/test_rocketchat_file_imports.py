@@ -28,8 +28,9 @@ from bulk_import.readers.by_format import read_records
 from bulk_import_cli import demo
 from tests.support.events import load_event
 from tests.support.records import zipped
-from tests.support.slack_exports import workspace_export
+from tests.support.slack_exports import Export, channel, message, user, workspace_export
 from tests.support.slack_users_csv import csv_row, users_csv
+from tests.support.stack import FUNCTIONS
 from tests.support.worker import CELL, entry_exists, failed_records, run_worker, stage_all
 
 SLACK_USERS = IMPORTERS["slack-users"]
@@ -264,3 +265,29 @@ def test_a_start_import_that_died_before_letting_the_execution_go_is_finished_by
     assert executions.resumed == ["token-1"] and store.latest_operation(CELL).selection_token is None
     with pytest.raises(ImportServiceError, match="error-invalid-operation-status"):  # and then as Rocket.Chat
         start_selected_import(store, files, executions, store.latest_operation(CELL), {"users": {"all": True}})
+
+
+def test_files_rocket_chat_skips_are_logged_once_by_the_stage_function(store, files, executions, monkeypatch):
+    """An export as Slackdump writes it: attachments under `__uploads/<file id>/`, which Rocket.Chat
+    reads as day files and skips uncounted, as it does a day file that is not an array."""
+    export = Export(
+        users=[user("U1", "ann")],
+        channels=[channel("C1", "general", "U1", ["U1"], created=1452837300)],
+        days={
+            "general/2016-01-15.json": [message("1452837400.000100", "U1", "hello")],
+            "general/2016-01-16.json": b"{}",
+        },
+        extras={"__uploads/F0001/photo.png": b"\x89PNG\r\n\x1a\n"},
+    )
+    operation = upload_import_file(store, files, executions, CELL, "u1", IMPORTERS["slack"], "e.zip", export.zip())
+    warnings = []
+    handler = FUNCTIONS.module("ImportStageFunction")
+    monkeypatch.setattr(handler.logger, "warning", lambda message, extra: warnings.append((message, extra)))
+    task = FUNCTIONS.invoke("ImportStageFunction", {"operation": {"cell": CELL, "id": operation.id}})
+    assert task["awaitsSelection"] is True
+    assert store.latest_operation(CELL).count.total == 3  # ann, general, one message: nothing else counted
+    assert len(warnings) == 1 and warnings[0][1]["skipped"] == 2
+    assert sorted(entry["file"] for entry in warnings[0][1]["first"]) == [
+        "__uploads/F0001/photo.png",
+        "general/2016-01-16.json",
+    ]

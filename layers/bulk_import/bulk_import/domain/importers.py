@@ -47,10 +47,10 @@ def waits_for_selection(importer_key: str, parent_id: str | None) -> bool:
     return importer is not None and importer.selects and parent_id is None
 
 
-def emails_optional(importer_key: str) -> bool:
-    """Whether the users an operation of this importer imports may have no email."""
+def emails_required(importer_key: str) -> bool:
+    """Whether the users an operation of this importer imports need an email (parse_record's rule)."""
     importer = IMPORTERS.get(importer_key)
-    return importer is not None and importer.emails_optional
+    return importer is None or not importer.emails_optional
 
 
 def visible_importers() -> list[Importer]:

@@ -12,7 +12,7 @@ from typing import BinaryIO
 from bulk_import.readers.json_lines import json_record, json_type
 from bulk_import.readers.lines import SourceRecord, lines, records_of_lines
 from bulk_import.readers.rocketchat_csv import zip_records
-from bulk_import.readers.slack_export import ROOT_FILES
+from bulk_import.readers.slack_export import ROOT_FILES, SkippedFile
 from bulk_import.readers.slack_names import slack_export_records
 from bulk_import.readers.slack_users import SLACK_USERS_HEADER, slack_user_records
 
@@ -21,15 +21,18 @@ _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
 def read_records(
-    open_file: Callable[[], BinaryIO], cursor: dict[str, int] | None = None, name: str = "input"
+    open_file: Callable[[], BinaryIO],
+    cursor: dict[str, int] | None = None,
+    name: str = "input",
+    skipped: list[SkippedFile] | None = None,
 ) -> Iterator[SourceRecord]:
     """Every record of the file `open_file()` opens (a zip, Slack's users CSV or JSON Lines), from
-    `cursor` on."""
+    `cursor` on. A Slack export's files that Rocket.Chat skips uncounted are appended to `skipped`."""
     with open_file() as file:
         head = file.read(len(_BYTE_ORDER_MARK) + len(SLACK_USERS_HEADER))
         file.seek(0)
         if head[:4] in _ZIP_MAGIC and _is_slack_export(file):
-            yield from slack_export_records(file, name, cursor)
+            yield from slack_export_records(file, name, cursor, skipped)
         elif head[:4] in _ZIP_MAGIC:
             yield from zip_records(file, name, cursor)
         elif head.removeprefix(_BYTE_ORDER_MARK).startswith(SLACK_USERS_HEADER):

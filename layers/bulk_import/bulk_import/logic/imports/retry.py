@@ -10,7 +10,7 @@ from typing import Any
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.record_items import BatchOutcome
 from bulk_import.dal.s3 import ImportFiles, corrections_key
-from bulk_import.domain.importers import emails_optional
+from bulk_import.domain.importers import emails_required
 from bulk_import.domain.operation import (
     BATCH_SIZE,
     ImportOperation,
@@ -108,7 +108,7 @@ def _check_corrections(
         record_type, seq = parsed
         named.setdefault(record_type, []).append(seq)
         try:
-            parse_record(record_type, data, emails_required=not emails_optional(parent.importer_key))
+            parse_record(record_type, data, emails_required=emails_required(parent.importer_key))
         except RecordInvalid as exc:
             problems.append(f"{record_id}: {exc}")
     if outcomes is None:

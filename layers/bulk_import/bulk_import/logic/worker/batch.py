@@ -10,7 +10,7 @@ from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
 from bulk_import.dal.dynamodb.record_items import BatchCount, BatchOutcome
 from bulk_import.dal.s3 import ImportFiles, selection_key
-from bulk_import.domain.importers import emails_optional, waits_for_selection
+from bulk_import.domain.importers import emails_required, waits_for_selection
 from bulk_import.domain.operation import (
     ImportOperation,
     utc_now,
@@ -192,7 +192,7 @@ def _prepared(operation: ImportOperation, record: StagedRecord) -> DirectoryEntr
     if record.problem is not None:
         return record.problem
     try:
-        parsed = parse_record(record.type, record.data, emails_required=not emails_optional(operation.importer_key))
+        parsed = parse_record(record.type, record.data, emails_required=emails_required(operation.importer_key))
     except RecordInvalid as exc:
         return str(exc)
     kind, identity, reference = _directory_entry(operation, record, parsed)

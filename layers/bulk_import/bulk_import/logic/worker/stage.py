@@ -45,6 +45,7 @@ from bulk_import.logic.worker.steps import (
 )
 from bulk_import.readers.by_format import read_records
 from bulk_import.readers.lines import SourceRecord
+from bulk_import.readers.slack_export import SkippedFile
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
@@ -65,6 +66,7 @@ def stage_input(
     reconcile_after: timedelta,
     execution_arn: str | None = None,
     downloads: PublicDownloads | None = None,
+    skipped: list[SkippedFile] | None = None,
 ) -> dict[str, Any]:
     """Downloads the input first if it comes from a public URL (`downloads`: logic/worker/download.py).
     Stages records until the input ends or `out_of_time()`; then, once the input is all staged,
@@ -93,7 +95,9 @@ def stage_input(
     if operation.step not in STAGING_STEPS:  # staged by an attempt whose answer was lost
         return _staged_answer(operation, staged_manifest)
     try:
-        return _stage(store, files, operation, manifest, reconcile_after, concurrency, out_of_time, execution_arn)
+        return _stage(
+            store, files, operation, manifest, reconcile_after, concurrency, out_of_time, execution_arn, skipped
+        )
     except _StagedByAnotherAttempt as other:  # a duplicate delivery that finished first
         return _staged_answer(other.operation, staged_manifest)
 
@@ -130,6 +134,7 @@ def _stage(
     concurrency: int,
     out_of_time: Callable[[], bool],
     execution_arn: str | None,
+    skipped: list[SkippedFile] | None,
 ) -> dict[str, Any]:
     """stage_input's staging of an operation still in a staging step."""
     cell, operation_id = operation.cell, operation.id
@@ -162,7 +167,7 @@ def _stage(
             raise NotAZip(operation.source_key)
         writer = _BatchWriter(files, operation.id, counts)
         file_name = operation.source_key.rpartition("/")[2]
-        for read, source_record in enumerate(read_records(opener, position, name=file_name), start=1):
+        for read, source_record in enumerate(read_records(opener, position, name=file_name, skipped=skipped), start=1):
             writer.add(_staged(source_record, counts))
             position = source_record.cursor
             if read % STAGE_CHUNK == 0:
