@@ -39,7 +39,9 @@ def lambda_handler(event: dict, context: LambdaContext) -> dict:
         logger.info("Stopped import reconciled", extra={"operation_id": operation.id, "cell": operation.cell})
     for operation in swept.started:
         logger.warning("Unstarted import started", extra={"operation_id": operation.id, "cell": operation.cell})
+    for operation in swept.resumed:
+        logger.warning("Selected import let go", extra={"operation_id": operation.id, "cell": operation.cell})
     return {
         name: [operation.id for operation in getattr(swept, name)]
-        for name in ("stalled", "failed", "started", "reconciled")
+        for name in ("stalled", "failed", "started", "reconciled", "resumed")
     }

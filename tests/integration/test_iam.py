@@ -234,6 +234,28 @@ def run_a_file_of_each_selection_order(store, run, rocketchat_cell: str) -> None
             run("ImportPhaseFunction", awaiting | {"token": "a-token-awaitselection-sends"})
 
 
+def run_a_selection_the_sweeper_sends(store, run, rocketchat_cell: str, monkeypatch) -> None:
+    """startImport dies after moving the operation on and before sending the execution its token:
+    the sweeper sends it."""
+    fresh_cells(store, rocketchat_cell)
+    assert (
+        run("RocketChatImportFunction", load_event("RocketChatImportFunction/upload-import-file.json"))["statusCode"]
+        == 200
+    )
+    operation = store.latest_operation(rocketchat_cell)
+    staged(store, run, operation)
+    awaiting = {"operation": {"cell": rocketchat_cell, "id": operation.id}, "phase": "await-selection"}
+    run("ImportPhaseFunction", awaiting | {"token": "a-token-the-sweeper-sends"})
+    start = load_event("RocketChatImportFunction/start-import-not-prepared.json")
+    with monkeypatch.context() as dying:
+        dying.setattr(WorkerExecutions, "resume", lambda *a: (_ for _ in ()).throw(RuntimeError("died")))
+        assert run("RocketChatImportFunction", start)["statusCode"] == 500
+    with monkeypatch.context() as later:
+        later.setattr(FUNCTIONS.module("ImportSweeperFunction"), "utc_now", lambda: utc_now() + timedelta(minutes=3))
+        swept = run("ImportSweeperFunction", load_event("ImportSweeperFunction/scheduled.json"))
+    assert swept["resumed"] == [operation.id]
+
+
 def run_a_stop_around_batches_and_the_sweeper(store, run, monkeypatch) -> None:
     """Batch 0 dies after importing and is counted late by its retry, after a cancel; batch 1 dies
     the same way and is counted by the sweeper; meanwhile an import stalls (the sweeper fails it
@@ -402,6 +424,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
     run_a_file_of_each_selection_order(store, run, rocketchat_cell)
     run_a_download_of_each_outcome(store, run, rocketchat_cell, monkeypatch)
+    run_a_selection_the_sweeper_sends(store, run, rocketchat_cell, monkeypatch)
 
     assert set(seen) >= {
         "NativeReadFunction",

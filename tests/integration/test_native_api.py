@@ -406,6 +406,7 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
         "failed": [],
         "started": [],
         "reconciled": [],
+        "resumed": [],
     }
     old = (utc_now() - timedelta(minutes=5)).isoformat()
     arn = RecordedExecutions().execution_arn(operation.id)  # its worker ran (recorded it), then stalled
@@ -421,6 +422,7 @@ def test_the_sweeper_handler_fails_a_stalled_import(store, bucket, function_envi
         "failed": [operation.id],
         "started": [],
         "reconciled": [],
+        "resumed": [],
     }
     assert store.latest_operation(CELL).step is ProgressStep.IMPORT_FAILED
 

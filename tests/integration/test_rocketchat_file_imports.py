@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bulk_import.domain.importers import IMPORTERS
-from bulk_import.domain.operation import ImportState, ProgressStep
+from bulk_import.domain.operation import ImportState, ProgressStep, utc_now
 from bulk_import.domain.records.staged import RecordType
 from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.imports.errors import ImportServiceError
@@ -24,6 +24,7 @@ from bulk_import.logic.worker.phase import await_selection, fail_operation
 from bulk_import.logic.worker.settle import reconcile_stopped
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.steps import OperationStopped
+from bulk_import.logic.worker.sweep import sweep
 from bulk_import.readers.by_format import read_records
 from bulk_import_cli import demo
 from tests.support.events import load_event
@@ -57,6 +58,28 @@ def test_a_repeat_of_the_staging_that_prepared_the_file_answers_as_it_did(store,
     repeated = stage_all(store, files, operation.id)  # its answer was lost: Step Functions retries it
     assert repeated["awaitsSelection"] is True and repeated["staged"] is True
     assert store.latest_operation(CELL) == operation
+
+
+def test_the_sweeper_lets_go_an_import_whose_start_import_died_before_sending_the_selection(
+    store, files, executions, monkeypatch
+):
+    operation = prepared(store, files, executions)
+    assert await_selection(store, executions, CELL, operation.id, "token-1")
+    with monkeypatch.context() as dying:
+        dying.setattr(executions, "resume", lambda token: (_ for _ in ()).throw(RuntimeError("died")))
+        with pytest.raises(RuntimeError):
+            start_selected_import(store, files, executions, store.latest_operation(CELL), {"users": {"all": True}})
+    moved = store.latest_operation(CELL)
+    assert (moved.step, moved.selection_token) == (ProgressStep.IMPORTING_USERS, "token-1")
+
+    soon = sweep(store, files, executions, utc_now() + timedelta(seconds=30), *SWEEP_LIMITS)
+    assert soon.resumed == [] and executions.resumed == []  # the client may still call again
+    later = sweep(store, files, executions, utc_now() + timedelta(minutes=3), *SWEEP_LIMITS)
+    assert [swept.id for swept in later.resumed] == [operation.id] and executions.resumed == ["token-1"]
+    assert store.latest_operation(CELL).selection_token is None and later.failed == []
+
+
+SWEEP_LIMITS = (timedelta(minutes=10), timedelta(minutes=60), 1, timedelta(minutes=3))
 
 
 def test_the_stored_name_counts_months_from_zero_and_pads_nothing():

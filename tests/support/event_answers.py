@@ -256,7 +256,7 @@ EXPECTED |= NATIVE
 #: Events of functions that API Gateway does not call: what the handler returns.
 NOT_HTTP = {
     "ImportSweeperFunction/scheduled.json": lambda result: (
-        result == {"stalled": [], "failed": [], "started": [], "reconciled": []}
+        result == {"stalled": [], "failed": [], "started": [], "reconciled": [], "resumed": []}
     ),
     "ImportEventsFunction/import-progress.json": lambda result: result == {"batchItemFailures": []},
 }

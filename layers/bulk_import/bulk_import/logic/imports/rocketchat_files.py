@@ -119,14 +119,14 @@ def start_selected_import(
 
     The token stays on the operation until the execution has been let go: a startImport that died
     in between is finished by the client's next startImport, which finds the operation moved with
-    the token still there (sending it twice is harmless)."""
+    the token still there (sending it twice is harmless), or by the sweeper."""
     if (
         operation.step == ProgressStep.IMPORTING_USERS
         and operation.valid
         and operation.selection_token is not None
         and waits_for_selection(operation.importer_key, operation.parent_id)
     ):
-        _let_go(store, executions, operation, operation.selection_token)
+        let_go_of_selection(store, executions, operation, operation.selection_token)
         return
     # Only a prepared file waits for a selection: the API importer's users are run by import.run.
     if (
@@ -147,13 +147,13 @@ def start_selected_import(
     except OperationConflict as exc:
         raise ImportServiceError(INVALID_OPERATION_STATUS) from exc
     if before.selection_token is not None:
-        _let_go(store, executions, before, before.selection_token)
+        let_go_of_selection(store, executions, before, before.selection_token)
 
 
-def _let_go(store: ImportStore, executions: Executions, operation: ImportOperation, token: str) -> None:
-    """Sends the execution its task token, then forgets the token (every batch count rewrites the
-    operation's item: its size is what a write costs). A forget that finds the operation moved on
-    or ended leaves the token: it only costs its bytes."""
+def let_go_of_selection(store: ImportStore, executions: Executions, operation: ImportOperation, token: str) -> None:
+    """Sends the execution waiting for the selection its task token, then forgets the token (every
+    batch count rewrites the operation's item: its size is what a write costs). A forget that finds
+    the operation moved on or ended leaves the token: it only costs its bytes."""
     executions.resume(token)
     try:
         store.update_operation(operation, from_steps=ACTIVE_STEPS, forget_selection_token=True)

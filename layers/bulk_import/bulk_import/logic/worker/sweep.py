@@ -1,5 +1,6 @@
-"""The scheduled sweeper: starts imports whose start died half-way, fails stalled ones, settles the
-counts of those that ended early."""
+"""The scheduled sweeper: starts imports whose start died half-way, lets go those whose startImport
+died before it sent the execution its selection, fails stalled ones, settles the counts of those
+that ended early."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from bulk_import.domain.operation import (
     ProgressStep,
     iso_millis,
 )
+from bulk_import.logic.imports.rocketchat_files import let_go_of_selection
 from bulk_import.logic.worker.settle import reconcile_stopped, settles_at
 
 STALLED = "PR500-BI-0007"
@@ -37,6 +39,8 @@ class Sweep:
     failed: list[ImportOperation]  # of those, failed: no progress for `fail_after`
     started: list[ImportOperation]  # active but never started: their executions started now
     reconciled: list[ImportOperation] = field(default_factory=list)  # ended early, counts now settled
+    #: Selected by a startImport that died before it let the execution go: let go now.
+    resumed: list[ImportOperation] = field(default_factory=list)
 
 
 def sweep(
@@ -54,10 +58,11 @@ def sweep(
     fails those stalled for `fail_after` (their unprocessed records counted as errors, their
     executions stopped), each only if it is unchanged since it was read; and settles the counts of
     those that ended early `reconcile_after` ago or more (reconcile_stopped; `concurrency` is the
-    Maps' MaxConcurrency)."""
+    Maps' MaxConcurrency). An import that startImport moved on but whose waiting execution it did not
+    let go (the token still on the operation, UNSTARTED_AFTER later) is let go."""
     candidates = store.stalled_operations(now - min(stalled_after, fail_after, UNSTARTED_AFTER, reconcile_after))
     minutes = int(fail_after.total_seconds() // 60)
-    failed, started = [], []
+    failed, started, resumed = [], [], []
     reconciled = [
         reconcile_stopped(store, files, operation, concurrency)
         for operation in candidates
@@ -80,6 +85,14 @@ def sweep(
                 )
             except OperationConflict:
                 pass  # the worker wrote meanwhile: it runs
+            continue
+        if (
+            operation.selection_token is not None
+            and operation.step == ProgressStep.IMPORTING_USERS
+            and operation.is_stalled(now, UNSTARTED_AFTER)
+        ):
+            let_go_of_selection(store, executions, operation, operation.selection_token)
+            resumed.append(operation)
             continue
         if not operation.is_stalled(now, fail_after):
             continue
@@ -104,6 +117,8 @@ def sweep(
         if operation.execution_arn is not None:
             executions.stop(operation.execution_arn, "stalled")
     stalled = [
-        operation for operation in candidates if operation.is_stalled(now, stalled_after) and operation not in started
+        operation
+        for operation in candidates
+        if operation.is_stalled(now, stalled_after) and operation not in started and operation not in resumed
     ]
-    return Sweep(stalled=stalled, failed=failed, started=started, reconciled=reconciled)
+    return Sweep(stalled=stalled, failed=failed, started=started, reconciled=reconciled, resumed=resumed)
