@@ -28,7 +28,6 @@ from bulk_import.api.rocketchat_requests import (
 )
 from bulk_import.api.write_resolver import json_answer, write_resolver
 from bulk_import.dal.dynamodb import default_store
-from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files
 from bulk_import.dal.stepfunctions import default_executions
 from bulk_import.domain.credentials import Permission
@@ -155,6 +154,9 @@ def download_file():
     importer = _file_importer(request.importerKey, "downloadImportFile")
     if not request.fileUrl.startswith("http"):  # a path on Rocket.Chat's server: none exists here
         raise rocketchat.MeteorError("error-import-file-missing", request.fileUrl, "downloadPublicImportFile")
+    # Imported here: only this route fetches a URL, and the module would lengthen every cold start.
+    from bulk_import.dal.public_urls import Allowlist, PublicDownloads
+
     settings = get_import_settings()
     downloads = PublicDownloads(
         Allowlist.parse(settings.ssrf_allowlist),

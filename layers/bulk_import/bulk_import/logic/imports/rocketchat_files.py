@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
-from bulk_import.dal.public_urls import FetchFailed, PublicDownloads, SsrfValidationFailed
 from bulk_import.dal.s3 import ImportFiles, new_upload_id, selection_key, upload_prefix
 from bulk_import.domain.importers import Importer, waits_for_selection
 from bulk_import.domain.operation import ACTIVE_STEPS, ImportOperation, ProgressStep, download_failure, utc_now
@@ -28,6 +27,9 @@ from bulk_import.logic.imports.launch import (
 )
 from bulk_import.logic.imports.rocketchat import INVALID_OPERATION_STATUS
 from bulk_import.logic.imports.stop import stop
+
+if TYPE_CHECKING:
+    from bulk_import.dal.public_urls import PublicDownloads
 
 
 def stored_file_name(user: str, file_name: str, now: datetime) -> str:
@@ -83,6 +85,9 @@ def download_public_import_file(
     and is refused with Rocket.Chat's message (ImportServiceError). Otherwise the worker downloads
     it into the bucket (logic/worker/download.py), then prepares it as an uploaded file.
     docs/decisions/0007-public-downloads.md says why the URL is requested twice."""
+    # Imported here: the other routes of the importer's function never fetch a URL (cold starts).
+    from bulk_import.dal.public_urls import FetchFailed, SsrfValidationFailed
+
     latest = idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
     # Rocket.Chat's name: what follows the last slash, without the query.
     name = stored_file_name(user, file_url[file_url.rfind("/") + 1 :].split("?")[0], utc_now())
