@@ -161,6 +161,10 @@ def test_a_status_other_than_2xx_is_refused_in_rocket_chats_words(server, allowl
             },
         ),
         (
+            {"fileUrl": "https://files.example.com/" + "a" * 8200, "importerKey": "csv"},
+            {"success": False, "error": "The file URL is longer than 8192 characters."},
+        ),
+        (
             {"fileUrl": "https://files.example.com/a.zip"},
             {"success": False, "error": "must have required property 'importerKey'", "errorType": "invalid-params"},
         ),
@@ -169,7 +173,14 @@ def test_a_status_other_than_2xx_is_refused_in_rocket_chats_words(server, allowl
             {"success": False, "error": "must NOT have additional properties", "errorType": "invalid-params"},
         ),
     ],
-    ids=["a-path", "an-unknown-importer", "the-api-importer", "no-importer", "a-property-more"],
+    ids=[
+        "a-path",
+        "an-unknown-importer",
+        "the-api-importer",
+        "a-url-too-long",
+        "no-importer",
+        "a-property-more",
+    ],
 )
 def test_what_is_refused_before_any_operation_is_made(rocketchat_cell, invoke, store, body, error):
     before = store.latest_operation(rocketchat_cell)
@@ -288,3 +299,10 @@ def test_an_object_the_transfer_manager_did_not_write_is_not_recorded(server, st
     with pytest.raises(StoredObjectMissing):
         download_input(store, files, operation, loopback(), None)
     assert store.latest_operation(CELL) == operation
+
+
+def test_a_long_file_name_is_kept_to_its_last_255_characters(rocketchat_cell, invoke, store):
+    long_name = "x" * 300 + ".zip"
+    download_request(invoke, {"fileUrl": f"http://169.254.169.254/{long_name}?a=b", "importerKey": "csv"})
+    stored = store.latest_operation(rocketchat_cell).importation_name
+    assert stored.endswith(f"_{demo.ROCKETCHAT_USER_ID}_" + long_name[-255:])

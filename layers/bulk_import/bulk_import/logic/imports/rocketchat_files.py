@@ -39,6 +39,12 @@ def stored_file_name(user: str, file_name: str, now: datetime) -> str:
     return f"{moment}_{user}_{file_name}"
 
 
+#: The longest file URL downloadPublicImportFile takes (the operation's item keeps it: 400 KB at most),
+#: and the longest file name taken from it (an S3 key is 1,024 bytes at most).
+MAX_URL_LENGTH = 8192
+MAX_FILE_NAME_LENGTH = 255
+
+
 def _file_operation(
     cell: str, user: str, importer: Importer, step: ProgressStep, name: str, **fields: Any
 ) -> ImportOperation:
@@ -88,9 +94,12 @@ def download_public_import_file(
     # Imported here: the other routes of the importer's function never fetch a URL (cold starts).
     from bulk_import.dal.public_urls import FetchFailed, SsrfValidationFailed
 
+    if len(file_url) > MAX_URL_LENGTH:
+        raise ImportServiceError(f"The file URL is longer than {MAX_URL_LENGTH} characters.")
     latest = idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
     # Rocket.Chat's name: what follows the last slash, without the query.
-    name = stored_file_name(user, file_url[file_url.rfind("/") + 1 :].split("?")[0], utc_now())
+    file_name = file_url[file_url.rfind("/") + 1 :].split("?")[0][-MAX_FILE_NAME_LENGTH:]
+    name = stored_file_name(user, file_name, utc_now())
     operation = replace_latest(
         store, _file_operation(cell, user, importer, ProgressStep.DOWNLOADING_FILE, name, source_url=file_url), latest
     )
