@@ -15,6 +15,7 @@ ROUTES = {
     "/api/v1/importers.list": {"get"},
     "/api/v1/getImportFileData": {"get"},
     "/api/v1/uploadImportFile": {"post"},
+    "/api/v1/downloadPublicImportFile": {"post"},
     "/api/v1/startImport": {"post"},
     "/api/v1/import.new": {"post"},
     "/api/v1/import.addUsers": {"post"},

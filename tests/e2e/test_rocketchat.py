@@ -3,7 +3,7 @@ import.new, import.addUsers, import.run, then import.status until it is done, an
 getCurrentImportOperation and getLatestImportOperations show the same operation, getImportProgress its
 importer, step and counts, and importers.list what an administrator can choose; and a Slack users CSV
 and a Slack export through the administration page's calls (uploadImportFile, getImportFileData,
-startImport)."""
+startImport); downloadPublicImportFile refuses the cloud's metadata address."""
 
 from __future__ import annotations
 
@@ -140,3 +140,11 @@ def test_a_slack_export_through_the_administration_pages_calls(rocketchat, run):
 def test_options_is_answered_without_a_login(api_url):
     answer = Http(api_url).options("/api/v1/import.new")
     assert (answer.status_code, answer.text) == (200, "OK")
+
+
+def test_a_download_from_the_clouds_metadata_address_is_refused_and_its_operation_failed(rocketchat):
+    body = {"fileUrl": "http://169.254.169.254/latest/meta-data/", "importerKey": "csv"}
+    refused = rocketchat.post("/downloadPublicImportFile", json=body)
+    assert (refused.status_code, refused.json()) == (400, {"success": False, "error": "error-ssrf-validation-failed"})
+    progress = rocketchat.get("/getImportProgress").json()
+    assert (progress["key"], progress["step"]) == ("csv", "importer_import_failed")
