@@ -67,10 +67,22 @@ def _template(args: argparse.Namespace) -> Path:
     return path
 
 
+def _parameter_overrides(pairs: list[str]) -> dict[str, str]:
+    """`Name=Value` pairs, as `sam deploy --parameter-overrides` takes them."""
+    overrides = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals or not name:
+            raise UsageError(f"{pair!r}: a parameter override is Name=Value")
+        overrides[name] = value
+    return overrides
+
+
 def serve(args: argparse.Namespace) -> int:
     """The local stack, until Ctrl-C, `kill` or its terminal closing. The terminal shows the banner,
     one line per HTTP request and the demo's progress bar; what the functions and moto print goes to
     the log files (terminal.py), as Lambda's output goes to CloudWatch Logs."""
+    overrides = _parameter_overrides(args.parameter_overrides)
     existing = StackInfo.load()
     if existing is not None:
         if existing.alive():
@@ -85,7 +97,15 @@ def serve(args: argparse.Namespace) -> int:
 
     os.environ.pop("AWS_PROFILE", None)  # moto takes any credentials; a profile could only fail
     terminal, messages = Terminal(sys.stdout), sys.stderr
-    stack = LocalStack(_template(args), api_port=args.port, keep_calls=SERVE_KEEP_CALLS)
+    try:
+        stack = LocalStack(
+            _template(args),
+            api_port=args.port,
+            keep_calls=SERVE_KEEP_CALLS,
+            parameter_overrides=overrides,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
     router = OutputRouter(log_dir(), stack.host.functions, terminal if args.verbose else None)
     stopping = threading.Event()
 
@@ -340,6 +360,13 @@ def parser() -> argparse.ArgumentParser:
         "-t",
         default="template.yaml",
         help="the SAM template to run (default: template.yaml here, as sam finds it)",
+    )
+    serve_command.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters, as sam takes them (e.g. SsrfAllowlist=127.0.0.1)",
     )
     serve_command.set_defaults(run=serve)
 

@@ -60,9 +60,14 @@ class LocalStack:
         moto_port: int = 0,
         api_port: int = 3000,
         keep_calls: int = KEEP_CALLS,
+        parameter_overrides: dict[str, str] | None = None,
     ):
+        """`parameter_overrides`: template parameters set as `sam local --parameter-overrides` sets them,
+        over the template's defaults and LOCAL_PARAMETERS; a name the template lacks is a ValueError."""
         self.template_path = template_path.resolve()
-        self.template = SamTemplate(self.template_path, LOCAL_PARAMETERS)
+        self.template = SamTemplate(self.template_path, LOCAL_PARAMETERS | (parameter_overrides or {}))
+        if unknown := sorted(set(parameter_overrides or {}) - set(self.template.raw.get("Parameters", {}))):
+            raise ValueError(f"{', '.join(unknown)}: no such parameter in {template_path}")
         self.host = FunctionsHost(
             self.template.functions(), function_timeouts(self.template), function_concurrency(self.template)
         )

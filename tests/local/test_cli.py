@@ -278,6 +278,21 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
     )
 
 
+@pytest.mark.parametrize("override", ["NoSuchParameter=1", "SsrfAllowlist", "=1"])
+def test_serve_refuses_a_parameter_override_that_names_no_parameter(override, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("BULK_IMPORT_STATE_FILE", str(tmp_path / "absent.json"))
+    assert main(["serve", "--port", "0", "--parameter-overrides", override]) == 2
+    assert "Traceback" not in capsys.readouterr().err and not (tmp_path / "absent.json").exists()
+
+
+def test_a_parameter_override_reaches_the_functions_environment():
+    from bulk_import_local.local_stack import LocalStack
+
+    stack = LocalStack(ROOT / "template.yaml", parameter_overrides={"SsrfAllowlist": "127.0.0.1, files.corp"})
+    assert stack.host.environment()["SSRF_ALLOWLIST"] == "127.0.0.1, files.corp"
+    assert stack.template.parameters["BatchConcurrency"] == "4"  # the local stack's own stay
+
+
 def test_version_is_the_installed_packages():
     result = run_cli("--version")
     assert (result.returncode, result.stdout) == (0, f"bulk-import {importlib.metadata.version('bulk-import')}\n")
