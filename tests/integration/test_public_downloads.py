@@ -263,6 +263,23 @@ def test_a_download_stops_once_its_operation_is_canceled(server, store, files, m
     assert uploads(files) == []
 
 
+def test_a_downloads_heartbeats_record_its_execution(server, store, files, monkeypatch):
+    """The sweeper starts again an operation that has gone minutes without its execution recorded:
+    a long download's heartbeats record it, as staging's writes do."""
+    server.files["export.zip"] = os.urandom(300_000)
+    operation = downloading(store, f"{server.url}/files/export.zip")
+    monkeypatch.setattr(download, "HEARTBEAT_SECONDS", 0.0)
+    written = []
+    updating = store.update_operation
+    monkeypatch.setattr(
+        store, "update_operation", lambda *args, **kw: written.append(updating(*args, **kw)) or written[-1]
+    )
+    execution = "arn:aws:states:us-east-1:123456789012:execution:import:" + operation.id
+    download_input(store, files, operation, loopback(), execution)
+    assert written[0].step == ProgressStep.DOWNLOADING_FILE and written[0].execution_arn == execution
+    assert written[-1].step == ProgressStep.FILE_LOADED and written[-1].execution_arn == execution
+
+
 def test_staging_downloads_first_then_stages_what_it_downloaded(server, store, files):
     server.files["people.csv"] = users_csv(ROWS[:7])
     operation = replace_latest(

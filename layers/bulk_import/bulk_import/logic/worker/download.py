@@ -11,7 +11,7 @@ from bulk_import.dal.dynamodb.operation_items import OperationConflict
 from bulk_import.dal.public_urls import PublicDownloads
 from bulk_import.dal.s3 import ImportFiles, new_upload_id, upload_prefix
 from bulk_import.domain.operation import ImportOperation, ProgressStep
-from bulk_import.logic.worker.steps import OperationStopped, ended_early
+from bulk_import.logic.worker.steps import moved_on_by_another
 
 #: Seconds between two heartbeats of a download (stalled_after is minutes); each also finds an
 #: operation canceled or cleared meanwhile, and stops the download.
@@ -38,7 +38,7 @@ def download_input(
     key = upload_prefix(operation.cell, new_upload_id()) + operation.importation_name
     try:
         with downloads.open(operation.source_url) as download:
-            etag = files.upload_chunks(key, _with_heartbeats(store, operation, download.chunks()))
+            etag = files.upload_chunks(key, _with_heartbeats(store, operation, download.chunks(), execution_arn))
         try:
             return store.update_operation(
                 operation,
@@ -49,7 +49,7 @@ def download_input(
                 execution_arn=execution_arn if operation.execution_arn is None else None,
             )
         except OperationConflict:
-            raise _recorded_or_stopped(store, operation) from None
+            return moved_on_by_another(store, operation, _downloaded)
     except _DownloadedByAnother as other:
         return other.operation
 
@@ -61,24 +61,28 @@ class _DownloadedByAnother(Exception):
         self.operation = operation
 
 
-def _recorded_or_stopped(store: ImportStore, operation: ImportOperation) -> Exception:
-    """Why a conditional write of the download found the operation moved: another delivery's
-    download recorded, or the operation stopped (canceled, cleared, replaced)."""
-    latest = store.latest_operation(operation.cell)
-    if latest is not None and latest.id == operation.id and latest.source_key is not None and not ended_early(latest):
-        return _DownloadedByAnother(latest)
-    return OperationStopped(operation.id)
+def _downloaded(operation: ImportOperation) -> bool:
+    """Whether a delivery recorded its download on the operation."""
+    return operation.source_key is not None
 
 
-def _with_heartbeats(store: ImportStore, operation: ImportOperation, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """The chunks, with a heartbeat on the operation every HEARTBEAT_SECONDS; once the operation is
-    no longer downloading, the exception that says why (which aborts the upload)."""
+def _with_heartbeats(
+    store: ImportStore, operation: ImportOperation, chunks: Iterator[bytes], execution_arn: str | None
+) -> Iterator[bytes]:
+    """The chunks, with a heartbeat on the operation every HEARTBEAT_SECONDS (which records the
+    execution, as staging's writes do, so the sweeper does not start it again); once the operation
+    is no longer downloading, the exception that says why (which aborts the upload)."""
     last = time.monotonic()
     for chunk in chunks:
         if time.monotonic() - last >= HEARTBEAT_SECONDS:
             try:
-                operation = store.update_operation(operation, from_steps=_DOWNLOADING, heartbeat=True)
+                operation = store.update_operation(
+                    operation,
+                    from_steps=_DOWNLOADING,
+                    heartbeat=True,
+                    execution_arn=execution_arn if operation.execution_arn is None else None,
+                )
             except OperationConflict:
-                raise _recorded_or_stopped(store, operation) from None
+                raise _DownloadedByAnother(moved_on_by_another(store, operation, _downloaded)) from None
             last = time.monotonic()
         yield chunk

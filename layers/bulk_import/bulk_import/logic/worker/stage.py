@@ -39,8 +39,8 @@ from bulk_import.logic.worker.steps import (
     STAGING_STEPS,
     OperationStopped,
     current,
-    ended_early,
     move,
+    moved_on_by_another,
     reference,
 )
 from bulk_import.readers.by_format import read_records
@@ -369,16 +369,11 @@ def _save_staged(
             execution_arn=execution_arn if operation.execution_arn is None else None,
         )
     except OperationConflict as exc:
-        latest = store.latest_operation(operation.cell)
-        if (
-            latest is not None
-            and latest.id == operation.id
-            and latest.valid
-            and latest.step not in STAGING_STEPS
-            and not ended_early(latest)
-        ):
-            raise _StagedByAnotherAttempt(latest) from exc
-        raise OperationStopped(operation.id) from exc
+        raise _StagedByAnotherAttempt(moved_on_by_another(store, operation, _past_staging)) from exc
+
+
+def _past_staging(operation: ImportOperation) -> bool:
+    return operation.step not in STAGING_STEPS
 
 
 def _descriptors(operation: ImportOperation, record_type: RecordType, counts: dict[str, int]):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from bulk_import.dal.dynamodb import ImportStore
@@ -66,6 +67,18 @@ def current(store: ImportStore, cell: str, operation_id: str, latest: Latest = U
     if operation is None or operation.id != operation_id or not operation.valid or not operation.is_active:
         raise OperationStopped(operation_id)
     return operation
+
+
+def moved_on_by_another(
+    store: ImportStore, operation: ImportOperation, moved_on: Callable[[ImportOperation], bool]
+) -> ImportOperation:
+    """After a conditional write of a task found `operation` changed: the operation as another
+    delivery of the same task left it (`moved_on` says what that looks like), which this delivery
+    answers with; OperationStopped when it was canceled, cleared, failed or replaced instead."""
+    latest = store.latest_operation(operation.cell)
+    if latest is not None and latest.id == operation.id and not ended_early(latest) and moved_on(latest):
+        return latest
+    raise OperationStopped(operation.id)
 
 
 def move(
