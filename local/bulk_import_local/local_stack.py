@@ -123,6 +123,9 @@ class LocalStack:
             self._api.shutdown()
             self._api.server_close()
         self.host.discard_environments()
+        # moto's resources live in the process, not in its server: reset (moto's documented reset API)
+        # so that a stack started next in this process starts empty.
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=30).raise_for_status()
         for undo in reversed(self._undo_patches):  # patches may wrap earlier ones
             undo()
         self._moto.stop()
