@@ -32,9 +32,12 @@ $(CHECKOV_STAMP):
 run: $(STAMP)
 	$(VENV)/bin/bulk-import serve --demo-users 10000
 
-# TESTS narrows the run, as pytest's arguments: `make test TESTS=tests/unit`.
+# TESTS narrows the run, as pytest's arguments: `make test TESTS=tests/unit`. WORKERS is how many
+# processes share the tests (pytest-xdist): `auto`, one per core; 0, the tests in make's own process
+# (as a debugger wants them).
+WORKERS ?= auto
 test: $(STAMP) $(CHECKOV_STAMP)
-	$(VENV)/bin/python -m pytest $(TESTS)
+	$(VENV)/bin/python -m pytest --numprocesses $(WORKERS) --dist worksteal $(TESTS)
 
 # The end-to-end suite (tests/e2e: HTTP and the CLI only). Alone, against a local stack it starts, as
 # `make test` runs it; `make e2e STACK=NAME`: against that deployed stack, with your AWS credentials

@@ -23,6 +23,7 @@ from bulk_import_local.botocore_data import CalledOperations
 from bulk_import_local.iam_policies import function_policies
 from bulk_import_local.local_stack import clear_cached_clients
 from bulk_import_local.sdk_boundary import SdkBoundary
+from tests.support import session_operations
 from tests.support.events import HttpResult, http_result
 
 
@@ -104,18 +105,33 @@ def invoke() -> Callable[[str, dict], HttpResult]:
 
 # -- what the layer's clients reach for, over the whole session ---------------------------------------
 
-#: tests/template/test_botocore_data.py checks it, after every other test, against the trimmed
-#: botocore data those clients read: a library's call that the data hides may fail nowhere visible.
+#: Checked once every test has run (tests/support/session_operations.py).
 _LAYER_OPERATIONS = CalledOperations(aws_clients.DATA_PATH)
+_WORKER_OUTPUT_KEY = "layer_operations"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "last: runs after every other test of the session")
     config.add_cleanup(_LAYER_OPERATIONS.install())
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    items.sort(key=lambda item: item.get_closest_marker("last") is not None)  # stable: the rest keep their order
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist's controller: a worker's recording, sent as it ended (pytest_sessionfinish)."""
+    _LAYER_OPERATIONS.add(tuple(operation) for operation in node.workeroutput.get(_WORKER_OUTPUT_KEY, []))
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: its controller checks every worker's together
+        workeroutput[_WORKER_OUTPUT_KEY] = sorted(_LAYER_OPERATIONS.seen)
+        return
+    found = session_operations.problems(_LAYER_OPERATIONS.seen, session_operations.whole_suite(session.config))
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        reporter.ensure_newline()
+        for problem in found:
+            reporter.write_line(f"session check failed: {problem}", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(scope="session")

@@ -193,6 +193,11 @@ class CalledOperations:
         with self._lock:
             return frozenset(self._seen)
 
+    def add(self, operations: Iterable[tuple[str, str]]) -> None:
+        """Adds what another process's recording saw (a test worker's)."""
+        with self._lock:
+            self._seen.update(operations)
+
     def install(self) -> Callable[[], None]:
         """Watches the clients created from now on; returns the undo."""
         original = botocore.session.Session.create_client

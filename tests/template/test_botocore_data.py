@@ -4,7 +4,6 @@ operation the code calls, and what the package's clients are made of."""
 import io
 import os
 import re
-from pathlib import Path
 from types import SimpleNamespace
 
 import boto3
@@ -17,6 +16,7 @@ from botocore.loaders import Loader
 from bulk_import.dal import aws_clients
 from bulk_import.dal.s3 import default_files
 from bulk_import_local import botocore_data
+from tests.support import session_operations
 from tests.support.stack import ROOT
 
 #: Where the package's clients are called.
@@ -66,35 +66,30 @@ def test_the_package_clients_have_only_the_listed_operations(service, monkeypatc
 #
 # The scan above finds the layer's own calls; a library calling the layer's clients (s3transfer, on
 # the S3 client) is found only by running it. tests/conftest.py records, for the whole session, what
-# the clients reading the layer's data called, presigned or asked for (botocore_data.CalledOperations).
-
-#: Made by the layer's clients in any run of the whole suite.
-KNOWN = {("dynamodb", "PutItem"), ("s3", "GetObject")}
+# the clients reading the layer's data called, presigned or asked for (botocore_data.CalledOperations),
+# and checks it once every test has run (tests/support/session_operations.py).
 
 
-def whole_suite(config) -> bool:
-    """Whether the session runs every test, as `make test` and CI do: the tests folder, nothing narrower."""
-    paths = {Path(config.invocation_params.dir, argument).resolve() for argument in config.args}
-    # (--lf is the cache plugin's, absent under -p no:cacheprovider)
-    narrowed = any(getattr(config.option, name, None) for name in ("keyword", "markexpr", "deselect", "lf"))
-    return paths == {ROOT / "tests"} and not narrowed
-
-
-@pytest.mark.last
-def test_the_data_has_every_operation_the_layers_clients_reached_for_in_the_session(store, layer_operations, request):
-    """After every other test of the session (the `last` marker, tests/conftest.py)."""
-    by_the_suite = layer_operations.seen
-    if whole_suite(request.config):
-        assert by_the_suite >= KNOWN, "the recording missed the suite's calls: the check below proves nothing"
-    # The recording sees the layer's clients, and only them: their write and read here are recorded,
-    # the `store` fixture's CreateTable (the tests' own client, of botocore's whole data) is not.
+def test_the_recording_sees_the_layers_clients_and_only_them(store, layer_operations):
+    # The layer's clients' write and read here are recorded; the `store` fixture's CreateTable (the
+    # tests' own client, of botocore's whole data) is not.
     store.client.put_item(TableName=os.environ["TABLE_NAME"], Item={"PK": {"S": "CHECK"}, "SK": {"S": "CHECK"}})
     files = default_files()
     files.put("check/operations.json", b"{}")
     assert files.read_json("check/operations.json") == {}
-    assert layer_operations.seen >= KNOWN | {("s3", "PutObject")}
+    assert layer_operations.seen >= {("dynamodb", "PutItem"), ("s3", "PutObject"), ("s3", "GetObject")}
     assert ("dynamodb", "CreateTable") not in layer_operations.seen
-    assert botocore_data.not_listed(layer_operations.seen) == []
+
+
+def test_the_session_check_fails_on_an_operation_the_data_lacks_or_a_recording_that_missed_the_suite():
+    listed = {("dynamodb", "Query"), ("s3", "AbortMultipartUpload")}
+    assert session_operations.problems(session_operations.KNOWN | listed, whole=True) == []
+    (lacking,) = session_operations.problems(session_operations.KNOWN | {("s3", "CopyObject")}, whole=True)
+    assert "[('s3', 'CopyObject')]" in lacking
+    (missed,) = session_operations.problems(listed, whole=True)
+    assert "missed the suite's calls" in missed
+    assert session_operations.problems(listed, whole=False) == []  # a narrower run need not make them
+    assert session_operations.problems({("sts", "GetCallerIdentity")}, whole=False) == []  # not trimmed
 
 
 def test_only_a_run_of_the_whole_suite_expects_its_known_calls():
@@ -106,6 +101,7 @@ def test_only_a_run_of_the_whole_suite_expects_its_known_calls():
             option=SimpleNamespace(**defaults | options),
         )
 
+    whole_suite = session_operations.whole_suite
     assert whole_suite(config("tests")) and whole_suite(config("tests/"))
     assert not whole_suite(config("tests/unit", "tests/template"))  # CI's first run
     assert not whole_suite(config("tests/template/test_botocore_data.py"))
