@@ -7,11 +7,16 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from bulk_import.dal.dynamodb import default_store
+from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files
 from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.logic.worker.batch import import_batch
 from bulk_import.logic.worker.tasks import BatchTask
 from bulk_import.observability import logger, metrics, tracer
+from bulk_import.settings import get_import_settings
+
+#: What a batch of downloads keeps of its invocation for its writes after the last download.
+WRITES_MS = 10_000
 
 
 @within_remaining_time
@@ -23,7 +28,15 @@ def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
     batch = task.batch
     logger.append_keys(operation_id=batch.operationId, cell=batch.cell, record_type=batch.type, batch=batch.batch)
     started = time.perf_counter()
-    outcome = import_batch(default_store(), default_files(), batch.cell, batch.operationId, batch.type, batch.batch)
+    settings = get_import_settings()
+    downloads = PublicDownloads(  # for downloadPendingFiles' and downloadPendingAvatars' batches
+        Allowlist.parse(settings.ssrf_allowlist),
+        settings.download_max_bytes,
+        seconds_left=lambda: (context.get_remaining_time_in_millis() - WRITES_MS) / 1000,
+    )
+    outcome = import_batch(
+        default_store(), default_files(), batch.cell, batch.operationId, batch.type, batch.batch, downloads
+    )
     metrics.add_metric(
         name="BatchDuration", unit=MetricUnit.Milliseconds, value=round((time.perf_counter() - started) * 1000, 1)
     )

@@ -1,5 +1,6 @@
 """Rocket.Chat's importers: the API importer's import.new, import.addUsers, import.run, import.clear,
-and the file importers' uploadImportFile, downloadPublicImportFile and startImport (their OPTIONS answered by
+the file importers' uploadImportFile, downloadPublicImportFile and startImport, and the downloads their
+imports left, downloadPendingFiles and downloadPendingAvatars (their OPTIONS answered by
 rocketchat.resolve, as Rocket.Chat's CORS middleware does).
 
 Powertools' APIGatewayRestResolver routes (bulk_import.api.write_resolver); Rocket.Chat's error
@@ -21,6 +22,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from bulk_import.api import rocketchat
 from bulk_import.api.rocketchat_requests import (
     DownloadPublicImportFileRequest,
+    PendingDownloadsRequest,
     StartSelectedImportRequest,
     UploadImportFileRequest,
     add_users_request,
@@ -32,11 +34,12 @@ from bulk_import.dal.s3 import default_files
 from bulk_import.dal.stepfunctions import default_executions
 from bulk_import.domain.credentials import Permission
 from bulk_import.domain.deadline import current_deadline, within_remaining_time
-from bulk_import.domain.importers import Importer
+from bulk_import.domain.importers import IMPORTERS, Importer
 from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.authorization import authorize_rocketchat_request
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
 from bulk_import.logic.imports.rocketchat_files import (
+    download_pending,
     download_public_import_file,
     start_selected_import,
     upload_import_file,
@@ -177,6 +180,37 @@ def download_file():
     )
     logger.info("File download started", extra={"operation_id": operation.id, "importer": importer.key})
     return rocketchat.SuccessResponse(success=True)
+
+
+@app.post(
+    "/api/v1/downloadPendingFiles",
+    summary="Download the files imported messages left (a new operation, Pending Files); answers their count",
+    tags=["Rocket.Chat"],
+    responses={200: json_answer(rocketchat.PendingDownloadsResponse)},
+)
+def download_pending_files():
+    return _download_pending("pending-files")
+
+
+@app.post(
+    "/api/v1/downloadPendingAvatars",
+    summary="Download the avatars imported users left (a new operation, Pending Avatars); answers their count",
+    tags=["Rocket.Chat"],
+    responses={200: json_answer(rocketchat.PendingDownloadsResponse)},
+)
+def download_pending_avatars():
+    return _download_pending("pending-avatars")
+
+
+def _download_pending(importer_key: str) -> rocketchat.PendingDownloadsResponse:
+    user, latest = _authorize()
+    PendingDownloadsRequest.model_validate(json_body(app.current_event.body))
+    importer = IMPORTERS[importer_key]
+    count = download_pending(
+        default_store(), default_executions(), get_settings().rocketchat_cell, user, importer, latest=latest
+    )
+    logger.info("Pending downloads started", extra={"importer": importer.key, "count": count})
+    return rocketchat.PendingDownloadsResponse(count=count, success=True)
 
 
 def _file_importer(key: str, method: str) -> Importer:

@@ -50,6 +50,8 @@ READ_IN_ROUTE = {
         "bulk_import.api.rocketchat_requests",
         "DownloadPublicImportFileRequest",
     ),
+    ("post", "/api/v1/downloadPendingFiles"): ("bulk_import.api.rocketchat_requests", "PendingDownloadsRequest"),
+    ("post", "/api/v1/downloadPendingAvatars"): ("bulk_import.api.rocketchat_requests", "PendingDownloadsRequest"),
     ("post", "/api/v1/startImport"): ("bulk_import.api.rocketchat_requests", "StartSelectedImportRequest"),
 }
 

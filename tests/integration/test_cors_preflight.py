@@ -246,8 +246,8 @@ def rocketchat_cors(monkeypatch):
     get_settings.cache_clear()
 
 
-def test_rocketchat_has_options_on_each_of_its_thirteen_routes():
-    assert len(RC_RESOURCES) == 13
+def test_rocketchat_has_options_on_each_of_its_fifteen_routes():
+    assert len(RC_RESOURCES) == 15
 
 
 @pytest.mark.parametrize("resource", RC_RESOURCES)

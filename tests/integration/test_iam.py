@@ -15,6 +15,7 @@ import botocore.client
 import pytest
 
 from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.directory_items import DirectoryEntry, DirectoryItems
 from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.public_urls import ResponseTooLarge
@@ -410,6 +411,36 @@ def run_a_download_of_each_outcome(store, run, rocketchat_cell: str, monkeypatch
         get_import_settings.cache_clear()
 
 
+def run_pending_downloads(store, run, rocketchat_cell: str, monkeypatch) -> None:
+    """downloadPendingFiles of what an import left: the route counts it on the index, the stage
+    function stages it from there, and a batch downloads one file in parts and fails another after
+    its first part (its parts aborted)."""
+    monkeypatch.setenv("SSRF_ALLOWLIST", "127.0.0.1")
+    monkeypatch.setenv("DOWNLOAD_MAX_MEGABYTES", "9")
+    get_import_settings.cache_clear()
+    try:
+        with file_server() as server:
+            server.files["big.bin"] = b"x" * (9 * 1024 * 1024)
+            fresh_cells(store, rocketchat_cell)
+            data = {
+                "files": [
+                    {"url_private_download": f"{server.url}/{path}"} for path in ("files/big.bin", "stream/10485760")
+                ]
+            }
+            # (DirectoryItems': run_a_stop_around_batches_and_the_sweeper leaves ImportStore's patched)
+            DirectoryItems.insert_directory_entries(
+                store, rocketchat_cell, [DirectoryEntry("message", "general#m1", data, "seed#message#0", downloads=2)]
+            )
+            answer = run("RocketChatImportFunction", load_event("RocketChatImportFunction/download-pending-files.json"))
+            assert json.loads(answer["body"]) == {"count": 2, "success": True}
+            operation = store.latest_operation(rocketchat_cell)
+            staged(store, run, operation)
+            run("ImportBatchFunction", {"batch": batch_event(operation, 0)["batch"] | {"type": "message"}})
+        assert store.count_pending_downloads(rocketchat_cell, "message") == 1
+    finally:
+        get_import_settings.cache_clear()
+
+
 def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     store, calls, function_environment, monkeypatch
 ):
@@ -424,6 +455,7 @@ def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(
     run_what_the_event_files_leave_out(store, run, rocketchat_cell, monkeypatch)
     run_a_file_of_each_selection_order(store, run, rocketchat_cell)
     run_a_download_of_each_outcome(store, run, rocketchat_cell, monkeypatch)
+    run_pending_downloads(store, run, rocketchat_cell, monkeypatch)
     run_a_selection_the_sweeper_sends(store, run, rocketchat_cell, monkeypatch)
 
     assert set(seen) >= {

@@ -20,7 +20,13 @@ from bulk_import.dal.dynamodb.credential_items import (
     cell_token_key,
     rocketchat_user_key,
 )
-from bulk_import.dal.dynamodb.directory_items import DirectoryAttribute, DirectoryEntry, directory_key
+from bulk_import.dal.dynamodb.directory_items import (
+    DirectoryAttribute,
+    DirectoryEntry,
+    StoredAttribute,
+    StoredDownload,
+    directory_key,
+)
 from bulk_import.dal.dynamodb.operation_items import (
     CellAttribute,
     CountAttribute,
@@ -254,13 +260,38 @@ def test_a_batch_marker_round_trips(store):
 
 
 @pytest.mark.parametrize(
-    ("kind", "identity"),
-    [("user", "ana"), ("channel", "general"), ("message", "general#1700000000.123#op#7")],
+    ("kind", "identity", "downloads"),
+    [("user", "ana", 1), ("user", "bo", 0), ("channel", "general", 0), ("message", "general#1700000000.123#op#7", 2)],
 )
-def test_an_imported_entry_round_trips(store, kind, identity):
-    entry = DirectoryEntry(kind=kind, identity=identity, data=DATA, reference=f"{new_operation_id()}#{kind}#7")
+def test_an_imported_entry_round_trips(store, kind, identity, downloads):
+    entry = DirectoryEntry(
+        kind=kind, identity=identity, data=DATA, reference=f"{new_operation_id()}#{kind}#7", downloads=downloads
+    )
 
     assert store.insert_directory_entries(CELL, [entry]) == [True]
 
     assert store.directory_entries(CELL, [(kind, identity), (kind, "absent")]) == {(kind, identity): entry}
-    assert set(stored(store, directory_key(CELL, kind, identity))) == names_of(KeyAttribute, DirectoryAttribute)
+    names = names_of(KeyAttribute, DirectoryAttribute)
+    if not downloads:  # the attributes of downloads are an entry's that leaves some
+        names -= {DirectoryAttribute.PENDING, DirectoryAttribute.PENDING_DOWNLOADS, DirectoryAttribute.DOWNLOADS}
+    assert set(stored(store, directory_key(CELL, kind, identity))) == names
+
+
+def test_an_entrys_downloads_round_trip(store):
+    entry = DirectoryEntry(kind="message", identity="general#1", data=DATA, reference="op#message#1", downloads=3)
+    store.insert_directory_entries(CELL, [entry])
+    (pending,) = store.pending_entries(CELL, "message", ["general#1", "absent"]).values()
+    assert (pending.kind, pending.identity, pending.data, pending.pending, pending.done) == (
+        "message",
+        "general#1",
+        DATA,
+        frozenset({0, 1, 2}),
+        {},
+    )
+    done = {1: StoredDownload("files/c/message/x/1/a.pdf", "op2#message#4")}
+    assert store.record_downloads(CELL, pending, done) is True
+    assert store.record_downloads(CELL, pending, done) is False  # it changed since it was read
+    (recorded,) = store.pending_entries(CELL, "message", ["general#1"]).values()
+    assert (recorded.pending, recorded.done) == (frozenset({0, 2}), done)
+    item = stored(store, directory_key(CELL, "message", "general#1"))
+    assert set(item[DirectoryAttribute.DOWNLOADS]["1"]) == names_of(StoredAttribute)

@@ -2,12 +2,13 @@
 template and state machine): importers.list, uploadImportFile, getImportFileData polled while
 `waiting`, startImport with a partial selection, getImportProgress until done, then import.status and
 getLatestImportOperations; and the same with downloadPublicImportFile from a server on loopback,
-allowlisted, and refused when it is not."""
+allowlisted, and refused when it is not; then downloadPendingFiles of what a Slack export left."""
 
 from __future__ import annotations
 
 import base64
 
+import boto3
 import pytest
 import requests
 
@@ -254,3 +255,37 @@ def test_a_file_gone_when_the_worker_downloads_it_fails_the_import_with_the_reas
     failed = local_stack.store.latest_operation(local_stack.template.parameters["RocketChatCell"])
     assert failed.failure.message == "The input file could not be downloaded: Unexpected response status 404"
     assert len(served.requests) >= 2  # the route's, then the worker's attempts
+
+
+def test_the_files_a_slack_export_left_are_downloaded_by_download_pending_files(local_stack, served):
+    """Names of this test's own: the suite's other tests import into the same Rocket.Chat cell."""
+    served.files["plan.pdf"] = b"%PDF plan"
+    export = Export(users=[user("U1", "pf-ann")], channels=[channel("C1", "pf-general", "U1", ["U1"])])
+    shared = [
+        {"id": "F1", "name": "plan.pdf", "size": 9, "url_private_download": f"{served.url}/files/plan.pdf"},
+        {"id": "F2", "name": "gone.pdf", "size": 9, "url_private_download": f"{served.url}/files/gone.pdf"},
+    ]
+    export.days["pf-general/2020-09-13.json"] = [message("1600000000.000500", "U1", "the plan", files=shared)]
+    upload(local_stack, "slack", "slack-export.zip", export.zip(), "application/zip")
+    file_data(local_stack)
+    everything = {"input": {"users": {"all": True}, "channels": {"all": True}}}
+    assert rc_post(local_stack, "startImport", everything).json() == {"success": True}
+    assert run_to_done(local_stack)["step"] == "importer_done"
+
+    answer = rc_post(local_stack, "downloadPendingFiles", {})
+    assert (answer.status_code, answer.json()) == (200, {"count": 2, "success": True})
+    progress = run_to_done(local_stack)
+    assert progress == {
+        "key": "pending-files",
+        "name": "Pending Files",
+        "step": "importer_done",
+        "count": {"completed": 1, "total": 2, "error": 1},  # gone.pdf answers 404
+        "success": True,
+    }
+    s3, (bucket,) = boto3.client("s3"), local_stack.template.buckets()
+    cell = local_stack.template.parameters["RocketChatCell"]
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"files/{cell}/message/")["Contents"]
+    assert [item["Key"].rpartition("/")[2] for item in listed] == ["plan.pdf"]
+    assert s3.get_object(Bucket=bucket, Key=listed[0]["Key"])["Body"].read() == b"%PDF plan"
+    assert rc_post(local_stack, "downloadPendingFiles", {}).json() == {"count": 1, "success": True}  # gone.pdf
+    assert run_to_done(local_stack)["count"] == {"completed": 0, "total": 1, "error": 1}

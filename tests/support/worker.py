@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import directory_key
+from bulk_import.dal.public_urls import PublicDownloads
 from bulk_import.dal.s3 import ImportFiles, snapshot_key
 from bulk_import.domain.operation import utc_now
 from bulk_import.domain.records.staged import RecordType
@@ -55,9 +56,12 @@ def batch_descriptors(group: dict) -> list[dict]:
     ]
 
 
-def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None) -> dict:
+def run_worker(
+    store: ImportStore, files: ImportFiles, operation_id: str, on_batch=None, downloads: PublicDownloads | None = None
+) -> dict:
     """Drives the steps like statemachine/import.asl.json: stage until staged, then every batch of
-    every type, the phase changes between them, and the finish."""
+    every type (`downloads`: what batches of downloads may fetch), the phase changes between them,
+    and the finish."""
     task = stage_all(store, files, operation_id, out_of_time=lambda: True, concurrency=10)  # a chunk per call
     for record_type, next_phase in [
         (RecordType.USER, "channels"),
@@ -70,7 +74,9 @@ def run_worker(store: ImportStore, files: ImportFiles, operation_id: str, on_bat
             for descriptor in batch_descriptors(group):
                 if on_batch:
                     on_batch(descriptor)
-                import_batch(store, files, CELL, operation_id, RecordType(group["type"]), descriptor["batch"])
+                import_batch(
+                    store, files, CELL, operation_id, RecordType(group["type"]), descriptor["batch"], downloads
+                )
         advance_phase(store, files, CELL, operation_id, next_phase)
     return task
 

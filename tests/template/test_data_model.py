@@ -125,6 +125,7 @@ def test_the_keys_and_the_indexes_keys_are_defined_names():
         OperationAttribute.STARTED_AT,
         RecordAttribute.FAILED_OF,
         RecordAttribute.FAILED_KEY,
+        DirectoryAttribute.PENDING,
     }
 
 

@@ -79,9 +79,10 @@ class ImportSettings(Settings):
     #: counts can be settled (the stage function of a retry and the sweeper).
     reconcile_after_seconds: int = 180
     #: Rocket.Chat's SSRF_Allowlist setting: the private targets a public URL may name
-    #: (downloadPublicImportFile); its forms are those of bulk_import.dal.public_urls.Allowlist.
+    #: (downloadPublicImportFile, and the downloads of downloadPendingFiles and
+    #: downloadPendingAvatars); its forms are those of bulk_import.dal.public_urls.Allowlist.
     ssrf_allowlist: str = ""
-    #: The largest file downloadPublicImportFile downloads.
+    #: The largest file downloadPublicImportFile downloads (and any one pending download).
     download_max_megabytes: int = 4096
 
     @property

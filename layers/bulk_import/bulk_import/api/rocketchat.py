@@ -151,6 +151,14 @@ class SuccessResponse(TypedDict):
     success: bool
 
 
+@answer_shape
+class PendingDownloadsResponse(TypedDict):
+    """downloadPendingFiles and downloadPendingAvatars: how many downloads the new operation runs."""
+
+    count: int
+    success: bool
+
+
 class InvalidParams(BulkImportError):
     """A body that fails Rocket.Chat's request schema check."""
 

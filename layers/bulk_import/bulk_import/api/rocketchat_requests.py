@@ -1,9 +1,9 @@
 """The bodies of Rocket.Chat's import routes (import.addUsers, uploadImportFile, downloadPublicImportFile,
-startImport), as pydantic models that check a body the way Rocket.Chat does: its AJV validator with
-`coerceTypes: true` and the first error only, on its schema (isImportAddUsersParamsPOST, ...), which
-the models' fields state. The routes read the body once the caller is authorized, as Rocket.Chat
-does; the OpenAPI document describes it by the model (local/bulk_import_local/openapi.py,
-READ_IN_ROUTE)."""
+downloadPendingFiles, downloadPendingAvatars, startImport), as pydantic models that check a body the
+way Rocket.Chat does: its AJV validator with `coerceTypes: true` and the first error only, on its
+schema (isImportAddUsersParamsPOST, ...), which the models' fields state. The routes read the body
+once the caller is authorized, as Rocket.Chat does; the OpenAPI document describes it by the model
+(local/bulk_import_local/openapi.py, READ_IN_ROUTE)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,11 @@ class DownloadPublicImportFileRequest(_StringsBody):
 
     fileUrl: str = Field(description="An http(s) URL the file is downloaded from (SSRF_Allowlist for private ones)")
     importerKey: str = Field(description="The importer that reads it (importers.list): csv, slack, slack-users")
+
+
+class PendingDownloadsRequest(_StringsBody):
+    """downloadPendingFiles' and downloadPendingAvatars' body (isDownloadPendingFilesParamsPOST):
+    an object, and no property."""
 
 
 class SelectionPart(BaseModel):

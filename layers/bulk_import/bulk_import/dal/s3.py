@@ -3,6 +3,7 @@ batch manifests. Knows nothing of HTTP."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -40,6 +41,14 @@ def new_upload_id() -> str:
 def upload_prefix(cell: str, upload_id: str) -> str:
     """Where an upload's file lands: uploads/<cell>/<upload id>/<file name> (expires, template.yaml)."""
     return f"uploads/{cell}/{upload_id}/"
+
+
+def downloaded_file_key(cell: str, kind: str, identity: str, index: int, name: str) -> str:
+    """Where a download of an imported entry is kept (downloadPendingFiles, downloadPendingAvatars):
+    one key per entry and download, so that every attempt writes the same object; the entry's
+    identity hashed (it may hold any character), the file's name last (its last 255 characters)."""
+    entry = hashlib.sha256(f"{kind}#{identity}".encode()).hexdigest()[:32]
+    return f"files/{cell}/{kind}/{entry}/{index}/{name.replace('/', '_')[-255:]}"
 
 
 def corrections_key(cell: str, operation_id: str) -> str:

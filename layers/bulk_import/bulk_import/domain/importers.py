@@ -21,6 +21,9 @@ class Importer:
     #: Its users may have no email (Rocket.Chat's Slack importer imports them so); elsewhere a user
     #: needs one (docs/decisions/0006-slack-export-in-the-model.md).
     emails_optional: bool = False
+    #: Downloads what imported entries of this kind left to download (domain/downloads.py) instead
+    #: of importing records: Rocket.Chat's pending files (messages) and avatars (users).
+    downloads: str | None = None
 
 
 IMPORTERS: dict[str, Importer] = {
@@ -30,6 +33,8 @@ IMPORTERS: dict[str, Importer] = {
         Importer("slack", "Slack", visible=True, selects=True, emails_optional=True),
         Importer("slack-users", "Slack_Users", visible=True, selects=True),
         Importer("api", "API", visible=False),
+        Importer("pending-files", "Pending Files", visible=False, downloads="message"),
+        Importer("pending-avatars", "Pending Avatars", visible=False, downloads="user"),
         Importer("v1", "Bulk import API", visible=False),
         Importer("personium", "Personium snapshot", visible=False),
     )
@@ -51,6 +56,12 @@ def emails_required(importer_key: str) -> bool:
     """Whether the users an operation of this importer imports need an email (parse_record's rule)."""
     importer = IMPORTERS.get(importer_key)
     return importer is None or not importer.emails_optional
+
+
+def downloads_of(importer_key: str) -> str | None:
+    """The kind of entry whose downloads an operation of this importer runs; None for an import."""
+    importer = IMPORTERS.get(importer_key)
+    return importer.downloads if importer else None
 
 
 def visible_importers() -> list[Importer]:

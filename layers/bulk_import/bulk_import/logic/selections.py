@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bulk_import.dal.s3 import STAGED_BATCHES_PER_OBJECT, ImportFiles, StagedBatchMissing
+from bulk_import.domain.importers import downloads_of
 from bulk_import.domain.operation import BATCH_SIZE, ImportOperation
 from bulk_import.domain.records.staged import COUNT_FIELD, RecordType, StagedRecord
 from bulk_import.domain.selection import DIRECT_MESSAGES, channel_id, user_id
@@ -29,7 +30,10 @@ class Selection:
 
 def selection_of(files: ImportFiles, operation: ImportOperation) -> Selection:
     """The operation's staged users and channels as Rocket.Chat's buildSelection lists them (one
-    GetObject per 1,000 records, at most SELECTION_LIMIT of each), with direct messages as one entry."""
+    GetObject per 1,000 records, at most SELECTION_LIMIT of each), with direct messages as one entry.
+    Downloads (pending files and avatars) stage no import data: nothing, as Rocket.Chat lists it."""
+    if downloads_of(operation.importer_key) is not None:
+        return Selection([], [], 0)
     users = [_selection_user(record) for record in _staged(files, operation, RecordType.USER)]
     channels, direct = [], False
     for record in _staged(files, operation, RecordType.CHANNEL):

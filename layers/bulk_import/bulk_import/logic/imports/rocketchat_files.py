@@ -2,7 +2,8 @@
 uploadImportFile stores the file and prepares it (the worker stages it, then waits), or
 downloadPublicImportFile has the worker download it from a public URL first; getImportFileData
 answers what can be selected (logic/selections.py), startImport resumes the worker with the selection
-(docs/worker.md, "Rocket.Chat's file importers")."""
+(docs/worker.md, "Rocket.Chat's file importers"). And downloadPendingFiles and downloadPendingAvatars,
+which fetch what those imports left to download."""
 
 from __future__ import annotations
 
@@ -117,6 +118,33 @@ def download_public_import_file(
             pass  # replaced or cleared meanwhile: it ended anyway
         raise ImportServiceError(str(error)) from error
     return start_worker(store, executions, operation)
+
+
+def download_pending(
+    store: ImportStore,
+    executions: Executions,
+    cell: str,
+    user: str,
+    importer: Importer,
+    *,
+    latest: Latest = UNREAD,
+) -> int:
+    """downloadPendingFiles and downloadPendingAvatars: clears whatever runs (Import.newOperation),
+    counts the downloads the cell's imported entries left (domain/downloads.py) and starts the worker
+    on them, which stages them and downloads them in batches (logic/worker/pending_downloads.py).
+    With none, the operation is done at once, as Rocket.Chat's is. Answers the count."""
+    assert importer.downloads is not None
+    latest = idle_latest(store, cell, stop(store, executions, cell, clear=True, latest=latest))
+    count = store.count_pending_downloads(cell, importer.downloads)
+    if count == 0:
+        done = new_operation(
+            cell, user, importer.key, ProgressStep.DONE, type_name=importer.name, finished_at=utc_now()
+        )
+        replace_latest(store, done, latest)
+        return 0
+    operation = new_operation(cell, user, importer.key, ProgressStep.PREPARING_STARTED, type_name=importer.name)
+    start_worker(store, executions, replace_latest(store, operation, latest))
+    return count
 
 
 def start_selected_import(

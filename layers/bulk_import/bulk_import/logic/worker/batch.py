@@ -9,8 +9,10 @@ from typing import Any
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
 from bulk_import.dal.dynamodb.record_items import BatchCount, BatchOutcome
+from bulk_import.dal.public_urls import PublicDownloads
 from bulk_import.dal.s3 import ImportFiles, selection_key
-from bulk_import.domain.importers import emails_required, waits_for_selection
+from bulk_import.domain.downloads import pending_downloads
+from bulk_import.domain.importers import downloads_of, emails_required, waits_for_selection
 from bulk_import.domain.operation import (
     ImportOperation,
     utc_now,
@@ -24,7 +26,8 @@ from bulk_import.domain.records.schema import (
 )
 from bulk_import.domain.records.staged import RecordType, StagedRecord
 from bulk_import.domain.selection import is_selected
-from bulk_import.logic.worker.steps import IMPORTING_STEP, OperationStopped, ended_early
+from bulk_import.logic.worker.pending_downloads import download_records, landed_downloads, undo_downloads
+from bulk_import.logic.worker.steps import OperationStopped, ended_early, importing_step
 
 
 class RecordError(StrEnum):
@@ -36,6 +39,8 @@ class RecordError(StrEnum):
     NOT_IMPORTED = "not-imported"
     #: Rocket.Chat's startImport did not select it (domain/selection.py); a retry imports it.
     NOT_SELECTED = "not-selected"
+    #: A pending file could not be downloaded (downloadPendingFiles); a retry tries again.
+    DOWNLOAD_FAILED = "download-failed"
 
 
 NOT_IMPORTED_MESSAGE = "The import ended before this record was imported."
@@ -43,7 +48,13 @@ NOT_SELECTED_MESSAGE = "Not selected for this import (startImport)."
 
 
 def import_batch(
-    store: ImportStore, files: ImportFiles, cell: str, operation_id: str, record_type: RecordType, batch: int
+    store: ImportStore,
+    files: ImportFiles,
+    cell: str,
+    operation_id: str,
+    record_type: RecordType,
+    batch: int,
+    downloads: PublicDownloads | None = None,
 ) -> dict:
     """Imports one batch and counts it exactly once, whatever ran before: the batch's marker, written
     with its counts, records its outcome, and every later attempt makes the table agree with it.
@@ -55,13 +66,17 @@ def import_batch(
     - Counted (a retry, a duplicate delivery, or another attempt won the count): remove any entry
       an attempt created for a record the marker counts as not imported.
     Then the failed records are written where the errors API lists them (again, if repeated).
+
+    A batch of downloads (downloadPendingFiles, downloadPendingAvatars) fetches its records' files
+    through `downloads` (logic/worker/pending_downloads.py) where another imports records: a
+    download recorded on its entry stands for an entry created.
     """
     operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
     if operation is None:
         raise OperationStopped(operation_id)
     records = files.read_staged_batch(operation_id, record_type.value, batch)
-    if outcome is None and operation.valid and operation.step == IMPORTING_STEP[record_type]:
-        imported = _import_records(store, operation, records, _selection(files, operation))
+    if outcome is None and operation.valid and operation.step == importing_step(operation, record_type):
+        imported = _imported(store, files, downloads, operation, records)
         if store.count_batch(operation, record_type.value, batch, imported) is BatchCount.COUNTED:
             outcome = imported
             if operation.needs_new_mark(utc_now()):
@@ -93,6 +108,25 @@ def import_batch(
 #: An error message is cut to this length, so that a batch's marker (50 of them at most) stays far
 #: below DynamoDB's 400 KB item limit.
 MAX_ERROR_MESSAGE = 1000
+
+
+def _imported(
+    store: ImportStore,
+    files: ImportFiles,
+    downloads: PublicDownloads | None,
+    operation: ImportOperation,
+    records: list[StagedRecord],
+) -> BatchOutcome:
+    """What this attempt imports of the batch: its records' entries, or its downloads."""
+    if downloads_of(operation.importer_key) is None:
+        return _import_records(store, operation, records, _selection(files, operation))
+    if downloads is None:
+        raise ValueError("a batch of downloads needs what it may download")
+    failed = download_records(store, files, downloads, operation, records)
+    return BatchOutcome(
+        completed=len(records) - len(failed),
+        failed={seq: (RecordError.DOWNLOAD_FAILED, why[:MAX_ERROR_MESSAGE]) for seq, why in sorted(failed.items())},
+    )
 
 
 def _import_records(
@@ -144,7 +178,18 @@ def _not_imported(records: list[StagedRecord]) -> BatchOutcome:
 
 def committed_outcome(store: ImportStore, operation: ImportOperation, records: list[StagedRecord]) -> BatchOutcome:
     """What earlier attempts of a batch imported before its operation ended (one BatchGetItem): the
-    records whose entry exists and was created by them; the others were never imported."""
+    records whose entry exists and was created by them (or whose download they recorded); the
+    others were never imported."""
+    if downloads_of(operation.importer_key) is not None:
+        landed = landed_downloads(store, operation, records)
+        return BatchOutcome(
+            completed=len(landed),
+            failed={
+                record.seq: (RecordError.NOT_IMPORTED, NOT_IMPORTED_MESSAGE)
+                for record in records
+                if record.seq not in landed
+            },
+        )
     entries = {record.seq: entry for record in records if (entry := _entry(operation, record)) is not None}
     own = store.own_entries(operation.cell, list(entries.values())) if entries else set()
     return BatchOutcome(
@@ -161,7 +206,11 @@ def _reconcile(
     store: ImportStore, operation: ImportOperation, records: list[StagedRecord], outcome: BatchOutcome
 ) -> None:
     """Removes the entries that records the marker counts as not imported created anyway: an attempt
-    that raced the one that counted, and put after it looked. Valid records only (one BatchGetItem)."""
+    that raced the one that counted, and put after it looked. Valid records only (one BatchGetItem).
+    For downloads, puts back among the pending ones those such records recorded."""
+    if downloads_of(operation.importer_key) is not None:
+        undo_downloads(store, operation, [record for record in records if record.seq in outcome.failed])
+        return
     entries = [
         entry
         for record in records
@@ -196,7 +245,8 @@ def _prepared(operation: ImportOperation, record: StagedRecord) -> DirectoryEntr
     except RecordInvalid as exc:
         return str(exc)
     kind, identity, reference = _directory_entry(operation, record, parsed)
-    return DirectoryEntry(kind, identity, parsed.model_dump(mode="json", exclude_none=True), reference)
+    data = parsed.model_dump(mode="json", exclude_none=True)
+    return DirectoryEntry(kind, identity, data, reference, downloads=pending_downloads(kind, data))
 
 
 def _entry(operation: ImportOperation, record: StagedRecord) -> tuple[str, str, str] | None:

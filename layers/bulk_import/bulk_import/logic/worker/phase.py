@@ -69,7 +69,14 @@ def advance_phase(store: ImportStore, files: ImportFiles, cell: str, operation_i
         from_step, to_step = NEXT_PHASE[phase]
         operation = move(store, cell, operation_id, frozenset({from_step}), to_step)
         return {"operation": reference(operation)}
-    operation = move(store, cell, operation_id, frozenset({ProgressStep.IMPORTING_MESSAGES}), ProgressStep.FINISHING)
+    # Downloads (pending files and avatars) run in importing files throughout (steps.importing_step).
+    operation = move(
+        store,
+        cell,
+        operation_id,
+        frozenset({ProgressStep.IMPORTING_MESSAGES, ProgressStep.IMPORTING_FILES}),
+        ProgressStep.FINISHING,
+    )
     if operation.step == ProgressStep.FINISHING:
         if operation.count.processed != operation.count.total:
             raise RuntimeError(f"counts do not add up: {operation.count}")

@@ -47,7 +47,12 @@ def reconcile_stopped(
     this operation may both run it."""
     for record_type in RecordType:
         for batch in _first_uncounted_of_groups(
-            store, operation.id, record_type, getattr(operation.count, COUNT_FIELD[record_type]), concurrency
+            store,
+            operation.id,
+            record_type,
+            getattr(operation.count, COUNT_FIELD[record_type]),
+            concurrency,
+            steps.batches_per_child(operation),
         ):
             ended, at_latest, outcome = store.read_batch_context(operation.cell, operation.id, record_type.value, batch)
             if ended is None or outcome is not None:
@@ -64,17 +69,14 @@ def reconcile_stopped(
 
 
 def _first_uncounted_of_groups(
-    store: ImportStore, operation_id: str, record_type: RecordType, records: int, concurrency: int
+    store: ImportStore, operation_id: str, record_type: RecordType, records: int, concurrency: int, per_child: int
 ) -> Iterator[int]:
     """The first uncounted batch of each group that may have started: groups are read in order
     (their markers, several groups per BatchGetItem) until `concurrency` + 1 groups in a row had
     no batch counted: no later group started."""
     batches = math.ceil(records / BATCH_SIZE)
-    groups = [
-        range(first, min(first + steps.BATCHES_PER_CHILD, batches))
-        for first in range(0, batches, steps.BATCHES_PER_CHILD)
-    ]
-    per_read = max(1, MARKERS_PER_READ // steps.BATCHES_PER_CHILD)
+    groups = [range(first, min(first + per_child, batches)) for first in range(0, batches, per_child)]
+    per_read = max(1, MARKERS_PER_READ // per_child)
     idle = 0
     for start in range(0, len(groups), per_read):
         chunk = groups[start : start + per_read]

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from bulk_import.dal.dynamodb import ImportStore
+from bulk_import.dal.dynamodb.directory_items import PENDING_SHARDS
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
 from bulk_import.dal.public_urls import PublicDownloads
 from bulk_import.dal.s3 import (
@@ -19,7 +20,7 @@ from bulk_import.dal.s3 import (
     staged_object_of,
 )
 from bulk_import.domain.errors import BulkImportError
-from bulk_import.domain.importers import waits_for_selection
+from bulk_import.domain.importers import downloads_of, waits_for_selection
 from bulk_import.domain.operation import (
     BATCH_SIZE,
     ImportOperation,
@@ -32,6 +33,7 @@ from bulk_import.domain.records.schema import (
 from bulk_import.domain.records.staged import COUNT_FIELD, RecordType, StagedRecord
 from bulk_import.logic.worker import steps
 from bulk_import.logic.worker.download import download_input
+from bulk_import.logic.worker.pending_downloads import pending_record
 from bulk_import.logic.worker.settle import reconcile_stopped, settles_at
 from bulk_import.logic.worker.steps import (
     MARKERS_PER_READ,
@@ -175,6 +177,16 @@ def _stage(
                 if out_of_time():
                     return {"operation": reference(operation), "staged": False}
         operation = _save_staged(store, operation, writer, counts, position, execution_arn)
+    elif (kind := downloads_of(operation.importer_key)) is not None:
+        writer = _BatchWriter(files, operation.id, counts)
+        walk = _pending_downloads(store, operation.cell, kind, position)
+        for entries, position in walk:
+            for identity, indexes in entries:
+                for index in indexes:
+                    writer.add(_pending_staged(kind, identity, index, counts))
+            operation = _save_staged(store, operation, writer, counts, position, execution_arn)
+            if out_of_time():
+                return {"operation": reference(operation), "staged": False}
     else:  # import.addUsers staged its users in the table, with their count: they move to S3
         writer = _BatchWriter(files, operation.id)
         batches = math.ceil(counts[COUNT_FIELD[RecordType.USER]] / BATCH_SIZE)
@@ -198,15 +210,57 @@ def _stage(
         cell,
         operation_id,
         STAGING_STEPS,
-        # A file of Rocket.Chat's file importers waits for startImport's selection (it resumes the
-        # execution that waits in AwaitSelection); every other import goes on at once.
-        ProgressStep.USER_SELECTION
-        if waits_for_selection(operation.importer_key, operation.parent_id)
-        else ProgressStep.IMPORTING_USERS,
+        _staged_step(operation),
         forget_stage_cursor=True,
         execution_arn=execution_arn if operation.execution_arn is None else None,
     )
     return _staged_answer(operation, manifest)
+
+
+def _staged_step(operation: ImportOperation) -> ProgressStep:
+    """Where staging leaves the operation: a file of Rocket.Chat's file importers waits for
+    startImport's selection (it resumes the execution that waits in AwaitSelection); downloads go on
+    in importer_importing_files; every other import goes on at once."""
+    if waits_for_selection(operation.importer_key, operation.parent_id):
+        return ProgressStep.USER_SELECTION
+    if downloads_of(operation.importer_key):
+        return ProgressStep.IMPORTING_FILES
+    return ProgressStep.IMPORTING_USERS
+
+
+#: Index entries read per Query when staging the downloads imported entries left.
+PENDING_PER_READ = 1000
+
+
+def _pending_downloads(
+    store: ImportStore, cell: str, kind: str, position: dict[str, Any] | None
+) -> Iterator[tuple[list[tuple[str, list[int]]], dict[str, Any]]]:
+    """The downloads the cell's entries of `kind` left, a page of the PendingDownloads index at a
+    time (its partitions one after another), each page with the position after it."""
+    position = position or {"shard": 0, "after": None}
+    for shard in range(position["shard"], PENDING_SHARDS):
+        after = position["after"] if shard == position["shard"] else None
+        while True:
+            page = store.pending_downloads_page(cell, kind, shard, after, PENDING_PER_READ)
+            after = page.next_key
+            # Never None, even after the last page: a resumed walk must not start over.
+            yield page.items, ({"shard": shard, "after": after} if after else {"shard": shard + 1, "after": None})
+            if after is None:
+                break
+
+
+def _pending_staged(kind: str, identity: str, index: int, counts: dict[str, int]) -> StagedRecord:
+    """One download an entry left, as the next record of its kind's type."""
+    record_type = RecordType(kind)
+    field = COUNT_FIELD[record_type]
+    staged = StagedRecord(
+        type=record_type.value,
+        seq=counts[field],
+        data=pending_record(identity, index),
+        source=f"{kind} {identity}, download {index}",
+    )
+    counts[field] += 1
+    return staged
 
 
 def _staged_answer(operation: ImportOperation, manifest: dict[str, Any]) -> dict[str, Any]:
@@ -377,14 +431,15 @@ def _past_staging(operation: ImportOperation) -> bool:
 
 
 def _descriptors(operation: ImportOperation, record_type: RecordType, counts: dict[str, int]):
-    """The manifest's items: groups of BATCHES_PER_CHILD consecutive batches, one child each."""
+    """The manifest's items: groups of consecutive batches (steps.batches_per_child), one child each."""
     batches = math.ceil(counts[COUNT_FIELD[record_type]] / BATCH_SIZE)
+    per_child = steps.batches_per_child(operation)
     return (
         {
             "cell": operation.cell,
             "operationId": operation.id,
             "type": record_type.value,
-            "batches": list(range(first, min(first + steps.BATCHES_PER_CHILD, batches))),
+            "batches": list(range(first, min(first + per_child, batches))),
         }
-        for first in range(0, batches, steps.BATCHES_PER_CHILD)
+        for first in range(0, batches, per_child)
     )

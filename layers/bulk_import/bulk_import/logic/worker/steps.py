@@ -8,6 +8,7 @@ from typing import Any
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import OperationConflict
 from bulk_import.domain.errors import BulkImportError
+from bulk_import.domain.importers import downloads_of
 from bulk_import.domain.operation import (
     ImportOperation,
     ProgressStep,
@@ -19,6 +20,16 @@ from bulk_import.logic.imports.launch import UNREAD, Latest, read_latest
 #: them): each child started is a state transition of the parent ($25 per million) and an Express
 #: request, which per batch of 50 cost more than the user writes themselves (docs/benchmarks.md).
 BATCHES_PER_CHILD = 20
+
+
+#: A download's batch may take most of its function's 60 s, and a child is an Express execution (5
+#: minutes at most, retries included): one batch per child (docs/capacity.md).
+DOWNLOAD_BATCHES_PER_CHILD = 1
+
+
+def batches_per_child(operation: ImportOperation) -> int:
+    """How many batches one Map child imports, one after another (a manifest item)."""
+    return DOWNLOAD_BATCHES_PER_CHILD if downloads_of(operation.importer_key) else BATCHES_PER_CHILD
 
 
 IMPORTING_STEP = {
@@ -33,6 +44,12 @@ PREPARING_STEP = {
     RecordType.CHANNEL: ProgressStep.PREPARING_CHANNELS,
     RecordType.MESSAGE: ProgressStep.PREPARING_MESSAGES,
 }
+
+
+def importing_step(operation: ImportOperation, record_type: RecordType) -> ProgressStep:
+    """The step in which the operation's batches of `record_type` run: every batch of downloads in
+    importer_importing_files, as Rocket.Chat's pending files and avatars download."""
+    return ProgressStep.IMPORTING_FILES if downloads_of(operation.importer_key) else IMPORTING_STEP[record_type]
 
 
 STAGING_STEPS = frozenset(
