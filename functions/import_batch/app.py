@@ -11,6 +11,7 @@ from bulk_import.dal.public_urls import Allowlist, PublicDownloads
 from bulk_import.dal.s3 import default_files
 from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.logic.worker.batch import import_batch
+from bulk_import.logic.worker.pending_downloads import FailedAvatar
 from bulk_import.logic.worker.tasks import BatchTask
 from bulk_import.observability import logger, metrics, tracer
 from bulk_import.settings import get_import_settings
@@ -34,9 +35,22 @@ def lambda_handler(task: BatchTask, context: LambdaContext) -> dict:
         settings.download_max_bytes,
         seconds_left=lambda: (context.get_remaining_time_in_millis() - WRITES_MS) / 1000,
     )
+    failed_avatars: list[FailedAvatar] = []
     outcome = import_batch(
-        default_store(), default_files(), batch.cell, batch.operationId, batch.type, batch.batch, downloads
+        default_store(),
+        default_files(),
+        batch.cell,
+        batch.operationId,
+        batch.type,
+        batch.batch,
+        downloads,
+        failed_avatars,
     )
+    if failed_avatars:  # counted as completed and left pending, as Rocket.Chat does: said here
+        logger.warning(
+            "Avatars not downloaded",
+            extra={"failed": len(failed_avatars), "first": [vars(avatar) for avatar in failed_avatars[:20]]},
+        )
     metrics.add_metric(
         name="BatchDuration", unit=MetricUnit.Milliseconds, value=round((time.perf_counter() - started) * 1000, 1)
     )

@@ -17,6 +17,8 @@ ROUTES = {
     "/api/v1/uploadImportFile": {"post"},
     "/api/v1/downloadPublicImportFile": {"post"},
     "/api/v1/startImport": {"post"},
+    "/api/v1/downloadPendingFiles": {"post"},
+    "/api/v1/downloadPendingAvatars": {"post"},
     "/api/v1/import.new": {"post"},
     "/api/v1/import.addUsers": {"post"},
     "/api/v1/import.run": {"post"},

@@ -40,6 +40,7 @@ from typing import Any
 import boto3
 import requests
 
+from bulk_import.dal.dynamodb.directory_items import DirectoryEntry
 from bulk_import.dal.dynamodb.operation_items import latest_operation_key
 from bulk_import.dal.dynamodb.table import marshal
 from bulk_import.dal.public_urls import Allowlist, PublicDownloads
@@ -55,6 +56,7 @@ from bulk_import.logic.imports.errors import ImportServiceError
 from bulk_import.logic.imports.retry import retry
 from bulk_import.logic.imports.rocketchat import rocketchat_add_users, rocketchat_new, rocketchat_run
 from bulk_import.logic.imports.rocketchat_files import (
+    download_pending,
     download_public_import_file,
     start_selected_import,
     upload_import_file,
@@ -732,6 +734,53 @@ def flow_download(stack: LocalStack, cell: str) -> list[str]:
     return problems
 
 
+#: flow_pending's messages with a file: those served, and those whose URL answers 404.
+PENDING_SERVED, PENDING_GONE = 55, 5
+
+
+def flow_pending(stack: LocalStack, cell: str) -> list[str]:
+    """downloadPendingFiles of 60 imported messages' files from a server on loopback (allowlisted
+    while the flow runs), 5 of which answer 404. A client's call that died is called again, which
+    clears the operation it made (as Rocket.Chat's newOperation does): whatever the faults, each
+    file is downloaded and recorded once, the latest operation's counts add up, and only the 404s
+    are left to download."""
+    store, problems = stack.store, []
+    paths = [f"files/f{n}.bin" for n in range(PENDING_SERVED)] + [f"files/gone{n}.bin" for n in range(PENDING_GONE)]
+    with _allowlisted(stack, "127.0.0.1"), file_server() as server:
+        server.files |= {f"f{n}.bin": f"file {n}".encode() for n in range(PENDING_SERVED)}
+        entries = [
+            DirectoryEntry(
+                "message", f"general#{n}", {"files": [{"url_private_download": f"{server.url}/{path}"}]}, f"seed#{n}", 1
+            )
+            for n, path in enumerate(paths)
+        ]
+        store.insert_directory_entries(cell, entries)  # as an import left them
+        as_client(
+            "RocketChatImportFunction",
+            lambda: download_pending(
+                store,
+                default_executions(),
+                cell,
+                "faults",
+                IMPORTERS["pending-files"],
+                latest=store.read_rocketchat_status(cell, "faults").latest,
+            ),
+        )
+        operation = store.latest_operation(cell)
+        wait_ended(stack, cell, operation.id)
+        outcome = PublicApi(stack, cell).outcome(operation.id, stack, cell)
+    _expect(problems, "state", outcome.state, "done")
+    counts = outcome.counts
+    _expect(problems, "error", counts["error"], PENDING_GONE)
+    _expect(problems, "completed + error", counts["completed"] + counts["error"], counts["total"])
+    recorded = store.pending_entries(cell, "message", [entry.identity for entry in entries])
+    _expect(problems, "left to download", sum(bool(entry.pending) for entry in recorded.values()), PENDING_GONE)
+    _expect(problems, "recorded", sum(len(entry.done) for entry in recorded.values()), PENDING_SERVED)
+    listed = boto3.client("s3").list_objects_v2(Bucket=default_files().bucket, Prefix=f"files/{cell}/")
+    _expect(problems, "stored objects", listed.get("KeyCount", 0), PENDING_SERVED)
+    return problems
+
+
 def _start_once(store, files, cell: str, selection: dict[str, Any]) -> None:
     """startImport as a client calls it until it succeeds: a refusal after a call the client saw
     fail means that call had started it."""
@@ -769,6 +818,7 @@ FLOWS: dict[str, tuple[Callable[[LocalStack, str], list[str]], tuple[str, ...]]]
     "sweep": (flow_sweep, ("ImportSweeperFunction",)),
     "slack": (flow_slack, (*WORKER, "RocketChatImportFunction")),
     "download": (flow_download, (*WORKER, "RocketChatImportFunction")),
+    "pending": (flow_pending, (*WORKER, "RocketChatImportFunction")),
 }
 
 

@@ -19,7 +19,7 @@ from bulk_import.domain.records.staged import RecordType
 from bulk_import.logic.imports.rocketchat_files import download_pending
 from bulk_import.logic.imports.stop import cancel
 from bulk_import.logic.worker.batch import import_batch
-from bulk_import.logic.worker.pending_downloads import download_records
+from bulk_import.logic.worker.pending_downloads import FailedAvatar, download_records
 from bulk_import.logic.worker.settle import reconcile_stopped
 from bulk_import.logic.worker.stage import stage_input
 from bulk_import.logic.worker.steps import OperationStopped
@@ -120,15 +120,18 @@ def test_pending_files_are_downloaded_into_the_bucket_and_counted_as_rocket_chat
     assert download_pending(store, executions, CELL, "u1", PENDING_FILES) == 2
 
 
-def test_a_failed_avatar_counts_as_completed_and_stays_pending_as_rocket_chat_leaves_it(
+def test_a_failed_avatar_counts_as_completed_stays_pending_and_is_reported_as_rocket_chat_does(
     server, store, files, executions
 ):
     imported_with_files(store, files, executions, server.url)
     assert download_pending(store, executions, CELL, "u1", PENDING_AVATARS) == 2
     operation = store.latest_operation(CELL)
-    run_worker(store, files, operation.id, downloads=loopback())
-    done = store.latest_operation(CELL)
-    assert (done.count.users, done.count.total, done.count.completed, done.count.error) == (2, 2, 2, 0)
+    stage_all(store, files, operation.id)
+    failed: list[FailedAvatar] = []
+    assert import_batch(store, files, CELL, operation.id, RecordType.USER, 0, loopback(), failed)["completed"] == 2
+    counted = store.latest_operation(CELL)
+    assert (counted.count.users, counted.count.total, counted.count.completed, counted.count.error) == (2, 2, 2, 0)
+    assert failed == [FailedAvatar("user1", "The file could not be downloaded: Unexpected response status 404")]
     assert list(stored_objects(files).values()) == [b"\x89PNG face"]
     assert store.count_pending_downloads(CELL, "user") == 1
 

@@ -26,7 +26,12 @@ from bulk_import.domain.records.schema import (
 )
 from bulk_import.domain.records.staged import RecordType, StagedRecord
 from bulk_import.domain.selection import is_selected
-from bulk_import.logic.worker.pending_downloads import download_records, landed_downloads, undo_downloads
+from bulk_import.logic.worker.pending_downloads import (
+    FailedAvatar,
+    download_records,
+    landed_downloads,
+    undo_downloads,
+)
 from bulk_import.logic.worker.steps import OperationStopped, ended_early, importing_step
 
 
@@ -55,6 +60,7 @@ def import_batch(
     record_type: RecordType,
     batch: int,
     downloads: PublicDownloads | None = None,
+    failed_avatars: list[FailedAvatar] | None = None,
 ) -> dict:
     """Imports one batch and counts it exactly once, whatever ran before: the batch's marker, written
     with its counts, records its outcome, and every later attempt makes the table agree with it.
@@ -69,14 +75,15 @@ def import_batch(
 
     A batch of downloads (downloadPendingFiles, downloadPendingAvatars) fetches its records' files
     through `downloads` (logic/worker/pending_downloads.py) where another imports records: a
-    download recorded on its entry stands for an entry created.
+    download recorded on its entry stands for an entry created. Avatars that could not be
+    downloaded (counted as completed, as Rocket.Chat counts them) are appended to `failed_avatars`.
     """
     operation, at_latest, outcome = store.read_batch_context(cell, operation_id, record_type.value, batch)
     if operation is None:
         raise OperationStopped(operation_id)
     records = files.read_staged_batch(operation_id, record_type.value, batch)
     if outcome is None and operation.valid and operation.step == importing_step(operation, record_type):
-        imported = _imported(store, files, downloads, operation, records)
+        imported = _imported(store, files, downloads, operation, records, failed_avatars)
         if store.count_batch(operation, record_type.value, batch, imported) is BatchCount.COUNTED:
             outcome = imported
             if operation.needs_new_mark(utc_now()):
@@ -116,13 +123,14 @@ def _imported(
     downloads: PublicDownloads | None,
     operation: ImportOperation,
     records: list[StagedRecord],
+    failed_avatars: list[FailedAvatar] | None,
 ) -> BatchOutcome:
     """What this attempt imports of the batch: its records' entries, or its downloads."""
     if downloads_of(operation.importer_key) is None:
         return _import_records(store, operation, records, _selection(files, operation))
     if downloads is None:
         raise ValueError("a batch of downloads needs what it may download")
-    failed = download_records(store, files, downloads, operation, records)
+    failed = download_records(store, files, downloads, operation, records, failed_avatars)
     return BatchOutcome(
         completed=len(records) - len(failed),
         failed={seq: (RecordError.DOWNLOAD_FAILED, why[:MAX_ERROR_MESSAGE]) for seq, why in sorted(failed.items())},

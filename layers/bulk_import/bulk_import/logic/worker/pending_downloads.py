@@ -18,7 +18,6 @@ from bulk_import.domain.errors import BulkImportError
 from bulk_import.domain.importers import downloads_of
 from bulk_import.domain.operation import ImportOperation
 from bulk_import.domain.records.staged import StagedRecord
-from bulk_import.observability import logger
 
 #: Downloads at once, as Rocket.Chat's PendingFileImporter keeps at most 10 in flight.
 DOWNLOADS_AT_ONCE = 10
@@ -37,6 +36,14 @@ def pending_record(identity: str, index: int) -> dict[str, object]:
 
 
 @dataclass(frozen=True)
+class FailedAvatar:
+    """An avatar that could not be downloaded: the user, and why."""
+
+    user: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class _Download:
     record: StagedRecord
     entry: PendingEntry
@@ -50,13 +57,15 @@ def download_records(
     downloads: PublicDownloads,
     operation: ImportOperation,
     records: list[StagedRecord],
+    failed_avatars: list[FailedAvatar] | None = None,
 ) -> dict[int, str]:
     """Fetches the batch's downloads (DOWNLOADS_AT_ONCE at a time), each into its own key, and records
     each entry's on it in one conditional write. Answers why each failed download failed, by seq.
 
     A download already recorded (by an earlier attempt of this record, or by an earlier import) and
     one with no http(s) URL count as completed, as Rocket.Chat counts them. A failed avatar too:
-    Rocket.Chat counts it completed and leaves it pending (PendingAvatarImporter)."""
+    Rocket.Chat counts it completed, leaves it pending and logs it (PendingAvatarImporter): each is
+    appended to `failed_avatars`, for the handler to log."""
     kind = _kind(operation)
     entries = _entries(store, operation, records)
     failed: dict[int, str] = {}
@@ -76,7 +85,8 @@ def download_records(
                 key, download.record.reference(operation.id)
             )
         elif kind == USER:
-            logger.warning("Avatar not downloaded", extra={"user": download.entry.identity, "reason": why})
+            if failed_avatars is not None:
+                failed_avatars.append(FailedAvatar(download.entry.identity, why))
         else:
             failed[download.record.seq] = why
     for identity, done in stored.items():
