@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import boto3
@@ -32,7 +34,7 @@ from bulk_import_cli.demo import seed_demo
 from bulk_import_local.iam_policies import Grant, Request, function_policies, requests_of
 from bulk_import_local.sdk_boundary import SimulatedCrash, current_function
 from tests.support.events import load_event
-from tests.support.file_server import file_server
+from tests.support.file_server import FileServer, file_server
 from tests.support.records import user, users_jsonl, zipped
 from tests.support.stack import FUNCTIONS, ROOT, TEMPLATE
 from tests.support.worker import RecordedExecutions, batch_descriptors
@@ -388,57 +390,55 @@ def run_what_the_event_files_leave_out(store, run, rocketchat_cell: str, monkeyp
     )
 
 
-def run_a_download_of_each_outcome(store, run, rocketchat_cell: str, monkeypatch) -> None:
-    """downloadPublicImportFile from an allowlisted server, then the stage function's download: a
-    file in parts, and one that fails after its first part (its parts aborted)."""
+@contextmanager
+def big_file_served(monkeypatch, name: str) -> Iterator[FileServer]:
+    """A server on loopback, allowlisted, serving `name`: 9 MiB, the functions' limit (a file in parts)."""
     monkeypatch.setenv("SSRF_ALLOWLIST", "127.0.0.1")
     monkeypatch.setenv("DOWNLOAD_MAX_MEGABYTES", "9")
     get_import_settings.cache_clear()
     try:
         with file_server() as server:
-            server.files["big.zip"] = b"x" * (9 * 1024 * 1024)
-            for path in ("files/big.zip", f"stream/{10 * 1024 * 1024}"):
-                fresh_cells(store, rocketchat_cell)
-                event = load_event("RocketChatImportFunction/download-public-import-file-refused.json")
-                event["body"] = json.dumps({"fileUrl": f"{server.url}/{path}", "importerKey": "csv"})
-                assert run("RocketChatImportFunction", event)["statusCode"] == 200
-                try:
-                    staged(store, run, store.latest_operation(rocketchat_cell))
-                except ResponseTooLarge:
-                    assert path.startswith("stream/")
-        assert store.latest_operation(rocketchat_cell).step == ProgressStep.DOWNLOADING_FILE
+            server.files[name] = b"x" * (9 * 1024 * 1024)
+            yield server
     finally:
         get_import_settings.cache_clear()
+
+
+def run_a_download_of_each_outcome(store, run, rocketchat_cell: str, monkeypatch) -> None:
+    """downloadPublicImportFile from an allowlisted server, then the stage function's download: a
+    file in parts, and one that fails after its first part (its parts aborted)."""
+    with big_file_served(monkeypatch, "big.zip") as server:
+        for path in ("files/big.zip", f"stream/{10 * 1024 * 1024}"):
+            fresh_cells(store, rocketchat_cell)
+            event = load_event("RocketChatImportFunction/download-public-import-file-refused.json")
+            event["body"] = json.dumps({"fileUrl": f"{server.url}/{path}", "importerKey": "csv"})
+            assert run("RocketChatImportFunction", event)["statusCode"] == 200
+            try:
+                staged(store, run, store.latest_operation(rocketchat_cell))
+            except ResponseTooLarge:
+                assert path.startswith("stream/")
+    assert store.latest_operation(rocketchat_cell).step == ProgressStep.DOWNLOADING_FILE
 
 
 def run_pending_downloads(store, run, rocketchat_cell: str, monkeypatch) -> None:
     """downloadPendingFiles of what an import left: the route counts it on the index, the stage
     function stages it from there, and a batch downloads one file in parts and fails another after
     its first part (its parts aborted)."""
-    monkeypatch.setenv("SSRF_ALLOWLIST", "127.0.0.1")
-    monkeypatch.setenv("DOWNLOAD_MAX_MEGABYTES", "9")
-    get_import_settings.cache_clear()
-    try:
-        with file_server() as server:
-            server.files["big.bin"] = b"x" * (9 * 1024 * 1024)
-            fresh_cells(store, rocketchat_cell)
-            data = {
-                "files": [
-                    {"url_private_download": f"{server.url}/{path}"} for path in ("files/big.bin", "stream/10485760")
-                ]
-            }
-            # (DirectoryItems': run_a_stop_around_batches_and_the_sweeper leaves ImportStore's patched)
-            DirectoryItems.insert_directory_entries(
-                store, rocketchat_cell, [DirectoryEntry("message", "general#m1", data, "seed#message#0", downloads=2)]
-            )
-            answer = run("RocketChatImportFunction", load_event("RocketChatImportFunction/download-pending-files.json"))
-            assert json.loads(answer["body"]) == {"count": 2, "success": True}
-            operation = store.latest_operation(rocketchat_cell)
-            staged(store, run, operation)
-            run("ImportBatchFunction", {"batch": batch_event(operation, 0)["batch"] | {"type": "message"}})
-        assert store.count_pending_downloads(rocketchat_cell, "message") == 1
-    finally:
-        get_import_settings.cache_clear()
+    with big_file_served(monkeypatch, "big.bin") as server:
+        fresh_cells(store, rocketchat_cell)
+        data = {
+            "files": [{"url_private_download": f"{server.url}/{path}"} for path in ("files/big.bin", "stream/10485760")]
+        }
+        # (DirectoryItems': run_a_stop_around_batches_and_the_sweeper leaves ImportStore's patched)
+        DirectoryItems.insert_directory_entries(
+            store, rocketchat_cell, [DirectoryEntry("message", "general#m1", data, "seed#message#0", downloads=2)]
+        )
+        answer = run("RocketChatImportFunction", load_event("RocketChatImportFunction/download-pending-files.json"))
+        assert json.loads(answer["body"]) == {"count": 2, "success": True}
+        operation = store.latest_operation(rocketchat_cell)
+        staged(store, run, operation)
+        run("ImportBatchFunction", {"batch": batch_event(operation, 0)["batch"] | {"type": "message"}})
+    assert store.count_pending_downloads(rocketchat_cell, "message") == 1
 
 
 def test_every_call_a_function_makes_is_allowed_and_every_grant_is_used(

@@ -78,6 +78,15 @@ def imported_with_files(store, files, executions, url: str) -> None:
     )
 
 
+def staged_pending_files(server, store, files, executions):
+    """downloadPendingFiles of what imported_with_files left, staged: its operation."""
+    imported_with_files(store, files, executions, server.url)
+    download_pending(store, executions, CELL, "u1", PENDING_FILES)
+    operation = store.latest_operation(CELL)
+    stage_all(store, files, operation.id)
+    return operation
+
+
 def stored_objects(files, prefix: str = "files/") -> dict[str, bytes]:
     listed = files.client.list_objects_v2(Bucket=files.bucket, Prefix=prefix).get("Contents", [])
     return {
@@ -182,10 +191,7 @@ def test_staging_walks_every_partition_of_the_index_and_resumes_where_it_stopped
 
 
 def test_a_batch_delivered_twice_downloads_and_counts_each_file_once(server, store, files, executions):
-    imported_with_files(store, files, executions, server.url)
-    download_pending(store, executions, CELL, "u1", PENDING_FILES)
-    operation = store.latest_operation(CELL)
-    stage_all(store, files, operation.id)
+    operation = staged_pending_files(server, store, files, executions)
     requests_before = len(server.requests)
     first = import_batch(store, files, CELL, operation.id, RecordType.MESSAGE, 0, loopback())
     second = import_batch(store, files, CELL, operation.id, RecordType.MESSAGE, 0, loopback())
@@ -197,10 +203,7 @@ def test_a_batch_delivered_twice_downloads_and_counts_each_file_once(server, sto
 def test_downloads_recorded_by_an_attempt_that_died_before_counting_are_counted_once_as_completed(
     server, store, files, executions, monkeypatch
 ):
-    imported_with_files(store, files, executions, server.url)
-    download_pending(store, executions, CELL, "u1", PENDING_FILES)
-    operation = store.latest_operation(CELL)
-    stage_all(store, files, operation.id)
+    operation = staged_pending_files(server, store, files, executions)
     counting = store.count_batch
 
     def died(*args, **kwargs):
@@ -216,10 +219,7 @@ def test_downloads_recorded_by_an_attempt_that_died_before_counting_are_counted_
 def test_after_a_stop_what_was_downloaded_counts_as_completed_and_the_rest_stays_to_download(
     server, store, files, executions, monkeypatch
 ):
-    imported_with_files(store, files, executions, server.url)
-    download_pending(store, executions, CELL, "u1", PENDING_FILES)
-    operation = store.latest_operation(CELL)
-    stage_all(store, files, operation.id)
+    operation = staged_pending_files(server, store, files, executions)
     monkeypatch.setattr(store, "count_batch", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("died")))
     with pytest.raises(RuntimeError):
         import_batch(store, files, CELL, operation.id, RecordType.MESSAGE, 0, loopback())
@@ -234,10 +234,7 @@ def test_after_a_stop_what_was_downloaded_counts_as_completed_and_the_rest_stays
 
 def test_a_download_the_marker_counts_as_not_made_is_put_back_to_download(server, store, files, executions):
     """An attempt that raced the one that counted recorded downloads after the marker counted none."""
-    imported_with_files(store, files, executions, server.url)
-    download_pending(store, executions, CELL, "u1", PENDING_FILES)
-    operation = store.latest_operation(CELL)
-    stage_all(store, files, operation.id)
+    operation = staged_pending_files(server, store, files, executions)
     cancel(store, RecordedExecutions(), store.latest_operation(CELL))
     with pytest.raises(OperationStopped):  # ended early: it counts what landed (nothing yet), then stops
         import_batch(store, files, CELL, operation.id, RecordType.MESSAGE, 0, loopback())

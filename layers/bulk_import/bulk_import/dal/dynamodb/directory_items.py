@@ -305,26 +305,6 @@ class DirectoryItems(Table):
             {":partition": pending_partition(cell, kind, identity), ":index": {index}, ":by": reference},
         )
 
-    def _update_if(
-        self, key: dict[str, str], expression: str, condition: str, names: ExpressionNames, values: dict[str, Any]
-    ) -> bool:
-        """One conditional UpdateItem; False if its condition failed."""
-        try:
-            self._call(
-                "update_item",
-                TableName=self.table_name,
-                Key=marshal(key),
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names.names,
-                ExpressionAttributeValues=marshal(values),
-            )
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
-
 
 def _rounds(keys: Sequence[tuple[str, str]]) -> list[list[int]]:
     """The indexes of `keys` in rounds: the first of each key in the first round, its second in the

@@ -708,23 +708,10 @@ class OperationItems(RecordItems):
             f"REMOVE {names(op.ACTIVE_SHARD)}, {names(op.RECONCILE_PENDING)}"
         )
         condition = f"{names(op.ID)} = :id AND {names(op.RECONCILE_PENDING)} = :true"
+        values = {":id": operation_id, ":true": True, ":now": utc_now().isoformat()}
         for key in (latest_operation_key(cell), earlier_operation_key(cell, operation_id)):
-            try:
-                self._call(
-                    "update_item",
-                    TableName=self.table_name,
-                    Key=marshal(key),
-                    UpdateExpression=update,
-                    ConditionExpression=condition,
-                    ExpressionAttributeNames=names.names,
-                    ExpressionAttributeValues=marshal(
-                        {":id": operation_id, ":true": True, ":now": utc_now().isoformat()}
-                    ),
-                )
+            if self._update_if(key, update, condition, names, values):
                 return
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
-                    raise
 
     def mark_progress(self, operation: ImportOperation) -> bool:
         """Moves the operation's progress mark to now, keeping the one before: the rate's window.

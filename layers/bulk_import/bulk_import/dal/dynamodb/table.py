@@ -109,6 +109,26 @@ class Table:
             if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                 raise
 
+    def _update_if(
+        self, key: dict[str, str], expression: str, condition: str, names: ExpressionNames, values: dict[str, Any]
+    ) -> bool:
+        """One conditional UpdateItem; False if its condition failed (nothing written)."""
+        try:
+            self._call(
+                "update_item",
+                TableName=self.table_name,
+                Key=marshal(key),
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names.names,
+                ExpressionAttributeValues=marshal(values),
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
     def _call(self, operation: str, **arguments: Any) -> dict[str, Any]:
         """One DynamoDB request, sent again after a jittered, growing wait while DynamoDB answers with a
         transaction conflict (botocore never retries a transaction canceled by one, and a hot import
