@@ -31,6 +31,17 @@ held is not (docs/benchmarks.md, "What the local stack keeps"):
   (moto turns their nested values into bytes) and items built from moto's own objects are never
   packed. An index Query looks only at the items that have the index's key attributes
   (moto_queries.py), so it unpacks only the items in the index, as a GSI holds only those.
+  A packed item keeps no `__dict__` of its own (about 100 bytes), and its sort key, when it is a
+  string of up to 64 characters, is one string for every item with that key (`MESSAGE`).
+- **A partition of one item is kept without a dict of its own**: moto keeps a table's items in a
+  dict per partition key (about 230 bytes), and most partitions here hold one item (an imported
+  user, a message). A partition holds its first item in two slots and turns into a dict at its
+  second.
+- **S3 object bodies over 64 KiB are kept in temporary files**, as moto's own setting
+  (`MOTO_S3_DEFAULT_KEY_BUFFER_SIZE`) allows, not in memory below 5 MB as moto's default: an import's
+  upload and staged records (about 270 bytes a record) are storage on S3, not memory of any
+  function. Each such body holds a file descriptor while it exists, so the process's soft limit of
+  open files is raised to its hard limit.
 - **At most two malloc arenas, trimmed every 10 s** (glibc): the process runs ~50 threads (moto's
   server starts one per request, a batch imports with ten), and glibc gave them up to 16 arenas,
   each keeping the memory its threads had freed: 25% more RSS per imported user, for nothing.
@@ -48,15 +59,19 @@ fails loudly if one of these places moves.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import importlib.util
 import json
+import os
+import resource
 import sys
 import threading
 import types
 import zlib
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any
 
 #: Packages of moto that the local stack never serves, imported only for names the interpreter uses.
@@ -113,8 +128,10 @@ def install() -> Callable[[], None]:
     botocore_session.create_loader = shared_loader
     undo.append(lambda: setattr(botocore_session, "create_loader", create_loader))
 
-    # -- DynamoDB items, packed; malloc -----------------------------------------------------------
+    # -- S3 bodies on disk; DynamoDB items, packed; malloc -----------------------------------------------------------
+    undo.append(_s3_bodies_on_disk())
     undo.append(_pack_items())
+    undo.append(_compact_partitions())
     undo.append(_tune_malloc())
 
     # -- moto's backend lookup -------------------------------------------------------------------
@@ -128,6 +145,30 @@ def install() -> Callable[[], None]:
             step()
 
     return undo_all
+
+
+#: moto's setting: the size above which it keeps an S3 object's body in a temporary file.
+S3_BUFFER_SETTING = "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE"
+S3_BODY_IN_MEMORY_BYTES = 64 * 1024
+
+
+def _s3_bodies_on_disk() -> Callable[[], None]:
+    """Bodies over S3_BODY_IN_MEMORY_BYTES in temporary files (unless the setting is already chosen),
+    and as many open files as the system lets this process have."""
+    chosen = os.environ.get(S3_BUFFER_SETTING)
+    if chosen is None:
+        os.environ[S3_BUFFER_SETTING] = str(S3_BODY_IN_MEMORY_BYTES)
+    limits = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):  # (a system may refuse: then its soft limit holds)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limits[1], limits[1]))
+
+    def undo() -> None:
+        if chosen is None:
+            os.environ.pop(S3_BUFFER_SETTING, None)
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, limits)
+
+    return undo
 
 
 #: glibc's mallopt parameter for the number of arenas.
@@ -165,6 +206,8 @@ _UNPACKING = threading.Lock()
 MAX_SHAPES = 256
 #: The first bytes of an item's JSON that serve as its shape's compression dictionary.
 MAX_DICTIONARY = 4096
+#: Sort keys up to this length are kept as one string per value.
+MAX_INTERNED = 64
 
 
 class _Shape:
@@ -202,10 +245,13 @@ def _shape(names: tuple[str, ...], text: str) -> _Shape:
     return shape
 
 
+def is_packed(item: Any) -> bool:
+    return getattr(item, "_shape", None) is not None
+
+
 def attribute_names(item: Any) -> Any:
     """The item's top-level attribute names, without unpacking it."""
-    shape = item.__dict__.get("_shape")
-    return shape.names if shape is not None and "_packed" in item.__dict__ else item.attrs.keys()
+    return item._shape.names if is_packed(item) else item.attrs.keys()
 
 
 def _pack_items() -> Callable[[], None]:
@@ -217,10 +263,12 @@ def _pack_items() -> Callable[[], None]:
     moto_init, moto_to_json = originals["__init__"], originals["to_json"]
     moto_describe, moto_size, moto_deepcopy = originals["describe_attrs"], originals["size"], originals["__deepcopy__"]
 
+    # An item's state is read and set as attributes, never through its `__dict__`: Python keeps an
+    # object's attributes without a dict of their own until `__dict__` is asked for (about 100 bytes
+    # an item).
     def text_of(item: Item) -> str | None:
-        state = item.__dict__
-        packed, shape = state.get("_packed"), state.get("_shape")
-        return None if packed is None or shape is None else shape.unpack(packed)
+        shape = getattr(item, "_shape", None)
+        return None if shape is None else shape.unpack(item._packed)
 
     def unpacked(text: str) -> Any:
         attrs = LimitedSizeDict.__new__(LimitedSizeDict)
@@ -230,21 +278,18 @@ def _pack_items() -> Callable[[], None]:
         return attrs
 
     def get_attrs(self: Item) -> Any:
-        state = self.__dict__
         text = text_of(self)
         if text is None:
-            return state["_attrs"]
+            return self._attrs
         attrs = unpacked(text)
         with _UNPACKING:
-            if "_packed" in state:  # (another thread may have unpacked it meanwhile)
-                state["_attrs"] = attrs
-                del state["_packed"], state["_shape"]
-        return state["_attrs"]
+            if is_packed(self):  # (another thread may have unpacked it meanwhile)
+                set_attrs(self, attrs)
+        return self._attrs
 
     def set_attrs(self: Item, attrs: Any) -> None:
-        self.__dict__.pop("_packed", None)
-        self.__dict__.pop("_shape", None)
-        self.__dict__["_attrs"] = attrs
+        self._attrs = attrs
+        self._packed = self._shape = None
 
     def init(self: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         moto_init(self, hash_key, range_key, attrs)  # moto's checks (its item size limit) as ever
@@ -257,9 +302,9 @@ def _pack_items() -> Callable[[], None]:
         if '"B":' in text or '"BS":' in text:
             return  # binary values: moto's own representation differs from the request's
         shape = _shape(tuple(attrs), text)
-        state = self.__dict__
-        state["_packed"], state["_shape"] = shape.pack(text), shape
-        del state["_attrs"]
+        self._packed, self._shape, self._attrs = shape.pack(text), shape, None
+        if range_key is not None and range_key.type == "S" and len(range_key.value) <= MAX_INTERNED:
+            range_key.value = sys.intern(range_key.value)  # (a sort key repeats: "MESSAGE" for every message)
 
     def to_json(self: Item, root_attr_name: str = "Attributes") -> dict[str, Any]:
         text = text_of(self)
@@ -281,14 +326,13 @@ def _pack_items() -> Callable[[], None]:
         return sum(len(name.encode()) + value.size() for name, value in unpacked(text).items())
 
     def deepcopy(self: Item, memo: dict[int, Any]) -> Item:
-        state = self.__dict__
-        if "_packed" not in state:
+        if not is_packed(self):
             return moto_deepcopy(self, memo)
         copied = Item.__new__(Item)
         memo[id(self)] = copied
         copied.hash_key = copy.deepcopy(self.hash_key, memo)
         copied.range_key = copy.deepcopy(self.range_key, memo)
-        copied.__dict__.update(_packed=state["_packed"], _shape=state["_shape"])  # (immutable)
+        copied._packed, copied._shape, copied._attrs = self._packed, self._shape, None  # (immutable)
         return copied
 
     Item.__init__ = init  # type: ignore[method-assign]
@@ -304,6 +348,78 @@ def _pack_items() -> Callable[[], None]:
         del Item.attrs  # existing packed items keep working only while installed
 
     return undo
+
+
+_EMPTY: Any = object()
+_PARTITIONS = threading.Lock()
+
+
+class Partition(MutableMapping[Any, Any]):
+    """The items of one partition key, by sort key: the first in two slots, a dict from the second on."""
+
+    __slots__ = ("_item", "_key", "_more")
+
+    def __init__(self) -> None:
+        self._key, self._item, self._more = _EMPTY, None, None
+
+    def __getitem__(self, key: Any) -> Any:
+        if self._more is not None:
+            return self._more[key]
+        if self._key is _EMPTY or self._key != key:
+            raise KeyError(key)
+        return self._item
+
+    def __setitem__(self, key: Any, item: Any) -> None:
+        with _PARTITIONS:
+            if self._more is not None:
+                self._more[key] = item
+            elif self._key is _EMPTY or self._key == key:
+                self._key, self._item = key, item
+            else:
+                self._more = {self._key: self._item, key: item}
+                self._key, self._item = _EMPTY, None
+
+    def __delitem__(self, key: Any) -> None:
+        with _PARTITIONS:
+            if self._more is not None:
+                del self._more[key]
+            elif self._key is not _EMPTY and self._key == key:
+                self._key, self._item = _EMPTY, None
+            else:
+                raise KeyError(key)
+
+    def __iter__(self) -> Iterator[Any]:
+        if self._more is not None:
+            return iter(list(self._more))
+        return iter(() if self._key is _EMPTY else (self._key,))
+
+    def __len__(self) -> int:
+        if self._more is not None:
+            return len(self._more)
+        return 0 if self._key is _EMPTY else 1
+
+    def values(self) -> Any:
+        if self._more is not None:
+            return list(self._more.values())
+        return [] if self._key is _EMPTY else [self._item]
+
+    def is_compact(self) -> bool:
+        return self._more is None
+
+
+def _compact_partitions() -> Callable[[], None]:
+    """Tables with a sort key created from now on keep their partitions as Partition."""
+    from moto.dynamodb.models.table import Table
+
+    moto_init = Table.__init__
+
+    def init(self: Table, *args: Any, **kwargs: Any) -> None:
+        moto_init(self, *args, **kwargs)
+        if self.range_key_attr:
+            self.items = defaultdict(Partition)
+
+    Table.__init__ = init  # type: ignore[method-assign]
+    return lambda: setattr(Table, "__init__", moto_init)
 
 
 def _subclasses(cls: type) -> list[type]:

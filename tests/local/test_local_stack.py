@@ -19,6 +19,7 @@ from bulk_import.domain.operation import ImportOperation, new_operation_id, utc_
 from bulk_import.logic.admin import create_api_credential
 from bulk_import_cli import demo
 from bulk_import_local.gateway import proxy_event
+from bulk_import_local.moto_footprint import is_packed
 from bulk_import_local.sam_template import Route
 from tests.support.events import load_event
 from tests.support.stack import TEMPLATE
@@ -499,7 +500,7 @@ def test_moto_footprint_seams_are_where_the_patches_expect_them():
     from botocore import session
     from moto import backends
     from moto.core import common_models
-    from moto.dynamodb.models import dynamo_type
+    from moto.dynamodb.models import dynamo_type, table
     from moto.moto_server import werkzeug_app
 
     assert "cls.instances_tracked.append(instance)" in inspect.getsource(common_models)
@@ -511,6 +512,7 @@ def test_moto_footprint_seams_are_where_the_patches_expect_them():
     for method in ("def __init__(", "def to_json(", "def describe_attrs(", "def size(", "def __deepcopy__("):
         assert method in item, method
     assert "self.attrs = LimitedSizeDict()" in item
+    assert "self.items = defaultdict(dict)" in inspect.getsource(table)
     assert "from moto.batch.utils import JobStatus" in inspect.getsource(
         __import__(
             "moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_batch",
@@ -551,14 +553,14 @@ def test_a_packed_item_reads_back_as_written_and_unpacks_when_updated(local_stac
     }
     client.put_item(TableName=table, Item=item)
     stored = _moto_item(table, "packed", "1")
-    assert "_packed" in stored.__dict__  # kept packed (moto_footprint.py)
+    assert is_packed(stored)  # (moto_footprint.py)
     key = {"PK": {"S": "packed"}, "SK": {"S": "1"}}
     assert client.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"] == item
     assert client.batch_get_item(RequestItems={table: {"Keys": [key]}})["Responses"][table] == [item]
     found = client.query(
         TableName=table, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": "packed"}}
     )["Items"]
-    assert found == [item] and "_packed" in stored.__dict__  # reading it did not unpack it
+    assert found == [item] and is_packed(stored)  # reading it did not unpack it
     projected = client.get_item(TableName=table, Key=key, ProjectionExpression="n, m.l")["Item"]
     assert projected == {"n": item["n"], "m": {"M": {"l": item["m"]["M"]["l"]}}}
     with pytest.raises(client.exceptions.ConditionalCheckFailedException):
@@ -571,15 +573,67 @@ def test_a_packed_item_reads_back_as_written_and_unpacks_when_updated(local_stac
     )
     updated = client.get_item(TableName=table, Key=key)["Item"]
     assert Decimal(updated["n"]["N"]) == Decimal("2.5") and updated["m"]["M"]["l"]["L"][1] == {"BOOL": True}
-    assert "_packed" not in _moto_item(table, "packed", "1").__dict__  # an update unpacked it for good
+    assert not is_packed(_moto_item(table, "packed", "1"))  # an update unpacked it for good
     assert updated == client.get_item(TableName=table, Key=key)["Item"]
+
+
+def test_packed_items_share_their_sort_key_strings(local_stack):
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    for pk in ("shared-1", "shared-2"):
+        client.put_item(TableName=table, Item={"PK": {"S": pk}, "SK": {"S": "MESSAGE"}, "n": {"N": "1"}})
+    first, second = _moto_item(table, "shared-1", "MESSAGE"), _moto_item(table, "shared-2", "MESSAGE")
+    assert is_packed(first) and first.range_key.value is second.range_key.value
+
+
+def test_a_partition_of_one_item_is_compact_and_one_of_several_behaves_as_moto_s(local_stack):
+    from moto.dynamodb.models import dynamodb_backends
+
+    from bulk_import_local.sam_template import ACCOUNT, REGION
+
+    client, table = boto3.client("dynamodb"), local_stack.store.table_name
+    partitions = dynamodb_backends[ACCOUNT][REGION].get_table(table).items
+
+    def sort_keys(pk: str) -> list[str]:
+        found = client.query(
+            TableName=table, KeyConditionExpression="PK = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+        )["Items"]
+        return [item["SK"]["S"] for item in found]
+
+    for pk, sk in (("several", "2"), ("several", "1"), ("several", "3"), ("one", "1")):
+        client.put_item(TableName=table, Item={"PK": {"S": pk}, "SK": {"S": sk}})
+    client.transact_write_items(
+        TransactItems=[{"Put": {"TableName": table, "Item": {"PK": {"S": "one"}, "SK": {"S": "1"}, "n": {"N": "2"}}}}]
+    )
+    assert sort_keys("several") == ["1", "2", "3"] and sort_keys("one") == ["1"]
+    assert next(p for k, p in partitions.items() if k.value == "one").is_compact()
+    assert not next(p for k, p in partitions.items() if k.value == "several").is_compact()
+    client.delete_item(TableName=table, Key={"PK": {"S": "several"}, "SK": {"S": "2"}})
+    client.delete_item(TableName=table, Key={"PK": {"S": "one"}, "SK": {"S": "1"}})
+    assert sort_keys("several") == ["1", "3"] and sort_keys("one") == []
+    assert "Item" not in client.get_item(TableName=table, Key={"PK": {"S": "one"}, "SK": {"S": "1"}})
+    client.put_item(TableName=table, Item={"PK": {"S": "one"}, "SK": {"S": "0"}})
+    assert sort_keys("one") == ["0"]
+
+
+def test_s3_bodies_over_64_kib_are_kept_in_temporary_files(local_stack):
+    from moto.s3.models import s3_backends
+
+    from bulk_import_local.sam_template import ACCOUNT
+
+    client, bucket = boto3.client("s3"), local_stack.host.environment()["IMPORT_BUCKET"]
+    large, small = b"x" * (64 * 1024 + 1), b"y" * 1024
+    client.put_object(Bucket=bucket, Key="footprint/large", Body=large)
+    client.put_object(Bucket=bucket, Key="footprint/small", Body=small)
+    keys = s3_backends[ACCOUNT]["aws"].buckets[bucket].keys
+    assert keys["footprint/large"]._value_buffer._rolled and not keys["footprint/small"]._value_buffer._rolled
+    assert client.get_object(Bucket=bucket, Key="footprint/large")["Body"].read() == large
 
 
 def test_binary_items_are_not_packed_and_read_back_as_written(local_stack):
     client, table = boto3.client("dynamodb"), local_stack.store.table_name
     item = {"PK": {"S": "binary"}, "SK": {"S": "1"}, "b": {"B": b"\x00\xff"}, "m": {"M": {"b": {"B": b"x"}}}}
     client.put_item(TableName=table, Item=item)
-    assert "_packed" not in _moto_item(table, "binary", "1").__dict__
+    assert not is_packed(_moto_item(table, "binary", "1"))
     assert client.get_item(TableName=table, Key={"PK": {"S": "binary"}, "SK": {"S": "1"}})["Item"] == item
 
 
@@ -597,7 +651,7 @@ def test_an_index_query_sees_only_items_with_the_index_keys_and_unpacks_no_other
         ExpressionAttributeValues={":op": {"S": "ix-op"}},
     )["Items"]
     assert [item["PK"]["S"] for item in found] == ["ix-in"]
-    assert "_packed" in _moto_item(table, "ix-out", "1").__dict__
+    assert is_packed(_moto_item(table, "ix-out", "1"))
 
 
 def test_the_call_log_keeps_the_latest_calls_indexed_as_a_list():
