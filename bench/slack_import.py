@@ -11,17 +11,22 @@ direct messages, threads, edits, reactions, files, joins, bot messages, mentions
   import_run.DIRECT_THREADS threads. Goal ≤ 2×, as for users.
 - **peak RSS** of the whole process after the import. Goal ≤ 300 MB at 100,000 messages.
 
-Run: .venv/bin/python bench/slack_import.py [--messages 10000]
+Run: .venv/bin/python bench/slack_import.py [--messages 10000] [--where]
+(--where: also where moto holds the import's data at its end: the table's bytes per item, part by
+part, and the S3 bodies in memory and in temporary files; local/bulk_import_local/moto_footprint.py)
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import io
 import os
 import sys
 import time
+import types
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -49,7 +54,7 @@ def export_of(messages: int) -> tuple[bytes, int]:
     return export.zip(), sum(len(day) for day in export.days.values())
 
 
-def run(messages: int, *, progress: bool = True) -> dict[str, Any]:
+def run(messages: int, *, progress: bool = True, where: bool = False) -> dict[str, Any]:
     """One import of an export of about `messages` messages in a fresh local stack, then the direct
     writes of its entries in the same process."""
     from bulk_import.dal.s3 import default_files
@@ -82,6 +87,7 @@ def run(messages: int, *, progress: bool = True) -> dict[str, Any]:
             shown.show(operation)
         seconds = time.perf_counter() - started
         peak = peak_rss_mb()
+        held = held_by_moto(store.table_name) if where else None
         writes, direct_seconds = direct_writes(store, content)
     return {
         "messages": exact,
@@ -91,7 +97,60 @@ def run(messages: int, *, progress: bool = True) -> dict[str, Any]:
         "operation": operation,
         "direct_writes": writes,
         "direct_seconds": direct_seconds,
+        "held": held,
     }
+
+
+def _size(root: Any, seen: set[int]) -> int:
+    """sys.getsizeof of `root` and of every object it reaches (classes, modules and functions
+    aside), each object counted once over the calls that share `seen`."""
+    total, pending = 0, [root]
+    while pending:
+        thing = pending.pop()
+        if id(thing) in seen or isinstance(thing, (type, types.ModuleType, types.FunctionType)):
+            continue
+        seen.add(id(thing))
+        total += sys.getsizeof(thing)
+        pending.extend(gc.get_referents(thing))
+    return total
+
+
+def held_by_moto(table_name: str) -> dict[str, Any]:
+    """Where moto holds the import's data: the table's bytes by part (its dict of partitions, each
+    partition, each item's keys, each item and what it holds), and the bucket's bodies by where
+    they are kept."""
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.s3.models import s3_backends
+
+    from bulk_import_local.sam_template import ACCOUNT, REGION
+
+    partitions = dynamodb_backends[ACCOUNT][REGION].get_table(table_name).items
+    seen: set[int] = set()
+    parts: Counter[str] = Counter({"dict of partitions": sys.getsizeof(partitions)})
+    items = 0
+    for partition_key, partition in list(partitions.items()):
+        parts["partition keys"] += _size(partition_key, seen)
+        parts["partitions"] += sys.getsizeof(partition) + (
+            sys.getsizeof(partition._more) if getattr(partition, "_more", None) else 0
+        )
+        for sort_key, item in list(partition.items()):
+            items += 1
+            parts["sort keys"] += _size(sort_key, seen)
+            parts["items and their attributes"] += _size(item, seen)
+    bodies: Counter[str] = Counter()
+    for bucket in s3_backends[ACCOUNT]["aws"].buckets.values():
+        for key in list(bucket.keys.values()):
+            bodies["in temporary files" if key._value_buffer._rolled else "in memory"] += key.size
+    return {"items": items, "table": dict(parts), "bodies": dict(bodies)}
+
+
+def print_held(held: dict[str, Any]) -> None:
+    items = held["items"]
+    print(f"moto's table, {items:,} items: {sum(held['table'].values()) / 1e6:.1f} MB")
+    for part, size in sorted(held["table"].items(), key=lambda part: -part[1]):
+        print(f"  {part:30} {size / 1e6:6.1f} MB  {size / max(items, 1):5.0f} bytes an item")
+    for where, size in held["bodies"].items():
+        print(f"S3 bodies {where}: {size / 1e6:.1f} MB")
 
 
 def direct_writes(store: Any, content: bytes) -> tuple[int, float]:
@@ -159,12 +218,15 @@ def rows(messages: int = 100_000) -> list[Row]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=10_000)
+    parser.add_argument("--where", action="store_true", help="also where moto holds the import's data")
     args = parser.parse_args()
     from table import print_table
 
-    result = run(args.messages)
+    result = run(args.messages, where=args.where)
     operation = result["operation"]
     print(f"step {operation.step.value}, counts {operation.count}")
+    if result["held"] is not None:
+        print_held(result["held"])
     print_table(result_rows(result))
 
 
