@@ -362,12 +362,15 @@ class Partition(MutableMapping[Any, Any]):
     def __init__(self) -> None:
         self._key, self._item, self._more = _EMPTY, None, None
 
+    # Every method holds _PARTITIONS: a read between the two steps of a write that turns the
+    # partition into a dict would see neither form.
     def __getitem__(self, key: Any) -> Any:
-        if self._more is not None:
-            return self._more[key]
-        if self._key is _EMPTY or self._key != key:
-            raise KeyError(key)
-        return self._item
+        with _PARTITIONS:
+            if self._more is not None:
+                return self._more[key]
+            if self._key is _EMPTY or self._key != key:
+                raise KeyError(key)
+            return self._item
 
     def __setitem__(self, key: Any, item: Any) -> None:
         with _PARTITIONS:
@@ -388,20 +391,35 @@ class Partition(MutableMapping[Any, Any]):
             else:
                 raise KeyError(key)
 
+    def pop(self, key: Any, *default: Any) -> Any:
+        """dict's pop, in one step (Mapping's reads, then deletes)."""
+        with _PARTITIONS:
+            if self._more is not None:
+                return self._more.pop(key, *default)
+            if self._key is not _EMPTY and self._key == key:
+                item, self._key, self._item = self._item, _EMPTY, None
+                return item
+        if default:
+            return default[0]
+        raise KeyError(key)
+
     def __iter__(self) -> Iterator[Any]:
-        if self._more is not None:
-            return iter(list(self._more))
-        return iter(() if self._key is _EMPTY else (self._key,))
+        with _PARTITIONS:
+            if self._more is not None:
+                return iter(list(self._more))
+            return iter(() if self._key is _EMPTY else (self._key,))
 
     def __len__(self) -> int:
-        if self._more is not None:
-            return len(self._more)
-        return 0 if self._key is _EMPTY else 1
+        with _PARTITIONS:
+            if self._more is not None:
+                return len(self._more)
+            return 0 if self._key is _EMPTY else 1
 
     def values(self) -> Any:
-        if self._more is not None:
-            return list(self._more.values())
-        return [] if self._key is _EMPTY else [self._item]
+        with _PARTITIONS:
+            if self._more is not None:
+                return list(self._more.values())
+            return [] if self._key is _EMPTY else [self._item]
 
     def is_compact(self) -> bool:
         return self._more is None
