@@ -128,7 +128,7 @@ def install() -> Callable[[], None]:
     botocore_session.create_loader = shared_loader
     undo.append(lambda: setattr(botocore_session, "create_loader", create_loader))
 
-    # -- S3 bodies on disk; DynamoDB items, packed; malloc -----------------------------------------------------------
+    # -- S3 bodies on disk; DynamoDB items, packed, in compact partitions; malloc ------------------
     undo.append(_s3_bodies_on_disk())
     undo.append(_pack_items())
     undo.append(_compact_partitions())
@@ -383,13 +383,7 @@ class Partition(MutableMapping[Any, Any]):
                 self._key, self._item = _EMPTY, None
 
     def __delitem__(self, key: Any) -> None:
-        with _PARTITIONS:
-            if self._more is not None:
-                del self._more[key]
-            elif self._key is not _EMPTY and self._key == key:
-                self._key, self._item = _EMPTY, None
-            else:
-                raise KeyError(key)
+        self.pop(key)
 
     def pop(self, key: Any, *default: Any) -> Any:
         """dict's pop, in one step (Mapping's reads, then deletes)."""
