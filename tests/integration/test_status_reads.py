@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import threading
 from datetime import timedelta
 
 import pytest
@@ -74,6 +75,38 @@ def test_latest_operations_is_the_credential_read_and_one_query(seeded, dynamodb
     dynamodb_requests.clear()
     invoke("RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json"))
     assert dynamodb_requests == {"BatchGetItem": 1, "Query": 1}
+
+
+def test_latest_operations_sends_the_credential_read_and_the_query_together(seeded, invoke):
+    """The credential read is held until the Query has been sent: sent one after the other, the read
+    would wait in vain and the route would not answer 200."""
+    query_sent, waited = threading.Event(), []
+
+    def hold_the_credential_read(model, **_):
+        if model.name == "BatchGetItem":
+            waited.append(query_sent.wait(timeout=5))
+        elif model.name == "Query":
+            query_sent.set()
+
+    seeded.client.meta.events.register("before-call.dynamodb", hold_the_credential_read)
+    try:
+        result = invoke(
+            "RocketChatStatusFunction", load_event("RocketChatStatusFunction/get-latest-import-operations.json")
+        )
+    finally:
+        seeded.client.meta.events.unregister("before-call.dynamodb", hold_the_credential_read)
+    assert result.status == 200 and waited == [True]
+
+
+def test_latest_operations_of_a_caller_without_the_permission_are_not_answered(store, invoke, function_environment):
+    cell = function_environment["ROCKETCHAT_CELL"]
+    start(store, cell)
+    rocketchat_credential(store, cell, permissions=[Permission.RUN_IMPORT])
+    refused = rocketchat_get(invoke, "getLatestImportOperations")
+    assert (refused.status, refused.body) == (
+        403,
+        {"success": False, "error": "User does not have the permissions required for this action [error-unauthorized]"},
+    )
 
 
 @pytest.mark.parametrize(

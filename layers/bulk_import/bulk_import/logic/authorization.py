@@ -14,6 +14,7 @@ from bulk_import.domain.credentials import (
     ApiPermission,
     CellToken,
     Permission,
+    RocketChatUser,
     authorize_api,
     authorize_cell_root,
     authorize_rocketchat_user,
@@ -26,7 +27,9 @@ from bulk_import.domain.operation import ImportOperation, KeyedStart
 class StatusStore(Protocol):
     def read_cell_status(self, cell: str, token_hash: str | None) -> CellStatusRead: ...
     def read_rocketchat_status(self, cell: str, user_id: str) -> RocketChatStatusRead: ...
-    def latest_operations(self, cell: str, limit: int) -> list[ImportOperation]: ...
+    def read_rocketchat_history(
+        self, cell: str, user_id: str, limit: int
+    ) -> tuple[RocketChatUser | None, list[ImportOperation]]: ...
 
 
 def read_as_root(
@@ -66,11 +69,17 @@ def authorize_rocketchat_request(
     store: StatusStore, cell: str, user_id: str | None, auth_token: str | None, permission: Permission
 ) -> ImportOperation | None:
     """The cell's latest operation, if the caller is a logged-in Rocket.Chat user with `permission`."""
-    if not user_id or not auth_token:
-        raise AuthenticationRequired
-    read = store.read_rocketchat_status(cell, user_id)
+    read = store.read_rocketchat_status(cell, rocketchat_login(user_id, auth_token))
     authorize_rocketchat_user(read.user, auth_token=auth_token, permission=permission)
     return read.latest
+
+
+def rocketchat_login(user_id: str | None, auth_token: str | None) -> str:
+    """The user id of a request that presents both Rocket.Chat login headers; refused before any read
+    otherwise."""
+    if not user_id or not auth_token:
+        raise AuthenticationRequired
+    return user_id
 
 
 def api_credential(store: ImportStore, cell: str, token: str | None, permission: ApiPermission) -> ApiCredential:

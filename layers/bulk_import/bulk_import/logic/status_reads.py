@@ -1,4 +1,5 @@
-"""Status reads: authorize and fetch, one store request each (the history listings take two)."""
+"""Status reads: authorize and fetch, one store request each (the history listings take two; Rocket.Chat's
+sends both at once)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from bulk_import.dal.dynamodb.table import Page
 from bulk_import.domain.credentials import (
     ApiPermission,
     Permission,
+    authorize_rocketchat_user,
 )
 from bulk_import.domain.errors import InvalidCursor
 from bulk_import.domain.operation import ImportOperation, ImportState
@@ -18,8 +20,8 @@ from bulk_import.logic.authorization import (
     StatusStore,
     api_credential,
     api_operation,
-    authorize_rocketchat_request,
     read_as_root,
+    rocketchat_login,
 )
 
 #: Rocket.Chat's getLatestImportOperations returns at most this many operations.
@@ -42,9 +44,11 @@ def rocketchat_latest_operations(
 ) -> list[ImportOperation]:
     """Up to 20 operations, newest `_updatedAt` first, for a user with view-import-operations.
     `authorized` runs once the caller is (Rocket.Chat checks the query there) and may refuse."""
-    authorize_rocketchat_request(store, cell, user_id, auth_token, Permission.VIEW_IMPORT_OPERATIONS)
+    user, operations = store.read_rocketchat_history(
+        cell, rocketchat_login(user_id, auth_token), LATEST_OPERATIONS_LIMIT
+    )
+    authorize_rocketchat_user(user, auth_token=auth_token, permission=Permission.VIEW_IMPORT_OPERATIONS)
     authorized()
-    operations = store.latest_operations(cell, LATEST_OPERATIONS_LIMIT)
     return sorted(operations, key=lambda operation: operation.updated_at, reverse=True)
 
 

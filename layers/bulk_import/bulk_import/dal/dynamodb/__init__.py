@@ -10,7 +10,7 @@ the reads that fetch a credential with the operation it asks for in one request.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import lru_cache
@@ -18,6 +18,7 @@ from typing import Any
 
 from botocore.config import Config
 
+from bulk_import.concurrency import map_all
 from bulk_import.dal import aws_clients
 from bulk_import.dal.dynamodb.credential_items import (
     CredentialItems,
@@ -38,6 +39,7 @@ from bulk_import.dal.dynamodb.operation_items import (
     start_key_key,
 )
 from bulk_import.dal.dynamodb.record_items import BatchOutcome, batch_marker_key, outcomes_in
+from bulk_import.dal.dynamodb.table import REQUESTS
 from bulk_import.domain import deadline
 from bulk_import.domain.credentials import ApiCredential, CellToken, RocketChatUser
 from bulk_import.domain.operation import ImportOperation, KeyedStart
@@ -105,6 +107,21 @@ class ImportStore(OperationItems, DirectoryItems, CredentialItems):
             user=rocketchat_user_from_item(cell, user_id, user_item) if user_item else None,
             latest=_latest_in(found, cell),
         )
+
+    def read_rocketchat_history(
+        self, cell: str, user_id: str, limit: int
+    ) -> tuple[RocketChatUser | None, list[ImportOperation]]:
+        """A Rocket.Chat user and the cell's `limit` newest operations: a BatchGetItem and a Query,
+        in flight together, so that a poll of the history waits for one round trip, not two. The
+        operations are read before the user is authorized: the caller drops them unless it is."""
+        user_key = rocketchat_user_key(cell, user_id)
+        reads: list[Callable[[], Any]] = [
+            lambda: self._batch_get([user_key]),
+            lambda: self.latest_operations(cell, limit),
+        ]
+        found, operations = map_all(REQUESTS, lambda read: read(), reads)
+        user_item = found.get(tuple(user_key.values()))
+        return (rocketchat_user_from_item(cell, user_id, user_item) if user_item else None), operations
 
     def read_operation(
         self, cell: str, operation_id: str, token_hash: str, batches: Mapping[str, Sequence[int]] | None = None
