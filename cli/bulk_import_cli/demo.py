@@ -13,11 +13,13 @@ from datetime import timedelta
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.record_items import BatchOutcome
-from bulk_import.dal.s3 import ImportFiles, snapshot_key, upload_prefix
+from bulk_import.dal.s3 import ImportFiles, upload_prefix
+from bulk_import.dal.snapshot_files import SnapshotFiles
 from bulk_import.domain.credentials import ApiPermission, Permission
 from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.domain.records.staged import StagedRecord
 from bulk_import.logic.admin import create_api_credential, create_cell_token, create_rocketchat_credential
+from bulk_import.logic.snapshot_files import write_snapshot_file
 
 DEMO_CELL = "demo"
 OTHER_CELL = "elsewhere"
@@ -97,7 +99,10 @@ def seed_demo(
         store, DEMO_CELL, [ApiPermission.READ], name="demo-reader", token=API_READER_TOKEN, lifetime=DEMO_TOKEN_LIFETIME
     )
     if files is not None:
-        files.put(snapshot_key(OTHER_CELL, SAMPLE_SNAPSHOT), demo_users_zip(120))
+        # Stored as a Personium client's PUT stores it (a zip, with its WebDAV version and dates).
+        write_snapshot_file(
+            SnapshotFiles(files), OTHER_CELL, f"{SAMPLE_SNAPSHOT}.zip", demo_users_zip(120), "application/zip", None
+        )
         files.put(upload_prefix(OTHER_CELL, SAMPLE_UPLOAD_ID) + "users.zip", demo_users_zip(120))
     if not sample_operations:
         return

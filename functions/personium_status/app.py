@@ -13,7 +13,6 @@ from bulk_import.api.rest import Router
 from bulk_import.dal.dynamodb import default_store
 from bulk_import.domain.deadline import within_remaining_time
 from bulk_import.logic.authorization import authorize_cell_root_request
-from bulk_import.logic.status_reads import cell_import_status
 from bulk_import.observability import logger, metrics
 from bulk_import.settings import get_settings
 
@@ -22,10 +21,9 @@ app = Router(personium.answer_error)
 
 @app.get("/{CellName}/__import", summary="Get cell import status", tags=["Personium"])
 def get_cell_import_status(CellName: str) -> personium.CellImportStatus:
-    credential = personium.PersoniumCredential.of(app.current_event)
-    operation = cell_import_status(default_store(), CellName, credential.token, credential.cookie_peer)
+    status = personium.cell_import_status_answer(default_store(), CellName, app.current_event)
     metrics.add_metric(name="StatusRead", unit=MetricUnit.Count, value=1)
-    return personium.cell_import_status_view(operation)
+    return status
 
 
 @app.route("OPTIONS", "/{CellName}/__import", include_in_schema=False)

@@ -20,8 +20,11 @@ from bulk_import_local.sdk_boundary import SimulatedCrash
 #: One record per request, `GET /demo/__import 200 12ms` (status in its `status` attribute); `serve`
 #: prints them on its terminal (terminal.py). Without a handler, logging drops them.
 request_log = logging.getLogger(__name__)
-# Request bodies of these types reach the function base64-encoded (the template's BinaryMediaTypes).
-BINARY_TYPES = ("application/zip", "application/octet-stream")
+
+
+def _media_type(header: str | None) -> str:
+    """The first media type a Content-Type or Accept header names, without its parameters."""
+    return (header or "").split(",")[0].split(";")[0].strip().lower()
 
 
 def proxy_event(
@@ -33,8 +36,10 @@ def proxy_event(
     stage: str,
     path_parameters: dict[str, str],
     source_ip: str,
+    binary_types: tuple[str, ...],
 ) -> dict[str, Any]:
-    """The REST API (payload 1.0) proxy event for one request."""
+    """The REST API (payload 1.0) proxy event for one request: a body of one of the API's
+    `binary_types` base64-encoded, as API Gateway passes it."""
     url = urlsplit(target)
     query = parse_qsl(url.query, keep_blank_values=True)
     multi_headers: dict[str, list[str]] = {}
@@ -43,8 +48,7 @@ def proxy_event(
     multi_query: dict[str, list[str]] = {}
     for name, value in query:
         multi_query.setdefault(name, []).append(value)
-    content_type = next((v for n, v in headers if n.lower() == "content-type"), "")
-    binary = content_type.split(";")[0].strip() in BINARY_TYPES
+    binary = _media_type(next((v for n, v in headers if n.lower() == "content-type"), None)) in binary_types
     now = time.time()
     return {
         "resource": route.path,
@@ -77,15 +81,32 @@ def proxy_event(
     }
 
 
-def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int) -> ThreadingHTTPServer:
+def make_server(
+    host: FunctionsHost, routes: list[Route], stage: str, port: int, binary_types: tuple[str, ...]
+) -> ThreadingHTTPServer:
+    """The API on 127.0.0.1:`port`. As API Gateway: a route's own method before its ANY, any method
+    (PROPFIND, MKCOL...) passed to an ANY route, a method or path no route has answered 403 Missing
+    Authentication Token, and a base64-encoded answer decoded into bytes only for a request whose
+    first Accept is one of `binary_types` (the template's BinaryMediaTypes); to others, its text."""
+    # Those of the request's method first: API Gateway prefers a resource's method to its ANY.
+    by_preference = sorted(routes, key=lambda route: route.method.upper() == "ANY")
+
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+
+        def __getattr__(self, name: str) -> Any:
+            # http.server answers a method it has no do_<METHOD> for with a 501 HTML page; API
+            # Gateway passes every method to the routes.
+            if name.startswith("do_"):
+                return self._serve
+            raise AttributeError(name)
 
         def _serve(self) -> None:
             self._started = time.monotonic()
             path = urlsplit(self.path).path
             matched = next(
-                ((route, params) for route in routes if (params := route.match(self.command, path)) is not None), None
+                ((route, params) for route in by_preference if (params := route.match(self.command, path)) is not None),
+                None,
             )
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
@@ -95,7 +116,9 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
             route, params = matched
             # API Gateway tells the function the client's scheme; this server speaks plain HTTP.
             headers = [*self.headers.items(), ("X-Forwarded-Proto", "http")]
-            event = proxy_event(route, self.command, self.path, headers, body, stage, params, self.client_address[0])
+            event = proxy_event(
+                route, self.command, self.path, headers, body, stage, params, self.client_address[0], binary_types
+            )
             try:
                 response = host.invoke(route.function, event)
             except (Exception, SimulatedCrash):  # a function that raised or died: API Gateway's 502
@@ -105,7 +128,8 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
             headers = {name: [value] for name, value in (response.get("headers") or {}).items()}
             headers.update(response.get("multiValueHeaders") or {})
             raw = response.get("body") or ""
-            payload = base64.b64decode(raw) if response.get("isBase64Encoded") else raw.encode()
+            as_bytes = response.get("isBase64Encoded") and _media_type(self.headers.get("Accept")) in binary_types
+            payload = base64.b64decode(raw) if as_bytes else raw.encode()
             self._reply(response["statusCode"], headers, payload)
 
         def _reply(self, status: int, headers: dict[str, list[str]], payload: bytes) -> None:
@@ -116,10 +140,8 @@ def make_server(host: FunctionsHost, routes: list[Route], stage: str, port: int)
             if status not in (204, 304):  # which have no body, and no Content-Length (RFC 9110)
                 self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
-
-        # OPTIONS too: the template routes it to the functions like any method (CORS preflights).
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _serve
+            if self.command != "HEAD":
+                self.wfile.write(payload)
 
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             status = int(code) if isinstance(code, int) else 0  # an HTTPStatus

@@ -112,7 +112,13 @@ class LocalStack:
             self.boundary.install(),
         ]
         self._create_resources()
-        self._api = make_server(self.host, self.template.routes(), self.template.api_stage(), self._api_port)
+        self._api = make_server(
+            self.host,
+            self.template.routes(),
+            self.template.api_stage(),
+            self._api_port,
+            self.template.binary_media_types(),
+        )
         threading.Thread(target=self._api.serve_forever, daemon=True).start()
         self.api_url = f"http://127.0.0.1:{self._api.server_address[1]}"
         return self

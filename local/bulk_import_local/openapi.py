@@ -105,8 +105,22 @@ def generate(template: SamTemplate, host: FunctionsHost) -> dict[str, Any]:
     for unused in ("HTTPValidationError", "ValidationError"):  # Powertools' 422, answered by no route
         if f'"#/components/schemas/{unused}"' not in json.dumps(document["paths"]):
             schemas.pop(unused, None)
+    for path_item in document["paths"].values():
+        _move_additional_operations(path_item)
     document["paths"] = dict(sorted(document["paths"].items()))
     return document
+
+
+#: The methods an OpenAPI 3.1 Path Item has a field for.
+OPENAPI_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def _move_additional_operations(path_item: dict[str, Any]) -> None:
+    """WebDAV's methods (Personium's PROPFIND, REPORT) have no field in an OpenAPI 3.1 Path Item:
+    Powertools writes them as one anyway. They move to `x-additionalOperations`, by method, the form
+    OpenAPI 3.2 gives them (`additionalOperations`)."""
+    for method in [key for key in path_item if key not in OPENAPI_METHODS and not key.startswith("x-")]:
+        path_item.setdefault("x-additionalOperations", {})[method.upper()] = path_item.pop(method)
 
 
 def _add_bodies_read_in_route(document: dict[str, Any]) -> None:

@@ -45,7 +45,7 @@ class Route:
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
         """The path parameters if this route serves the request, else None."""
-        if method.upper() != self.method.upper():
+        if self.method.upper() not in (method.upper(), "ANY"):
             return None
         pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\+\\\}", r"(?P<\1>.+)", re.escape(self.path))
         pattern = re.sub(r"\\\{([A-Za-z0-9_]+)\\\}", r"(?P<\1>[^/]+)", pattern)
@@ -202,6 +202,11 @@ class SamTemplate:
             for event in resource["Properties"].get("Events", {}).values()
             if event["Type"] == "Api"
         ]
+
+    def binary_media_types(self) -> tuple[str, ...]:
+        """The REST API's BinaryMediaTypes (a `/` is written `~1` in the template, as CloudFormation wants)."""
+        (api,) = self.resources("AWS::Serverless::Api").values()
+        return tuple(kind.replace("~1", "/") for kind in api["Properties"].get("BinaryMediaTypes", []))
 
     def api_stage(self) -> str:
         (api,) = self.resources("AWS::Serverless::Api").values()

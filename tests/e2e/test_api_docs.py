@@ -7,7 +7,8 @@ from tests.support.e2e import Http
 
 ROUTES = {
     "/{CellName}/__import": {"get", "post"},
-    "/{CellName}/__snapshot/{Name}": {"put"},
+    "/{CellName}/__snapshot/{Name}": {"get", "head", "put", "delete", "x-additionalOperations"},
+    "/{CellName}/__snapshot": {"x-additionalOperations"},  # PROPFIND: OpenAPI 3.1 has no field for it
     "/api/v1/import.status": {"get"},
     "/api/v1/getCurrentImportOperation": {"get"},
     "/api/v1/getLatestImportOperations": {"get"},

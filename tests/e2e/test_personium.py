@@ -1,10 +1,12 @@
 """Personium's cell import, as a Personium client calls it: a snapshot stored with
-`PUT /{cell}/__snapshot/{name}.zip`, imported with `POST /{cell}/__import`, followed with
-`GET /{cell}/__import` until it is ready; the counts it ended with, read through /v1."""
+`PUT /{cell}/__snapshot/{name}.zip` and found with PROPFIND, imported with `POST /{cell}/__import`,
+followed with `GET /{cell}/__import` until it is ready (writes to the cell refused meanwhile), then
+read back with GET and deleted; the counts the import ended with, read through /v1."""
 
 from __future__ import annotations
 
 import re
+import xml.etree.ElementTree as ET
 
 import pytest
 
@@ -39,11 +41,15 @@ def test_the_status_needs_the_cells_token_and_a_new_cell_is_ready(api_url, cell,
 
 def test_a_snapshot_imports_to_done_with_exact_counts(api_url, cell, personium, native_for, run):
     users = Users(f"{run}-p", 300, invalid=frozenset(range(7, 300, 40)))
-    stored = personium.put(
-        "/__snapshot/users.zip", data=users.snapshot_zip(), headers={"Content-Type": "application/zip"}
-    )
+    snapshot = users.snapshot_zip()
+    stored = personium.put("/__snapshot/users.zip", data=snapshot, headers={"Content-Type": "application/zip"})
     assert stored.status_code == 201, stored.text
     assert stored.headers["Location"] == f"{api_url}/{cell}/__snapshot/users.zip"
+
+    listed = personium.request("PROPFIND", "/__snapshot", headers={"Depth": "1"})
+    assert (listed.status_code, listed.headers["Content-Type"]) == (207, "application/xml")
+    hrefs = [href.text for href in ET.fromstring(listed.content).iter("{DAV:}href")]
+    assert hrefs == [f"{api_url}/{cell}/__snapshot", f"{api_url}/{cell}/__snapshot/users.zip"]
 
     started = personium.post("/__import", json={"Name": "users"})
     assert started.status_code == 202, started.text
@@ -54,11 +60,13 @@ def test_a_snapshot_imports_to_done_with_exact_counts(api_url, cell, personium, 
     running = personium.get("/__import").json()
     second_snapshot = personium.put("/__snapshot/other.zip", data=b"PK", headers={"Content-Type": "application/zip"})
     second_import = personium.post("/__import", json={"Name": "users"})
+    deleted_meanwhile = personium.request("DELETE", "/__snapshot/users.zip")
     assert personium.get("/__import").json()["status"] == IN_PROGRESS, "the import ended within the checks"
     assert running["status"] == IN_PROGRESS and running["importation_name"] == "users"
     assert re.fullmatch(r"\d{1,3}%", running["progress"]) and running["started_at"].endswith("Z")
     assert (second_snapshot.status_code, second_snapshot.json()["code"]) == (409, "PR409-CM-0002")
-    assert (second_import.status_code, second_import.json()["code"]) == (409, "PR409-MC-0001")
+    assert (second_import.status_code, second_import.json()["code"]) == (409, "PR409-CM-0002")
+    assert (deleted_meanwhile.status_code, deleted_meanwhile.json()["code"]) == (409, "PR409-CM-0002")
 
     final = wait_for(
         "the Personium import to end", lambda: (s := personium.get("/__import").json())["status"] != IN_PROGRESS and s
@@ -72,6 +80,17 @@ def test_a_snapshot_imports_to_done_with_exact_counts(api_url, cell, personium, 
     assert (counts["users"], counts["channels"], counts["messages"]) == (300, 1, 1)
     assert counts["completed"] + counts["error"] == counts["total"] == 302
     assert counts["error"] == len(users.invalid)
+
+    # The snapshot is still there once the import ends: read it back, then delete it.
+    as_bytes = personium.get("/__snapshot/users.zip", headers={"Accept": "application/zip"})
+    assert (as_bytes.status_code, as_bytes.content) == (200, snapshot)
+    assert as_bytes.headers["ETag"] == stored.headers["ETag"] and as_bytes.headers["Content-Type"] == "application/zip"
+    # A client that accepts anything (curl's */*) is sent to S3 for the bytes, and follows.
+    followed = personium.get("/__snapshot/users.zip", headers={"Accept": "*/*"})
+    assert [step.status_code for step in followed.history] == [307] and followed.content == snapshot
+    deleted = personium.request("DELETE", "/__snapshot/users.zip", headers={"If-Match": stored.headers["ETag"]})
+    assert deleted.status_code == 204
+    assert personium.get("/__snapshot/users.zip").status_code == 404
 
 
 def test_a_bad_import_request_is_answered_as_personium_does(personium):

@@ -44,7 +44,8 @@ def methods_by_path() -> dict[str, set[str]]:
     return served
 
 
-OPTIONS_ROUTES = {route.path: route.function for route in TEMPLATE.routes() if route.method == "OPTIONS"}
+#: Where API Gateway sends an OPTIONS: the path's OPTIONS route, or its ANY (the __snapshot paths).
+OPTIONS_ROUTES = {route.path: route.function for route in TEMPLATE.routes() if route.method in ("OPTIONS", "ANY")}
 
 
 def example_path(resource: str) -> str:

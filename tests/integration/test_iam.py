@@ -114,8 +114,8 @@ def unused_grants(function: str, requests: set[Request]) -> list[str]:
 
 
 def fresh_cells(store, rocketchat_cell: str) -> None:
-    """The table as seed_demo leaves it (written as no function: nothing recorded; the demo's files
-    are in the bucket already)."""
+    """The table and the demo's files as seed_demo leaves them (written as no function: nothing
+    recorded; an event file may have deleted the demo's snapshot)."""
     for page in (
         boto3.client("dynamodb")
         .get_paginator("scan")
@@ -127,7 +127,7 @@ def fresh_cells(store, rocketchat_cell: str) -> None:
                     store.table_name: [{"DeleteRequest": {"Key": key}} for key in page["Items"][first : first + 25]]
                 }
             )
-    seed_demo(store, rocketchat_cell, None)
+    seed_demo(store, rocketchat_cell, default_files())
 
 
 def run_every_event_file(store, run, rocketchat_cell: str) -> None:

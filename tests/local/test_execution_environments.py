@@ -57,7 +57,7 @@ def fresh_api(local_stack) -> Iterator[str]:
     function has an environment yet, as on a stack just started."""
     template = local_stack.template
     host = FunctionsHost(template.functions(), function_timeouts(template))
-    server = make_server(host, template.routes(), template.api_stage(), 0)
+    server = make_server(host, template.routes(), template.api_stage(), 0, template.binary_media_types())
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()

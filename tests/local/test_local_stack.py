@@ -106,6 +106,7 @@ def test_proxy_event_has_the_shape_api_gateway_sends():
         "dev",
         {"CellName": "demo"},
         "127.0.0.1",
+        ("application/zip",),
     )
     reference = load_event("PersoniumStatusFunction/status-in-progress.json")
     assert set(event) == set(reference)
@@ -127,6 +128,7 @@ def test_binary_bodies_arrive_base64_encoded():
         "dev",
         {"CellName": "demo", "Name": "s.zip"},
         "127.0.0.1",
+        ("application/zip",),
     )
     assert event["isBase64Encoded"] and base64.b64decode(event["body"]) == b"PK\x03\x04\xff"
 

@@ -4,6 +4,7 @@ through `sam local invoke`)."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 from bulk_import_cli.demo import ACTIVE_OPERATION_ID, DONE_OPERATION_ID
@@ -152,13 +153,27 @@ EXPECTED |= NOT_LOGGED_IN_OR_FORBIDDEN | {
     ),
     "RocketChatImportFunction/import-clear.json": (200, lambda body: body == {"success": True}),
     "PersoniumImportFunction/start-import.json": (202, lambda body: body is None),
-    "PersoniumImportFunction/start-import-busy.json": (409, personium_error("PR409-MC-0001")),
+    # A write to a cell being imported, a second import too (Personium's cell lock).
+    "PersoniumImportFunction/start-import-busy.json": (409, personium_error("PR409-CM-0002")),
     "PersoniumImportFunction/start-import-no-authorization.json": (401, personium_error("PR401-AU-0001")),
     "PersoniumImportFunction/start-import-missing-name.json": (400, personium_error("PR400-CM-0001")),
     "PersoniumImportFunction/start-import-bad-name.json": (400, personium_error("PR400-CM-0002")),
     "PersoniumImportFunction/start-import-bad-json.json": (400, personium_error("PR400-CM-0004")),
     "PersoniumImportFunction/start-import-snapshot-not-found.json": (404, personium_error("PR404-DV-0001")),
     "PersoniumImportFunction/put-snapshot.json": (201, lambda body: body is None),
+    # The demo's sample snapshot of the idle cell, as bytes (base64 in the proxy answer; API
+    # Gateway decodes them for this request's Accept).
+    "PersoniumImportFunction/get-snapshot.json": (200, lambda body: base64.b64decode(body)[:4] == b"PK\x03\x04"),
+    # The file is looked up before the caller's rights, as Personium does.
+    "PersoniumImportFunction/get-snapshot-missing-anonymous.json": (404, personium_error("PR404-DV-0001")),
+    "PersoniumImportFunction/delete-snapshot.json": (204, lambda body: body is None),
+    "PersoniumImportFunction/delete-snapshot-etag-mismatch.json": (412, personium_error("PR412-DV-0001")),
+    "PersoniumImportFunction/report-snapshot.json": (501, personium_error("PR501-MC-0001")),
+    "PersoniumImportFunction/propfind-snapshots.json": (
+        207,
+        lambda body: body.count("<response>") == 2 and "/elsewhere/__snapshot/demo-snapshot.zip</href>" in body,
+    ),
+    "PersoniumImportFunction/propfind-snapshots-infinite-depth.json": (403, personium_error("PR403-DV-0001")),
     "PersoniumImportFunction/put-snapshot-during-import.json": (409, personium_error("PR409-CM-0002")),
 }
 #: OPTIONS, as each product answers it (tests/integration/test_cors_preflight.py has every case).
@@ -252,7 +267,7 @@ NATIVE = {
         lambda body: problem("invalid-corrections")(body) and len(body["errors"]) == 2,
     ),
     "NativeWriteFunction/retry-import-not-retryable.json": (409, problem("not-retryable")),
-    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 24),
+    "ApiDocsFunction/openapi-json.json": (200, lambda body: body["openapi"] == "3.1.0" and len(body["paths"]) == 25),
     "ApiDocsFunction/docs.json": (200, lambda body: "swagger-ui" in body and '"openapi": "3.1.0"' in body),
 }
 EXPECTED |= NATIVE
@@ -265,6 +280,8 @@ NOT_HTTP = {
 }
 #: What each response's Content-Type is, by the start of the file name; JSON when none matches.
 CONTENT_TYPES = {
+    "PersoniumImportFunction/get-snapshot.json": "application/zip",
+    "PersoniumImportFunction/propfind-snapshots.json": "application/xml",
     "ApiDocsFunction/docs": "text/html; charset=utf-8",
     "NativeReadFunction/list-errors-csv": None,
     "RocketChatStatusFunction/options": "text/plain;charset=UTF-8",

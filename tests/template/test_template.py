@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from cfnlint.decode import decode
 
+from bulk_import.api.personium_webdav import BINARY_MEDIA_TYPES
+
 ROOT = Path(__file__).resolve().parents[2]
 STATUS_FUNCTIONS = ["PersoniumStatusFunction", "RocketChatStatusFunction"]
 READ_ONLY_ACTIONS = {"dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query"}
@@ -84,7 +86,9 @@ def test_every_route_of_the_three_apis_is_served_by_the_rest_api(template):
         ("POST", "/api/v1/import.run"): "RocketChatImportFunction",
         ("POST", "/api/v1/import.clear"): "RocketChatImportFunction",
         ("POST", "/{CellName}/__import"): "PersoniumImportFunction",
-        ("PUT", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
+        # WebDAV's methods too (PROPFIND, REPORT...): the function answers each as Personium does.
+        ("ANY", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
+        ("ANY", "/{CellName}/__snapshot"): "PersoniumImportFunction",
         ("GET", "/v1/cells/{cell}/imports"): "NativeReadFunction",
         ("GET", "/v1/cells/{cell}/imports/{operationId}"): "NativeReadFunction",
         ("GET", "/v1/cells/{cell}/imports/{operationId}/errors"): "NativeReadFunction",
@@ -98,7 +102,6 @@ def test_every_route_of_the_three_apis_is_served_by_the_rest_api(template):
         # CORS preflights (docs/api.md): a path's OPTIONS goes to a function serving it, the reading one
         # where two do.
         ("OPTIONS", "/{CellName}/__import"): "PersoniumStatusFunction",
-        ("OPTIONS", "/{CellName}/__snapshot/{Name}"): "PersoniumImportFunction",
         ("OPTIONS", "/api/v1/import.status"): "RocketChatStatusFunction",
         ("OPTIONS", "/api/v1/getCurrentImportOperation"): "RocketChatStatusFunction",
         ("OPTIONS", "/api/v1/getLatestImportOperations"): "RocketChatStatusFunction",
@@ -243,3 +246,10 @@ def test_sam_build_packages_the_layer_for_python313_on_arm64(tmp_path):
     assert (layer / "bulk_import" / "domain" / "operation.py").exists()
     assert list((layer / "bulk_import" / "dal" / "botocore_data").glob("*/*/service-2.json"))
     assert list((layer / "pydantic_core").glob("*cpython-313-aarch64-linux-gnu.so"))
+
+
+def test_the_api_binary_media_types_are_those_the_snapshot_get_counts_on(template):
+    """A GET of a snapshot file answers bytes only where API Gateway will pass them as bytes."""
+    (api,) = resources_of_type(template, "AWS::Serverless::Api").values()
+    configured = tuple(kind.replace("~1", "/") for kind in api["Properties"]["BinaryMediaTypes"])
+    assert configured == BINARY_MEDIA_TYPES

@@ -10,7 +10,6 @@ from bulk_import.api.personium import (
     PersoniumCredential,
     PersoniumRequestError,
     apply_header_overrides,
-    snapshot_name,
 )
 from bulk_import.api.personium_requests import cell_import_request
 
@@ -115,9 +114,3 @@ def test_an_import_body_is_refused_as_personium_refuses_it(body, code, message):
     with pytest.raises(PersoniumRequestError) as refused:
         cell_import_request(body)
     assert (refused.value.code.code, str(refused.value)) == (code, message)
-
-
-@pytest.mark.parametrize("file_name", ["snap\n.zip", "snap.zip.zip", "snap", ".zip", "a b.zip"])
-def test_a_snapshot_file_name_is_refused_unless_a_valid_name_with_zip(file_name):
-    with pytest.raises(PersoniumRequestError):
-        snapshot_name(file_name)

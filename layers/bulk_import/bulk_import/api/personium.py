@@ -17,7 +17,7 @@ from typing import Any, NotRequired
 
 from typing_extensions import TypedDict
 
-from bulk_import.api.common import ProxyRequest, present, set_response_headers
+from bulk_import.api.common import ProxyRequest, present, set_response_headers, url_of
 from bulk_import.api.rest import Answer, Request, RouteNotFound, by_class, json_text
 from bulk_import.domain.errors import (
     AuthenticationRequired,
@@ -29,7 +29,15 @@ from bulk_import.domain.errors import (
     StoreUnavailable,
 )
 from bulk_import.domain.operation import ImportOperation, PersoniumStatus, iso_millis
-from bulk_import.logic.imports.errors import CellImportRunning, OperationBusy, SnapshotNotFound
+from bulk_import.logic.authorization import StatusStore
+from bulk_import.logic.imports.errors import (
+    CellImportFailed,
+    CellImportRunning,
+    ETagMismatch,
+    OperationBusy,
+    SnapshotNotFound,
+)
+from bulk_import.logic.status_reads import cell_import_status
 from bulk_import.observability import logger
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
@@ -67,7 +75,19 @@ FIELD_FORMAT_ERROR = PersoniumCode("PR400-CM-0002", "Field [{0}] format error. M
 JSON_PARSE_ERROR = PersoniumCode("PR400-CM-0004", "JSON parse error. [{0}].")
 RESOURCE_NOT_FOUND = PersoniumCode("PR404-DV-0001", "Resource not found. [{0}].")
 CELL_BUSY = PersoniumCode("PR409-MC-0001", "Cell to be processed is being accessed by other requests.")
+CELL_IMPORT_FAILED = PersoniumCode(
+    "PR409-CM-0001",
+    "Cell status is [import failed]. Only Unit Level's APIs, CellImport and GetToken are executable.",
+)
 CELL_LOCKED = PersoniumCode("PR409-CM-0002", "Because [{0}] is being executed, writing to cell can not be done.")
+ETAG_NOT_MATCH = PersoniumCode("PR412-DV-0001", "ETag does not match.")
+XML_ERROR = PersoniumCode("PR400-DV-0001", "XML parse error.")
+INVALID_DEPTH = PersoniumCode("PR400-DV-0003", "Invalid depth header value:[{0}].")
+INFINITE_DEPTH = PersoniumCode("PR403-DV-0001", "Infinite depth is not supported.")
+RANGE_NOT_SATISFIABLE = PersoniumCode("PR416-DV-0001", "Requested range not satisfiable.")
+METHOD_NOT_ALLOWED = PersoniumCode("PR405-MC-0001", "Method not allowed.")
+METHOD_NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0001", "Method not implemented.")
+NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0002", "Not implemented. [{0}].")
 # What personium-core answers a request that cannot get its cell's lock in time under load
 # (PersoniumCoreException.Misc.TOO_MANY_CONCURRENT_REQUESTS); here, the table's answer in time.
 TOO_MANY_CONCURRENT_REQUESTS = PersoniumCode("PR503-SV-0001", "Too many concurrent requests.")
@@ -107,29 +127,9 @@ UNAUTHENTICATED_OPTIONS_METHODS = (
 #: CellSnapshotDavFileResource (Personium's own methods, GET/DELETE/PROPFIND of a snapshot included).
 CELL_IMPORT_METHODS = ("GET", "POST")
 SNAPSHOT_FILE_METHODS = ("GET", "PUT", "DELETE", "PROPFIND")
+SNAPSHOT_COLLECTION_METHODS = ("PROPFIND",)
 #: PersoniumCoreContainerFilter.addResponseHeaders: CORS headers added when the request has an Origin.
 CORS_MAX_AGE_SECONDS = 86400
-
-
-def _valid_snapshot_name(name: Any) -> bool:
-    # fullmatch: Java's String.matches; re.match would let "$" match before a final newline.
-    return isinstance(name, str) and re.fullmatch(SNAPSHOT_NAME_PATTERN, name) is not None
-
-
-def snapshot_name(file_name: str) -> str:
-    """`<Name>.zip` of a __snapshot path, validated like an import's Name."""
-    name, dot, extension = file_name.rpartition(".")
-    if dot != "." or extension != "zip" or not _valid_snapshot_name(name):
-        raise PersoniumRequestError(FIELD_FORMAT_ERROR, "Name", SNAPSHOT_NAME_PATTERN[:-1] + r"\.zip$")
-    return name
-
-
-def stored_snapshot_name(file_name: str) -> str | None:
-    """The snapshot a __snapshot file name names; None for a name PUT refuses (no such file exists)."""
-    try:
-        return snapshot_name(file_name)
-    except PersoniumRequestError:
-        return None
 
 
 def _allowed(methods: tuple[str, ...]) -> dict[str, str]:
@@ -180,6 +180,12 @@ def cell_import_status_view(operation: ImportOperation | None) -> CellImportStat
     )
 
 
+def cell_import_status_answer(store: StatusStore, cell: str, event: ProxyRequest) -> CellImportStatus:
+    """GET __import: the cell's import status, for a caller with root on it (one store request)."""
+    credential = PersoniumCredential.of(event)
+    return cell_import_status_view(cell_import_status(store, cell, credential.token, credential.cookie_peer))
+
+
 @dataclass(frozen=True)
 class PersoniumCredential:
     """The token a request presents: a Bearer header, or the p_cookie cookie with p_cookie_peer."""
@@ -228,6 +234,8 @@ _CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[str, ...] | Non
     OperationBusy: (CELL_BUSY, None),
     SnapshotNotFound: (RESOURCE_NOT_FOUND, None),
     CellImportRunning: (CELL_LOCKED, ("cell import",)),
+    CellImportFailed: (CELL_IMPORT_FAILED, ()),
+    ETagMismatch: (ETAG_NOT_MATCH, ()),
     RouteNotFound: (URI_NOT_RECOGNIZED, ()),
 }
 
@@ -242,11 +250,33 @@ def answer_error(error: Exception, request: ProxyRequest) -> Answer:
         return Answer(unavailable.status_code, unavailable.body, headers={"Retry-After": str(error.retry_after)})
     if (listed := by_class(_CODE_OF_ERROR, error)) is not None:
         code, arguments = listed
-        return error_response(code, *(error.args if arguments is None else arguments))
+        answer = error_response(code, *(error.args if arguments is None else arguments))
+        if answer.status_code == 401:
+            # CellRsCmp takes Bearer tokens only, in the realm of the cell's URL.
+            cell = request.path.strip("/").split("/")[0]
+            answer.headers["WWW-Authenticate"] = f'Bearer realm="{url_of(request, f"/{cell}/")}"'
+        return answer
     if isinstance(error, BulkImportError):
         return error_response(UNKNOWN_ERROR)
     logger.exception("Unexpected error")
     return error_response(UNKNOWN_ERROR)
+
+
+def apply_method_override(event: dict[str, Any]) -> dict[str, Any]:
+    """A POST with X-HTTP-Method-Override is served as that method (for clients that can send only
+    GET and POST), before X-Override is read: PersoniumCoreContainerFilter.overrideMethod."""
+    if event.get("httpMethod") != "POST":
+        return event
+    override = next(
+        (value for name, value in (event.get("headers") or {}).items() if name.lower() == "x-http-method-override"),
+        None,
+    )
+    if not override:
+        return event
+    return event | {
+        "httpMethod": override,
+        "requestContext": (event.get("requestContext") or {}) | {"httpMethod": override},
+    }
 
 
 def apply_header_overrides(event: dict[str, Any]) -> dict[str, Any]:
@@ -296,7 +326,7 @@ def cors_headers(event: Request) -> dict[str, str]:
 def resolve(app: Any, event: dict[str, Any], context: Any, personium_version: str) -> dict:
     """Runs the router (bulk_import.api.rest's or Powertools') the way Personium's filters wrap every
     resource."""
-    event = apply_header_overrides(event)
+    event = apply_header_overrides(apply_method_override(event))
     request = Request(event)
     request_key = request.headers.get(REQUEST_KEY_HEADER) or str(uuid.uuid4())
     headers = cors_headers(request) | {"X-Personium-Version": personium_version}

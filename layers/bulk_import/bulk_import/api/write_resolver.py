@@ -34,6 +34,12 @@ def as_response(answer: Answer) -> Response:
     return Response(answer.status_code, body=answer.body or "", headers=content_type | answer.headers)
 
 
+def binary_response(status_code: int, body: bytes, content_type: str, headers: dict[str, str]) -> Response:
+    """An answer of bytes: Powertools encodes them in base64 and says so (isBase64Encoded), which
+    API Gateway decodes for a request whose Accept is one of the API's binary media types."""
+    return Response(status_code, content_type=content_type, body=body, headers=headers)
+
+
 def json_answer(model: Any, description: str = "Successful Response") -> OpenAPIResponse:
     """An answer of a route in the OpenAPI document: `model` (a TypedDict or a pydantic model) as JSON."""
     return {"description": description, "content": {"application/json": {"model": model}}}

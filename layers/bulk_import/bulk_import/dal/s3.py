@@ -25,12 +25,22 @@ from bulk_import.settings import get_import_settings
 _MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
 # Created once per process: batch objects are written and read several at a time.
-_REQUESTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{THREAD_NAME_PREFIX}files")
+REQUESTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{THREAD_NAME_PREFIX}files")
 
 
 def snapshot_key(cell: str, name: str) -> str:
-    """Where Personium's snapshot `<name>.zip` of a cell is kept (its __snapshot collection)."""
-    return f"cells/{cell}/snapshots/{name}.zip"
+    """Where Personium's snapshot `<name>.zip` of a cell is kept: the file `<name>.zip` of its
+    __snapshot collection."""
+    return snapshot_file_key(cell, f"{name}.zip")
+
+
+def snapshots_prefix(cell: str) -> str:
+    """Under which the files of a cell's __snapshot collection are kept (dal/snapshot_files.py)."""
+    return f"cells/{cell}/snapshots/"
+
+
+def snapshot_file_key(cell: str, file_name: str) -> str:
+    return snapshots_prefix(cell) + file_name
 
 
 def new_upload_id() -> str:
@@ -261,7 +271,7 @@ class ImportFiles:
         """One object per (record type, object index), several PutObjects at once; writing an object
         again (a retried or resumed staging) replaces it with the same records, or with more of them."""
         map_all(
-            _REQUESTS,
+            REQUESTS,
             lambda item: self.put(staged_object_key(operation_id, *item[0]), _staged_lines(item[1])),
             list(objects.items()),
         )
@@ -292,7 +302,7 @@ class ImportFiles:
     ) -> dict[int, list[StagedRecord]]:
         """Several batches' staged records, each object they are in read once (at once)."""
         indexes = sorted({staged_object_of(batch) for batch in batches})
-        read = map_all(_REQUESTS, lambda index: self.read_staged_object(operation_id, record_type, index), indexes)
+        read = map_all(REQUESTS, lambda index: self.read_staged_object(operation_id, record_type, index), indexes)
         found: dict[int, list[StagedRecord]] = {batch: [] for batch in batches}
         for record in (record for records in read for record in records):
             if record.batch in found:
@@ -312,9 +322,12 @@ class ImportFiles:
         return key
 
     def delete_manifests(self, operation_id: str, record_types: Iterable[str]) -> None:
+        self.delete([manifest_key(operation_id, record_type) for record_type in record_types])
+
+    def delete(self, keys: list[str]) -> None:
+        """Deletes up to 1,000 objects in one DeleteObjects (a key that is not there is no error)."""
         self.client.delete_objects(
-            Bucket=self.bucket,
-            Delete={"Objects": [{"Key": manifest_key(operation_id, t)} for t in record_types], "Quiet": True},
+            Bucket=self.bucket, Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True}
         )
 
 

@@ -37,31 +37,29 @@ def read_as_root(
     cell: str,
     token: str | None,
     cookie_peer: str | None,
-    resource_found: Callable[[], None] | None = None,
+    before_authorization: Callable[[CellStatusRead], None] | None = None,
 ) -> tuple[CellToken, CellStatusRead]:
+    """The caller's token, if it holds root on the cell, and what the one request read.
+    `before_authorization` may refuse the request once the cell is known, before the token is
+    checked: Personium refuses a write to a cell being imported, and looks a __snapshot file up,
+    before it looks at the caller's rights."""
     # As in Personium, an unknown cell is reported before authentication.
     read = store.read_cell_status(cell, secret_hash(token) if token else None)
     if not read.cell_exists:
         raise CellNotFound(cell)
-    if resource_found is not None:
-        resource_found()
+    if before_authorization is not None:
+        before_authorization(read)
     if token is None:
         raise AuthenticationRequired
     return authorize_cell_root(read.token, cell=cell, cookie_peer=cookie_peer), read
 
 
 def authorize_cell_root_request(
-    store: StatusStore,
-    cell: str,
-    token: str | None,
-    cookie_peer: str | None = None,
-    resource_found: Callable[[], None] | None = None,
+    store: StatusStore, cell: str, token: str | None, cookie_peer: str | None = None
 ) -> tuple[CellToken, ImportOperation | None]:
     """The caller's token, if it holds root on the cell, and the cell's latest operation (the same
-    single request as a status read). `resource_found` raises if the resource asked for does not
-    exist: called once the cell is known, before the token is checked (Personium looks a
-    __snapshot file up before the caller's rights)."""
-    token_found, read = read_as_root(store, cell, token, cookie_peer, resource_found)
+    single request as a status read)."""
+    token_found, read = read_as_root(store, cell, token, cookie_peer)
     return token_found, read.latest
 
 

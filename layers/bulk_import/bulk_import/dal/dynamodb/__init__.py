@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +32,7 @@ from bulk_import.dal.dynamodb.credential_items import (
 from bulk_import.dal.dynamodb.directory_items import DirectoryItems
 from bulk_import.dal.dynamodb.operation_items import (
     OperationItems,
+    cell_created_at,
     cell_key,
     keyed_start_from_item,
     latest_operation_key,
@@ -50,9 +51,14 @@ from bulk_import.settings import get_settings
 class CellStatusRead:
     """Everything a Personium status read needs, fetched in one request."""
 
-    cell_exists: bool
+    #: When the cell was created; None if there is no such cell.
+    cell_created_at: datetime | None
     token: CellToken | None
     latest: ImportOperation | None
+
+    @property
+    def cell_exists(self) -> bool:
+        return self.cell_created_at is not None
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,9 @@ class ImportStore(OperationItems, DirectoryItems, CredentialItems):
             keys.append(cell_token_key(token_hash))
         found = self._batch_get(keys)
         token_item = found.get(tuple(cell_token_key(token_hash).values())) if token_hash else None
+        cell_item = found.get(tuple(cell_key(cell).values()))
         return CellStatusRead(
-            cell_exists=tuple(cell_key(cell).values()) in found,
+            cell_created_at=cell_created_at(cell_item) if cell_item is not None else None,
             token=cell_token_from_item(token_hash, token_item) if token_hash and token_item else None,
             latest=_latest_in(found, cell),
         )

@@ -156,6 +156,10 @@ def cell_to_item(cell: str, created_at: datetime) -> dict[str, Any]:
     return {CellAttribute.CELL: cell, CellAttribute.CREATED_AT: created_at.isoformat()}
 
 
+def cell_created_at(item: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(item[CellAttribute.CREATED_AT])
+
+
 def start_key_key(cell: str, key_hash: str) -> dict[str, str]:
     """A start's Idempotency-Key, recorded with the operation the start claimed."""
     return {KeyAttribute.PK: f"IDEMPOTENCY#{cell}", KeyAttribute.SK: f"START#{key_hash}"}

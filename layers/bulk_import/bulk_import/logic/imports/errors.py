@@ -18,6 +18,15 @@ class CellImportRunning(BulkImportError):
     the version it started with, and Personium refuses writes to a cell being imported."""
 
 
+class CellImportFailed(BulkImportError):
+    """The cell's last import failed: Personium serves such a cell's import and its tokens only, until
+    an import of it succeeds."""
+
+
+class ETagMismatch(BulkImportError):
+    """If-Match names another version of a __snapshot file than the one stored."""
+
+
 class UploadNotFound(BulkImportError):
     """No file was uploaded under this upload id (or it was never completed)."""
 
