@@ -8,9 +8,10 @@ from bulk_import.domain.operation import ImportOperation, PersoniumStatus, utc_n
 from bulk_import.domain.snapshot_files import SnapshotFile, new_snapshot_file
 from bulk_import.logic.imports.errors import CellImportFailed, CellImportRunning, ETagMismatch, OperationBusy
 
-#: How many times a write reads the file again after another write came between its read and its
-#: own (each attempt: a listing, a HEAD, a conditional PutObject).
-WRITE_ATTEMPTS = 3
+#: How many times a write tries: first as if the file were new (one conditional PutObject, all a new
+#: file costs), then each time reading the file again (a listing, a HEAD, a conditional PutObject)
+#: after another write came between.
+WRITE_ATTEMPTS = 4
 
 
 def refuse_writes_while_importing(cell: str, latest: ImportOperation | None) -> None:
@@ -34,8 +35,10 @@ def write_snapshot_file(
     If-Match (a create does not, as Personium's doPutForCreate does not). Each write is conditional
     on the version read just before it, so of two concurrent writes neither is lost unseen: the
     later one reads again, and is refused if its If-Match named the version the other replaced."""
-    for _ in range(WRITE_ATTEMPTS):
-        current = files.find(cell, name)
+    current: SnapshotFile | None = None  # first as new: S3 refuses the create if the file exists
+    for attempt in range(WRITE_ATTEMPTS):
+        if attempt:
+            current = files.find(cell, name)
         now = utc_now()
         if current is None:
             written = new_snapshot_file(name, len(body), content_type, now)
