@@ -48,7 +48,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "bench")]
 
-import boto3  # noqa: E402
 import requests  # noqa: E402
 from table import Figure, Row, print_table  # noqa: E402
 
@@ -327,22 +326,12 @@ def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def directory_entries(stack: LocalStack) -> Counter:
-    """Entries in the directory by cell and the import that created them (their importedFrom), by a scan."""
+def directory_entries(stack: LocalStack, cells: list[str]) -> Counter:
+    """Entries in the directory by cell and the import that created them (their importedFrom)."""
     entries: Counter = Counter()
-    pages = (
-        boto3.client("dynamodb")
-        .get_paginator("scan")
-        .paginate(
-            TableName=stack.store.table_name,
-            ProjectionExpression="PK, importedFrom",
-            FilterExpression="attribute_exists(importedFrom)",
-        )
-    )
-    for page in pages:
-        for item in page["Items"]:
-            _, cell, _ = item["PK"]["S"].split("#", 2)  # <KIND>#<cell>#<identity>
-            entries[(cell, item["importedFrom"]["S"].partition("#")[0])] += 1  # <operation>#<type>#<seq>
+    for cell in cells:
+        for entry in stack.store.directory_entries(cell, stack.directory_keys(cell)).values():
+            entries[(cell, entry.reference.partition("#")[0])] += 1  # <operation>#<type>#<seq>
     return entries
 
 
@@ -389,7 +378,7 @@ def run(stack: LocalStack, cells: int, users: int, clients: int, deadline_second
         for future in tallies:
             tally.merge(future.result())
 
-    entries = directory_entries(stack)
+    entries = directory_entries(stack, [target.cell for target in targets])
     finals = []
     for target in targets:
         view = _answered(

@@ -50,6 +50,7 @@ from bulk_import.domain.credentials import ApiPermission
 from bulk_import.domain.importers import IMPORTERS
 from bulk_import.domain.operation import ImportOperation, ProgressStep, utc_now
 from bulk_import.domain.records.schema import RecordInvalid, parse_record
+from bulk_import.domain.records.staged import RecordType
 from bulk_import.domain.selection import DIRECT_MESSAGES, is_selected
 from bulk_import.logic.admin import create_api_credential
 from bulk_import.logic.imports.errors import ImportServiceError
@@ -179,15 +180,8 @@ class PublicApi:
 
 
 def directory(stack: LocalStack, cell: str) -> Counter:
-    """How many entries of each kind the cell has (users, channels, messages), by a scan."""
-    kinds: Counter = Counter()
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=stack.store.table_name)
-    for page in pages:
-        for item in page["Items"]:
-            kind, _, rest = item["PK"]["S"].partition("#")
-            if kind in ("USER", "CHANNEL", "MESSAGE") and rest.startswith(f"{cell}#"):
-                kinds[kind.lower()] += 1
-    return kinds
+    """How many entries of each kind the cell has (users, channels, messages)."""
+    return Counter(kind for kind, _ in stack.directory_keys(cell))
 
 
 def wait_ended(stack: LocalStack, cell: str, operation_id: str) -> None:
@@ -502,13 +496,9 @@ class CountWatch(threading.Thread):
 
 def imported_by(stack: LocalStack, cell: str) -> Counter:
     """How many users of the cell's directory each operation created (their importedFrom)."""
-    by: Counter = Counter()
-    pages = boto3.client("dynamodb").get_paginator("scan").paginate(TableName=stack.store.table_name)
-    for page in pages:
-        for item in page["Items"]:
-            if item["PK"]["S"].startswith(f"USER#{cell}#"):
-                by[item["importedFrom"]["S"].partition("#")[0]] += 1
-    return by
+    users = [key for key in stack.directory_keys(cell) if key[0] == RecordType.USER]
+    entries = stack.store.directory_entries(cell, users).values()
+    return Counter(entry.reference.partition("#")[0] for entry in entries)
 
 
 def settle_as_the_sweeper(stack: LocalStack) -> None:

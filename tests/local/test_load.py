@@ -5,7 +5,8 @@ from bench.load import run
 
 
 def test_imports_in_several_cells_read_by_many_clients_answer_right(local_stack):
-    result = run(local_stack, cells=3, users=300, clients=8, deadline_seconds=45)
+    # The deadline tells an import that never ends from a slow one; the speed is bench/load.py's figure.
+    result = run(local_stack, cells=3, users=300, clients=8, deadline_seconds=180)
 
     assert result.reads.latencies
     assert dict(result.reads.server_errors) == {}
