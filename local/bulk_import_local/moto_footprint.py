@@ -251,7 +251,8 @@ def is_packed(item: Any) -> bool:
 
 def attribute_names(item: Any) -> Any:
     """The item's top-level attribute names, without unpacking it."""
-    return item._shape.names if is_packed(item) else item.attrs.keys()
+    shape = getattr(item, "_shape", None)  # once: another thread may unpack it meanwhile
+    return item.attrs.keys() if shape is None else shape.names
 
 
 def _pack_items() -> Callable[[], None]:
@@ -266,9 +267,13 @@ def _pack_items() -> Callable[[], None]:
     # An item's state is read and set as attributes, never through its `__dict__`: Python keeps an
     # object's attributes without a dict of their own until `__dict__` is asked for (about 100 bytes
     # an item).
+    # Another thread may unpack the item between two reads: set_attrs sets `_attrs` first, then
+    # clears `_packed`, then `_shape`, so `_packed` is read first, and a `_shape` gone by then
+    # means `_attrs` holds the item.
     def text_of(item: Item) -> str | None:
+        packed = getattr(item, "_packed", None)
         shape = getattr(item, "_shape", None)
-        return None if shape is None else shape.unpack(item._packed)
+        return None if packed is None or shape is None else shape.unpack(packed)
 
     def unpacked(text: str) -> Any:
         attrs = LimitedSizeDict.__new__(LimitedSizeDict)
@@ -288,8 +293,9 @@ def _pack_items() -> Callable[[], None]:
         return self._attrs
 
     def set_attrs(self: Item, attrs: Any) -> None:
-        self._attrs = attrs
-        self._packed = self._shape = None
+        self._attrs = attrs  # in this order (text_of)
+        self._packed = None
+        self._shape = None
 
     def init(self: Item, hash_key: Any, range_key: Any, attrs: dict[str, Any]) -> None:
         moto_init(self, hash_key, range_key, attrs)  # moto's checks (its item size limit) as ever
