@@ -313,3 +313,15 @@ def test_a_cell_whose_import_failed_refuses_its_snapshots_but_not_its_import(see
     assert (status.status, status.body["status"]) == (200, "import failed")
     again = invoke("PersoniumImportFunction", api_event("POST", f"/{IDLE}/__import", TOKENS[IDLE], body={"Name": "s"}))
     assert again.status == 202
+
+
+def test_the_cookie_and_x_override_work_on_the_collection_as_on_every_personium_route(seeded_cells, invoke):
+    """p_cookie_peer with the p_cookie cookie instead of Authorization, and a header set by
+    X-Override (here the Depth a client could not send)."""
+    propfind = api_event("PROPFIND", f"/{BUSY}/__snapshot", None, query={"p_cookie_peer": demo.ROOT_COOKIE_PEER})
+    propfind["headers"] |= {"Cookie": f"p_cookie={demo.ROOT_TOKEN}", "X-Override": "Depth: 0"}
+    propfind["multiValueHeaders"] = {name: [value] for name, value in propfind["headers"].items()}
+    listed = invoke("PersoniumImportFunction", propfind)
+    assert listed.status == 207 and listed.body.count("<response>") == 1
+    propfind["queryStringParameters"] = propfind["multiValueQueryStringParameters"] = None
+    assert invoke("PersoniumImportFunction", propfind).status == 401
