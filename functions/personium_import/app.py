@@ -98,7 +98,13 @@ def _existing_file(cell: str, name: str, write: bool = False) -> tuple[SnapshotF
     "/<CellName>/__import",
     summary="Start a cell import from a snapshot",
     tags=["Personium"],
-    responses={202: {"description": "Import accepted; Location is the status URL"}},
+    responses={
+        202: {"description": "Import accepted; Location is the status URL"},
+        400: {"description": "The body, or the snapshot (PR400-MC-0001, PR400-MC-0003, PR400-CM-0004), is refused"},
+        404: {"description": "No such snapshot (PR404-DV-0001)"},
+        409: {"description": "An import of the cell runs (PR409-CM-0002)"},
+        500: {"description": "A snapshot without manifest (PR500-CM-0002), or whose version is no integer"},
+    },
 )
 def start_cell_import(CellName: str):
     user, read = _authorize_root(CellName, lambda read: refuse_writes_while_importing(CellName, read.latest))

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from tests.support.e2e import Http, Users, wait_for
+from tests.support.personium_exports import CellExport
 
 IN_PROGRESS = "importation in progress"
 
@@ -91,6 +92,33 @@ def test_a_snapshot_imports_to_done_with_exact_counts(api_url, cell, personium, 
     deleted = personium.request("DELETE", "/__snapshot/users.zip", headers={"If-Match": stored.headers["ETag"]})
     assert deleted.status_code == 204
     assert personium.get("/__snapshot/users.zip").status_code == 404
+
+
+def test_a_cell_snapshot_personium_exported_imports_its_accounts_as_users(cell, personium, native_for):
+    """Personium's own export of a cell: checked before the 202 as Personium checks it, then each
+    account imported as a user of the cell (a name Rocket.Chat's rules refuse fails alone)."""
+    accounts = [f"account{number}" for number in range(120)] + ["someone@example"]
+    snapshot = CellExport(accounts=accounts).zip()
+    zipped = {"Content-Type": "application/zip"}
+    assert personium.put("/__snapshot/exported.zip", data=snapshot, headers=zipped).status_code == 201
+    missing = CellExport(left_out={"10_odata/11_account.pjson"}).zip()
+    assert personium.put("/__snapshot/broken.zip", data=missing, headers=zipped).status_code == 201
+    refused = personium.post("/__import", json={"Name": "broken"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "PR400-MC-0001")
+
+    started = personium.post("/__import", json={"Name": "exported"})
+    assert started.status_code == 202, started.text
+    final = wait_for(
+        "the Personium import to end", lambda: (s := personium.get("/__import").json())["status"] != IN_PROGRESS and s
+    )
+    assert final == {"status": "ready"}
+
+    view = native_for(cell).get("/imports").json()["items"][0]
+    counts = view["counts"]
+    assert view["state"] == "done" and view["name"] == "exported"
+    assert (counts["users"], counts["total"], counts["completed"], counts["error"]) == (121, 121, 120, 1)
+    (failed,) = native_for(cell).get(f"/imports/{view['id']}/errors").json()["items"]
+    assert failed["source"] == "10_odata/11_account.pjson:121"
 
 
 def test_a_bad_import_request_is_answered_as_personium_does(personium):

@@ -19,8 +19,10 @@ from bulk_import.domain.operation import ProgressStep, new_operation_id, utc_now
 from bulk_import.domain.snapshot_files import new_snapshot_file
 from bulk_import.logic.imports.errors import ETagMismatch
 from bulk_import.logic.snapshot_files import write_snapshot_file
+from bulk_import.readers.personium_snapshot import MANIFEST, ODATA_DIR
 from bulk_import_cli import demo
 from tests.support.events import api_event
+from tests.support.personium_exports import CellExport
 
 IDLE, BUSY = demo.OTHER_CELL, demo.DEMO_CELL  # the demo's idle cell, and its cell with an import running
 TOKENS = {IDLE: demo.OTHER_CELL_ROOT_TOKEN, BUSY: demo.ROOT_TOKEN}
@@ -325,3 +327,61 @@ def test_the_cookie_and_x_override_work_on_the_collection_as_on_every_personium_
     assert listed.status == 207 and listed.body.count("<response>") == 1
     propfind["queryStringParameters"] = propfind["multiValueQueryStringParameters"] = None
     assert invoke("PersoniumImportFunction", propfind).status == 401
+
+
+def start_import(invoke, name, cell=IDLE):
+    return invoke("PersoniumImportFunction", api_event("POST", f"/{cell}/__import", TOKENS[cell], body={"Name": name}))
+
+
+@pytest.mark.parametrize(
+    ("export", "answer"),
+    [
+        (
+            CellExport(left_out={MANIFEST}),
+            (500, "PR500-CM-0002", "Files I/O error caused [read manifest json from snapshot file] to fail."),
+        ),
+        (
+            CellExport(manifest=b'{\n"export_version":'),
+            (400, "PR400-CM-0004", 'JSON parse error. [{\\u000A"export_version":].'),
+        ),
+        (
+            CellExport(manifest={"export_version": 1}),
+            (400, "PR400-MC-0003", "Version of the snapshot file is invalid. Expected [2] but was [1]."),
+        ),
+        (
+            CellExport(manifest={"export_version": 1000}),
+            (400, "PR400-MC-0003", "Version of the snapshot file is invalid. Expected [2] but was [1,000]."),
+        ),
+        (
+            CellExport(manifest={"unit_url": "https://unit.example/"}),
+            (400, "PR400-MC-0003", "Version of the snapshot file is invalid. Expected [2] but was [null]."),
+        ),
+        (
+            CellExport(left_out={f"{ODATA_DIR}/70_userdata.pjson", f"{ODATA_DIR}/20_role.pjson"}),
+            (400, "PR400-MC-0001", "[10_odata/70_userdata.pjson] does not exist in the snapshot file."),
+        ),
+    ],
+    ids=["no manifest", "manifest not JSON", "version 1", "version 1000", "no version", "two files missing"],
+)
+def test_a_cell_snapshot_personium_refuses_is_answered_as_personium_answers_before_the_202(
+    seeded_cells, invoke, store, export, answer
+):
+    assert put(invoke, "cell.zip", body=export.zip()).status == 201
+    assert personium_error(start_import(invoke, "cell")) == answer
+    assert store.latest_operation(IDLE) is None or store.latest_operation(IDLE).importation_name != "cell"
+
+
+def test_a_manifest_whose_version_is_no_integer_gets_personiums_unknown_exception(seeded_cells, invoke):
+    put(invoke, "cell.zip", body=CellExport(manifest={"export_version": "2"}).zip())
+    refused = start_import(invoke, "cell")
+    assert refused.status == 500 and refused.body["code"] == "PR500-SV-9999"
+    assert refused.body["message"]["lang"] == "en_US"
+    assert re.fullmatch(r"Unknown Exception \[\d{1,5}\]", refused.body["message"]["value"])
+
+
+def test_a_cell_snapshot_as_personiums_export_writes_it_is_accepted_for_its_own_importer(seeded_cells, invoke, store):
+    put(invoke, "cell.zip", body=CellExport().zip())
+    accepted = start_import(invoke, "cell")
+    assert accepted.status == 202, accepted.body
+    operation = store.latest_operation(IDLE)
+    assert (operation.importation_name, operation.importer_key) == ("cell", "personium-cell")

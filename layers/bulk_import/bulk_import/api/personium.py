@@ -39,8 +39,16 @@ from bulk_import.logic.imports.errors import (
 )
 from bulk_import.logic.status_reads import cell_import_status
 from bulk_import.observability import logger
+from bulk_import.readers.personium_snapshot_refusals import (
+    ManifestMistyped,
+    ManifestNotJson,
+    ManifestUnreadable,
+    SnapshotPathMissing,
+    SnapshotVersionInvalid,
+)
 
 REQUEST_KEY_HEADER = "X-Personium-RequestKey"
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 # Java's \p{Alpha} and \p{Digit} are ASCII-only, so this is Personium's pattern exactly.
 _REQUEST_KEY = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 
@@ -52,13 +60,19 @@ class PersoniumCode:
 
     code: str
     message: str
+    #: The message's language tag: Personium's errors say "en", its unknown exception "en_US".
+    lang: str = "en"
 
     @property
     def status(self) -> int:
         return int(self.code[2:5])
 
-    def text(self, *arguments: str) -> str:
-        return self.message.format(*arguments)
+    def text(self, *arguments: object) -> str:
+        """The message with its arguments, as Personium's `params` makes it (MessageFormat: a whole
+        number with thousands separators, null for none), its control characters escaped as
+        `\\uXXXX` as Personium escapes them (EscapeControlCode)."""
+        formatted = self.message.format(*(_message_format(argument) for argument in arguments))
+        return _CONTROL_CHARACTER.sub(lambda found: f"\\u{ord(found.group()):04X}", formatted)
 
 
 AUTHORIZATION_REQUIRED = PersoniumCode("PR401-AU-0001", "Authorization required.")
@@ -88,6 +102,13 @@ RANGE_NOT_SATISFIABLE = PersoniumCode("PR416-DV-0001", "Requested range not sati
 METHOD_NOT_ALLOWED = PersoniumCode("PR405-MC-0001", "Method not allowed.")
 METHOD_NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0001", "Method not implemented.")
 NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0002", "Not implemented. [{0}].")
+FILE_IO_ERROR = PersoniumCode("PR500-CM-0002", "Files I/O error caused [{0}] to fail.")
+NOT_FOUND_IN_SNAPSHOT = PersoniumCode("PR400-MC-0001", "[{0}] does not exist in the snapshot file.")
+SNAPSHOT_VERSION_INVALID = PersoniumCode(
+    "PR400-MC-0003", "Version of the snapshot file is invalid. Expected [{0}] but was [{1}]."
+)
+#: What Personium answers an exception it did not foresee with; `{0}` is the number it logs it under.
+UNKNOWN_EXCEPTION = PersoniumCode("PR500-SV-9999", "Unknown Exception [{0}]", lang="en_US")
 # What personium-core answers a request that cannot get its cell's lock in time under load
 # (PersoniumCoreException.Misc.TOO_MANY_CONCURRENT_REQUESTS); here, the table's answer in time.
 TOO_MANY_CONCURRENT_REQUESTS = PersoniumCode("PR503-SV-0001", "Too many concurrent requests.")
@@ -148,6 +169,12 @@ class LocalizedText(TypedDict):
     value: str
 
 
+def _message_format(argument: object) -> object:
+    if argument is None:
+        return "null"
+    return f"{argument:,}" if type(argument) is int else argument
+
+
 class PersoniumMessage(TypedDict):
     """Personium's message format, used for errors and for a failed import's cause."""
 
@@ -155,8 +182,8 @@ class PersoniumMessage(TypedDict):
     message: LocalizedText
 
 
-def personium_message(code: str, text: str) -> PersoniumMessage:
-    return {"code": code, "message": {"lang": "en", "value": text}}
+def personium_message(code: str, text: str, lang: str = "en") -> PersoniumMessage:
+    return {"code": code, "message": {"lang": lang, "value": text}}
 
 
 class CellImportStatus(TypedDict):
@@ -214,17 +241,17 @@ class PersoniumCredential:
         return cls(token=cookie.value if cookie else None, cookie_peer=peer)
 
 
-def error_body(code: PersoniumCode, *arguments: str) -> str:
-    return json_text(personium_message(code.code, code.text(*arguments)))
+def error_body(code: PersoniumCode, *arguments: object) -> str:
+    return json_text(personium_message(code.code, code.text(*arguments), code.lang))
 
 
-def error_response(code: PersoniumCode, *arguments: str) -> Answer:
+def error_response(code: PersoniumCode, *arguments: object) -> Answer:
     return Answer(code.status, error_body(code, *arguments))
 
 
 #: The Personium error each error is answered with, and the arguments of its message: the error's
 #: own (its args) where None.
-_CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[str, ...] | None]] = {
+_CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[object, ...] | None]] = {
     InvalidAuthenticationScheme: (INVALID_AUTHENTICATION_SCHEME, None),
     CellNotFound: (CELL_NOT_FOUND, None),
     AuthenticationRequired: (AUTHORIZATION_REQUIRED, None),
@@ -237,6 +264,10 @@ _CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[str, ...] | Non
     CellImportFailed: (CELL_IMPORT_FAILED, ()),
     ETagMismatch: (ETAG_NOT_MATCH, ()),
     RouteNotFound: (URI_NOT_RECOGNIZED, ()),
+    ManifestUnreadable: (FILE_IO_ERROR, ("read manifest json from snapshot file",)),
+    ManifestNotJson: (JSON_PARSE_ERROR, None),
+    SnapshotVersionInvalid: (SNAPSHOT_VERSION_INVALID, None),
+    SnapshotPathMissing: (NOT_FOUND_IN_SNAPSHOT, None),
 }
 
 
@@ -256,6 +287,12 @@ def answer_error(error: Exception, request: ProxyRequest) -> Answer:
             cell = request.path.strip("/").split("/")[0]
             answer.headers["WWW-Authenticate"] = f'Bearer realm="{url_of(request, f"/{cell}/")}"'
         return answer
+    if isinstance(error, ManifestMistyped):
+        # Personium's cast of the manifest fails: its answer to an exception it did not foresee,
+        # under a number it logs the exception with.
+        number = str(uuid.uuid4().int % 100_000)
+        logger.warning("Snapshot manifest mistyped", extra={"unknown_exception": number})
+        return error_response(UNKNOWN_EXCEPTION, number)
     if isinstance(error, BulkImportError):
         return error_response(UNKNOWN_ERROR)
     logger.exception("Unexpected error")

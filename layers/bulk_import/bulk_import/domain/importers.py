@@ -37,6 +37,8 @@ IMPORTERS: dict[str, Importer] = {
         Importer("pending-avatars", "Pending Avatars", visible=False, downloads="user"),
         Importer("v1", "Bulk import API", visible=False),
         Importer("personium", "Personium snapshot", visible=False),
+        # A snapshot Personium's export wrote: its accounts have no email.
+        Importer("personium-cell", "Personium cell snapshot", visible=False, emails_optional=True),
     )
 }
 

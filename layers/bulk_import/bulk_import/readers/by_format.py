@@ -1,7 +1,7 @@
-"""Any import file, told by how it starts: a zip with one of Slack's root files (users.json,
-channels.json, ...) is Slack's workspace export, another zip is Rocket.Chat's CSV importer's, a CSV
-whose first line is the header of Slack's member list export is Rocket.Chat's slack-users importer's,
-anything else JSON Lines."""
+"""Any import file, told by how it starts: a zip laid out as Personium's cell export is a cell
+snapshot, a zip with one of Slack's root files (users.json, channels.json, ...) is Slack's workspace
+export, another zip is Rocket.Chat's CSV importer's, a CSV whose first line is the header of Slack's
+member list export is Rocket.Chat's slack-users importer's, anything else JSON Lines."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 from bulk_import.readers.json_lines import json_record, json_type
 from bulk_import.readers.lines import SourceRecord, lines, records_of_lines
+from bulk_import.readers.personium_snapshot import cell_snapshot_records, is_cell_snapshot
 from bulk_import.readers.rocketchat_csv import zip_records
 from bulk_import.readers.slack_export import ROOT_FILES, SkippedFile
 from bulk_import.readers.slack_names import slack_export_records
@@ -31,7 +32,10 @@ def read_records(
     with open_file() as file:
         head = file.read(len(_BYTE_ORDER_MARK) + len(SLACK_USERS_HEADER))
         file.seek(0)
-        if head[:4] in _ZIP_MAGIC and _is_slack_export(file):
+        members = zip_members(file)
+        if members is not None and is_cell_snapshot(members):
+            yield from cell_snapshot_records(file, name, cursor)
+        elif members is not None and not members.isdisjoint(ROOT_FILES):
             yield from slack_export_records(file, name, cursor, skipped)
         elif head[:4] in _ZIP_MAGIC:
             yield from zip_records(file, name, cursor)
@@ -41,12 +45,15 @@ def read_records(
             yield from records_of_lines(lines(file, cursor), name, 0, json_record, json_type)
 
 
-def _is_slack_export(file: BinaryIO) -> bool:
-    """Whether the zip holds one of Slack's root files (read from its central directory)."""
+def zip_members(file: BinaryIO) -> set[str] | None:
+    """The zip's member names (from its central directory); None if it is not a zip or cannot be
+    read as one."""
+    if file.read(len(_ZIP_MAGIC[0])) not in _ZIP_MAGIC:
+        file.seek(0)
+        return None
     try:
-        names = set(zipfile.ZipFile(file).namelist())
+        return set(zipfile.ZipFile(file).namelist())
     except zipfile.BadZipFile:
-        return False  # zip_records says why it cannot be read
+        return None  # zip_records says why it cannot be read
     finally:
         file.seek(0)
-    return not names.isdisjoint(ROOT_FILES)

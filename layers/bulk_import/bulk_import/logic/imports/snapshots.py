@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import zipfile
+from collections.abc import Callable
+from typing import BinaryIO
+
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.s3 import ImportFiles, snapshot_key
-from bulk_import.domain.operation import (
-    ImportOperation,
-)
+from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.imports.launch import UNREAD, Executions, Latest
 from bulk_import.logic.imports.start import start_file_import
+from bulk_import.readers.by_format import zip_members
+from bulk_import.readers.personium_snapshot import check_cell_snapshot, is_cell_snapshot
+
+#: The importer of a snapshot in this product's own formats, and of one Personium's export wrote.
+SNAPSHOT_IMPORTER = "personium"
+CELL_SNAPSHOT_IMPORTER = "personium-cell"
 
 
 def start_snapshot_import(
@@ -21,4 +29,18 @@ def start_snapshot_import(
     *,
     latest: Latest = UNREAD,
 ) -> ImportOperation:
-    return start_file_import(store, files, executions, cell, snapshot_key(cell, name), name, user, latest=latest)
+    key = snapshot_key(cell, name)
+    return start_file_import(store, files, executions, cell, key, name, user, snapshot_importer, latest=latest)
+
+
+def snapshot_importer(open_file: Callable[[], BinaryIO]) -> str:
+    """The importer of a stored snapshot: a zip laid out as Personium's export lays it out is a cell
+    snapshot, checked as Personium checks one before it accepts it (readers.personium_snapshot raises
+    what it refuses); anything else is in this product's formats. Reads the zip's central directory
+    and its manifest, not the whole file."""
+    with open_file() as file:
+        members = zip_members(file)
+        if members is None or not is_cell_snapshot(members):
+            return SNAPSHOT_IMPORTER
+        check_cell_snapshot(zipfile.ZipFile(file))
+    return CELL_SNAPSHOT_IMPORTER

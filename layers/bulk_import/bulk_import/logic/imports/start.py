@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from bulk_import.dal.dynamodb import ImportStore
 from bulk_import.dal.dynamodb.operation_items import KeyTaken
@@ -36,15 +37,17 @@ def start_file_import(
     key: str,
     name: str,
     user: str,
-    kind: str = "personium",
+    importer_of_file: Callable[[Callable[[], BinaryIO]], str],
     *,
     latest: Latest = UNREAD,
 ) -> ImportOperation:
-    """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI)."""
+    """Imports the file at S3 `key` into `cell` (Personium's POST __import and the CLI), as the
+    importer `importer_of_file` tells from the file (raising what refuses it)."""
     latest = idle_latest(store, cell, latest)
     etag = files.etag(key)
     if etag is None:
         raise SnapshotNotFound(key.rpartition("/")[2])
+    kind = importer_of_file(files.opener(key, etag))
     return _start_file(store, executions, cell, key, etag, name, user, kind, latest)
 
 
