@@ -5,19 +5,19 @@ member list export is Rocket.Chat's slack-users importer's, anything else JSON L
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from bulk_import.readers.json_lines import json_record, json_type
 from bulk_import.readers.lines import SourceRecord, lines, records_of_lines
-from bulk_import.readers.personium_snapshot import cell_snapshot_records, is_cell_snapshot
+from bulk_import.readers.personium_accounts import cell_snapshot_records
+from bulk_import.readers.personium_snapshot import is_cell_snapshot
 from bulk_import.readers.rocketchat_csv import zip_records
 from bulk_import.readers.slack_export import ROOT_FILES, SkippedFile
 from bulk_import.readers.slack_names import slack_export_records
 from bulk_import.readers.slack_users import SLACK_USERS_HEADER, slack_user_records
+from bulk_import.readers.zips import ZIP_MAGIC, zip_members
 
-_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 _BYTE_ORDER_MARK = b"\xef\xbb\xbf"
 
 
@@ -37,23 +37,9 @@ def read_records(
             yield from cell_snapshot_records(file, name, cursor)
         elif members is not None and not members.isdisjoint(ROOT_FILES):
             yield from slack_export_records(file, name, cursor, skipped)
-        elif head[:4] in _ZIP_MAGIC:
+        elif head[:4] in ZIP_MAGIC:
             yield from zip_records(file, name, cursor)
         elif head.removeprefix(_BYTE_ORDER_MARK).startswith(SLACK_USERS_HEADER):
             yield from slack_user_records(file, name, cursor)
         else:
             yield from records_of_lines(lines(file, cursor), name, 0, json_record, json_type)
-
-
-def zip_members(file: BinaryIO) -> set[str] | None:
-    """The zip's member names (from its central directory); None if it is not a zip or cannot be
-    read as one."""
-    if file.read(len(_ZIP_MAGIC[0])) not in _ZIP_MAGIC:
-        file.seek(0)
-        return None
-    try:
-        return set(zipfile.ZipFile(file).namelist())
-    except zipfile.BadZipFile:
-        return None  # zip_records says why it cannot be read
-    finally:
-        file.seek(0)

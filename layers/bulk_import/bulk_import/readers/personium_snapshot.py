@@ -1,17 +1,14 @@
 """A cell snapshot as Personium's `__export` writes it: `00_manifest.json` at the root, `10_odata/`
 with `00_cell.json` and one `.pjson` file per entity type (a line per entity, as Elasticsearch holds
 it), and `20_webdav/`. The checks Personium's import makes of one before it accepts it, in its
-order, and the records it holds (docs/decisions/0009-personium-cell-snapshots.md)."""
+order (its records: readers/personium_accounts.py; docs/decisions/0009-personium-cell-snapshots.md)."""
 
 from __future__ import annotations
 
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
-from typing import Any, BinaryIO
+from collections.abc import Iterable
 
-from bulk_import.domain.records.staged import RecordType
-from bulk_import.readers.lines import MalformedInput, SourceRecord, lines, records_of_lines
 from bulk_import.readers.personium_snapshot_refusals import (
     ManifestMistyped,
     ManifestNotJson,
@@ -106,31 +103,3 @@ def check_cell_snapshot(archive: zipfile.ZipFile) -> None:
     for path in REQUIRED_PATHS:
         if path not in names and path not in _CREATED_WHEN_MISSING:
             raise SnapshotPathMissing(path)
-
-
-def cell_snapshot_records(file: BinaryIO, name: str, cursor: dict[str, int] | None) -> Iterator[SourceRecord]:
-    """The snapshot's accounts, a user each (its `Name` the username, its id kept in importIds),
-    from `cursor` on. A line that is not an account Personium wrote fails alone."""
-    try:
-        archive = zipfile.ZipFile(file)
-    except zipfile.BadZipFile as exc:
-        raise MalformedInput(name, None, f"not a valid zip file ({exc})") from exc
-    if ACCOUNTS not in archive.namelist():
-        raise MalformedInput(name, None, f"no {ACCOUNTS} in the snapshot")
-    with archive.open(ACCOUNTS) as stream:
-        yield from records_of_lines(lines(stream, cursor), ACCOUNTS, 0, account_record, lambda _: RecordType.USER)
-
-
-def account_record(text: str) -> tuple[RecordType, dict[str, Any], str | None]:
-    """A line of 11_account.pjson (`{"_index", "_type", "_id", "_source": {"s": {"Name": ...}}}`)
-    as a user record, or why it cannot be one."""
-    try:
-        hit = json.loads(text)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        return RecordType.USER, {}, f"invalid JSON ({exc})"
-    source = hit.get("_source") if isinstance(hit, dict) else None
-    fields = source.get("s") if isinstance(source, dict) else None
-    if not isinstance(fields, dict) or not isinstance(fields.get("Name"), str):
-        return RecordType.USER, {}, "not an account: no _source.s.Name"
-    identifier = hit.get("_id")
-    return RecordType.USER, {"username": fields["Name"], "importIds": [identifier] if identifier else []}, None

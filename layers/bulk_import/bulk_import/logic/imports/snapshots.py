@@ -11,8 +11,8 @@ from bulk_import.dal.s3 import ImportFiles, snapshot_key
 from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.imports.launch import UNREAD, Executions, Latest
 from bulk_import.logic.imports.start import start_file_import
-from bulk_import.readers.by_format import zip_members
 from bulk_import.readers.personium_snapshot import check_cell_snapshot, is_cell_snapshot
+from bulk_import.readers.zips import zip_members
 
 #: The importer of a snapshot in this product's own formats, and of one Personium's export wrote.
 SNAPSHOT_IMPORTER = "personium"

@@ -48,6 +48,7 @@ from bulk_import.logic.worker.steps import (
 from bulk_import.readers.by_format import read_records
 from bulk_import.readers.lines import SourceRecord
 from bulk_import.readers.slack_export import SkippedFile
+from bulk_import.readers.zips import ZIP_MAGIC
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
@@ -397,7 +398,7 @@ def _records_to_retry(
 
 def _is_zip(opener: Callable) -> bool:
     with opener() as file:
-        return file.read(4) in (b"PK\x03\x04", b"PK\x05\x06")
+        return file.read(len(ZIP_MAGIC[0])) in ZIP_MAGIC
 
 
 def _save_staged(
