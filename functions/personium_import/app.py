@@ -100,7 +100,7 @@ def _existing_file(cell: str, name: str, write: bool = False) -> tuple[SnapshotF
     tags=["Personium"],
     responses={
         202: {"description": "Import accepted; Location is the status URL"},
-        400: {"description": "The body, or the snapshot (PR400-MC-0001, PR400-MC-0003, PR400-CM-0004), is refused"},
+        400: {"description": "The body, or the snapshot (PR400-MC-0004, -MC-0003, -MC-0001, -CM-0004), is refused"},
         404: {"description": "No such snapshot (PR404-DV-0001)"},
         409: {"description": "An import of the cell runs (PR409-CM-0002)"},
         500: {"description": "A snapshot without manifest (PR500-CM-0002), or whose version is no integer"},

@@ -299,7 +299,7 @@ def test_the_request_key_is_checked_and_echoed_on_the_collection_too(seeded_cell
 
 
 def test_a_cell_whose_import_failed_refuses_its_snapshots_but_not_its_import(seeded_cells, store, invoke):
-    put(invoke, "s.zip")
+    put(invoke, "s.zip", body=CellExport().zip())
     (latest,) = store.latest_operations(IDLE, 1)  # the demo's done import
     failed = replace(latest, id=new_operation_id(), step=ProgressStep.IMPORT_FAILED, started_at=utc_now())
     store.start_operation(failed, latest)
@@ -336,6 +336,7 @@ def start_import(invoke, name, cell=IDLE):
 @pytest.mark.parametrize(
     ("export", "answer"),
     [
+        (ZIP, (400, "PR400-MC-0004", "The specified snapshot file is not zip file.")),
         (
             CellExport(left_out={MANIFEST}),
             (500, "PR500-CM-0002", "Files I/O error caused [read manifest json from snapshot file] to fail."),
@@ -361,12 +362,20 @@ def start_import(invoke, name, cell=IDLE):
             (400, "PR400-MC-0001", "[10_odata/70_userdata.pjson] does not exist in the snapshot file."),
         ),
     ],
-    ids=["no manifest", "manifest not JSON", "version 1", "version 1000", "no version", "two files missing"],
+    ids=[
+        "not a zip",
+        "no manifest",
+        "manifest not JSON",
+        "version 1",
+        "version 1000",
+        "no version",
+        "two files missing",
+    ],
 )
 def test_a_cell_snapshot_personium_refuses_is_answered_as_personium_answers_before_the_202(
     seeded_cells, invoke, store, export, answer
 ):
-    assert put(invoke, "cell.zip", body=export.zip()).status == 201
+    assert put(invoke, "cell.zip", body=export if isinstance(export, bytes) else export.zip()).status == 201
     assert personium_error(start_import(invoke, "cell")) == answer
     assert store.latest_operation(IDLE) is None or store.latest_operation(IDLE).importation_name != "cell"
 

@@ -196,13 +196,15 @@ def test_personium_failed_import_shows_its_message(seeded, invoke):
         running,
         from_steps=frozenset({running.step}),
         step=ProgressStep.IMPORT_FAILED,
-        failure=Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file."),
+        failure=Failure(
+            code="PR400-BI-0006", message="[users.csv line 1: header must be username,email,name] file format error."
+        ),
     )
     result = invoke("PersoniumStatusFunction", load_event(PERSONIUM_OK))
     assert result.body["status"] == "import failed"
     assert result.body["message"] == {
-        "code": "PR400-MC-0004",
-        "message": {"lang": "en", "value": "The snapshot file is not a zip file."},
+        "code": "PR400-BI-0006",
+        "message": {"lang": "en", "value": "[users.csv line 1: header must be username,email,name] file format error."},
     }
 
 

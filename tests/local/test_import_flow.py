@@ -17,6 +17,7 @@ from bulk_import.logic.admin import create_cell_token
 from bulk_import_cli import demo
 from bulk_import_local import moto_stepfunctions
 from tests.support.events import load_event
+from tests.support.personium_exports import CellExport
 from tests.support.waiting import TIMEOUT, wait_until
 
 RC = {"X-User-Id": demo.ROCKETCHAT_USER_ID, "X-Auth-Token": demo.ROCKETCHAT_AUTH_TOKEN}
@@ -103,31 +104,27 @@ def test_personium_snapshot_import_over_http(local_stack, cell_token):
     assert operation.count.completed + operation.count.error == operation.count.total == 152
 
 
-def test_a_snapshot_that_is_not_a_zip_fails_the_import_with_personium_message(local_stack, cell_token):
+def test_a_snapshot_that_is_not_a_zip_is_refused_before_the_202_with_personiums_message(local_stack, cell_token):
     auth = cell_token("badzip")
-    requests.put(
-        f"{local_stack.api_url}/badzip/__snapshot/bad.zip",
-        data=b"plain text",
-        headers=auth | {"Content-Type": "application/zip"},
-        timeout=TIMEOUT,
-    )
-    assert (
-        requests.post(
-            f"{local_stack.api_url}/badzip/__import", json={"Name": "bad"}, headers=auth, timeout=TIMEOUT
-        ).status_code
-        == 202
-    )
-    final = wait_until(
-        lambda: (
-            (s := requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth, timeout=TIMEOUT).json())[
-                "status"
-            ]
-            != "importation in progress"
-            and s
+    for name, content in (("text", b"plain text"), ("cut", CellExport().zip()[:-30])):
+        requests.put(
+            f"{local_stack.api_url}/badzip/__snapshot/{name}.zip",
+            data=content,
+            headers=auth | {"Content-Type": "application/zip"},
+            timeout=TIMEOUT,
         )
-    )
-    assert final["status"] == "import failed"
-    assert final["message"]["code"] == "PR400-MC-0004"
+        refused = requests.post(
+            f"{local_stack.api_url}/badzip/__import", json={"Name": name}, headers=auth, timeout=TIMEOUT
+        )
+        assert (refused.status_code, refused.json()) == (
+            400,
+            {
+                "code": "PR400-MC-0004",
+                "message": {"lang": "en", "value": "The specified snapshot file is not zip file."},
+            },
+        )
+    status = requests.get(f"{local_stack.api_url}/badzip/__import", headers=auth, timeout=TIMEOUT)
+    assert status.json() == {"status": "ready"}
 
 
 def test_no_state_of_the_worker_carries_more_as_the_batches_grow(local_stack, cell_token, monkeypatch):

@@ -43,6 +43,7 @@ from bulk_import.readers.personium_snapshot_refusals import (
     ManifestMistyped,
     ManifestNotJson,
     ManifestUnreadable,
+    SnapshotNotZip,
     SnapshotPathMissing,
     SnapshotVersionInvalid,
 )
@@ -104,6 +105,7 @@ METHOD_NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0001", "Method not implemented.
 NOT_IMPLEMENTED = PersoniumCode("PR501-MC-0002", "Not implemented. [{0}].")
 FILE_IO_ERROR = PersoniumCode("PR500-CM-0002", "Files I/O error caused [{0}] to fail.")
 NOT_FOUND_IN_SNAPSHOT = PersoniumCode("PR400-MC-0001", "[{0}] does not exist in the snapshot file.")
+SNAPSHOT_NOT_ZIP = PersoniumCode("PR400-MC-0004", "The specified snapshot file is not zip file.")
 SNAPSHOT_VERSION_INVALID = PersoniumCode(
     "PR400-MC-0003", "Version of the snapshot file is invalid. Expected [{0}] but was [{1}]."
 )
@@ -264,6 +266,7 @@ _CODE_OF_ERROR: dict[type[Exception], tuple[PersoniumCode, tuple[object, ...] | 
     CellImportFailed: (CELL_IMPORT_FAILED, ()),
     ETagMismatch: (ETAG_NOT_MATCH, ()),
     RouteNotFound: (URI_NOT_RECOGNIZED, ()),
+    SnapshotNotZip: (SNAPSHOT_NOT_ZIP, ()),
     ManifestUnreadable: (FILE_IO_ERROR, ("read manifest json from snapshot file",)),
     ManifestNotJson: (JSON_PARSE_ERROR, None),
     SnapshotVersionInvalid: (SNAPSHOT_VERSION_INVALID, None),

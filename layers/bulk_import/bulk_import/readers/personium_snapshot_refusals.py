@@ -11,6 +11,11 @@ class SnapshotRefused(BulkImportError):
     """A cell snapshot Personium's import refuses before it accepts the request."""
 
 
+class SnapshotNotZip(SnapshotRefused):
+    """The stored snapshot cannot be opened as a zip (Personium's zip file system refuses the file,
+    stored as `content`, whatever is wrong with it)."""
+
+
 class ManifestUnreadable(SnapshotRefused):
     """No manifest to read (Personium reads it before it checks the rest)."""
 

@@ -12,6 +12,7 @@ from bulk_import.domain.operation import ImportOperation
 from bulk_import.logic.imports.launch import UNREAD, Executions, Latest
 from bulk_import.logic.imports.start import start_file_import
 from bulk_import.readers.personium_snapshot import check_cell_snapshot, is_cell_snapshot
+from bulk_import.readers.personium_snapshot_refusals import SnapshotNotZip
 from bulk_import.readers.zips import zip_members
 
 #: The importer of a snapshot in this product's own formats, and of one Personium's export wrote.
@@ -34,13 +35,15 @@ def start_snapshot_import(
 
 
 def snapshot_importer(open_file: Callable[[], BinaryIO]) -> str:
-    """The importer of a stored snapshot: a zip laid out as Personium's export lays it out is a cell
-    snapshot, checked as Personium checks one before it accepts it (readers.personium_snapshot raises
-    what it refuses); anything else is in this product's formats. Reads the zip's central directory
-    and its manifest, not the whole file."""
+    """The importer of a stored snapshot, which must be a zip: one laid out as Personium's export
+    lays it out is a cell snapshot, checked as Personium checks one before it accepts it
+    (readers.personium_snapshot raises what it refuses); another is in this product's formats.
+    Reads the zip's central directory and its manifest, not the whole file."""
     with open_file() as file:
         members = zip_members(file)
-        if members is None or not is_cell_snapshot(members):
+        if members is None:
+            raise SnapshotNotZip()
+        if not is_cell_snapshot(members):
             return SNAPSHOT_IMPORTER
         check_cell_snapshot(zipfile.ZipFile(file))
     return CELL_SNAPSHOT_IMPORTER

@@ -26,12 +26,8 @@ from bulk_import.domain.operation import (
 )
 from bulk_import.domain.records.staged import RecordType
 from bulk_import.logic.imports.launch import Executions
-from bulk_import.logic.worker.stage import NotAZip
 from bulk_import.logic.worker.steps import NEXT_PHASE, OperationStopped, ended_early, move, reference
 from bulk_import.readers.lines import MalformedInput
-
-NOT_A_ZIP = Failure(code="PR400-MC-0004", message="The snapshot file is not a zip file.")
-
 
 UNKNOWN_FAILURE = "PR500-SV-0000"
 
@@ -138,8 +134,6 @@ def fail_operation(store: ImportStore, cell: str, operation_id: str, error: dict
 def failure_of(error: dict[str, str]) -> Failure:
     """The operation's failure message for a Step Functions error (Error name, Cause JSON text)."""
     name, cause = error.get("Error", ""), error.get("Cause", "")
-    if name == NotAZip.__name__:
-        return NOT_A_ZIP
     if name == MalformedInput.__name__:
         return Failure(code=MALFORMED_INPUT, message=f"[{_error_message(cause)}] file format error.")
     if name in _DOWNLOAD_ERRORS:

@@ -19,7 +19,6 @@ from bulk_import.dal.s3 import (
     results_prefix,
     staged_object_of,
 )
-from bulk_import.domain.errors import BulkImportError
 from bulk_import.domain.importers import downloads_of, waits_for_selection
 from bulk_import.domain.operation import (
     BATCH_SIZE,
@@ -48,15 +47,10 @@ from bulk_import.logic.worker.steps import (
 from bulk_import.readers.by_format import read_records
 from bulk_import.readers.lines import SourceRecord
 from bulk_import.readers.slack_export import SkippedFile
-from bulk_import.readers.zips import ZIP_MAGIC
 
 #: Records read between two saves of the resume point (a crash repeats at most this much reading);
 #: each save writes the partial batches too, so fewer saves mean fewer objects written twice.
 STAGE_CHUNK = 5000
-
-
-class NotAZip(BulkImportError):
-    """A Personium snapshot must be a zip file."""
 
 
 def stage_input(
@@ -166,8 +160,6 @@ def _stage(
                 return {"operation": reference(operation), "staged": False}
     elif operation.source_key is not None:
         opener = files.opener(operation.source_key, operation.source_etag)
-        if cursor is None and operation.importer_key == "personium" and not _is_zip(opener):
-            raise NotAZip(operation.source_key)
         writer = _BatchWriter(files, operation.id, counts)
         file_name = operation.source_key.rpartition("/")[2]
         for read, source_record in enumerate(read_records(opener, position, name=file_name, skipped=skipped), start=1):
@@ -394,11 +386,6 @@ def _records_to_retry(
         ]
         # Never None, even after the last page: a resumed walk must not start over.
         yield records, {"type": record_type.value, "batch": batches.stop}
-
-
-def _is_zip(opener: Callable) -> bool:
-    with opener() as file:
-        return file.read(len(ZIP_MAGIC[0])) in ZIP_MAGIC
 
 
 def _save_staged(
