@@ -6,6 +6,7 @@ is looked at before the caller's rights, and the cell's lock while an import run
 from __future__ import annotations
 
 import base64
+import random
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -13,11 +14,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bulk_import.dal.s3 import default_files
+from bulk_import.dal.s3 import default_files, snapshot_key
 from bulk_import.dal.snapshot_files import SnapshotChanged, SnapshotFiles
 from bulk_import.domain.operation import ProgressStep, new_operation_id, utc_now
 from bulk_import.domain.snapshot_files import new_snapshot_file
 from bulk_import.logic.imports.errors import ETagMismatch
+from bulk_import.logic.imports.snapshots import snapshot_importer
 from bulk_import.logic.snapshot_files import write_snapshot_file
 from bulk_import.readers.personium_snapshot import MANIFEST, ODATA_DIR
 from bulk_import_cli import demo
@@ -394,3 +396,16 @@ def test_a_cell_snapshot_as_personiums_export_writes_it_is_accepted_for_its_own_
     assert accepted.status == 202, accepted.body
     operation = store.latest_operation(IDLE)
     assert (operation.importation_name, operation.importer_key) == ("cell", "personium-cell")
+
+
+@pytest.mark.parametrize(("webdav_bytes", "gets"), [(0, 1), (200_000, 2)], ids=["small", "over the tail"])
+def test_a_stored_snapshot_is_told_and_checked_from_its_end_in_one_get_and_its_manifest(files, webdav_bytes, gets):
+    """The first GET reads the end (the zip's directory, and the size: no HEAD); a snapshot larger
+    than that end takes one more, for its manifest, which the exporter writes first."""
+    export = CellExport(files={"big.bin": random.Random(7).randbytes(webdav_bytes)} if webdav_bytes else {})
+    key = snapshot_key(IDLE, "counted")
+    etag = files.put(key, export.zip())
+    calls: list[str] = []
+    files.client.meta.events.register("before-call.s3", lambda model, **_: calls.append(model.name))
+    assert snapshot_importer(files.opener(key, etag)) == "personium-cell"
+    assert calls == ["GetObject"] * gets

@@ -24,6 +24,9 @@ from bulk_import.settings import get_import_settings
 #: s3transfer's TransferConfig.multipart_threshold: below it, upload_fileobj makes one PutObject.
 _MULTIPART_THRESHOLD = 8 * 1024 * 1024
 _READ_AHEAD = 8 * 1024 * 1024  # one ranged GET per 8 MiB read: few requests, bounded memory
+#: What S3ObjectReader reads first, from the end: as much as zipfile reads there to find a zip's
+#: end record behind its longest comment, and with it, up to some thousand members, the directory.
+TAIL_BYTES = (1 << 16) + 22
 # Created once per process: batch objects are written and read several at a time.
 REQUESTS = ThreadPoolExecutor(max_workers=8, thread_name_prefix=f"{THREAD_NAME_PREFIX}files")
 
@@ -127,12 +130,25 @@ class S3ObjectReader(io.RawIOBase):
     reads work on objects of any size without holding them in memory. With an `etag`, every read
     is of that version (If-Match): a file replaced mid-import raises SourceChanged instead of
     mixing two versions. (Not Powertools' streaming S3Object: it takes If-Match, but turning its
-    412 into SourceChanged would wrap each of its methods, more code than this reader.)"""
+    412 into SourceChanged would wrap each of its methods, more code than this reader.)
+
+    Its first request reads the object's last TAIL_BYTES, which tells its size too (no HEAD), and
+    keeps them: a zip's directory is there, so telling a zip and listing it costs that one GET, and
+    a smaller file is read whole by it."""
 
     def __init__(self, client: Any, bucket: str, key: str, etag: str | None = None) -> None:
         self._client, self._bucket, self._key = client, bucket, key
         self._pinned = {"IfMatch": etag} if etag else {}
-        self._size = self._request("head_object")["ContentLength"]
+        try:
+            tail = self._request("get_object", Range=f"bytes=-{TAIL_BYTES}")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "InvalidRange":
+                raise
+            tail = self._request("get_object")  # an empty object has no range to read
+        content_range = tail.get("ContentRange")  # "bytes <first>-<last>/<size>"
+        self._tail = tail["Body"].read()
+        self._size = int(content_range.rpartition("/")[2]) if content_range else len(self._tail)
+        self._tail_start = self._size - len(self._tail)
         self._position = 0
 
     def _request(self, operation: str, **arguments: Any) -> dict[str, Any]:
@@ -160,9 +176,12 @@ class S3ObjectReader(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         if self._position >= self._size or not len(buffer):
             return 0
-        end = min(self._position + len(buffer), self._size) - 1
-        body = self._request("get_object", Range=f"bytes={self._position}-{end}")
-        data = body["Body"].read()
+        if self._position >= self._tail_start:
+            start = self._position - self._tail_start
+            data = self._tail[start : start + len(buffer)]
+        else:  # up to the tail at most: the tail is read already
+            end = min(self._position + len(buffer), self._tail_start) - 1
+            data = self._request("get_object", Range=f"bytes={self._position}-{end}")["Body"].read()
         buffer[: len(data)] = data
         self._position += len(data)
         return len(data)

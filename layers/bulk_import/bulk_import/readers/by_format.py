@@ -32,7 +32,7 @@ def read_records(
     with open_file() as file:
         head = file.read(len(_BYTE_ORDER_MARK) + len(SLACK_USERS_HEADER))
         file.seek(0)
-        members = zip_members(file)
+        members = zip_members(file) if head[:4] in ZIP_MAGIC else None
         if members is not None and is_cell_snapshot(members):
             yield from cell_snapshot_records(file, name, cursor)
         elif members is not None and not members.isdisjoint(ROOT_FILES):

@@ -10,11 +10,8 @@ ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
 def zip_members(file: BinaryIO) -> set[str] | None:
-    """The zip's member names (from its central directory); None if it is not a zip or cannot be
-    read as one."""
-    if file.read(len(ZIP_MAGIC[0])) not in ZIP_MAGIC:
-        file.seek(0)
-        return None
+    """The zip's member names (from its central directory, at its end); None if it is not a zip or
+    cannot be read as one."""
     try:
         return set(zipfile.ZipFile(file).namelist())
     except zipfile.BadZipFile:
