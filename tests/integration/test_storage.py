@@ -1,11 +1,13 @@
 """The store's writes: starting an operation moves the previous one aside, atomically and only once."""
 
+import random
 from dataclasses import replace
 
 import pytest
 
 from bulk_import.dal.dynamodb.operation_items import LatestChanged, OperationConflict
 from bulk_import.dal.dynamodb.record_items import BatchOutcome
+from bulk_import.dal.s3 import TAIL_BYTES
 from bulk_import.domain.operation import Counts, ImportOperation, ProgressStep, new_operation_id, utc_now
 from bulk_import.domain.records.staged import StagedRecord
 
@@ -129,3 +131,16 @@ def test_a_stream_is_uploaded_whole_in_one_put_up_to_8_mib_and_in_parts_above(st
     files.upload("exports/c/op/e-errors.csv", stream)
     assert files.client.get_object(Bucket=files.bucket, Key="exports/c/op/e-errors.csv")["Body"].read() == body
     assert puts[0] == ("PutObject" if size <= 8 * 1024 * 1024 else "CreateMultipartUpload")
+
+
+@pytest.mark.parametrize("size", [0, 3, TAIL_BYTES - 1, TAIL_BYTES, TAIL_BYTES + 1, 3 * TAIL_BYTES + 5])
+def test_a_file_reads_whole_and_from_any_position_whatever_its_size_against_its_end_read_first(files, size):
+    body = random.Random(size).randbytes(size)
+    etag = files.put("files/sized", body)
+    with files.opener("files/sized", etag)() as file:
+        assert file.read() == body
+        for position in {0, 1, size // 2, max(size - TAIL_BYTES - 1, 0), max(size - 3, 0)}:
+            file.seek(position)
+            assert file.read(TAIL_BYTES // 2) == body[position : position + TAIL_BYTES // 2]
+        file.seek(-min(size, 2), 2)
+        assert file.read() == body[size - min(size, 2) :]
