@@ -9,12 +9,17 @@ from typing import BinaryIO
 ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
 
 
-def zip_members(file: BinaryIO) -> set[str] | None:
-    """The zip's member names (from its central directory, at its end); None if it is not a zip or
-    cannot be read as one."""
+def open_zip(file: BinaryIO) -> zipfile.ZipFile | None:
+    """The zip, its central directory read (from its end); None if it is not a zip or cannot be
+    read as one."""
     try:
-        return set(zipfile.ZipFile(file).namelist())
+        return zipfile.ZipFile(file)
     except zipfile.BadZipFile:
-        return None  # zip_records says why it cannot be read
-    finally:
-        file.seek(0)
+        return None
+
+
+def zip_members(file: BinaryIO) -> set[str] | None:
+    """The zip's member names (open_zip); the file is left at its start for the reader that follows."""
+    archive = open_zip(file)
+    file.seek(0)
+    return None if archive is None else set(archive.namelist())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from collections.abc import Callable
 from typing import BinaryIO
 
@@ -13,7 +12,7 @@ from bulk_import.logic.imports.launch import UNREAD, Executions, Latest
 from bulk_import.logic.imports.start import start_file_import
 from bulk_import.readers.personium_snapshot import check_cell_snapshot, is_cell_snapshot
 from bulk_import.readers.personium_snapshot_refusals import SnapshotNotZip
-from bulk_import.readers.zips import zip_members
+from bulk_import.readers.zips import open_zip
 
 #: The importer of a snapshot in this product's own formats, and of one Personium's export wrote.
 SNAPSHOT_IMPORTER = "personium"
@@ -40,10 +39,10 @@ def snapshot_importer(open_file: Callable[[], BinaryIO]) -> str:
     (readers.personium_snapshot raises what it refuses); another is in this product's formats.
     Reads the zip's central directory and its manifest, not the whole file."""
     with open_file() as file:
-        members = zip_members(file)
-        if members is None:
+        archive = open_zip(file)
+        if archive is None:
             raise SnapshotNotZip()
-        if not is_cell_snapshot(members):
+        if not is_cell_snapshot(archive.namelist()):
             return SNAPSHOT_IMPORTER
-        check_cell_snapshot(zipfile.ZipFile(file))
+        check_cell_snapshot(archive)
     return CELL_SNAPSHOT_IMPORTER
